@@ -1,0 +1,3 @@
+from yolo_probs.cli import run
+
+run()

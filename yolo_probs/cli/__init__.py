@@ -1,0 +1,73 @@
+"""The ``yolo-probs`` command line. ``yolo-probs --help`` answers without importing torch.
+
+Every error ends in one line on stderr and an exit code: 0 all inputs succeeded, 1 some inputs
+failed (the others were still written), 2 a usage error (bad option, model that cannot be used).
+
+Example:
+    >>> from yolo_probs.cli import main
+    >>> main(["predict", "--temperature", "0", "x.jpg"])
+    2
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from yolo_probs.errors import YoloProbsError
+
+app = typer.Typer(
+    name="yolo-probs",
+    help="Honest, temperature-scaled class probabilities from image classifiers (Ultralytics YOLO -cls first).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Honest, temperature-scaled class probabilities from image classifiers.
+
+    Run 'yolo-probs COMMAND --help' for a command's options.
+    """
+
+
+def error(message: str) -> None:
+    """Print one ``yolo-probs: error: ...`` line on stderr."""
+    print(f"yolo-probs: error: {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code (the console script exits with it)."""
+    from yolo_probs.cli import predict  # noqa: F401  (registers the command)
+
+    try:
+        result = app(args=argv, prog_name="yolo-probs", standalone_mode=False)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        error("interrupted")
+        return 130
+    except YoloProbsError as exc:
+        error(str(exc))
+        return 2
+    except Exception as exc:
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):  # Typer's / Click's usage errors
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see 'yolo-probs {ctx.info_name} --help')" if ctx is not None and ctx.parent else ""
+            error(f"{exc.format_message()}{hint}")
+            return int(exc.exit_code)
+        if os.environ.get("YOLO_PROBS_DEBUG"):
+            raise
+        error(f"unexpected {type(exc).__name__}: {exc} (set YOLO_PROBS_DEBUG=1 to see the traceback and please report it)")
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""``yolo-probs predict``: classify images, folders, globs and videos from the shell."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+from yolo_probs.cli import app, error
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from yolo_probs.cli.output import Writer
+
+
+class OutputFormat(str, Enum):
+    """How predictions are written."""
+
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+_SUFFIX_FORMATS = {".json": OutputFormat.json, ".jsonl": OutputFormat.jsonl, ".csv": OutputFormat.csv}
+
+
+@contextlib.contextmanager
+def _open_output(path: Path | None) -> Iterator[Any]:
+    if path is None:
+        yield sys.stdout
+        return
+    try:
+        stream = path.open("w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot write {path} ({exc.strerror}); choose a writable path", param_hint="--output") from None
+    with stream:
+        yield stream
+
+
+def _progress(sources: list[str]) -> Any:
+    """A rich progress bar on stderr when it is a terminal and there is more than one input, else None."""
+    if not sys.stderr.isatty():
+        return None
+    from yolo_probs.sources import ImageInput, StreamInput, expand
+
+    total = 0
+    for item in expand(sources):
+        if isinstance(item, ImageInput):
+            total += 1
+        elif isinstance(item, StreamInput):
+            total += item.frame_count() or 0
+    if total <= 1:
+        return None
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("classifying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=Console(stderr=True), transient=True,
+    ), total
+
+
+@app.command()
+def predict(
+    sources: Annotated[list[str], typer.Argument(help="Image files, folders, globs, video files, webcam index or stream URL.", metavar="SOURCE...")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Classification checkpoint (.pt) or model YAML.")] = "yolo26n-cls.pt",
+    temperature: Annotated[float, typer.Option("--temperature", "-t", help="Divide the logits by T before the softmax (T > 0; 1 = Ultralytics' own probabilities).")] = 1.0,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", help="Classes to keep per image (clipped to the number of classes).")] = 5,
+    min_prob: Annotated[Optional[float], typer.Option("--min-prob", help="Drop classes below this probability (0..1).")] = None,  # noqa: UP045
+    imgsz: Annotated[Optional[int], typer.Option("--imgsz", help="Inference size; default: the checkpoint's own.")] = None,  # noqa: UP045
+    device: Annotated[Optional[str], typer.Option("--device", help="cpu, 0, cuda:0, ...; default: Ultralytics' choice.")] = None,  # noqa: UP045
+    batch: Annotated[int, typer.Option("--batch", help="Images per forward pass.")] = 1,
+    fmt: Annotated[Optional[OutputFormat], typer.Option("--format", "-f", help="Output format; default: from the --output suffix, else table.")] = None,  # noqa: UP045
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,  # noqa: UP045
+    logits: Annotated[bool, typer.Option("--logits", help="Also write the raw logits.")] = False,
+) -> None:
+    """Classify SOURCE... and print temperature-scaled top-k probabilities.
+
+    Exit code 0 when every input succeeded, 1 when some failed (the others are still written and the
+    failures listed on stderr), 2 for usage errors.
+    """
+    from yolo_probs.cli.output import make_writer
+    from yolo_probs.model import YoloProbs
+    from yolo_probs.sources import InputFailure
+
+    chosen = fmt or (_SUFFIX_FORMATS.get(output.suffix.lower(), OutputFormat.table) if output else OutputFormat.table)
+    clf = YoloProbs(model, temperature=temperature, top_k=top_k, min_prob=min_prob, imgsz=imgsz, device=device, batch=batch)
+    failed: list[str] = []
+    seen: set[str] = set()
+    progress = _progress(sources)
+    with clf, _open_output(output) as stream:
+        writer: Writer = make_writer(chosen.value, stream, logits)
+        bar = progress[0] if progress else contextlib.nullcontext()
+        with bar:
+            task = progress[0].add_task("predict", total=progress[1]) if progress else None
+            try:
+                for item in clf.predict_each(sources):
+                    if isinstance(item, InputFailure):
+                        failed.append(item.source)
+                        error(str(item))
+                    else:
+                        seen.add(item.source)
+                        writer.write(item)
+                    if progress:
+                        progress[0].advance(task)
+            finally:
+                writer.close()
+    if failed:
+        error(f"{len(failed)} of {len(failed) + len(seen)} inputs failed (listed above); the others were written")
+        raise typer.Exit(1)

@@ -1,0 +1,36 @@
+"""The one exception family of yolo-probs.
+
+Every message says what was expected, what arrived, and what to do, so that front ends can print it
+as a single line.
+
+Example:
+    >>> from yolo_probs.errors import ConfigError, YoloProbsError
+    >>> issubclass(ConfigError, YoloProbsError) and issubclass(ConfigError, ValueError)
+    True
+"""
+
+from __future__ import annotations
+
+
+class YoloProbsError(Exception):
+    """Base class of every error raised on purpose by yolo-probs."""
+
+
+class ConfigError(YoloProbsError, ValueError):
+    """An option is out of range: temperature, top-k, min_prob, batch size, image size."""
+
+
+class SourceError(YoloProbsError):
+    """An input (image, folder, glob, video, stream) is missing, unreadable or unsupported.
+
+    ``str(error)`` is ``"<source>: <reason and what to do>"``.
+    """
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+class ModelError(YoloProbsError):
+    """A model is missing, corrupt, not a classifier, or has no layer whose output are logits."""

@@ -1,0 +1,159 @@
+"""The result of classifying one image or video frame.
+
+Example:
+    >>> import numpy as np
+    >>> from yolo_probs.prediction import Prediction
+    >>> p = Prediction.from_logits(np.array([2.0, 1.0, 0.1]), names=("cat", "dog", "owl"), temperature=2.0, top_k=2)
+    >>> p.top1, round(p.top1conf, 4), [c.name for c in p.top]
+    (0, 0.5017, ['cat', 'dog'])
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from yolo_probs.errors import ConfigError
+from yolo_probs.probs import TopClass, check_temperature, softmax
+from yolo_probs.probs import top_k as rank_top_k
+
+__all__ = ["Prediction", "TopClass"]
+
+
+@dataclass(frozen=True, eq=False)
+class Prediction:
+    """Temperature-scaled class probabilities for one image or frame.
+
+    Attributes:
+        source: where the image came from (a path, ``video.mp4``, ``image0`` for an array, ...).
+        logits: the raw logits captured from the model, shape ``(num_classes,)``, float32.
+        probs: ``softmax(logits / temperature)``, shape ``(num_classes,)``, sums to 1.
+        temperature: the temperature used, a finite number > 0.
+        names: the class names, ``names[i]`` for class index ``i``.
+        top: the ranked classes after top-k and ``min_prob`` filtering, best first.
+        frame: the 0-based frame index within a video or stream, ``None`` for still images.
+        logits_source: ``"hook"`` when the logits were captured from the model's final layer.
+    """
+
+    source: str
+    logits: np.ndarray
+    probs: np.ndarray
+    temperature: float
+    names: tuple[str, ...]
+    top: list[TopClass] = field(default_factory=list)
+    frame: int | None = None
+    logits_source: str = "hook"
+
+    def __post_init__(self) -> None:
+        if self.logits.ndim != 1 or self.probs.shape != self.logits.shape:
+            raise ConfigError(
+                f"Prediction needs 1-D logits and probs of one shape, got {self.logits.shape} and {self.probs.shape}"
+            )
+        if len(self.names) != self.logits.shape[0]:
+            raise ConfigError(f"Prediction has {self.logits.shape[0]} logits but {len(self.names)} class names")
+
+    @classmethod
+    def from_logits(
+        cls,
+        logits: np.ndarray,
+        names: tuple[str, ...] | list[str],
+        *,
+        temperature: float = 1.0,
+        top_k: int = 5,
+        min_prob: float | None = None,
+        source: str = "",
+        frame: int | None = None,
+        logits_source: str = "hook",
+    ) -> Prediction:
+        """Build a prediction from one row of raw logits with the math core."""
+        logits = np.asarray(logits, dtype=np.float32)
+        t = check_temperature(temperature)
+        probs = softmax(logits, t)
+        names = tuple(names)
+        return cls(
+            source=source,
+            logits=logits,
+            probs=probs,
+            temperature=t,
+            names=names,
+            top=rank_top_k(probs, k=top_k, min_prob=min_prob, names=names),
+            frame=frame,
+            logits_source=logits_source,
+        )
+
+    def with_temperature(self, temperature: float, top_k: int | None = None, min_prob: float | None = None) -> Prediction:
+        """The same logits re-scaled at another temperature (no new forward pass).
+
+        Example:
+            >>> import numpy as np
+            >>> p = Prediction.from_logits(np.array([2.0, 1.0, 0.1]), names=("a", "b", "c"))
+            >>> round(p.with_temperature(0.5).top1conf, 4)
+            0.8638
+        """
+        return Prediction.from_logits(
+            self.logits,
+            self.names,
+            temperature=temperature,
+            top_k=len(self.top) if top_k is None else top_k,
+            min_prob=min_prob,
+            source=self.source,
+            frame=self.frame,
+            logits_source=self.logits_source,
+        )
+
+    @property
+    def top1(self) -> int:
+        """Index of the most probable class (ties: the lower index), as Ultralytics' ``Probs.top1``."""
+        return int(np.argmax(self.probs))
+
+    @property
+    def top1conf(self) -> float:
+        """Probability of :attr:`top1`."""
+        return float(self.probs[self.top1])
+
+    @property
+    def top5(self) -> list[int]:
+        """Indices of the five most probable classes, best first, whatever ``top_k`` was."""
+        return [int(i) for i in np.argsort(-self.probs, kind="stable")[:5]]
+
+    @property
+    def top5conf(self) -> np.ndarray:
+        """Probabilities of :attr:`top5`."""
+        return self.probs[self.top5]
+
+    @property
+    def entropy(self) -> float:
+        """Normalised entropy of :attr:`probs` in [0, 1]: 0 is certain, 1 is uniform."""
+        p = self.probs[self.probs > 0].astype(np.float64)
+        n = self.probs.shape[0]
+        return float(-(p * np.log(p)).sum() / math.log(n)) if n > 1 else 0.0
+
+    @property
+    def margin(self) -> float:
+        """Top-1 probability minus top-2 probability, in [0, 1]; small means the model hesitates."""
+        if self.probs.shape[0] < 2:
+            return 1.0
+        a, b = np.sort(self.probs)[-2:][::-1]
+        return float(a - b)
+
+    def to_dict(self, logits: bool = False) -> dict[str, Any]:
+        """The JSON record of the CLI: source, frame, temperature, top (and logits if asked).
+
+        Example:
+            >>> import numpy as np
+            >>> Prediction.from_logits(np.array([0.0, 1.0]), names=("a", "b"), top_k=1).to_dict()["top"]
+            [{'index': 1, 'name': 'b', 'prob': 0.7310585975646973}]
+        """
+        record: dict[str, Any] = {
+            "source": self.source,
+            "frame": self.frame,
+            "temperature": self.temperature,
+            "top": [{"index": c.index, "name": c.name, "prob": c.prob} for c in self.top],
+        }
+        if logits:
+            record["logits"] = [float(x) for x in self.logits]
+        return record
+
