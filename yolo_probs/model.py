@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from yolo_probs._prefetch import prefetched
 from yolo_probs.capture import LogitCapture, find_logits_layer
 from yolo_probs.errors import ConfigError, ModelError
 from yolo_probs.prediction import Prediction
@@ -72,7 +73,8 @@ def load_classifier(model: str | os.PathLike[str] | YOLO) -> YOLO:
             ) from None
     if yolo.task != "classify":
         raise ModelError(
-            f"{name} is a {yolo.task!r} model, not a classifier; pass a classification (-cls) model such as {DEFAULT_MODEL}"
+            f"{name} is a {yolo.task!r} model, not a classifier; "
+            f"pass a classification (-cls) model such as {DEFAULT_MODEL}"
         )
     return yolo
 
@@ -91,9 +93,9 @@ class YoloProbs:
         batch: images per forward pass.
         half: run in float16 on GPU.
 
-    The wrapper owns a private Ultralytics predictor; its hook is removed by :meth:`close` (or on
-    leaving a ``with`` block). Several threads may call :meth:`predict` at once: each call gets its
-    own logits (Ultralytics runs one batch at a time under its predictor lock).
+    The wrapper owns a private Ultralytics predictor (Ultralytics' own preprocessing and inference);
+    its hook is removed by :meth:`close` (or on leaving a ``with`` block). Several threads may call
+    :meth:`predict` at once: the hook keeps each thread's logits apart.
     """
 
     def __init__(
@@ -177,20 +179,30 @@ class YoloProbs:
                         f"{predictor.model.format} models have no PyTorch layer to hook; pass the .pt checkpoint"
                     )
                 _, layer = find_logits_layer(module)
+                # Once, not per batch: Ultralytics sets its transforms and checked imgsz up in setup_source.
+                predictor.setup_source([np.zeros((32, 32, 3), np.uint8)])
                 self._capture = LogitCapture(layer)
-                predictor.add_callback("on_predict_postprocess_end", self._attach_logits)
                 self._predictor = predictor
             return self._predictor
 
-    def _attach_logits(self, predictor: Any) -> None:
-        """Ultralytics callback: give each result of the batch its row of captured logits."""
+    def _logits(self, batch: list[np.ndarray] | Any) -> np.ndarray:
+        """Run Ultralytics' own preprocess and inference on one batch; return the hooked logits, (N, C).
+
+        This is the body of Ultralytics' ``stream_inference`` for one batch, minus its per-call source
+        set-up and the ``Results`` objects that only hold the softmax. No lock: the capture is per
+        thread, so concurrent calls each read their own logits.
+        """
+        predictor = self._ensure_predictor()
         assert self._capture is not None
+        im = predictor.preprocess(batch)
+        if not predictor.done_warmup:  # on GPU this runs the first batch once more; the capture keeps the latest
+            predictor.model.warmup(im=im)
+            predictor.done_warmup = True
+        predictor.inference(im)
         logits = self._capture.pop()
-        if logits.shape[0] != len(predictor.results):
-            raise ModelError(f"captured {logits.shape[0]} rows of logits for {len(predictor.results)} images")
-        rows = logits.float().cpu().numpy()
-        for result, row in zip(predictor.results, rows, strict=True):
-            result.logits = row
+        if logits.shape[0] != im.shape[0]:
+            raise ModelError(f"captured {logits.shape[0]} rows of logits for a batch of {im.shape[0]} images")
+        return logits.float().cpu().numpy()
 
     def close(self) -> None:
         """Remove the hook and drop the predictor; a later :meth:`predict` sets them up again."""
@@ -219,9 +231,8 @@ class YoloProbs:
         )
 
     def _run(self, frames: list[Frame]) -> list[Prediction]:
-        predictor = self._ensure_predictor()
-        results = predictor([f.image for f in frames], stream=False)
-        return [self._make(r.logits, f.source, f.frame) for f, r in zip(frames, results, strict=True)]
+        logits = self._logits([f.image for f in frames])
+        return [self._make(row, f.source, f.frame) for f, row in zip(frames, logits, strict=True)]
 
     def predict_each(self, source: Any) -> Iterator[Prediction | InputFailure]:
         """Stream a prediction per image or frame, and an :class:`InputFailure` in place of each bad input.
@@ -229,13 +240,17 @@ class YoloProbs:
         Never raises for a bad input, so a batch job can report failures and carry on; order follows
         the inputs. Accepts what :meth:`predict` accepts.
         """
-        if type(source).__module__.split(".", 1)[0] == "torch":  # a BCHW tensor goes to Ultralytics as is
-            predictor = self._ensure_predictor()
-            for i, r in enumerate(predictor(source, stream=True)):
-                yield self._make(r.logits, f"tensor{i}", None)
+        if (
+            type(source).__module__.split(".", 1)[0] == "torch"
+        ):  # a BCHW float tensor in [0, 1], as Ultralytics takes it
+            for i, row in enumerate(self._logits(source)):
+                yield self._make(row, f"tensor{i}", None)
             return
+        items = iter_frames(source)
+        if self._ensure_predictor().device.type == "cuda":  # as Ultralytics does: decode while the GPU works
+            items = prefetched(items, depth=2 * self.batch)
         pending: list[Frame] = []
-        for item in iter_frames(source):
+        for item in items:
             if isinstance(item, InputFailure):
                 yield from self._run(pending) if pending else ()
                 pending = []

@@ -84,7 +84,9 @@ class Prediction:
             logits_source=logits_source,
         )
 
-    def with_temperature(self, temperature: float, top_k: int | None = None, min_prob: float | None = None) -> Prediction:
+    def with_temperature(
+        self, temperature: float, top_k: int | None = None, min_prob: float | None = None
+    ) -> Prediction:
         """The same logits re-scaled at another temperature (no new forward pass).
 
         Example:
@@ -156,4 +158,3 @@ class Prediction:
         if logits:
             record["logits"] = [float(x) for x in self.logits]
         return record
-

@@ -179,8 +179,8 @@ def top_k(
     be empty); ties are ordered by the lower class index. ``names`` defaults to the indices as text.
 
     Example:
-        >>> top_k([0.2, 0.5, 0.3], k=5, names=["cat", "dog", "owl"])
-        [TopClass(index=1, name='dog', prob=0.5), TopClass(index=2, name='owl', prob=0.3), TopClass(index=0, name='cat', prob=0.2)]
+        >>> [tuple(c) for c in top_k([0.2, 0.5, 0.3], k=5, names=["cat", "dog", "owl"])]
+        [(1, 'dog', 0.5), (2, 'owl', 0.3), (0, 'cat', 0.2)]
     """
     k = check_top_k(k)
     min_prob = check_min_prob(min_prob)

@@ -139,7 +139,9 @@ def expand(sources: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -
             found = [x for f in matches if (x := _classify_file(f))]
             if not found:
                 what = "matched no file" if not matches else f"matched no {_SUPPORTED}"
-                yield InputFailure(name, f"the pattern {what}; check the pattern and quote it so the shell leaves it alone")
+                yield InputFailure(
+                    name, f"the pattern {what}; check the pattern and quote it so the shell leaves it alone"
+                )
             yield from found
         else:
             yield InputFailure(name, "no such file or folder; check the path")
@@ -150,10 +152,12 @@ def _read_bytes(source: str) -> bytes:
         import urllib.request
 
         try:
-            with urllib.request.urlopen(source, timeout=30) as response:  # noqa: S310 (user-given URL)
+            with urllib.request.urlopen(source, timeout=30) as response:
                 return bytes(response.read())
         except OSError as exc:
-            raise SourceError(source, f"cannot download the image ({exc}); check the URL or download it first") from None
+            raise SourceError(
+                source, f"cannot download the image ({exc}); check the URL or download it first"
+            ) from None
     try:
         return Path(source).read_bytes()
     except OSError as exc:
@@ -169,14 +173,14 @@ def read_image(source: str) -> np.ndarray:
 
     data = _read_bytes(source)
     if not data:
-        raise SourceError(source, f"the file is empty (0 bytes); re-copy or re-export it")
+        raise SourceError(source, "the file is empty (0 bytes); re-copy or re-export it")
     if data[:2] == b"\xff\xd8" and data.rstrip(b"\x00")[-2:] != _JPEG_END:
-        raise SourceError(source, f"truncated JPEG (no end-of-image marker); re-download or re-export it")
+        raise SourceError(source, "truncated JPEG (no end-of-image marker); re-download or re-export it")
     if data[:8] == b"\x89PNG\r\n\x1a\n" and _PNG_END not in data[-64:]:
-        raise SourceError(source, f"truncated PNG (no IEND chunk); re-download or re-export it")
+        raise SourceError(source, "truncated PNG (no IEND chunk); re-download or re-export it")
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None or image.size == 0:
-        raise SourceError(source, f"not a readable image (OpenCV cannot decode it); check that it is really an image")
+        raise SourceError(source, "not a readable image (OpenCV cannot decode it); check that it is really an image")
     return image
 
 
@@ -187,7 +191,9 @@ def _iter_stream(item: StreamInput) -> Iterator[Frame | InputFailure]:
     try:
         if not cap.isOpened():
             kind = "webcam" if isinstance(item.target, int) else "video"
-            yield InputFailure(item.source, f"cannot open the {kind}; check that it exists and that OpenCV can decode it")
+            yield InputFailure(
+                item.source, f"cannot open the {kind}; check that it exists and that OpenCV can decode it"
+            )
             return
         index = 0
         while True:
@@ -197,7 +203,9 @@ def _iter_stream(item: StreamInput) -> Iterator[Frame | InputFailure]:
             yield Frame(item.source, image, index)
             index += 1
         if index == 0:
-            yield InputFailure(item.source, "no frame could be decoded; check the file or re-encode it (e.g. H.264 MP4)")
+            yield InputFailure(
+                item.source, "no frame could be decoded; check the file or re-encode it (e.g. H.264 MP4)"
+            )
     finally:
         cap.release()
 

@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (the console script exits with it)."""
     from yolo_probs.cli import predict  # noqa: F401  (registers the command)
 
+    # FFmpeg's own log lines ("moov atom not found") would break the one-line-per-error promise.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
     try:
         result = app(args=argv, prog_name="yolo-probs", standalone_mode=False)
     except typer.Exit as exc:
@@ -63,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
             return int(exc.exit_code)
         if os.environ.get("YOLO_PROBS_DEBUG"):
             raise
-        error(f"unexpected {type(exc).__name__}: {exc} (set YOLO_PROBS_DEBUG=1 to see the traceback and please report it)")
+        error(
+            f"unexpected {type(exc).__name__}: {exc} (set YOLO_PROBS_DEBUG=1 to see the traceback and please report it)"
+        )
         return 1
     return result if isinstance(result, int) else 0
 

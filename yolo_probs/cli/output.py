@@ -10,8 +10,8 @@ Example:
     >>> w = make_writer("jsonl", buf)
     >>> w.write(Prediction.from_logits(np.array([0.0, 1.0]), names=("a", "b"), top_k=1, source="x.jpg"))
     >>> w.close()
-    >>> buf.getvalue()
-    '{"source": "x.jpg", "frame": null, "temperature": 1.0, "top": [{"index": 1, "name": "b", "prob": 0.7310585975646973}]}\\n'
+    >>> buf.getvalue().rstrip()
+    '{"source": "x.jpg", "frame": null, "temperature": 1.0, "top": [{"index": 1, "name": "b", "prob": 0.731...}]}'
 """
 
 from __future__ import annotations
@@ -101,7 +101,12 @@ class TableWriter:
 
     def write(self, prediction: Prediction) -> None:
         top = "  ".join(f"{c.name} {c.prob:.1%}" for c in prediction.top) or "(none above min-prob)"
-        row = [prediction.source, "" if prediction.frame is None else str(prediction.frame), f"{prediction.temperature:g}", top]
+        row = [
+            prediction.source,
+            "" if prediction.frame is None else str(prediction.frame),
+            f"{prediction.temperature:g}",
+            top,
+        ]
         if self.logits:
             row.append(" ".join(f"{x:.3g}" for x in prediction.logits))
         self.table.add_row(*row)

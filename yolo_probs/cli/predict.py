@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from yolo_probs.cli.output import Writer
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     """How predictions are written."""
 
     table = "table"
@@ -38,7 +38,9 @@ def _open_output(path: Path | None) -> Iterator[Any]:
     try:
         stream = path.open("w", encoding="utf-8", newline="")
     except OSError as exc:
-        raise typer.BadParameter(f"cannot write {path} ({exc.strerror}); choose a writable path", param_hint="--output") from None
+        raise typer.BadParameter(
+            f"cannot write {path} ({exc.strerror}); choose a writable path", param_hint="--output"
+        ) from None
     with stream:
         yield stream
 
@@ -61,23 +63,50 @@ def _progress(sources: list[str]) -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     return Progress(
-        TextColumn("classifying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=Console(stderr=True), transient=True,
+        TextColumn("classifying"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
     ), total
 
 
 @app.command()
 def predict(
-    sources: Annotated[list[str], typer.Argument(help="Image files, folders, globs, video files, webcam index or stream URL.", metavar="SOURCE...")],
-    model: Annotated[str, typer.Option("--model", "-m", help="Classification checkpoint (.pt) or model YAML.")] = "yolo26n-cls.pt",
-    temperature: Annotated[float, typer.Option("--temperature", "-t", help="Divide the logits by T before the softmax (T > 0; 1 = Ultralytics' own probabilities).")] = 1.0,
-    top_k: Annotated[int, typer.Option("--top-k", "-k", help="Classes to keep per image (clipped to the number of classes).")] = 5,
-    min_prob: Annotated[Optional[float], typer.Option("--min-prob", help="Drop classes below this probability (0..1).")] = None,  # noqa: UP045
-    imgsz: Annotated[Optional[int], typer.Option("--imgsz", help="Inference size; default: the checkpoint's own.")] = None,  # noqa: UP045
-    device: Annotated[Optional[str], typer.Option("--device", help="cpu, 0, cuda:0, ...; default: Ultralytics' choice.")] = None,  # noqa: UP045
+    sources: Annotated[
+        list[str],
+        typer.Argument(
+            help="Image files, folders, globs, video files, webcam index or stream URL.", metavar="SOURCE..."
+        ),
+    ],
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Classification checkpoint (.pt) or model YAML.")
+    ] = "yolo26n-cls.pt",
+    temperature: Annotated[
+        float,
+        typer.Option(
+            "--temperature",
+            "-t",
+            help="Divide the logits by T before the softmax (T > 0; 1 = Ultralytics' own probabilities).",
+        ),
+    ] = 1.0,
+    top_k: Annotated[
+        int, typer.Option("--top-k", "-k", help="Classes to keep per image (clipped to the number of classes).")
+    ] = 5,
+    min_prob: Annotated[
+        float | None, typer.Option("--min-prob", help="Drop classes below this probability (0..1).")
+    ] = None,
+    imgsz: Annotated[int | None, typer.Option("--imgsz", help="Inference size; default: the checkpoint's own.")] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="cpu, 0, cuda:0, ...; default: Ultralytics' choice.")
+    ] = None,
     batch: Annotated[int, typer.Option("--batch", help="Images per forward pass.")] = 1,
-    fmt: Annotated[Optional[OutputFormat], typer.Option("--format", "-f", help="Output format; default: from the --output suffix, else table.")] = None,  # noqa: UP045
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,  # noqa: UP045
+    fmt: Annotated[
+        OutputFormat | None,
+        typer.Option("--format", "-f", help="Output format; default: from the --output suffix, else table."),
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
     logits: Annotated[bool, typer.Option("--logits", help="Also write the raw logits.")] = False,
 ) -> None:
     """Classify SOURCE... and print temperature-scaled top-k probabilities.
@@ -90,7 +119,9 @@ def predict(
     from yolo_probs.sources import InputFailure
 
     chosen = fmt or (_SUFFIX_FORMATS.get(output.suffix.lower(), OutputFormat.table) if output else OutputFormat.table)
-    clf = YoloProbs(model, temperature=temperature, top_k=top_k, min_prob=min_prob, imgsz=imgsz, device=device, batch=batch)
+    clf = YoloProbs(
+        model, temperature=temperature, top_k=top_k, min_prob=min_prob, imgsz=imgsz, device=device, batch=batch
+    )
     failed: list[str] = []
     seen: set[str] = set()
     progress = _progress(sources)

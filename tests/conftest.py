@@ -1,0 +1,81 @@
+"""Shared fixtures: the shipped digits model, generated videos, bad inputs, untrained YAML models."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("YOLO_OFFLINE", "1")  # never let Ultralytics reach for the network in tests
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "examples" / "models" / "digits-yolo26n-cls.pt"
+IMAGES = ROOT / "examples" / "images"
+DEVICE = os.environ.get("YOLO_PROBS_TEST_DEVICE", "cpu")  # set to 0 on a GPU machine to run the same checks there
+
+
+@pytest.fixture(scope="session")
+def model_path() -> Path:
+    return MODEL
+
+
+@pytest.fixture(scope="session")
+def image_paths() -> list[Path]:
+    return sorted(IMAGES.glob("*.png"))
+
+
+@pytest.fixture(scope="session")
+def clf():
+    """One wrapper on the shipped model for read-only tests (T=1, k=5)."""
+    from yolo_probs import YoloProbs
+
+    with YoloProbs(MODEL, device=DEVICE) as c:
+        yield c
+
+
+def write_video(path: Path, images: list[Path], size: tuple[int, int] = (96, 64), fps: float = 10.0) -> Path:
+    """An mp4 whose frames are the given images resized to ``size`` (w, h)."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    assert writer.isOpened()
+    for image in images:
+        writer.write(cv2.resize(cv2.imread(str(image)), size))
+    writer.release()
+    return path
+
+
+@pytest.fixture
+def video(tmp_path: Path, image_paths: list[Path]) -> Path:
+    return write_video(tmp_path / "digits.mp4", image_paths)
+
+
+@pytest.fixture
+def bad_inputs(tmp_path: Path, image_paths: list[Path]) -> dict[str, Path]:
+    """Each kind of bad input the core issue lists, created fresh."""
+    d = tmp_path / "bad"
+    d.mkdir()
+    (d / "empty_dir").mkdir()
+    (d / "zero.jpg").write_bytes(b"")
+    jpeg = cv2.imencode(".jpg", cv2.imread(str(image_paths[0])))[1].tobytes()
+    (d / "truncated.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    (d / "text.jpg").write_text("this is not an image\n")
+    (d / "notes.txt").write_text("hello\n")
+    (d / "broken.mp4").write_bytes(b"not a video" * 50)
+    return {
+        "missing path": d / "missing.jpg",
+        "empty directory": d / "empty_dir",
+        "zero-byte file": d / "zero.jpg",
+        "truncated JPEG": d / "truncated.jpg",
+        "text file named .jpg": d / "text.jpg",
+        "unsupported extension": d / "notes.txt",
+        "unreadable video": d / "broken.mp4",
+    }
+
+
+def random_frames(n: int, seed: int = 0, shape: tuple[int, int] = (48, 80)) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (*shape, 3), dtype=np.uint8) for _ in range(n)]
