@@ -23,14 +23,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from yolo_probs.backends import resolve_backend
 from yolo_probs.capture import LogitCapture, find_logits_layer
 from yolo_probs.errors import ConfigError, ModelError
+from yolo_probs.names import load_names
 from yolo_probs.prediction import Prediction
 from yolo_probs.probs import check_min_prob, check_temperature, check_top_k
 from yolo_probs.sources import Frame, InputFailure, iter_frames
 
 if TYPE_CHECKING:
     from ultralytics import YOLO
+
+    from yolo_probs.preprocess import Preprocess
 
 __all__ = ["DEFAULT_MODEL", "YoloProbs", "load_classifier"]
 
@@ -90,6 +94,9 @@ class YoloProbs:
         device: ``"cpu"``, ``"0"``, ``"cuda:0"``...; None lets Ultralytics choose.
         batch: images per forward pass.
         half: run in float16 on GPU.
+        layer: plain PyTorch models: name of the layer whose output are the logits (default: found).
+        preprocess: plain PyTorch and exported models: a :class:`~yolo_probs.preprocess.Preprocess`.
+        names: class names (list, mapping or file) replacing the model's own.
 
     The wrapper owns a private Ultralytics predictor; its hook is removed by :meth:`close` (or on
     leaving a ``with`` block). Several threads may call :meth:`predict` at once: each call gets its
@@ -107,6 +114,9 @@ class YoloProbs:
         device: str | None = None,
         batch: int = 1,
         half: bool = False,
+        layer: str | None = None,
+        preprocess: Preprocess | None = None,
+        names: Any = None,
     ) -> None:
         self.temperature = temperature
         self.top_k = top_k
@@ -116,9 +126,17 @@ class YoloProbs:
         if imgsz is not None and (isinstance(imgsz, bool) or not isinstance(imgsz, int) or imgsz < 1):
             raise ConfigError(f"imgsz must be a whole number >= 1, got {imgsz!r}; pass e.g. 224")
         self.batch = batch
-        self.yolo = load_classifier(model)
-        names = self.yolo.names
-        self.names: tuple[str, ...] = tuple(str(names[i]) for i in range(len(names)))
+        # Plain PyTorch modules and exported graphs get a backend; Ultralytics models keep their predictor.
+        self._backend = resolve_backend(
+            model, layer=layer, preprocess=preprocess, names=names, imgsz=imgsz, device=device
+        )
+        self.yolo: YOLO | None = None
+        if self._backend is None:
+            self.yolo = load_classifier(model)
+            own = self.yolo.names
+            self.names: tuple[str, ...] = load_names(names, len(own), default=own)
+        else:
+            self.names = self._backend.names
         self._overrides: dict[str, Any] = {"imgsz": imgsz, "device": device, "quantize": 16 if half else None}
         self._predictor: Any = None
         self._capture: LogitCapture | None = None
@@ -197,6 +215,8 @@ class YoloProbs:
         with self._setup_lock:
             if self._capture is not None:
                 self._capture.close()
+            if self._backend is not None:
+                self._backend.close()
             self._capture = None
             self._predictor = None
 
@@ -207,7 +227,7 @@ class YoloProbs:
         self.close()
 
     # -- prediction --
-    def _make(self, logits: np.ndarray, source: str, frame: int | None) -> Prediction:
+    def _make(self, logits: np.ndarray, source: str, frame: int | None, how: str = "hook") -> Prediction:
         return Prediction.from_logits(
             logits,
             self.names,
@@ -216,9 +236,13 @@ class YoloProbs:
             min_prob=self._min_prob,
             source=source,
             frame=frame,
+            logits_source=how,
         )
 
     def _run(self, frames: list[Frame]) -> list[Prediction]:
+        if self._backend is not None:
+            rows, how = self._backend.logits([f.image for f in frames])
+            return [self._make(r, f.source, f.frame, how) for f, r in zip(frames, rows, strict=True)]
         predictor = self._ensure_predictor()
         results = predictor([f.image for f in frames], stream=False)
         return [self._make(r.logits, f.source, f.frame) for f, r in zip(frames, results, strict=True)]
@@ -229,6 +253,11 @@ class YoloProbs:
         Never raises for a bad input, so a batch job can report failures and carry on; order follows
         the inputs. Accepts what :meth:`predict` accepts.
         """
+        if type(source).__module__.split(".", 1)[0] == "torch" and self._backend is not None:
+            rows, how = self._backend.logits_array(source.detach().float().cpu().numpy())
+            for i, row in enumerate(rows):
+                yield self._make(row, f"tensor{i}", None, how)
+            return
         if type(source).__module__.split(".", 1)[0] == "torch":  # a BCHW tensor goes to Ultralytics as is
             predictor = self._ensure_predictor()
             for i, r in enumerate(predictor(source, stream=True)):
