@@ -96,7 +96,9 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     import torch
 
     extra = {"config.txt": "", TORCHSCRIPT_META: ""}
-    torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated in torch >= 2.9, still works
+        torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
     meta: dict[str, Any] = {}
     for raw in (extra["config.txt"], extra[TORCHSCRIPT_META]):
         if raw:
@@ -190,7 +192,9 @@ class ExportedBackend:
             self.device = torch_device(device or "cpu")
             import torch
 
-            self._module = torch.jit.load(str(self.path), map_location=self.device).eval()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                self._module = torch.jit.load(str(self.path), map_location=self.device).eval()
 
     def _forward(self, batch: np.ndarray) -> np.ndarray:
         if self.is_onnx:
