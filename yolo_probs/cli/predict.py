@@ -11,6 +11,17 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from yolo_probs.cli import app, error
+from yolo_probs.cli.model_options import (
+    MODEL_HELP,
+    BgrOption,
+    LayerOption,
+    MeanOption,
+    NamesOption,
+    ResizeOption,
+    StdOption,
+    StretchOption,
+    model_kwargs,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -69,7 +80,7 @@ def _progress(sources: list[str]) -> Any:
 @app.command()
 def predict(
     sources: Annotated[list[str], typer.Argument(help="Image files, folders, globs, video files, webcam index or stream URL.", metavar="SOURCE...")],
-    model: Annotated[str, typer.Option("--model", "-m", help="Classification checkpoint (.pt) or model YAML.")] = "yolo26n-cls.pt",
+    model: Annotated[str, typer.Option("--model", "-m", help=MODEL_HELP)] = "yolo26n-cls.pt",
     temperature: Annotated[float, typer.Option("--temperature", "-t", help="Divide the logits by T before the softmax (T > 0; 1 = Ultralytics' own probabilities).")] = 1.0,
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="Classes to keep per image (clipped to the number of classes).")] = 5,
     min_prob: Annotated[Optional[float], typer.Option("--min-prob", help="Drop classes below this probability (0..1).")] = None,  # noqa: UP045
@@ -79,6 +90,13 @@ def predict(
     fmt: Annotated[Optional[OutputFormat], typer.Option("--format", "-f", help="Output format; default: from the --output suffix, else table.")] = None,  # noqa: UP045
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,  # noqa: UP045
     logits: Annotated[bool, typer.Option("--logits", help="Also write the raw logits.")] = False,
+    layer: LayerOption = None,
+    names: NamesOption = None,
+    resize: ResizeOption = None,
+    stretch: StretchOption = False,
+    mean: MeanOption = None,
+    std: StdOption = None,
+    bgr: BgrOption = False,
 ) -> None:
     """Classify SOURCE... and print temperature-scaled top-k probabilities.
 
@@ -90,7 +108,12 @@ def predict(
     from yolo_probs.sources import InputFailure
 
     chosen = fmt or (_SUFFIX_FORMATS.get(output.suffix.lower(), OutputFormat.table) if output else OutputFormat.table)
-    clf = YoloProbs(model, temperature=temperature, top_k=top_k, min_prob=min_prob, imgsz=imgsz, device=device, batch=batch)
+    extra = model_kwargs(
+        layer=layer, names=names, imgsz=imgsz, resize=resize, stretch=stretch, mean=mean, std=std, bgr=bgr
+    )
+    clf = YoloProbs(
+        model, temperature=temperature, top_k=top_k, min_prob=min_prob, imgsz=imgsz, device=device, batch=batch, **extra
+    )
     failed: list[str] = []
     seen: set[str] = set()
     progress = _progress(sources)
