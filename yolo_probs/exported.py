@@ -10,7 +10,7 @@ not a probability vector is taken to output logits already.
 Example:
     >>> import numpy as np
     >>> from yolo_probs.exported import outputs_to_logits
-    >>> logits, how = outputs_to_logits(np.array([[0.7, 0.2, 0.1]], np.float32))
+    >>> logits, how, underflowed = outputs_to_logits(np.array([[0.7, 0.2, 0.1]], np.float32))
     >>> how, np.round(np.exp(logits), 3).tolist()
     ('log(prob)', [[0.7, 0.2, 0.1]])
 """
