@@ -11,8 +11,8 @@ Example:
     >>> import numpy as np
     >>> from yolo_probs.exported import outputs_to_logits
     >>> logits, how, underflowed = outputs_to_logits(np.array([[0.7, 0.2, 0.1]], np.float32))
-    >>> how, np.round(np.exp(logits), 3).tolist()
-    ('log(prob)', [[0.7, 0.2, 0.1]])
+    >>> how, underflowed, np.exp(logits.astype(np.float64)).round(3).tolist()
+    ('log(prob)', 0, [[0.7, 0.2, 0.1]])
 """
 
 from __future__ import annotations
