@@ -174,6 +174,10 @@ class ExportedBackend:
                 providers.insert(0, "CUDAExecutionProvider")
             options = ort.SessionOptions()
             options.log_severity_level = 3
+            import torch
+
+            # Same thread budget as the PyTorch path (torch.set_num_threads / OMP_NUM_THREADS), for fair use.
+            options.intra_op_num_threads = torch.get_num_threads()
             self._session = ort.InferenceSession(str(self.path), options, providers=providers)
             inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
             shape = outputs[0].shape
