@@ -24,14 +24,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from yolo_probs._prefetch import prefetched
+from yolo_probs.backends import resolve_backend
 from yolo_probs.capture import LogitCapture, find_logits_layer
 from yolo_probs.errors import ConfigError, ModelError
+from yolo_probs.names import load_names
 from yolo_probs.prediction import Prediction
 from yolo_probs.probs import check_min_prob, check_temperature, check_top_k
 from yolo_probs.sources import Frame, InputFailure, iter_frames
 
 if TYPE_CHECKING:
     from ultralytics import YOLO
+
+    from yolo_probs.preprocess import Preprocess
 
 __all__ = ["DEFAULT_MODEL", "YoloProbs", "load_classifier"]
 
@@ -92,6 +96,9 @@ class YoloProbs:
         device: ``"cpu"``, ``"0"``, ``"cuda:0"``...; None lets Ultralytics choose.
         batch: images per forward pass.
         half: run in float16 on GPU.
+        layer: plain PyTorch models: name of the layer whose output are the logits (default: found).
+        preprocess: plain PyTorch and exported models: a :class:`~yolo_probs.preprocess.Preprocess`.
+        names: class names (list, mapping or file) replacing the model's own.
 
     The wrapper owns a private Ultralytics predictor (Ultralytics' own preprocessing and inference);
     its hook is removed by :meth:`close` (or on leaving a ``with`` block). Several threads may call
@@ -109,6 +116,9 @@ class YoloProbs:
         device: str | None = None,
         batch: int = 1,
         half: bool = False,
+        layer: str | None = None,
+        preprocess: Preprocess | None = None,
+        names: Any = None,
     ) -> None:
         self.temperature = temperature
         self.top_k = top_k
@@ -118,9 +128,17 @@ class YoloProbs:
         if imgsz is not None and (isinstance(imgsz, bool) or not isinstance(imgsz, int) or imgsz < 1):
             raise ConfigError(f"imgsz must be a whole number >= 1, got {imgsz!r}; pass e.g. 224")
         self.batch = batch
-        self.yolo = load_classifier(model)
-        names = self.yolo.names
-        self.names: tuple[str, ...] = tuple(str(names[i]) for i in range(len(names)))
+        # Plain PyTorch modules and exported graphs get a backend; Ultralytics models keep their predictor.
+        self._backend = resolve_backend(
+            model, layer=layer, preprocess=preprocess, names=names, imgsz=imgsz, device=device
+        )
+        self.yolo: YOLO | None = None
+        if self._backend is None:
+            self.yolo = load_classifier(model)
+            own = self.yolo.names
+            self.names: tuple[str, ...] = load_names(names, len(own), default=own)
+        else:
+            self.names = self._backend.names
         self._overrides: dict[str, Any] = {"imgsz": imgsz, "device": device, "quantize": 16 if half else None}
         self._predictor: Any = None
         self._capture: LogitCapture | None = None
@@ -209,6 +227,8 @@ class YoloProbs:
         with self._setup_lock:
             if self._capture is not None:
                 self._capture.close()
+            if self._backend is not None:
+                self._backend.close()
             self._capture = None
             self._predictor = None
 
@@ -219,7 +239,7 @@ class YoloProbs:
         self.close()
 
     # -- prediction --
-    def _make(self, logits: np.ndarray, source: str, frame: int | None) -> Prediction:
+    def _make(self, logits: np.ndarray, source: str, frame: int | None, how: str = "hook") -> Prediction:
         return Prediction.from_logits(
             logits,
             self.names,
@@ -228,11 +248,13 @@ class YoloProbs:
             min_prob=self._min_prob,
             source=source,
             frame=frame,
+            logits_source=how,
         )
 
     def _run(self, frames: list[Frame]) -> list[Prediction]:
-        logits = self._logits([f.image for f in frames])
-        return [self._make(row, f.source, f.frame) for f, row in zip(frames, logits, strict=True)]
+        images = [f.image for f in frames]
+        rows, how = self._backend.logits(images) if self._backend is not None else (self._logits(images), "hook")
+        return [self._make(row, f.source, f.frame, how) for f, row in zip(frames, rows, strict=True)]
 
     def predict_each(self, source: Any) -> Iterator[Prediction | InputFailure]:
         """Stream a prediction per image or frame, and an :class:`InputFailure` in place of each bad input.
@@ -240,14 +262,16 @@ class YoloProbs:
         Never raises for a bad input, so a batch job can report failures and carry on; order follows
         the inputs. Accepts what :meth:`predict` accepts.
         """
-        if (
-            type(source).__module__.split(".", 1)[0] == "torch"
-        ):  # a BCHW float tensor in [0, 1], as Ultralytics takes it
-            for i, row in enumerate(self._logits(source)):
-                yield self._make(row, f"tensor{i}", None)
+        if type(source).__module__.split(".", 1)[0] == "torch":  # a BCHW float tensor in [0, 1], as Ultralytics takes
+            if self._backend is not None:
+                rows, how = self._backend.logits_array(source.detach().float().cpu().numpy())
+            else:
+                rows, how = self._logits(source), "hook"
+            for i, row in enumerate(rows):
+                yield self._make(row, f"tensor{i}", None, how)
             return
         items = iter_frames(source)
-        if self._ensure_predictor().device.type == "cuda":  # as Ultralytics does: decode while the GPU works
+        if self._backend is None and self._ensure_predictor().device.type == "cuda":  # decode while the GPU works
             items = prefetched(items, depth=2 * self.batch)
         pending: list[Frame] = []
         for item in items:

@@ -11,6 +11,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from yolo_probs.cli import app, error
+from yolo_probs.cli.model_options import (
+    MODEL_HELP,
+    BgrOption,
+    LayerOption,
+    MeanOption,
+    NamesOption,
+    ResizeOption,
+    StdOption,
+    StretchOption,
+    model_kwargs,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -80,9 +91,7 @@ def predict(
             help="Image files, folders, globs, video files, webcam index or stream URL.", metavar="SOURCE..."
         ),
     ],
-    model: Annotated[
-        str, typer.Option("--model", "-m", help="Classification checkpoint (.pt) or model YAML.")
-    ] = "yolo26n-cls.pt",
+    model: Annotated[str, typer.Option("--model", "-m", help=MODEL_HELP)] = "yolo26n-cls.pt",
     temperature: Annotated[
         float,
         typer.Option(
@@ -108,6 +117,13 @@ def predict(
     ] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
     logits: Annotated[bool, typer.Option("--logits", help="Also write the raw logits.")] = False,
+    layer: LayerOption = None,
+    names: NamesOption = None,
+    resize: ResizeOption = None,
+    stretch: StretchOption = False,
+    mean: MeanOption = None,
+    std: StdOption = None,
+    bgr: BgrOption = False,
 ) -> None:
     """Classify SOURCE... and print temperature-scaled top-k probabilities.
 
@@ -119,8 +135,11 @@ def predict(
     from yolo_probs.sources import InputFailure
 
     chosen = fmt or (_SUFFIX_FORMATS.get(output.suffix.lower(), OutputFormat.table) if output else OutputFormat.table)
+    extra = model_kwargs(
+        layer=layer, names=names, imgsz=imgsz, resize=resize, stretch=stretch, mean=mean, std=std, bgr=bgr
+    )
     clf = YoloProbs(
-        model, temperature=temperature, top_k=top_k, min_prob=min_prob, imgsz=imgsz, device=device, batch=batch
+        model, temperature=temperature, top_k=top_k, min_prob=min_prob, imgsz=imgsz, device=device, batch=batch, **extra
     )
     failed: list[str] = []
     seen: set[str] = set()

@@ -1,0 +1,77 @@
+"""``yolo-probs export``: fold a temperature into an ONNX or TorchScript export of a classifier."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from yolo_probs.cli import app
+from yolo_probs.cli.model_options import (
+    MODEL_HELP,
+    BgrOption,
+    LayerOption,
+    MeanOption,
+    NamesOption,
+    ResizeOption,
+    StdOption,
+    StretchOption,
+    model_kwargs,
+)
+
+
+class ExportFormat(str, Enum):  # noqa: UP042  (Typer needs a str Enum it can list in --help)
+    """Export formats."""
+
+    onnx = "onnx"
+    torchscript = "torchscript"
+
+
+@app.command("export")
+def export_command(
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write (.onnx or .torchscript).")],
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help=MODEL_HELP)] = None,  # noqa: UP045
+    temperature: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option("--temperature", "-t", help="Temperature to fold into the final linear layer (T > 0)."),
+    ] = None,
+    fmt: Annotated[
+        Optional[ExportFormat],  # noqa: UP045
+        typer.Option("--format", "-f", help="Export format; default: from the --output suffix, else onnx."),
+    ] = None,
+    imgsz: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--imgsz", help="Input size; default: the checkpoint's own (224 for plain modules)."),
+    ] = None,
+    layer: LayerOption = None,
+    names: NamesOption = None,
+    resize: ResizeOption = None,
+    stretch: StretchOption = False,
+    mean: MeanOption = None,
+    std: StdOption = None,
+    bgr: BgrOption = False,
+) -> None:
+    """Export --model with --temperature folded in: the export's own softmax is the calibrated probability.
+
+    The final linear layer's weight and bias are divided by T in a copy of the model; T and the
+    source are recorded in the export's metadata. Exit code 0 on success, 2 for usage errors.
+    """
+    from yolo_probs.errors import ConfigError
+    from yolo_probs.export import export_folded
+
+    if model is None:
+        raise ConfigError("pass --model M (the PyTorch checkpoint or module to export)")
+    if temperature is None:
+        raise ConfigError("pass --temperature T (the temperature to fold into the export)")
+    extra = model_kwargs(
+        layer=layer, names=names, imgsz=imgsz, resize=resize, stretch=stretch, mean=mean, std=std, bgr=bgr
+    )
+    result = export_folded(
+        model, output=output, temperature=temperature, format=fmt.value if fmt else None, imgsz=imgsz, **extra
+    )
+    typer.echo(
+        f"wrote {result.path} ({result.format}; T={result.temperature:g} folded into layer {result.layer}; "
+        "its softmax output is softmax(logits / T))"
+    )

@@ -1,0 +1,105 @@
+"""Options shared by every command that loads a model: plain PyTorch modules and exported graphs.
+
+Each command adds these parameters to its signature and passes ``**model_kwargs(...)`` to
+:class:`~yolo_probs.model.YoloProbs` (or :func:`~yolo_probs.export.export_folded`).
+
+Example:
+    >>> kw = model_kwargs(layer=None, names=None, imgsz=32, resize=None, stretch=True, mean=None, std="none", bgr=False)
+    >>> kw["preprocess"].size, kw["preprocess"].mode, kw["preprocess"].std
+    (32, 'stretch', (1.0, 1.0, 1.0))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from yolo_probs.errors import ConfigError
+
+MODEL_HELP = (
+    "Ultralytics -cls checkpoint (.pt) or YAML; exported .onnx / .torchscript; a .pt holding a pickled "
+    "nn.Module; or package.module:factory (e.g. torchvision.models:resnet18)."
+)
+
+# Optional[...] rather than X | None: Typer reads these annotations at runtime.
+LayerOption = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--layer", help="Plain PyTorch models: the layer whose output are the logits (default: found)."),
+]
+NamesOption = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option("--names", help="Class names file: one per line, JSON or YAML (list or index: name)."),
+]
+ResizeOption = Annotated[
+    Optional[int],  # noqa: UP045
+    typer.Option("--resize", help="Preprocessing: resize the shortest side to this, then center crop --imgsz."),
+]
+StretchOption = Annotated[
+    bool, typer.Option("--stretch", help="Preprocessing: resize straight to --imgsz x --imgsz (no crop).")
+]
+MeanOption = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--mean", help="Preprocessing: per-channel mean after /255: 'imagenet', 'none' or R,G,B."),
+]
+StdOption = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--std", help="Preprocessing: per-channel std after /255: 'imagenet', 'none' or R,G,B."),
+]
+BgrOption = Annotated[bool, typer.Option("--bgr", help="Preprocessing: feed BGR channels instead of RGB.")]
+
+
+def _channels(text: str | None, which: str) -> tuple[float, float, float] | None:
+    from yolo_probs.preprocess import IMAGENET_MEAN, IMAGENET_STD
+
+    if text is None:
+        return None
+    low = text.strip().lower()
+    if low == "imagenet":
+        return IMAGENET_MEAN if which == "mean" else IMAGENET_STD
+    if low == "none":
+        return (0.0, 0.0, 0.0) if which == "mean" else (1.0, 1.0, 1.0)
+    try:
+        values = tuple(float(v) for v in low.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3:
+        raise ConfigError(f"--{which} needs 'imagenet', 'none' or three numbers like 0.5,0.5,0.5, got {text!r}")
+    return values  # type: ignore[return-value]
+
+
+def model_kwargs(
+    *,
+    layer: str | None,
+    names: Path | None,
+    imgsz: int | None,
+    resize: int | None,
+    stretch: bool,
+    mean: str | None,
+    std: str | None,
+    bgr: bool,
+) -> dict[str, Any]:
+    """``layer``, ``names`` and ``preprocess`` keyword arguments from the command-line options.
+
+    Without any preprocessing option ``preprocess`` is None, so the model's own recipe applies
+    (ImageNet for plain modules, the recorded one for exports). Otherwise the given options
+    override ImageNet preprocessing at ``--imgsz`` (224 by default).
+    """
+    from yolo_probs.preprocess import Preprocess
+
+    preprocess = None
+    if resize is not None or stretch or mean is not None or std is not None or bgr:
+        base = Preprocess.imagenet(imgsz or 224)
+        changes: dict[str, Any] = {"rgb": not bgr}
+        if resize is not None:
+            changes["resize"] = resize
+        if stretch:
+            changes["mode"] = "stretch"
+        for which, text in (("mean", mean), ("std", std)):
+            value = _channels(text, which)
+            if value is not None:
+                changes[which] = value
+        preprocess = dataclasses.replace(base, **changes)
+    return {"layer": layer, "names": names, "preprocess": preprocess}

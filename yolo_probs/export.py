@@ -1,0 +1,282 @@
+"""Fold a temperature into an exported model, so its own softmax output is the calibrated probability.
+
+``softmax(W x + b) / T`` is not what we want; ``softmax((W x + b) / T)`` is, and it equals
+``softmax((W / T) x + b / T)``. Dividing the final linear layer's weight and bias by T (in a deep
+copy) therefore bakes the temperature into the deployed graph at zero runtime cost. T, the source
+model and the profile it came from are recorded in the export's metadata (ONNX ``metadata_props``,
+TorchScript extra file ``yolo_probs.json``).
+
+Example:
+    >>> import torch
+    >>> from yolo_probs.export import fold_temperature
+    >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+    >>> folded, layer = fold_temperature(net, 2.0)
+    >>> x = torch.randn(2, 4)
+    >>> layer, torch.allclose(folded(x), net(x) / 2)
+    ('1', True)
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from yolo_probs.capture import find_logits_layer
+from yolo_probs.errors import ConfigError, ModelError
+from yolo_probs.exported import EXPORTED_SUFFIXES, META_PREFIX, TORCHSCRIPT_META, TORCHSCRIPT_SUFFIXES
+from yolo_probs.probs import check_temperature
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from yolo_probs.preprocess import Preprocess
+
+__all__ = ["EXPORT_FORMATS", "ExportResult", "export_folded", "fold_temperature"]
+
+EXPORT_FORMATS = ("onnx", "torchscript")
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What :func:`export_folded` wrote.
+
+    Attributes:
+        path: the exported file.
+        format: ``"onnx"`` or ``"torchscript"``.
+        temperature: the temperature folded into the final layer.
+        layer: name of the layer whose weight and bias were divided by it.
+        profile: the deployment profile it came from, if any.
+    """
+
+    path: Path
+    format: str
+    temperature: float
+    layer: str
+    profile: str | None = None
+
+
+def fold_temperature(module: nn.Module, temperature: float, layer: str | None = None) -> tuple[nn.Module, str]:
+    """A deep copy of ``module`` whose logits layer outputs ``logits / temperature``; returns ``(copy, layer name)``.
+
+    The layer is found as :func:`~yolo_probs.capture.find_logits_layer` finds it and must be linear in
+    its input with a weight (``nn.Linear`` or a convolution), so scaling weight and bias scales the output.
+    """
+    import torch
+    from torch import nn
+
+    t = check_temperature(temperature)
+    folded = copy.deepcopy(module).eval()
+    name, head = find_logits_layer(folded, layer)
+    if not isinstance(head, nn.Linear | nn.Conv1d | nn.Conv2d):
+        raise ModelError(
+            f"cannot fold a temperature into layer {name!r} ({type(head).__name__}): it needs a linear or "
+            "convolution layer with a weight; pass layer=NAME of the final linear layer"
+        )
+    with torch.no_grad():
+        head.weight.div_(t)
+        if head.bias is not None:
+            head.bias.div_(t)
+    return folded, name
+
+
+def _claim_output(output: str | os.PathLike[str]) -> tuple[Path, bool]:
+    """Check ``output`` can be written before spending time on the export; returns (path, existed before)."""
+    path = Path(output)
+    existed = path.exists()
+    if path.is_dir():
+        raise ConfigError(f"cannot write {path}: it is a folder; pass --output FILE")
+    try:
+        with path.open("ab"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path} ({exc.strerror}); choose a writable path for --output") from None
+    return path, existed
+
+
+def _quiet_ultralytics() -> Any:
+    from ultralytics.utils import LOGGER
+
+    level = LOGGER.level
+    LOGGER.setLevel(logging.WARNING)
+    return LOGGER, level
+
+
+def _export_ultralytics(
+    model: Any, t: float, fmt: str, workdir: Path, imgsz: int | None, layer: str | None
+) -> tuple[Path, str, dict[str, Any]]:
+    """Fold T into a copy of an Ultralytics classifier and export it with Ultralytics' own exporter."""
+    from ultralytics.engine.exporter import Exporter
+
+    from yolo_probs.model import load_classifier
+
+    yolo = load_classifier(model)
+    net, name = fold_temperature(yolo.model, t, layer)
+    size = imgsz or int((getattr(yolo.model, "args", None) or {}).get("imgsz", 224))
+    net.pt_path = str(workdir / "model.pt")  # the exporter writes next to this path: keep it in our temp folder
+    args = {"task": "classify", "mode": "export", "format": fmt, "imgsz": size, "batch": 1, "device": "cpu"}
+    args |= {"verbose": False, "dynamic": True, "quantize": None}
+    if fmt == "onnx":
+        args |= {"simplify": True}
+    logger, level = _quiet_ultralytics()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch.jit deprecation notes on TorchScript export
+            produced = Path(Exporter(overrides=args)(model=net))
+    finally:
+        logger.setLevel(level)
+    return produced, name, {}
+
+
+def _export_module(
+    module: nn.Module,
+    t: float,
+    fmt: str,
+    workdir: Path,
+    imgsz: int | None,
+    layer: str | None,
+    preprocess: Preprocess | None,
+    names: Any,
+) -> tuple[Path, str, dict[str, Any]]:
+    """Fold T into a copy of a plain PyTorch classifier and export ``softmax(module(x))``."""
+    import torch
+    from torch import nn
+
+    from yolo_probs.names import load_names, names_of
+    from yolo_probs.preprocess import Preprocess
+
+    net, name = fold_temperature(module, t, layer)
+    pre = preprocess or Preprocess.imagenet(imgsz or 224)
+    wrapped = nn.Sequential(net, nn.Softmax(dim=1)).eval()
+    x = torch.zeros(1, 3, pre.size, pre.size)
+    with torch.no_grad():
+        probe = wrapped(x)
+    if probe.ndim != 2:
+        raise ModelError(f"{type(module).__name__} outputs shape {list(probe.shape)}, not [batch, classes]")
+    labels = load_names(names, int(probe.shape[1]), default=names_of(module))
+    meta: dict[str, Any] = {"imgsz": [pre.size, pre.size], f"{META_PREFIX}preprocess": dataclasses.asdict(pre)}
+    if labels != tuple(str(i) for i in range(len(labels))):  # index names are the default: no need to store them
+        meta["names"] = dict(enumerate(labels))
+    if fmt == "onnx":
+        produced = workdir / "model.onnx"
+        torch.onnx.export(
+            wrapped,
+            (x,),
+            str(produced),
+            input_names=["images"],
+            output_names=["output0"],
+            dynamic_axes={"images": {0: "batch"}, "output0": {0: "batch"}},
+            opset_version=17,
+            dynamo=False,
+        )
+    else:
+        produced = workdir / "model.torchscript"
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch >= 2.9 deprecates TorchScript, still supported
+            torch.jit.trace(wrapped, x).save(str(produced))
+    return produced, name, meta
+
+
+def _write_metadata(produced: Path, fmt: str, meta: dict[str, Any], output: Path) -> None:
+    if fmt == "onnx":
+        import onnx
+
+        proto = onnx.load(str(produced))
+        existing = {p.key: p for p in proto.metadata_props}
+        for key, value in meta.items():
+            prop = existing.get(key) or proto.metadata_props.add()
+            prop.key, prop.value = key, str(value)
+        onnx.save(proto, str(output))
+        return
+    import torch
+
+    extra = {"config.txt": ""}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated in torch >= 2.9, still works
+        scripted = torch.jit.load(str(produced), map_location="cpu", _extra_files=extra)
+        files = {TORCHSCRIPT_META: json.dumps(meta)}
+        if extra["config.txt"]:
+            files["config.txt"] = extra["config.txt"]  # keep Ultralytics' own metadata (names, imgsz)
+        torch.jit.save(scripted, str(output), _extra_files=files)
+
+
+def export_folded(
+    model: Any,
+    *,
+    output: str | os.PathLike[str],
+    temperature: float = 1.0,
+    format: str | None = None,
+    imgsz: int | None = None,
+    profile: str | os.PathLike[str] | None = None,
+    layer: str | None = None,
+    preprocess: Preprocess | None = None,
+    names: Any = None,
+) -> ExportResult:
+    """Export ``model`` with ``temperature`` folded into its final linear layer.
+
+    Args:
+        model: an Ultralytics checkpoint/YAML/``YOLO``, an ``nn.Module``, a pickled-module ``.pt`` file or
+            ``package.module:factory``.
+        output: the file to write (its folder must exist).
+        temperature: T > 0; the export's softmax output is ``softmax(logits / T)``.
+        format: ``"onnx"`` or ``"torchscript"``; default from the ``output`` suffix, else ONNX.
+        imgsz: input size (default: the checkpoint's own, 224 for plain modules).
+        profile: the deployment profile T came from, recorded in the metadata.
+        layer, preprocess, names: for plain PyTorch modules, as in :class:`~yolo_probs.model.YoloProbs`.
+
+    Example:
+        >>> import tempfile, torchvision
+        >>> from yolo_probs.export import export_folded
+        >>> net = torchvision.models.resnet18(weights=None, num_classes=10)
+        >>> out = tempfile.mkdtemp() + "/resnet.onnx"
+        >>> export_folded(net, output=out, temperature=2.0, imgsz=32).layer
+        'fc'
+    """
+    t = check_temperature(temperature)
+    fmt = format or ("torchscript" if Path(output).suffix.lower() in TORCHSCRIPT_SUFFIXES else "onnx")
+    if fmt not in EXPORT_FORMATS:
+        raise ConfigError(f"export format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+    if isinstance(model, str | os.PathLike) and Path(model).suffix.lower() in EXPORTED_SUFFIXES:
+        raise ModelError(
+            f"{os.fspath(model)} is already exported and has no weights to fold a temperature into; "
+            "export from the PyTorch checkpoint (.pt)"
+        )
+    out, existed = _claim_output(output)
+    from torch import nn
+
+    from yolo_probs.torch_model import load_module
+
+    ultralytics = type(model).__module__.split(".", 1)[0] == "ultralytics"
+    module = None
+    if not ultralytics:
+        module = model if isinstance(model, nn.Module) else load_module(model)
+    try:
+        with tempfile.TemporaryDirectory(prefix="yolo-probs-export-") as tmp:
+            if module is None:
+                if preprocess is not None or names is not None:
+                    raise ConfigError("preprocessing and names options apply to plain PyTorch models only")
+                produced, name, meta = _export_ultralytics(model, t, fmt, Path(tmp), imgsz, layer)
+            else:
+                produced, name, meta = _export_module(module, t, fmt, Path(tmp), imgsz, layer, preprocess, names)
+            source = model if isinstance(model, str | os.PathLike) else type(model).__name__
+            meta |= {
+                f"{META_PREFIX}temperature": t,
+                f"{META_PREFIX}layer": name,
+                f"{META_PREFIX}source": os.fspath(source),
+                f"{META_PREFIX}profile": os.fspath(profile) if profile is not None else None,
+            }
+            _write_metadata(produced, fmt, meta, Path(tmp) / "final")
+            shutil.copyfile(Path(tmp) / "final", out)
+    except BaseException:
+        if not existed:
+            out.unlink(missing_ok=True)  # do not leave an empty claim behind
+        raise
+    return ExportResult(out, fmt, t, name, os.fspath(profile) if profile is not None else None)

@@ -1,0 +1,237 @@
+"""Exported classifiers (ONNX, TorchScript): nothing to hook, so logits are recovered from the output.
+
+Ultralytics exports (and the folded exports of ``yolo-probs export``) end in a softmax. Softmax is
+shift-invariant, so ``log(p)`` differs from the true logits by one constant per image and
+``softmax(log(p) / T) == softmax(logits / T)`` exactly, for every T. The exception is a class whose
+probability underflowed to 0 or into float subnormals: its logit is lost (``-inf``) or imprecise, so
+a :class:`ProbabilityUnderflowWarning` says how many classes were affected. A graph whose output is
+not a probability vector is taken to output logits already.
+
+Example:
+    >>> import numpy as np
+    >>> from yolo_probs.exported import outputs_to_logits
+    >>> logits, how, underflowed = outputs_to_logits(np.array([[0.7, 0.2, 0.1]], np.float32))
+    >>> how, underflowed, np.exp(logits.astype(np.float64)).round(3).tolist()
+    ('log(prob)', 0, [[0.7, 0.2, 0.1]])
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from yolo_probs.errors import ModelError
+from yolo_probs.names import load_names
+from yolo_probs.preprocess import Preprocess
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = [
+    "EXPORTED_SUFFIXES",
+    "ExportedBackend",
+    "ProbabilityUnderflowWarning",
+    "outputs_to_logits",
+    "read_metadata",
+]
+
+ONNX_SUFFIXES = {".onnx"}
+TORCHSCRIPT_SUFFIXES = {".torchscript", ".ts", ".jit"}
+EXPORTED_SUFFIXES = ONNX_SUFFIXES | TORCHSCRIPT_SUFFIXES
+# Key of the extra file / metadata entries yolo-probs adds to its own exports.
+META_PREFIX = "yolo_probs_"
+TORCHSCRIPT_META = "yolo_probs.json"
+
+
+class ProbabilityUnderflowWarning(UserWarning):
+    """Some probabilities of an exported model were 0 or subnormal: temperature scaling is inexact for them."""
+
+
+def _looks_like_probs(out: np.ndarray) -> bool:
+    """Rows of non-negative numbers that sum to 1 (to float32 rounding on a few thousand classes)."""
+    if not np.all(np.isfinite(out)) or np.any(out < 0) or np.any(out > 1):
+        return False
+    return bool(np.all(np.abs(out.astype(np.float64).sum(axis=1) - 1.0) < 1e-3))
+
+
+def outputs_to_logits(out: np.ndarray) -> tuple[np.ndarray, str, int]:
+    """Turn an exported model's (N, C) output into logits.
+
+    Returns ``(logits, how, affected)``: ``how`` is ``"log(prob)"`` for probability outputs (then
+    ``affected`` counts the classes, over the batch, whose probability was 0 or below the smallest
+    normal float of the output dtype) or ``"output"`` for graphs that already output logits.
+    Never NaN: a zero probability gives ``-inf``, which the math core turns back into probability 0.
+    """
+    out = np.asarray(out)
+    if not _looks_like_probs(out):
+        return out.astype(np.float32, copy=False), "output", 0
+    tiny = np.finfo(out.dtype if np.issubdtype(out.dtype, np.floating) else np.float32).tiny
+    affected = int(np.count_nonzero(np.any(out < tiny, axis=0)))
+    with np.errstate(divide="ignore"):
+        logits = np.log(out.astype(np.float64)).astype(np.float32)
+    return logits, "log(prob)", affected
+
+
+def _parse(value: str) -> Any:
+    try:
+        return ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return value
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The metadata of an ONNX or TorchScript export (Ultralytics' and yolo-probs' keys), values parsed."""
+    path = Path(path)
+    if path.suffix.lower() in ONNX_SUFFIXES:
+        import onnx
+
+        proto = onnx.load(str(path), load_external_data=False)
+        return {p.key: _parse(p.value) for p in proto.metadata_props}
+    import torch
+
+    extra = {"config.txt": "", TORCHSCRIPT_META: ""}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated in torch >= 2.9, still works
+        torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    meta: dict[str, Any] = {}
+    for raw in (extra["config.txt"], extra[TORCHSCRIPT_META]):
+        if raw:
+            meta.update(json.loads(raw))
+    return meta
+
+
+class ExportedBackend:
+    """Runs an ONNX (ONNX Runtime) or TorchScript classifier and recovers logits from its output.
+
+    Args:
+        path: the ``.onnx`` or ``.torchscript`` file.
+        preprocess: explicit preprocessing; default: Ultralytics' classify transforms for Ultralytics
+            exports, the recorded recipe for yolo-probs exports, else ImageNet preprocessing.
+        names: class names (list, mapping or file); default: the export's metadata, else indices.
+        imgsz: input size; default: the export's metadata or input shape.
+        device: ``"cpu"`` (default) or a CUDA device when the runtime has one.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        preprocess: Preprocess | None = None,
+        names: Any = None,
+        imgsz: int | None = None,
+        device: str | None = None,
+    ) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ModelError(f"model file not found: {self.path}; pass --model PATH to an exported classifier")
+        self.is_onnx = self.path.suffix.lower() in ONNX_SUFFIXES
+        self._warned = False
+        try:
+            self.metadata = read_metadata(self.path)
+            self._load(device)
+        except ModelError:
+            raise
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ModelError(
+                f"cannot load exported model {self.path} ({first}); pass an ONNX or TorchScript classifier"
+            ) from None
+        meta_size = self.metadata.get("imgsz")
+        if imgsz is None:
+            imgsz = int(meta_size[0]) if isinstance(meta_size, list | tuple) else self._input_size or 224
+        recorded = self.metadata.get(f"{META_PREFIX}preprocess")
+        if preprocess is None and isinstance(recorded, dict):
+            preprocess = Preprocess(**recorded)
+        elif preprocess is None:
+            ultralytics = self.metadata.get("task") == "classify"
+            preprocess = Preprocess.ultralytics(imgsz) if ultralytics else Preprocess.imagenet(imgsz)
+        self.preprocess = preprocess
+        self.folded_temperature = self.metadata.get(f"{META_PREFIX}temperature")
+        size = self.preprocess.size
+        probe = self._forward(np.zeros((1, 3, size, size), np.float32))
+        if probe.ndim != 2 or probe.shape[0] != 1:
+            raise ModelError(
+                f"{self.path} is not a classifier: its output has shape {list(probe.shape)}, not [batch, classes]"
+            )
+        self.num_classes = int(probe.shape[1])
+        self.names = load_names(names, self.num_classes, default=self.metadata.get("names"))
+
+    def _load(self, device: str | None) -> None:
+        self._input_size: int | None = None
+        self._fixed_batch: int | None = None
+        if self.is_onnx:
+            import onnxruntime as ort
+
+            want_cuda = device not in (None, "", "cpu")
+            providers = ["CPUExecutionProvider"]
+            if want_cuda and "CUDAExecutionProvider" in ort.get_available_providers():
+                providers.insert(0, "CUDAExecutionProvider")
+            options = ort.SessionOptions()
+            options.log_severity_level = 3
+            import torch
+
+            # Same thread budget as the PyTorch path (torch.set_num_threads / OMP_NUM_THREADS), for fair use.
+            options.intra_op_num_threads = torch.get_num_threads()
+            self._session = ort.InferenceSession(str(self.path), options, providers=providers)
+            inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
+            shape = outputs[0].shape
+            if len(inputs) != 1 or len(outputs) != 1 or len(shape) != 2:
+                raise ModelError(
+                    f"{self.path} is not a classifier: it has {len(inputs)} input(s) and outputs "
+                    f"{[list(o.shape) for o in outputs]}, not one [batch, classes] output"
+                )
+            in_shape = inputs[0].shape
+            self._input_name = inputs[0].name
+            self._fixed_batch = in_shape[0] if isinstance(in_shape[0], int) else None
+            self._input_size = in_shape[-1] if len(in_shape) == 4 and isinstance(in_shape[-1], int) else None
+        else:
+            from yolo_probs.torch_model import torch_device
+
+            self.device = torch_device(device or "cpu")
+            import torch
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                self._module = torch.jit.load(str(self.path), map_location=self.device).eval()
+
+    def _forward(self, batch: np.ndarray) -> np.ndarray:
+        if self.is_onnx:
+            if self._fixed_batch is not None and batch.shape[0] != self._fixed_batch:
+                # A fixed-batch export (Ultralytics' default) runs one image at a time.
+                return np.concatenate([self._forward(batch[i : i + 1]) for i in range(batch.shape[0])])
+            return np.asarray(self._session.run(None, {self._input_name: batch})[0])
+        import torch
+
+        with torch.inference_mode():
+            out = self._module(torch.from_numpy(batch).to(self.device))
+        if isinstance(out, list | tuple):
+            out = out[0]
+        return out.float().cpu().numpy()
+
+    def logits_array(self, batch: np.ndarray) -> tuple[np.ndarray, str]:
+        """A preprocessed (N, 3, H, W) float32 batch -> ((N, C) logits, how they were obtained)."""
+        out = self._forward(np.ascontiguousarray(batch, dtype=np.float32))
+        logits, how, affected = outputs_to_logits(out)
+        if affected and not self._warned:
+            self._warned = True
+            warnings.warn(
+                f"{self.path.name}: {affected} of {out.shape[1]} classes had probabilities that underflowed to 0 "
+                "or below float resolution; their recovered logits are -inf or imprecise, so temperature "
+                "scaling is not exact for them (export without the final softmax to avoid this)",
+                ProbabilityUnderflowWarning,
+                stacklevel=3,
+            )
+        return logits, how
+
+    def logits(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, str]:
+        """BGR frames -> ((N, C) float32 logits, how they were obtained)."""
+        return self.logits_array(self.preprocess(images))
+
+    def close(self) -> None:
+        """Nothing to release beyond what garbage collection frees."""
