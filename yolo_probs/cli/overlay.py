@@ -80,7 +80,7 @@ def overlay(
         stats = run_overlay(clf, reader, drawer=drawer, show=show, save=save, max_frames=max_frames)
     for line in stats.failures:
         error(line)
-    summary = f"{stats.frames} frames at {stats.fps:.1f} fps"
+    summary = f"{stats.frames} frames at {stats.fps:.1f} fps, final T {stats.temperature:.2f}, k {stats.top_k}"
     if stats.dropped:
         summary += f", {stats.dropped} live frames dropped to stay current"
     if save is not None:

@@ -237,10 +237,10 @@ def check_display() -> None:
 def check_output(path: str | os.PathLike[str]) -> Path:
     """Check that a video can be written at ``path`` (suffix known, folder exists and is writable)."""
     out = Path(path)
-    if out.suffix.lower() not in _FOURCC:
-        raise ConfigError(f"--save {out}: unsupported video type {out.suffix or '(none)'!r}; use .mp4 or .avi")
     if out.is_dir():
         raise ConfigError(f"--save {out}: is a folder; name a file such as {out / 'overlay.mp4'}")
+    if out.suffix.lower() not in _FOURCC:
+        raise ConfigError(f"--save {out}: unsupported video type {out.suffix or '(none)'!r}; use .mp4 or .avi")
     existed = out.exists()
     try:
         with out.open("ab"):
@@ -333,6 +333,7 @@ class OverlayStats:
         snapshots: PNG files written with the ``s`` key.
         fps: mean frames per second over the run.
         temperature: the temperature at the end (after any key presses).
+        top_k: the number of bars at the end.
     """
 
     frames: int = 0
@@ -342,6 +343,7 @@ class OverlayStats:
     snapshots: list[str] = field(default_factory=list)
     fps: float = 0.0
     temperature: float = 1.0
+    top_k: int = 5
 
 
 def run_overlay(
@@ -417,7 +419,11 @@ def run_overlay(
                 break
             if action in ("temperature", "top_k"):
                 clf.temperature, clf.top_k = controls.temperature, controls.top_k
-            if action == "snapshot" and shown is not None and (snap := _snapshot(shown, snapshot_dir, stats.frames)):
+            if (
+                action == "snapshot"
+                and shown is not None
+                and (snap := _snapshot(shown, snapshot_dir, stats.frames, len(stats.snapshots)))
+            ):
                 stats.snapshots.append(snap)
             if action in ("temperature", "top_k", "pause") and raw is not None and pred is not None:
                 # Re-draw the current frame at the new settings without a new forward pass.
@@ -436,15 +442,15 @@ def run_overlay(
     stats.fps = stats.frames / elapsed if elapsed > 0 else 0.0
     stats.dropped, stats.corrupt = reader.dropped, reader.corrupt
     stats.failures = list(getattr(reader, "failures", []))
-    stats.temperature = clf.temperature
+    stats.temperature, stats.top_k = clf.temperature, clf.top_k
     return stats
 
 
-def _snapshot(image: np.ndarray, folder: str | os.PathLike[str], frame: int) -> str | None:
+def _snapshot(image: np.ndarray, folder: str | os.PathLike[str], frame: int, number: int) -> str | None:
     """Write a PNG of the drawn frame; a failure is reported on one line and the overlay goes on."""
     import cv2
 
-    path = Path(folder) / f"yolo-probs-{time.strftime('%Y%m%d-%H%M%S')}-{frame:06d}.png"
+    path = Path(folder) / f"yolo-probs-{time.strftime('%Y%m%d-%H%M%S')}-frame{frame:06d}-{number}.png"
     try:
         ok = cv2.imwrite(str(path), image)
     except cv2.error:
