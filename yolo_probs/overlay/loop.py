@@ -228,7 +228,9 @@ def check_display() -> None:
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise ConfigError("cannot open a window: no display (DISPLAY is not set); run with --no-show --save out.mp4")
     try:
-        cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
+        # Open and close a probe window: the real one appears with the first frame, not while the model loads.
+        cv2.namedWindow(WINDOW + " (probe)", cv2.WINDOW_AUTOSIZE)
+        cv2.destroyWindow(WINDOW + " (probe)")
     except cv2.error as exc:
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "OpenCV has no GUI support"
         raise ConfigError(f"cannot open a window ({first}); run with --no-show --save out.mp4") from None
