@@ -157,3 +157,21 @@ def test_rejects_bad_style() -> None:
         OverlayDrawer(alpha=1.5)
     with pytest.raises(ConfigError):
         OverlayDrawer(min_prob=2.0)
+
+
+def test_screenshot_example_runs(tmp_path) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import cv2
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "shot.png"
+    done = subprocess.run(
+        [sys.executable, str(root / "examples" / "overlay_screenshot.py"), "--out", str(out)],
+        capture_output=True, text=True, timeout=120, env={**__import__("os").environ, "YOLO_OFFLINE": "1"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "top 8 " in done.stdout  # the shipped model reads the shipped 8
+    assert cv2.imread(str(out)).shape == (720, 1280, 3)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import sys
 import threading
 import time
@@ -127,20 +128,28 @@ class LatestFrameReader:
 
 
 class VideoFileReader:
-    """Reads every frame of a video file in order; frames that fail to decode are skipped and counted."""
+    """Reads every frame of a video file in order; frames that fail to decode are skipped and counted.
+
+    A thread decodes a few frames ahead (a bounded queue: nothing is dropped, memory stays flat), so
+    decoding overlaps with the model instead of adding to it.
+    """
 
     live = False
     dropped = 0
     max_failures_in_a_row = 16
 
-    def __init__(self, cap: Any, fps: float, frame_count: int | None) -> None:
+    def __init__(self, cap: Any, fps: float, frame_count: int | None, depth: int = 4) -> None:
         self.fps = fps
         self.corrupt = 0
         self._cap = cap
         self._count = frame_count
         self._decoded = 0
+        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=depth)
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="yolo-probs-decode", daemon=True)
+        self._thread.start()
 
-    def read(self) -> np.ndarray | None:
+    def _next(self) -> np.ndarray | None:
         failures = 0
         while True:
             ok, image = self._cap.read()
@@ -155,7 +164,26 @@ class VideoFileReader:
             self.corrupt += 1
             failures += 1
 
+    def _run(self) -> None:
+        image = self._next()
+        while image is not None and not self._stop:
+            self._queue.put(image)
+            image = self._next()
+        self._queue.put(None)
+
+    def read(self) -> np.ndarray | None:
+        if self._stop:
+            return None
+        image = self._queue.get()
+        if image is None:
+            self._stop = True
+        return image
+
     def close(self) -> None:
+        self._stop = True
+        while self._thread.is_alive():  # unblock a decoder waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                self._queue.get(timeout=0.05)
         self._cap.release()
 
 
@@ -254,13 +282,34 @@ def check_output(path: str | os.PathLike[str]) -> Path:
     return out
 
 
-def _open_writer(path: Path, fps: float, size: tuple[int, int]) -> Any:
-    import cv2
+class BackgroundWriter:
+    """A ``cv2.VideoWriter`` fed through a bounded queue, so encoding overlaps with the model.
 
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*_FOURCC[path.suffix.lower()]), fps, size)
-    if not writer.isOpened():
-        raise ConfigError(f"--save {path}: OpenCV cannot encode {path.suffix} here; try .avi")
-    return writer
+    Every frame is written, in order; :meth:`release` waits for the queue to drain.
+    """
+
+    def __init__(self, path: Path, fps: float, size: tuple[int, int], depth: int = 8) -> None:
+        import cv2
+
+        self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*_FOURCC[path.suffix.lower()]), fps, size)
+        if not self._writer.isOpened():
+            raise ConfigError(f"--save {path}: OpenCV cannot encode {path.suffix} here; try .avi")
+        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=depth)
+        self._thread = threading.Thread(target=self._run, name="yolo-probs-encode", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (frame := self._queue.get()) is not None:
+            self._writer.write(frame)
+
+    def write(self, frame: np.ndarray) -> None:
+        """Queue ``frame`` (which must not be changed afterwards) for writing."""
+        self._queue.put(frame)
+
+    def release(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        self._writer.release()
 
 
 def _fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -386,7 +435,7 @@ def run_overlay(
     drawer = drawer or OverlayDrawer()
     controls = Controls(clf.temperature, clf.top_k, len(clf.names))
     stats = OverlayStats(temperature=clf.temperature)
-    writer: Any = None
+    writer: BackgroundWriter | None = None
     size: tuple[int, int] | None = None
     smooth: float | None = None
     start = last = time.perf_counter()
@@ -411,8 +460,8 @@ def run_overlay(
                 if out is not None:
                     if writer is None:
                         size = (image.shape[1], image.shape[0])
-                        writer = _open_writer(out, reader.fps, size)
-                    writer.write(shown if (shown.shape[1], shown.shape[0]) == size else _fit(shown, size))  # type: ignore[arg-type]
+                        writer = BackgroundWriter(out, reader.fps, size)
+                    writer.write(shown if (shown.shape[1], shown.shape[0]) == size else _fit(shown, size))
             if not show:
                 continue
             cv2.imshow(window, shown)
