@@ -1,0 +1,91 @@
+"""``yolo-probs overlay``: a live view of what the classifier believes, and how sure it is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from yolo_probs.cli import app, error
+
+
+@app.command()
+def overlay(
+    source: Annotated[
+        str,
+        typer.Argument(help="Webcam index (0), video file, stream URL (rtsp/http) or image folder.", metavar="SOURCE"),
+    ],
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Classification checkpoint (.pt) or model YAML.")
+    ] = "yolo26n-cls.pt",
+    temperature: Annotated[
+        float,
+        typer.Option("--temperature", "-t", help="Starting temperature T > 0 ('r' in the window comes back to it)."),
+    ] = 1.0,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", help="Classes drawn as bars.")] = 5,
+    min_prob: Annotated[
+        float | None,
+        typer.Option("--min-prob", help="Show UNCERTAIN when the top probability is below this (0..1)."),
+    ] = None,
+    imgsz: Annotated[int | None, typer.Option("--imgsz", help="Inference size; default: the checkpoint's own.")] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="cpu, 0, cuda:0, ...; default: Ultralytics' choice.")
+    ] = None,
+    save: Annotated[
+        Path | None,
+        typer.Option(
+            "--save", help="Record the overlay to this video (.mp4 or .avi), at the source's size and frame rate."
+        ),
+    ] = None,
+    show: Annotated[
+        bool,
+        typer.Option(
+            "--show/--no-show", help="Open a window (keys: +/- T, [/] k, r reset, space pause, s snapshot, q quit)."
+        ),
+    ] = True,
+    max_frames: Annotated[int | None, typer.Option("--max-frames", min=1, help="Stop after this many frames.")] = None,
+) -> None:
+    """Show (and/or record) SOURCE with the top-k probabilities, temperature, FPS and uncertainty drawn on it.
+
+    Exit code 0 when every frame was used, 1 when the source could not be opened or some frames were
+    corrupt (skipped and counted), 2 for usage errors (no display, unwritable --save, bad option).
+    """
+    import os
+
+    # FFmpeg prints its own lines for damaged or unreadable files; we report those ourselves in one line.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    from yolo_probs.errors import SourceError
+    from yolo_probs.model import YoloProbs
+    from yolo_probs.overlay import OverlayDrawer
+    from yolo_probs.overlay.loop import check_display, check_output, open_source, run_overlay
+
+    drawer = OverlayDrawer(min_prob=min_prob)
+    # Cheap checks first, so a bad option fails before the model loads or a camera opens.
+    if save is not None:
+        check_output(save)
+    if show:
+        check_display()
+    try:
+        reader = open_source(source)
+    except SourceError as exc:
+        error(str(exc))
+        raise typer.Exit(1) from None
+    try:
+        clf = YoloProbs(model, temperature=temperature, top_k=top_k, imgsz=imgsz, device=device)
+    except BaseException:
+        reader.close()
+        raise
+    with clf:
+        stats = run_overlay(clf, reader, drawer=drawer, show=show, save=save, max_frames=max_frames)
+    for line in stats.failures:
+        error(line)
+    summary = f"{stats.frames} frames at {stats.fps:.1f} fps, final T {stats.temperature:.2f}, k {stats.top_k}"
+    if stats.dropped:
+        summary += f", {stats.dropped} live frames dropped to stay current"
+    if save is not None:
+        summary += f", saved {save}"
+    print(summary, flush=True)
+    if stats.corrupt:
+        error(f"{source}: skipped {stats.corrupt} corrupt frame(s) of {stats.frames + stats.corrupt}; re-encode it")
+        raise typer.Exit(1)

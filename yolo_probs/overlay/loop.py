@@ -1,0 +1,513 @@
+"""The overlay loop: capture frames, predict with :class:`~yolo_probs.model.YoloProbs`, draw, show, record.
+
+Live sources (webcam index, rtsp/http streams) are read in a thread that keeps only the newest
+frame, so a slow model drops frames instead of falling behind. Video files and image folders are
+read frame by frame: nothing is dropped, corrupt frames are skipped and counted.
+
+Example:
+    >>> from yolo_probs.overlay.loop import Controls
+    >>> c = Controls(temperature=1.0, top_k=3, num_classes=10)
+    >>> c.handle(ord("+")), round(c.temperature, 2), c.handle(ord("]")), c.top_k
+    ('temperature', 1.1, 'top_k', 4)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from yolo_probs.errors import ConfigError, SourceError
+from yolo_probs.overlay.draw import OverlayDrawer
+from yolo_probs.sources import STREAM_PREFIXES, InputFailure, StreamInput, expand, iter_frames
+
+if TYPE_CHECKING:
+    from yolo_probs.model import YoloProbs
+    from yolo_probs.prediction import Prediction
+
+__all__ = ["Controls", "OverlayStats", "check_display", "check_output", "open_source", "run_overlay"]
+
+WINDOW = "yolo-probs overlay"
+T_STEP = 1.1
+_FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "mp4v", ".avi": "MJPG"}
+_FOLDER_FPS = 5.0  # recording rate for image folders, which have no frame rate of their own
+_LIVE_FPS = 30.0  # when a camera or stream does not announce its rate
+
+
+@contextlib.contextmanager
+def _quiet_opencv() -> Iterator[None]:
+    """Silence OpenCV's own log lines (a missing camera prints several) so that errors stay one line."""
+    import cv2
+
+    log = cv2.utils.logging
+    level = log.getLogLevel()
+    log.setLogLevel(log.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        log.setLogLevel(level)
+
+
+# -- readers --
+class Reader(Protocol):
+    """What the loop needs from a source."""
+
+    live: bool
+    fps: float
+    corrupt: int
+    dropped: int
+
+    def read(self) -> np.ndarray | None:
+        """The next frame to show (BGR uint8), or None at the end."""
+        ...
+
+    def close(self) -> None:
+        """Release the capture."""
+        ...
+
+
+class LatestFrameReader:
+    """Reads a live capture in a thread and keeps only the newest frame.
+
+    :meth:`read` returns a frame the caller has not seen yet, waiting for one if needed; frames that
+    were replaced before anyone read them are counted in :attr:`dropped`.
+    """
+
+    live = True
+
+    def __init__(self, cap: Any, fps: float) -> None:
+        self.fps = fps
+        self.corrupt = 0
+        self.dropped = 0
+        self._cap = cap
+        self._cond = threading.Condition()
+        self._frame: np.ndarray | None = None
+        self._seq = 0
+        self._taken = 0
+        self._done = False
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="yolo-probs-capture", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop:
+            ok, image = self._cap.read()
+            with self._cond:
+                if not ok or image is None:
+                    self._done = True
+                    self._cond.notify_all()
+                    return
+                if self._seq > self._taken:
+                    self.dropped += 1
+                self._frame = image
+                self._seq += 1
+                self._cond.notify_all()
+
+    def read(self, timeout: float = 10.0) -> np.ndarray | None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._seq > self._taken or self._done, timeout)
+            if self._seq > self._taken:
+                self._taken = self._seq
+                return self._frame
+            return None
+
+    def close(self) -> None:
+        self._stop = True
+        self._thread.join(timeout=2.0)
+        if not self._thread.is_alive():  # never release a capture that a stalled read still uses
+            self._cap.release()
+
+
+class VideoFileReader:
+    """Reads every frame of a video file in order; frames that fail to decode are skipped and counted.
+
+    A thread decodes a few frames ahead (a bounded queue: nothing is dropped, memory stays flat), so
+    decoding overlaps with the model instead of adding to it.
+    """
+
+    live = False
+    dropped = 0
+    max_failures_in_a_row = 16
+
+    def __init__(self, cap: Any, fps: float, frame_count: int | None, depth: int = 4) -> None:
+        self.fps = fps
+        self.corrupt = 0
+        self._cap = cap
+        self._count = frame_count
+        self._decoded = 0
+        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=depth)
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="yolo-probs-decode", daemon=True)
+        self._thread.start()
+
+    def _next(self) -> np.ndarray | None:
+        failures = 0
+        while True:
+            ok, image = self._cap.read()
+            if ok and image is not None and image.size:
+                self._decoded += 1
+                return image
+            # A failed read before the announced end is a damaged frame: skip it and go on. Without
+            # a frame count, a failure is taken as the end (streams and some containers).
+            seen = self._decoded + self.corrupt
+            if self._count is None or seen >= self._count or failures >= self.max_failures_in_a_row:
+                return None
+            self.corrupt += 1
+            failures += 1
+
+    def _run(self) -> None:
+        image = self._next()
+        while image is not None and not self._stop:
+            self._queue.put(image)
+            image = self._next()
+        self._queue.put(None)
+
+    def read(self) -> np.ndarray | None:
+        if self._stop:
+            return None
+        image = self._queue.get()
+        if image is None:
+            self._stop = True
+        return image
+
+    def close(self) -> None:
+        self._stop = True
+        while self._thread.is_alive():  # unblock a decoder waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                self._queue.get(timeout=0.05)
+        self._cap.release()
+
+
+class FolderReader:
+    """Reads the images (and videos) of a folder or glob in order; unreadable ones are skipped and counted."""
+
+    live = False
+    dropped = 0
+
+    def __init__(self, source: str, fps: float = _FOLDER_FPS) -> None:
+        self.fps = fps
+        self.corrupt = 0
+        self.failures: list[str] = []
+        self._frames = iter_frames(source)
+
+    def read(self) -> np.ndarray | None:
+        for item in self._frames:
+            if isinstance(item, InputFailure):
+                self.corrupt += 1
+                self.failures.append(str(item))
+                continue
+            return item.image
+        return None
+
+    def close(self) -> None:
+        self._frames.close()  # type: ignore[attr-defined]
+
+
+def open_source(source: str, *, live: bool | None = None) -> Reader:
+    """Open SOURCE (webcam index, video file, stream URL, image, folder or glob) for the overlay.
+
+    Args:
+        source: what the user named.
+        live: force the newest-frame-only reader on (True) or off (False); None decides from the
+            source (webcam indices and stream URLs are live).
+
+    Raises :class:`SourceError` with one line naming the source when it cannot be opened.
+    """
+    import cv2
+
+    items = list(expand(source))
+    if len(items) == 1 and isinstance(items[0], InputFailure):
+        raise items[0].error()
+    if len(items) != 1 or not isinstance(items[0], StreamInput):
+        return FolderReader(source)
+    target = items[0].target
+    is_live = isinstance(target, int) or str(target).startswith(STREAM_PREFIXES) if live is None else live
+    with _quiet_opencv():
+        cap = cv2.VideoCapture(target)
+        if not cap.isOpened():
+            cap.release()
+            if isinstance(target, int):
+                raise SourceError(
+                    source, f"cannot open webcam {target}; check that it is connected and free, or try another index"
+                )
+            raise SourceError(source, "cannot open the video; check that it exists and that OpenCV can decode it")
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    fps = float(fps) if fps and 0 < fps < 1000 else (_LIVE_FPS if is_live else 25.0)
+    if is_live:
+        return LatestFrameReader(cap, fps)
+    count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    return VideoFileReader(cap, fps, count if count > 0 else None)
+
+
+# -- checks done before anything starts --
+def check_display() -> None:
+    """Raise :class:`ConfigError` when no window can be opened (checked before OpenCV tries and aborts)."""
+    import cv2
+
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise ConfigError("cannot open a window: no display (DISPLAY is not set); run with --no-show --save out.mp4")
+    try:
+        # Open and close a probe window: the real one appears with the first frame, not while the model loads.
+        cv2.namedWindow(WINDOW + " (probe)", cv2.WINDOW_AUTOSIZE)
+        cv2.destroyWindow(WINDOW + " (probe)")
+    except cv2.error as exc:
+        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "OpenCV has no GUI support"
+        raise ConfigError(f"cannot open a window ({first}); run with --no-show --save out.mp4") from None
+
+
+def check_output(path: str | os.PathLike[str]) -> Path:
+    """Check that a video can be written at ``path`` (suffix known, folder exists and is writable)."""
+    out = Path(path)
+    if out.is_dir():
+        raise ConfigError(f"--save {out}: is a folder; name a file such as {out / 'overlay.mp4'}")
+    if out.suffix.lower() not in _FOURCC:
+        raise ConfigError(f"--save {out}: unsupported video type {out.suffix or '(none)'!r}; use .mp4 or .avi")
+    existed = out.exists()
+    try:
+        with out.open("ab"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"--save {out}: cannot write it ({exc.strerror}); choose a writable path") from None
+    if not existed:
+        out.unlink()
+    return out
+
+
+class BackgroundWriter:
+    """A ``cv2.VideoWriter`` fed through a bounded queue, so encoding overlaps with the model.
+
+    Every frame is written, in order; :meth:`release` waits for the queue to drain.
+    """
+
+    def __init__(self, path: Path, fps: float, size: tuple[int, int], depth: int = 8) -> None:
+        import cv2
+
+        self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*_FOURCC[path.suffix.lower()]), fps, size)
+        if not self._writer.isOpened():
+            raise ConfigError(f"--save {path}: OpenCV cannot encode {path.suffix} here; try .avi")
+        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=depth)
+        self._thread = threading.Thread(target=self._run, name="yolo-probs-encode", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (frame := self._queue.get()) is not None:
+            self._writer.write(frame)
+
+    def write(self, frame: np.ndarray) -> None:
+        """Queue ``frame`` (which must not be changed afterwards) for writing."""
+        self._queue.put(frame)
+
+    def release(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        self._writer.release()
+
+
+def _fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Letterbox ``image`` into ``size`` (w, h) keeping its aspect: image folders mix sizes, a video cannot."""
+    import cv2
+
+    w, h = size
+    ih, iw = image.shape[:2]
+    s = min(w / iw, h / ih)
+    nw, nh = max(1, round(iw * s)), max(1, round(ih * s))
+    out = np.zeros((h, w, 3), np.uint8)
+    x0, y0 = (w - nw) // 2, (h - nh) // 2
+    out[y0 : y0 + nh, x0 : x0 + nw] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
+    return out
+
+
+# -- live controls --
+@dataclass
+class Controls:
+    """Keyboard state of the overlay window: temperature, k, pause.
+
+    ``reset_temperature`` is what ``r`` goes back to (the temperature the overlay started with).
+    """
+
+    temperature: float
+    top_k: int
+    num_classes: int
+    paused: bool = False
+    reset_temperature: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.reset_temperature is None:
+            self.reset_temperature = self.temperature
+
+    def handle(self, key: int) -> str | None:
+        """Apply one key code from ``cv2.waitKey``; return what changed (or ``"quit"``, ``"snapshot"``)."""
+        if key < 0:
+            return None
+        ch = chr(key & 0xFF)
+        if ch in "+=":  # '=' is '+' without shift on most keyboards
+            self.temperature *= T_STEP
+            return "temperature"
+        if ch in "-_":
+            self.temperature /= T_STEP
+            return "temperature"
+        if ch == "r":
+            assert self.reset_temperature is not None
+            self.temperature = self.reset_temperature
+            return "temperature"
+        if ch in "[]":
+            self.top_k = min(max(1, self.top_k + (1 if ch == "]" else -1)), self.num_classes)
+            return "top_k"
+        if ch == " ":
+            self.paused = not self.paused
+            return "pause"
+        if ch == "s":
+            return "snapshot"
+        if ch == "q" or key & 0xFF == 27:
+            return "quit"
+        return None
+
+
+@dataclass
+class OverlayStats:
+    """What a run of the overlay did.
+
+    Attributes:
+        frames: frames predicted and drawn.
+        dropped: live frames replaced by a newer one before the model got to them.
+        corrupt: frames or images that could not be decoded and were skipped.
+        failures: one line per skipped image (folders only).
+        snapshots: PNG files written with the ``s`` key.
+        fps: mean frames per second over the run.
+        temperature: the temperature at the end (after any key presses).
+        top_k: the number of bars at the end.
+    """
+
+    frames: int = 0
+    dropped: int = 0
+    corrupt: int = 0
+    failures: list[str] = field(default_factory=list)
+    snapshots: list[str] = field(default_factory=list)
+    fps: float = 0.0
+    temperature: float = 1.0
+    top_k: int = 5
+
+
+def run_overlay(
+    clf: YoloProbs,
+    source: str | Reader,
+    *,
+    drawer: OverlayDrawer | None = None,
+    show: bool = True,
+    save: str | os.PathLike[str] | None = None,
+    max_frames: int | None = None,
+    snapshot_dir: str | os.PathLike[str] = ".",
+    window: str = WINDOW,
+) -> OverlayStats:
+    """Capture, predict, draw, show and record until the source ends, ``max_frames`` or ``q``.
+
+    Args:
+        clf: the classifier; its ``temperature`` and ``top_k`` follow the keys (``r`` resets the
+            temperature to the one it had when the loop started).
+        source: a name for :func:`open_source`, or an opened reader.
+        drawer: how to draw (default :class:`OverlayDrawer` with no ``min_prob``).
+        show: display a window and read keys; False runs headless.
+        save: record the drawn frames to this video (source size and frame rate).
+        max_frames: stop after this many frames.
+        snapshot_dir: where ``s`` writes PNG snapshots.
+        window: the window title.
+
+    Returns the run's :class:`OverlayStats`. Raises :class:`SourceError` or :class:`ConfigError`
+    (one line each) before anything starts when the source, the display or the output is unusable.
+    """
+    import cv2
+
+    if max_frames is not None and (isinstance(max_frames, bool) or max_frames < 1):
+        raise ConfigError(f"max-frames must be a whole number >= 1, got {max_frames!r}")
+    out = check_output(save) if save is not None else None
+    if show:
+        check_display()
+    reader = open_source(source) if isinstance(source, str) else source
+    drawer = drawer or OverlayDrawer()
+    controls = Controls(clf.temperature, clf.top_k, len(clf.names))
+    stats = OverlayStats(temperature=clf.temperature)
+    writer: BackgroundWriter | None = None
+    size: tuple[int, int] | None = None
+    smooth: float | None = None
+    start = last = time.perf_counter()
+    raw: np.ndarray | None = None
+    pred: Prediction | None = None
+    shown: np.ndarray | None = None
+    try:
+        while max_frames is None or stats.frames < max_frames:
+            if not controls.paused or pred is None:
+                image = reader.read()
+                if image is None:
+                    break
+                pred = clf.predict(image)[0]
+                # Drawing is in place; keep the clean frame only when a window may need a redraw.
+                raw = image.copy() if show else None
+                shown = drawer.draw(image, pred, fps=smooth, paused=False, help=show)
+                stats.frames += 1
+                now = time.perf_counter()
+                dt, last = now - last, now
+                if dt > 0:  # exponential smoothing so the figure is readable while it changes
+                    smooth = 1.0 / dt if smooth is None else 0.9 * smooth + 0.1 / dt
+                if out is not None:
+                    if writer is None:
+                        size = (image.shape[1], image.shape[0])
+                        writer = BackgroundWriter(out, reader.fps, size)
+                    writer.write(shown if (shown.shape[1], shown.shape[0]) == size else _fit(shown, size))
+            if not show:
+                continue
+            cv2.imshow(window, shown)
+            action = controls.handle(cv2.waitKey(30 if controls.paused else 1))
+            if action == "quit":
+                break
+            if action in ("temperature", "top_k"):
+                clf.temperature, clf.top_k = controls.temperature, controls.top_k
+            if (
+                action == "snapshot"
+                and shown is not None
+                and (snap := _snapshot(shown, snapshot_dir, stats.frames, len(stats.snapshots)))
+            ):
+                stats.snapshots.append(snap)
+            if action in ("temperature", "top_k", "pause") and raw is not None and pred is not None:
+                # Re-draw the current frame at the new settings without a new forward pass.
+                pred = pred.with_temperature(controls.temperature, top_k=controls.top_k)
+                shown = drawer.draw(raw.copy(), pred, fps=smooth, paused=controls.paused, help=True)
+                last = time.perf_counter()
+    finally:
+        reader.close()
+        if writer is not None:
+            writer.release()
+        if show:
+            with contextlib.suppress(cv2.error):
+                cv2.destroyWindow(window)
+                cv2.waitKey(1)
+    elapsed = time.perf_counter() - start
+    stats.fps = stats.frames / elapsed if elapsed > 0 else 0.0
+    stats.dropped, stats.corrupt = reader.dropped, reader.corrupt
+    stats.failures = list(getattr(reader, "failures", []))
+    stats.temperature, stats.top_k = clf.temperature, clf.top_k
+    return stats
+
+
+def _snapshot(image: np.ndarray, folder: str | os.PathLike[str], frame: int, number: int) -> str | None:
+    """Write a PNG of the drawn frame; a failure is reported on one line and the overlay goes on."""
+    import cv2
+
+    path = Path(folder) / f"yolo-probs-{time.strftime('%Y%m%d-%H%M%S')}-frame{frame:06d}-{number}.png"
+    try:
+        ok = cv2.imwrite(str(path), image)
+    except cv2.error:
+        ok = False
+    if not ok:
+        print(f"yolo-probs: error: cannot write snapshot {path}; check that the folder is writable", file=sys.stderr)
+        return None
+    print(f"snapshot: {path}", flush=True)
+    return str(path)
