@@ -45,8 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (the console script exits with it)."""
     from yolo_probs.cli import export, overlay, predict  # noqa: F401  (registers the commands)
 
-    # FFmpeg's own log lines ("moov atom not found") would break the one-line-per-error promise.
+    # FFmpeg's own log lines ("moov atom not found") would break the one-line-per-error promise, and
+    # Ultralytics' INFO/WARNING lines go to stdout, where they would corrupt --format json/jsonl/csv.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    os.environ.setdefault("YOLO_VERBOSE", "False")
 
     try:
         result = app(args=argv, prog_name="yolo-probs", standalone_mode=False)
