@@ -43,7 +43,7 @@ def error(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (the console script exits with it)."""
-    from yolo_probs.cli import predict  # noqa: F401  (registers the command)
+    from yolo_probs.cli import calibrate, predict  # noqa: F401  (registers the commands)
 
     try:
         result = app(args=argv, prog_name="yolo-probs", standalone_mode=False)
