@@ -205,10 +205,12 @@ def save_profile(profile: Profile, path: str | os.PathLike[str]) -> Path:
     import yaml
 
     target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
+    folder = target.parent
     model = profile.model
-    if Path(model).exists():
-        model = os.path.relpath(Path(model).resolve(), folder.resolve())
+    if Path(model).exists():  # relative when the model sits under the profile's folder, else absolute
+        absolute = Path(model).resolve()
+        relative = os.path.relpath(absolute, folder.resolve())
+        model = relative if not relative.startswith("..") else str(absolute)
     data: dict[str, Any] = {
         "version": profile.version,
         "name": profile.name,
