@@ -206,6 +206,8 @@ def save_profile(profile: Profile, path: str | os.PathLike[str]) -> Path:
 
     target = Path(path)
     folder = target.parent
+    with contextlib.suppress(OSError):  # a failure shows up as a clear error from mkstemp below
+        folder.mkdir(parents=True, exist_ok=True)
     model = profile.model
     if Path(model).exists():  # relative when the model sits under the profile's folder, else absolute
         absolute = Path(model).resolve()
