@@ -187,7 +187,10 @@ def calibrate(
     _print_table(before, after, f"fitted on {_where(folder)}")
     print(f"fitted temperature: T = {t:.6g}")
 
-    calibration = {
+    # bins and binning are recorded once for both reports
+    metrics = {k: {f: v for f, v in r.to_dict().items() if f not in ("n_bins", "binning")} for k, r in
+               (("before", before), ("after", after))}  # fmt: skip
+    calibration: dict[str, Any] = {
         "data": str(folder.root),
         "split": folder.split,
         "samples": int(labels.size),
@@ -195,12 +198,8 @@ def calibrate(
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),  # noqa: UP017 (explicit for readers)
         "bins": bins,
         "binning": BINNING,
-        "before": before.to_dict(),
-        "after": after.to_dict(),
+        **metrics,
     }
-    for report in ("before", "after"):  # bins and binning are recorded once, above
-        for key in ("n_bins", "binning"):
-            calibration[report].pop(key)
     is_file = Path(model_path).is_file()
     result = Profile(
         model=model_path,
