@@ -60,7 +60,7 @@ def test_jsonl_with_logits_and_video_frames(capsys, model_path, image_paths, vid
     )
     assert code == 0
     records = [json.loads(line) for line in out.splitlines()]
-    assert [r["frame"] for r in records] == [0, 1, 2, 3, 4, None]
+    assert [r["frame"] for r in records] == [*range(len(image_paths)), None]
     assert all(len(r["logits"]) == 10 and list(r)[-1] == "logits" for r in records)
 
 

@@ -8,12 +8,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from .overlay_media import MODEL, corrupt_frame, digit_frames, make_video, read_video
 
 from yolo_probs.cli import main
 from yolo_probs.errors import ConfigError, SourceError
 from yolo_probs.overlay import OverlayDrawer
 from yolo_probs.overlay.loop import Controls, LatestFrameReader, VideoFileReader, open_source, run_overlay
+
+from .overlay_media import MODEL, corrupt_frame, digit_frames, make_video, read_video
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
 from .overlay_media import MODEL, ROOT, make_video
 
 pytestmark = pytest.mark.skipif(

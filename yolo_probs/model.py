@@ -144,6 +144,27 @@ class YoloProbs:
         self._capture: LogitCapture | None = None
         self._setup_lock = threading.Lock()
 
+    @classmethod
+    def from_profile(cls, path: str | os.PathLike[str], **overrides: Any) -> YoloProbs:
+        """Build from a deployment profile (see :mod:`yolo_probs.profile`); keyword arguments override it.
+
+        The profile's model file is checked against its recorded sha256 (:class:`ModelError` if it
+        changed) unless ``model`` is overridden. ``None`` overrides are ignored, so CLI flags left
+        unset keep the profile's values.
+
+        Example:
+            >>> YoloProbs.from_profile("missing.yaml")  # doctest: +ELLIPSIS
+            Traceback (most recent call last):
+            ...
+            yolo_probs.errors.ConfigError: profile missing.yaml not found; create one with 'yolo-probs calibrate ...'
+        """
+        from yolo_probs.profile import load_profile
+
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        profile = load_profile(path, check_model="model" not in overrides)
+        kwargs = {**profile.model_kwargs(), **overrides}
+        return cls(kwargs.pop("model"), **kwargs)
+
     # -- options, validated on every change (the overlay changes them live) --
     @property
     def temperature(self) -> float:

@@ -43,7 +43,7 @@ def error(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (the console script exits with it)."""
-    from yolo_probs.cli import export, overlay, predict  # noqa: F401  (registers the commands)
+    from yolo_probs.cli import calibrate, export, overlay, predict  # noqa: F401  (registers the commands)
 
     # FFmpeg's own log lines ("moov atom not found") would break the one-line-per-error promise, and
     # Ultralytics' INFO/WARNING lines go to stdout, where they would corrupt --format json/jsonl/csv.

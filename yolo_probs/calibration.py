@@ -1,0 +1,224 @@
+"""Fit a temperature on labelled logits by minimising the negative log-likelihood (NLL).
+
+Pure numpy/torch: nothing here knows about Ultralytics, images or models. The NLL of
+``softmax(logits / T)`` is convex in ``beta = 1 / T`` (its second derivative is the mean variance of
+the logits under the softmax), so the fit is a safeguarded Newton search for the root of the
+derivative inside a bracket ``[1 / t_max, 1 / t_min]``: deterministic, a handful of passes over the
+data, and T is always finite and > 0.
+
+Example:
+    >>> import numpy as np
+    >>> from yolo_probs.calibration import fit_temperature
+    >>> rng = np.random.default_rng(0)
+    >>> labels = rng.integers(0, 10, 2000)
+    >>> logits = rng.normal(size=(2000, 10)) + 2.0 * np.eye(10)[labels]
+    >>> # the Bayes posterior here is softmax(2 * logits), so 3 * logits are over-confident by 3/2
+    >>> t = fit_temperature(3.0 * logits, labels)
+    >>> 1.35 < t < 1.65
+    True
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+
+from yolo_probs.errors import ConfigError
+
+__all__ = ["MIN_SAMPLES", "T_MAX", "T_MIN", "CalibrationWarning", "check_logits_labels", "fit_temperature"]
+
+T_MIN = 0.01
+T_MAX = 100.0
+MIN_SAMPLES = 50
+_SUBSAMPLE = 4096
+
+
+class CalibrationWarning(UserWarning):
+    """The data allow a fit, but the temperature it gives should not be trusted (too few samples, a bound hit)."""
+
+
+def check_logits_labels(logits: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validate ``(N, C)`` logits and ``N`` integer labels in ``[0, C)``; return them as numpy arrays.
+
+    Raises :class:`ConfigError` naming the problem: wrong shapes, no samples, fewer than 2 classes,
+    non-finite logits, non-integer or out-of-range labels.
+
+    Example:
+        >>> check_logits_labels([[1.0, 2.0]], [3])
+        Traceback (most recent call last):
+        ...
+        yolo_probs.errors.ConfigError: labels must be class indices in [0, 2), got 3 (sample 0); check the label mapping
+    """
+    x = _to_numpy(logits)
+    y = _to_numpy(labels)
+    if x.ndim != 2:
+        raise ConfigError(f"logits must be a 2-D array (samples x classes), got shape {x.shape}")
+    if y.ndim != 1 or y.shape[0] != x.shape[0]:
+        raise ConfigError(
+            f"labels must be a 1-D array with one label per row of logits ({x.shape[0]}), got shape {y.shape}"
+        )
+    if x.shape[0] == 0:
+        raise ConfigError("no samples: logits and labels are empty; collect some labelled images first")
+    if x.shape[1] < 2:
+        raise ConfigError(f"logits need at least 2 classes, got {x.shape[1]}")
+    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        raise ConfigError(f"logits must be real numbers, got dtype {x.dtype}")
+    bad_rows = ~np.isfinite(x).all(axis=1)
+    if bad_rows.any():
+        first = int(np.flatnonzero(bad_rows)[0])
+        raise ConfigError(
+            f"{int(bad_rows.sum())} of {x.shape[0]} rows of logits contain NaN or inf (first: sample {first}); "
+            "drop those samples or fix the model output"
+        )
+    if y.dtype == np.bool_ or not (
+        np.issubdtype(y.dtype, np.integer) or (np.issubdtype(y.dtype, np.floating) and np.all(np.mod(y, 1) == 0))
+    ):
+        raise ConfigError(f"labels must be whole-number class indices, got dtype {y.dtype}")
+    out = (y < 0) | (y >= x.shape[1])
+    if out.any():
+        first = int(np.flatnonzero(out)[0])
+        raise ConfigError(
+            f"labels must be class indices in [0, {x.shape[1]}), got {y[first]:g} (sample {first}); "
+            "check the label mapping"
+        )
+    return x, y.astype(np.int64, copy=False)
+
+
+def _to_numpy(a: Any) -> np.ndarray:
+    if type(a).__module__.split(".", 1)[0] == "torch":
+        return a.detach().cpu().numpy()
+    return np.asarray(a)
+
+
+def _nll_grad_hess(z: Any, zy: Any, beta: float, buf: Any) -> tuple[float, float, float]:
+    """NLL of ``softmax(beta * z)`` and its first two derivatives in ``beta``, in one pass over ``z``.
+
+    ``z`` is the row-max-shifted logits (every entry <= 0, float32), ``zy`` the shifted logit of the label
+    (float64), ``buf`` a scratch tensor shaped like ``z`` (reused, so no page faults per pass). With
+    ``p = softmax(beta * z)``: NLL = mean(lse(beta z) - beta zy), NLL' = mean(E_p[z] - zy),
+    NLL'' = mean(Var_p[z]) >= 0. Row sums run in float32 (fast, pairwise; each row has an exact 1 and
+    entries <= 1), the means over rows in float64.
+    """
+    import torch
+
+    torch.mul(z, beta, out=buf)
+    buf.exp_()  # <= 1 since z <= 0: no overflow
+    s = buf.sum(dim=1).double()
+    buf.mul_(z)
+    m1 = buf.sum(dim=1).double() / s
+    buf.mul_(z)
+    m2 = buf.sum(dim=1).double() / s
+    nll = float((torch.log(s) - beta * zy).mean())
+    grad = float((m1 - zy).mean())
+    hess = float((m2 - m1 * m1).clamp_min(0.0).mean())
+    return nll, grad, hess
+
+
+def _newton(z: Any, zy: Any, beta: float, lo: float, hi: float, rtol: float, max_iter: int) -> float:
+    """Root of the NLL derivative in ``beta`` inside ``[lo, hi]``.
+
+    Newton steps; a log-space bisection of the bracket whenever a step would leave it.
+    """
+    import torch
+
+    buf = torch.empty_like(z)
+    beta = min(max(beta, lo), hi)
+    for _ in range(max_iter):
+        _, grad, hess = _nll_grad_hess(z, zy, beta, buf)
+        if grad > 0.0:
+            hi = beta
+        elif grad < 0.0:
+            lo = beta
+        else:
+            break
+        step = beta - grad / hess if hess > 0.0 else math.nan
+        if not (lo < step < hi):  # Newton left the bracket (or the curvature vanished): bisect in log space
+            step = math.sqrt(lo * hi)
+        done = abs(step - beta) <= rtol * beta or hi - lo <= rtol * lo
+        beta = step
+        if done:
+            break
+    return beta
+
+
+def fit_temperature(
+    logits: Any,
+    labels: Any,
+    *,
+    t_min: float = T_MIN,
+    t_max: float = T_MAX,
+    min_samples: int = MIN_SAMPLES,
+    rtol: float = 1e-7,
+    max_iter: int = 100,
+) -> float:
+    """The temperature T that minimises the mean NLL of ``softmax(logits / T)`` against ``labels``.
+
+    Args:
+        logits: ``(N, C)`` raw scores (numpy or torch), finite.
+        labels: ``N`` class indices in ``[0, C)``.
+        t_min, t_max: the search range; if the best T lies on a bound, a :class:`CalibrationWarning` says so.
+        min_samples: below this many samples a :class:`CalibrationWarning` says the T is unreliable.
+        rtol: relative step in ``1 / T`` at which the search stops.
+        max_iter: cap on the number of passes over the data.
+
+    Raises:
+        ConfigError: bad shapes or values (see :func:`check_logits_labels`), labels of a single class
+            (a T fitted on one class says nothing about the others), or every sample classified
+            correctly (the NLL then keeps falling as T -> 0, so there is no finite best T).
+
+    Example:
+        >>> import math  # 70 of 80 right, every margin 1: best T makes sigmoid(1 / T) = 7/8
+        >>> logits, labels = [[0.0, 1.0]] * 60 + [[1.0, 0.0]] * 20, [1] * 60 + [0] * 10 + [1] * 10
+        >>> round(fit_temperature(logits, labels), 6) == round(1 / math.log(7), 6)
+        True
+    """
+    import torch
+
+    if not (0.0 < t_min < t_max < math.inf):
+        raise ConfigError(f"need 0 < t_min < t_max < inf, got t_min={t_min!r}, t_max={t_max!r}")
+    x, y = check_logits_labels(logits, labels)
+    n = x.shape[0]
+    classes = np.unique(y)
+    if classes.size == 1:
+        raise ConfigError(
+            f"all {n} labels are class {int(classes[0])}: a temperature fitted on one class says nothing about "
+            "the others; use labelled images of several classes"
+        )
+    if n < min_samples:
+        warnings.warn(
+            f"only {n} labelled samples: the fitted temperature is unreliable; use at least {min_samples} "
+            "(a few hundred or more is better)",
+            CalibrationWarning,
+            stacklevel=2,
+        )
+    if np.array_equal(np.argmax(x, axis=1), y):
+        raise ConfigError(
+            f"all {n} samples are classified correctly, so the NLL keeps falling as T -> 0 and there is no finite "
+            "best temperature; fit on more (or harder) data that include some mistakes"
+        )
+
+    # float32 keeps the passes fast (the NLL and its derivatives are accumulated in float64 per row).
+    zt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    z = zt - zt.amax(dim=1, keepdim=True)
+    zy = z.gather(1, torch.from_numpy(y).view(-1, 1)).squeeze(1).double()
+
+    lo, hi = 1.0 / t_max, 1.0 / t_min  # bracket on beta = 1 / T; the derivative is increasing in beta
+    beta = 1.0
+    if n > 4 * _SUBSAMPLE:  # a cheap start from a fixed, evenly strided subsample, then polish on all rows
+        stride = n // _SUBSAMPLE
+        beta = _newton(z[::stride].contiguous(), zy[::stride].contiguous(), beta, lo, hi, 1e-4, max_iter)
+    beta = _newton(z, zy, beta, lo, hi, rtol, max_iter)
+    beta = min(max(beta, 1.0 / t_max), 1.0 / t_min)
+    t = 1.0 / beta
+    for bound, name, why in ((t_min, "t_min", "sharper"), (t_max, "t_max", "flatter")):
+        if math.isclose(t, bound, rel_tol=1e-4):
+            warnings.warn(
+                f"the best temperature lies at or beyond the search bound {name}={bound:g} (the data want ever "
+                f"{why} probabilities); the fit is unreliable: check the labels and use more varied data",
+                CalibrationWarning,
+                stacklevel=2,
+            )
+    return t

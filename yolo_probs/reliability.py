@@ -1,0 +1,132 @@
+"""Reliability diagrams (matplotlib, Agg backend): per-bin accuracy against confidence, before and after.
+
+Each panel shows, per equal-width confidence bin, the accuracy (bar), the gap to the bin's mean
+confidence (hatched red), the diagonal of perfect calibration, and underneath the number of samples
+per bin (log scale). The bins are those of :func:`yolo_probs.metrics.bin_stats`; the extra bin for a
+confidence of exactly 1.0 is drawn merged into the last bin.
+
+Example:
+    >>> import numpy as np, tempfile, os
+    >>> from yolo_probs.reliability import plot_reliability
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(0, 3, 300); logits = rng.normal(size=(300, 3)) + 2 * np.eye(3)[y]
+    >>> out = os.path.join(tempfile.mkdtemp(), "r.png")
+    >>> plot_reliability(out, logits * 3, y, temperature=3.0).name
+    'r.png'
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from yolo_probs.metrics import DEFAULT_BINS, BinStats, bin_stats, evaluate_logits
+from yolo_probs.probs import softmax
+
+__all__ = ["plot_reliability"]
+
+
+def _merged(s: BinStats) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Counts, accuracy and confidence of the ``n_bins`` drawn bins (the 1.0 bin folded into the last)."""
+    count = s.count[:-1].copy()
+    acc_sum = s.accuracy[:-1] * count
+    conf_sum = s.confidence[:-1] * count
+    count[-1] += s.count[-1]
+    acc_sum[-1] += s.accuracy[-1] * s.count[-1]
+    conf_sum[-1] += s.confidence[-1] * s.count[-1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return count, np.where(count > 0, acc_sum / count, np.nan), np.where(count > 0, conf_sum / count, np.nan)
+
+
+def _panel(ax: Any, ax_count: Any, s: BinStats, title: str) -> None:
+    count, acc, conf = _merged(s)
+    edges = s.edges.astype(np.float64)
+    left, width = edges[:-1], np.diff(edges)
+    filled = count > 0
+    ax.bar(
+        left[filled],
+        acc[filled],
+        width[filled],
+        align="edge",
+        color="#4c72b0",
+        edgecolor="black",
+        lw=0.6,
+        label="accuracy",
+    )
+    gap_lo, gap_hi = np.minimum(acc, conf), np.maximum(acc, conf)
+    # the gap is hatched, not filled, so it reads the same over a bar (under-confident) and above it (over-confident)
+    ax.bar(
+        left[filled],
+        (gap_hi - gap_lo)[filled],
+        width[filled],
+        bottom=gap_lo[filled],
+        align="edge",
+        facecolor="none",
+        edgecolor="#cc0000",
+        hatch="///",
+        lw=0.8,
+        label="gap to mean confidence",
+    )
+    ax.plot([0, 1], [0, 1], "--", color="gray", lw=1.2, zorder=5, label="perfect calibration")
+    ax.hlines(
+        conf[filled],
+        left[filled],
+        (left + width)[filled],
+        colors="black",
+        lw=1.5,
+        zorder=6,
+        label="mean confidence of the bin",
+    )
+    ax.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy", title=title)
+    ax.set_aspect("equal", adjustable="box")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=7)
+    ax_count.bar(left, np.maximum(count, 0), width, align="edge", color="#888888", edgecolor="black", lw=0.6)
+    for x, w, c in zip(left, width, count, strict=True):
+        if c > 0:
+            ax_count.text(x + w / 2, c, f"{int(c)}", ha="center", va="bottom", fontsize=6)
+    ax_count.set(xlim=(0, 1), xlabel="confidence (top-1 probability)", ylabel="samples")
+    ax_count.set_yscale("log")
+    ax_count.set_ylim(0.8, max(float(count.max()), 1.0) * 4)
+
+
+def plot_reliability(
+    path: str | os.PathLike[str],
+    logits: Any,
+    labels: Any,
+    temperature: float,
+    *,
+    n_bins: int = DEFAULT_BINS,
+    title: str | None = None,
+) -> Path:
+    """Write a PNG with two reliability diagrams: ``T = 1`` (before) and ``T = temperature`` (after).
+
+    Returns the path written. ECE (equal-width, ``n_bins`` bins) and the sample count are in the titles.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed; must precede pyplot
+    import matplotlib.pyplot as plt
+
+    x = np.asarray(logits)
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), gridspec_kw={"height_ratios": [3, 1]}, constrained_layout=True)
+    for col, t in enumerate((1.0, temperature)):
+        report = evaluate_logits(x, labels, temperature=t, n_bins=n_bins)
+        stats = bin_stats(softmax(x, temperature=t), labels, n_bins)
+        label = "before" if col == 0 else "after"
+        _panel(
+            axes[0, col],
+            axes[1, col],
+            stats,
+            f"{label}: T = {t:.3g}   ECE {report.ece:.2%} ({n_bins} bins)\n"
+            f"accuracy {report.accuracy:.2%}   NLL {report.nll:.4f}   n = {report.samples}",
+        )
+    if title:
+        fig.suptitle(title)
+    out = Path(path)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
