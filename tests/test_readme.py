@@ -2,7 +2,8 @@
 
 ``bash`` blocks are run line by line and ``python`` blocks as scripts, in a scratch folder holding a
 copy of ``examples/`` (so nothing is written into the checkout). ``shell`` and ``text`` blocks are
-illustrations (webcams, your own files) and are not run.
+illustrations (webcams, your own files) and are not run. Blocks run in README order, the shell
+commands first (the Python examples use the profile the calibration walk-through writes).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def _commands() -> list[str]:
     for lang, body in BLOCKS:
         if lang != "bash":
             continue
-        for line in body.splitlines():
+        for line in body.replace("\\\n", " ").splitlines():  # join continued lines
             line = line.strip()
             if not line or line.startswith("#"):
                 continue

@@ -225,7 +225,7 @@ def save_profile(profile: Profile, path: str | os.PathLike[str]) -> Path:
     }
     if profile.calibration is not None:
         data["calibration"] = profile.calibration
-    text = "# yolo-probs deployment profile (written by yolo-probs; see docs/calibration.md)\n"
+    text = "# yolo-probs deployment profile (written by yolo-probs; see the README, Calibration)\n"
     text += yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")

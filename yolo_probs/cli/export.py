@@ -15,6 +15,7 @@ from yolo_probs.cli.model_options import (
     LayerOption,
     MeanOption,
     NamesOption,
+    ProfileOption,
     ResizeOption,
     StdOption,
     StretchOption,
@@ -33,6 +34,7 @@ class ExportFormat(str, Enum):  # noqa: UP042  (Typer needs a str Enum it can li
 def export_command(
     output: Annotated[Path, typer.Option("--output", "-o", help="File to write (.onnx or .torchscript).")],
     model: Annotated[Optional[str], typer.Option("--model", "-m", help=MODEL_HELP)] = None,  # noqa: UP045
+    profile: ProfileOption = None,
     temperature: Annotated[
         Optional[float],  # noqa: UP045
         typer.Option("--temperature", "-t", help="Temperature to fold into the final linear layer (T > 0)."),
@@ -61,15 +63,28 @@ def export_command(
     from yolo_probs.errors import ConfigError
     from yolo_probs.export import export_folded
 
+    if profile is not None:  # flags given explicitly override the profile
+        from yolo_probs.profile import load_profile
+
+        saved = load_profile(profile, check_model=model is None)
+        model = model or saved.model
+        temperature = saved.temperature if temperature is None else temperature
+        imgsz = saved.imgsz if imgsz is None else imgsz
     if model is None:
-        raise ConfigError("pass --model M (the PyTorch checkpoint or module to export)")
+        raise ConfigError("pass --model M (the PyTorch checkpoint or module to export), or --profile P")
     if temperature is None:
-        raise ConfigError("pass --temperature T (the temperature to fold into the export)")
+        raise ConfigError("pass --temperature T (the temperature to fold into the export), or --profile P")
     extra = model_kwargs(
         layer=layer, names=names, imgsz=imgsz, resize=resize, stretch=stretch, mean=mean, std=std, bgr=bgr
     )
     result = export_folded(
-        model, output=output, temperature=temperature, format=fmt.value if fmt else None, imgsz=imgsz, **extra
+        model,
+        output=output,
+        temperature=temperature,
+        format=fmt.value if fmt else None,
+        imgsz=imgsz,
+        profile=profile,
+        **extra,
     )
     typer.echo(
         f"wrote {result.path} ({result.format}; T={result.temperature:g} folded into layer {result.layer}; "

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from yolo_probs.errors import ConfigError
+
+if TYPE_CHECKING:
+    from yolo_probs.model import YoloProbs
 
 MODEL_HELP = (
     "Ultralytics -cls checkpoint (.pt) or YAML; exported .onnx / .torchscript; a .pt holding a pickled "
@@ -25,6 +28,14 @@ MODEL_HELP = (
 )
 
 # Optional[...] rather than X | None: Typer reads these annotations at runtime.
+ProfileOption = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option(
+        "--profile",
+        "-p",
+        help="Deployment profile (model, temperature, top-k, min-prob, imgsz); explicit flags override it.",
+    ),
+]
 LayerOption = Annotated[
     Optional[str],  # noqa: UP045
     typer.Option("--layer", help="Plain PyTorch models: the layer whose output are the logits (default: found)."),
@@ -103,3 +114,15 @@ def model_kwargs(
                 changes[which] = value
         preprocess = dataclasses.replace(base, **changes)
     return {"layer": layer, "names": names, "preprocess": preprocess}
+
+
+def build_classifier(*, model: str | None, profile: Path | None, **options: Any) -> YoloProbs:
+    """The classifier a command asked for: from ``--profile`` (flags given override it) or from ``--model``.
+
+    Options left at None keep the profile's values, or the library defaults without a profile.
+    """
+    from yolo_probs.model import DEFAULT_MODEL, YoloProbs
+
+    if profile is not None:
+        return YoloProbs.from_profile(profile, model=model, **options)
+    return YoloProbs(model or DEFAULT_MODEL, **{k: v for k, v in options.items() if v is not None})

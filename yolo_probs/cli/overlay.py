@@ -8,6 +8,19 @@ from typing import Annotated
 import typer
 
 from yolo_probs.cli import app, error
+from yolo_probs.cli.model_options import (
+    MODEL_HELP,
+    BgrOption,
+    LayerOption,
+    MeanOption,
+    NamesOption,
+    ProfileOption,
+    ResizeOption,
+    StdOption,
+    StretchOption,
+    build_classifier,
+    model_kwargs,
+)
 
 
 @app.command()
@@ -17,13 +30,18 @@ def overlay(
         typer.Argument(help="Webcam index (0), video file, stream URL (rtsp/http) or image folder.", metavar="SOURCE"),
     ],
     model: Annotated[
-        str, typer.Option("--model", "-m", help="Classification checkpoint (.pt) or model YAML.")
-    ] = "yolo26n-cls.pt",
+        str | None, typer.Option("--model", "-m", help=f"{MODEL_HELP} [default: the profile's, else yolo26n-cls.pt]")
+    ] = None,
+    profile: ProfileOption = None,
     temperature: Annotated[
-        float,
-        typer.Option("--temperature", "-t", help="Starting temperature T > 0 ('r' in the window comes back to it)."),
-    ] = 1.0,
-    top_k: Annotated[int, typer.Option("--top-k", "-k", help="Classes drawn as bars.")] = 5,
+        float | None,
+        typer.Option(
+            "--temperature",
+            "-t",
+            help="Starting temperature T > 0 ('r' in the window comes back to it). [default: the profile's, else 1]",
+        ),
+    ] = None,
+    top_k: Annotated[int | None, typer.Option("--top-k", "-k", help="Classes drawn as bars. [default: 5]")] = None,
     min_prob: Annotated[
         float | None,
         typer.Option("--min-prob", help="Show UNCERTAIN when the top probability is below this (0..1)."),
@@ -45,6 +63,13 @@ def overlay(
         ),
     ] = True,
     max_frames: Annotated[int | None, typer.Option("--max-frames", min=1, help="Stop after this many frames.")] = None,
+    layer: LayerOption = None,
+    names: NamesOption = None,
+    resize: ResizeOption = None,
+    stretch: StretchOption = False,
+    mean: MeanOption = None,
+    std: StdOption = None,
+    bgr: BgrOption = False,
 ) -> None:
     """Show (and/or record) SOURCE with the top-k probabilities, temperature, FPS and uncertainty drawn on it.
 
@@ -56,11 +81,12 @@ def overlay(
     # FFmpeg prints its own lines for damaged or unreadable files; we report those ourselves in one line.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     from yolo_probs.errors import SourceError
-    from yolo_probs.model import YoloProbs
     from yolo_probs.overlay import OverlayDrawer
     from yolo_probs.overlay.loop import check_display, check_output, open_source, run_overlay
 
-    drawer = OverlayDrawer(min_prob=min_prob)
+    extra = model_kwargs(
+        layer=layer, names=names, imgsz=imgsz, resize=resize, stretch=stretch, mean=mean, std=std, bgr=bgr
+    )
     # Cheap checks first, so a bad option fails before the model loads or a camera opens.
     if save is not None:
         check_output(save)
@@ -72,10 +98,22 @@ def overlay(
         error(str(exc))
         raise typer.Exit(1) from None
     try:
-        clf = YoloProbs(model, temperature=temperature, top_k=top_k, imgsz=imgsz, device=device)
+        clf = build_classifier(
+            model=model,
+            profile=profile,
+            temperature=temperature,
+            top_k=top_k,
+            min_prob=min_prob,
+            imgsz=imgsz,
+            device=device,
+            **extra,
+        )
     except BaseException:
         reader.close()
         raise
+    # min_prob (the flag, else the profile's) marks the frame UNCERTAIN; the bars still show all k classes.
+    drawer = OverlayDrawer(min_prob=clf.min_prob)
+    clf.min_prob = None
     with clf:
         stats = run_overlay(clf, reader, drawer=drawer, show=show, save=save, max_frames=max_frames)
     for line in stats.failures:

@@ -17,9 +17,11 @@ from yolo_probs.cli.model_options import (
     LayerOption,
     MeanOption,
     NamesOption,
+    ProfileOption,
     ResizeOption,
     StdOption,
     StretchOption,
+    build_classifier,
     model_kwargs,
 )
 
@@ -91,18 +93,23 @@ def predict(
             help="Image files, folders, globs, video files, webcam index or stream URL.", metavar="SOURCE..."
         ),
     ],
-    model: Annotated[str, typer.Option("--model", "-m", help=MODEL_HELP)] = "yolo26n-cls.pt",
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help=f"{MODEL_HELP} [default: the profile's, else yolo26n-cls.pt]")
+    ] = None,
+    profile: ProfileOption = None,
     temperature: Annotated[
-        float,
+        float | None,
         typer.Option(
             "--temperature",
             "-t",
-            help="Divide the logits by T before the softmax (T > 0; 1 = Ultralytics' own probabilities).",
+            help="Divide the logits by T before the softmax (T > 0; 1 = Ultralytics' own probabilities). "
+            "[default: the profile's, else 1]",
         ),
-    ] = 1.0,
+    ] = None,
     top_k: Annotated[
-        int, typer.Option("--top-k", "-k", help="Classes to keep per image (clipped to the number of classes).")
-    ] = 5,
+        int | None,
+        typer.Option("--top-k", "-k", help="Classes to keep per image, clipped to the number of classes. [default: 5]"),
+    ] = None,
     min_prob: Annotated[
         float | None, typer.Option("--min-prob", help="Drop classes below this probability (0..1).")
     ] = None,
@@ -131,15 +138,22 @@ def predict(
     failures listed on stderr), 2 for usage errors.
     """
     from yolo_probs.cli.output import make_writer
-    from yolo_probs.model import YoloProbs
     from yolo_probs.sources import InputFailure
 
     chosen = fmt or (_SUFFIX_FORMATS.get(output.suffix.lower(), OutputFormat.table) if output else OutputFormat.table)
     extra = model_kwargs(
         layer=layer, names=names, imgsz=imgsz, resize=resize, stretch=stretch, mean=mean, std=std, bgr=bgr
     )
-    clf = YoloProbs(
-        model, temperature=temperature, top_k=top_k, min_prob=min_prob, imgsz=imgsz, device=device, batch=batch, **extra
+    clf = build_classifier(
+        model=model,
+        profile=profile,
+        temperature=temperature,
+        top_k=top_k,
+        min_prob=min_prob,
+        imgsz=imgsz,
+        device=device,
+        batch=batch,
+        **extra,
     )
     failed: list[str] = []
     seen: set[str] = set()
