@@ -35,8 +35,9 @@ def yaml_models():
 def test_parity_with_ultralytics_on_the_shipped_model(clf, image_paths):
     from ultralytics import YOLO
 
-    preds = clf.predict([str(p) for p in image_paths])
-    expected = ultralytics_probs(YOLO(clf.yolo.ckpt_path), [str(p) for p in image_paths], device=DEVICE)
+    # A folder, so that Ultralytics also runs batches of 1 (a list would be one batch: other GPU kernels).
+    preds = clf.predict(str(image_paths[0].parent))
+    expected = ultralytics_probs(YOLO(clf.yolo.ckpt_path), str(image_paths[0].parent), device=DEVICE)
     assert len(preds) == len(expected) == len(image_paths)
     for p, e in zip(preds, expected, strict=True):
         np.testing.assert_allclose(softmax(p.logits, 1.0), e, atol=1e-6)
@@ -190,3 +191,12 @@ def test_bad_options_fail_before_loading_the_model(kwargs, match):
 
     with pytest.raises(ConfigError, match=match):
         YoloProbs("does-not-matter.pt", **kwargs)
+
+
+def test_batch_of_8_decodes_in_threads_and_gives_the_same_results(model_path, image_paths, video):
+    sources = [str(image_paths[0].parent), str(video)]
+    with YoloProbs(model_path, device="cpu") as one, YoloProbs(model_path, device="cpu", batch=8) as eight:
+        a, b = one.predict(sources), eight.predict(sources)
+    assert [(p.source, p.frame) for p in a] == [(p.source, p.frame) for p in b]
+    for p, q in zip(a, b, strict=True):
+        np.testing.assert_allclose(p.logits, q.logits, atol=1e-4)

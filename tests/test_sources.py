@@ -66,3 +66,13 @@ def test_arrays_and_pil_images(image_paths):
     assert c.image.shape == (10, 12, 3)
     (failure,) = iter_frames([np.zeros((4, 4, 5), np.uint8)])
     assert "expected an HxWx3 BGR array" in str(failure)
+
+
+def test_threaded_decoding_keeps_the_order_and_the_failures(bad_inputs, image_paths, video):
+    names = [str(image_paths[0]), str(bad_inputs["truncated JPEG"]), *map(str, image_paths[1:]), str(video)]
+    one = list(iter_frames(names))
+    many = list(iter_frames(names, workers=4))
+    assert [(type(i).__name__, i.source, getattr(i, "frame", None)) for i in many] == [
+        (type(i).__name__, i.source, getattr(i, "frame", None)) for i in one
+    ]
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(one, many, strict=True) if isinstance(a, Frame))

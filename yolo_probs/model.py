@@ -291,7 +291,8 @@ class YoloProbs:
             for i, row in enumerate(rows):
                 yield self._make(row, f"tensor{i}", None, how)
             return
-        items = iter_frames(source)
+        # Like Ultralytics' loader: decode image files in threads for batches of 8 or more.
+        items = iter_frames(source, workers=min(8, max(1, (os.cpu_count() or 1) - 1)) if self.batch >= 8 else 1)
         if self._backend is None and self._ensure_predictor().device.type == "cuda":  # decode while the GPU works
             items = prefetched(items, depth=2 * self.batch)
         pending: list[Frame] = []

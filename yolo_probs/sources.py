@@ -226,30 +226,61 @@ def to_bgr(image: Any, name: str) -> Frame:
     raise SourceError(name, f"unsupported input type {type(image).__name__}; pass a path, a numpy array or a PIL image")
 
 
-def iter_frames(sources: Any) -> Iterator[Frame | InputFailure]:
-    """Yield decoded frames (and failures, in order) for any mix of names, arrays and PIL images.
+def _read_frame(item: ImageInput) -> Frame | InputFailure:
+    try:
+        return Frame(item.path, read_image(item.path))
+    except SourceError as exc:
+        return InputFailure(exc.source, exc.reason)
 
-    Memory stays flat: one frame is decoded at a time.
-    """
+
+def _inputs(sources: Any) -> Iterator[Input | Frame]:
+    """Names expanded to inputs, and in-memory images wrapped as frames, in order."""
     if isinstance(sources, (str, os.PathLike, np.ndarray)) or type(sources).__module__.startswith("PIL."):
         sources = [sources]
     counter = 0
     for src in sources:
         if isinstance(src, (str, os.PathLike)):
-            for item in expand(src):
-                if isinstance(item, InputFailure):
-                    yield item
-                elif isinstance(item, ImageInput):
-                    try:
-                        yield Frame(item.path, read_image(item.path))
-                    except SourceError as exc:
-                        yield InputFailure(exc.source, exc.reason)
-                else:
-                    yield from _iter_stream(item)
-        else:
-            name = getattr(src, "filename", "") or f"image{counter}"
-            counter += 1
-            try:
-                yield to_bgr(src, name)
-            except SourceError as exc:
-                yield InputFailure(exc.source, exc.reason)
+            yield from expand(src)
+            continue
+        name = getattr(src, "filename", "") or f"image{counter}"
+        counter += 1
+        try:
+            yield to_bgr(src, name)
+        except SourceError as exc:
+            yield InputFailure(exc.source, exc.reason)
+
+
+def iter_frames(sources: Any, workers: int = 1) -> Iterator[Frame | InputFailure]:
+    """Yield decoded frames (and failures, in order) for any mix of names, arrays and PIL images.
+
+    With ``workers`` > 1, image files are decoded by that many threads (OpenCV releases the GIL), at
+    most ``2 * workers`` ahead; video frames are read one by one. Memory stays flat either way.
+    """
+    if workers <= 1:
+        for item in _inputs(sources):
+            if isinstance(item, ImageInput):
+                yield _read_frame(item)
+            elif isinstance(item, StreamInput):
+                yield from _iter_stream(item)
+            else:
+                yield item
+        return
+    from collections import deque
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="yolo-probs-decode") as pool:
+        ahead: deque[Future[Frame | InputFailure]] = deque()
+        for item in _inputs(sources):
+            if isinstance(item, ImageInput):
+                ahead.append(pool.submit(_read_frame, item))
+                if len(ahead) >= 2 * workers:
+                    yield ahead.popleft().result()
+                continue
+            while ahead:  # keep the order: finish the images before a video or a failure
+                yield ahead.popleft().result()
+            if isinstance(item, StreamInput):
+                yield from _iter_stream(item)
+            else:
+                yield item
+        while ahead:
+            yield ahead.popleft().result()
