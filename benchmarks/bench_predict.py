@@ -49,7 +49,7 @@ def main() -> None:
     parser.add_argument("--imgsz", type=int, default=224)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--rounds", type=int, default=5, help="timed rounds per side")
+    parser.add_argument("--rounds", type=int, default=9, help="timed rounds per side")
     args = parser.parse_args()
 
     import torch
@@ -72,15 +72,17 @@ def main() -> None:
         def timed(fn) -> float:
             if args.device != "cpu":
                 torch.cuda.synchronize()
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             count = fn()
             if args.device != "cpu":
                 torch.cuda.synchronize()
             assert count == args.n, count
+            cpu[fn.__name__].append(time.process_time() - cpu_start)
             return time.perf_counter() - start
 
         plain(), probs()  # warm-up: model setup, first-batch warm-up, caches
         times: dict[str, list[float]] = {"ultralytics": [], "yolo-probs": []}
+        cpu: dict[str, list[float]] = {"plain": [], "probs": []}  # CPU seconds of this process, all threads
         for _ in range(args.rounds):
             times["ultralytics"].append(timed(plain))
             times["yolo-probs"].append(timed(probs))
@@ -94,7 +96,30 @@ def main() -> None:
             f"  {name:12s} median {t:7.3f} s  ({args.n / t:7.1f} img/s)  "
             f"rounds: {', '.join(f'{x:.3f}' for x in times[name])}"
         )
-    print(f"overhead ratio yolo-probs / ultralytics = {med['yolo-probs'] / med['ultralytics']:.3f} (goal <= 1.03)")
+    best = {k: min(v) for k, v in times.items()}
+    # The work yolo-probs adds per image (softmax at T, top-k, the Prediction), timed alone: round-to-round
+    # noise of a whole run on a shared CPU is larger than this, so it says what the ratio can be at most.
+    import numpy as np
+
+    from yolo_probs.prediction import Prediction
+
+    row = np.random.default_rng(0).normal(size=len(ours.names)).astype(np.float32)
+    reps = 2000
+    start = time.perf_counter()
+    for _ in range(reps):
+        Prediction.from_logits(row, ours.names, temperature=1.5, top_k=5)
+    extra = (time.perf_counter() - start) / reps
+    per_image = med["ultralytics"] / args.n
+    cpu_ratio = statistics.median(cpu["probs"]) / statistics.median(cpu["plain"])
+    print(f"CPU time ratio yolo-probs / ultralytics = {cpu_ratio:.3f} (medians of process CPU seconds)")
+    print(
+        f"yolo-probs' own work per image ({len(ours.names)} classes): {extra * 1e6:.0f} us "
+        f"= {extra / per_image:.2%} of Ultralytics' {per_image * 1e3:.2f} ms per image"
+    )
+    print(
+        f"overhead ratio yolo-probs / ultralytics = {med['yolo-probs'] / med['ultralytics']:.3f} (medians), "
+        f"{best['yolo-probs'] / best['ultralytics']:.3f} (best rounds); goal <= 1.03"
+    )
 
 
 if __name__ == "__main__":

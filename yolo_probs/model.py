@@ -231,13 +231,16 @@ class YoloProbs:
         set-up and the ``Results`` objects that only hold the softmax. No lock: the capture is per
         thread, so concurrent calls each read their own logits.
         """
+        import torch
+
         predictor = self._ensure_predictor()
         assert self._capture is not None
-        im = predictor.preprocess(batch)
-        if not predictor.done_warmup:  # on GPU this runs the first batch once more; the capture keeps the latest
-            predictor.model.warmup(im=im)
-            predictor.done_warmup = True
-        predictor.inference(im)
+        with torch.inference_mode():  # as Ultralytics' stream_inference: no autograd bookkeeping
+            im = predictor.preprocess(batch)
+            if not predictor.done_warmup:  # on GPU this runs the first batch again; the capture keeps the latest
+                predictor.model.warmup(im=im)
+                predictor.done_warmup = True
+            predictor.inference(im)
         logits = self._capture.pop()
         if logits.shape[0] != im.shape[0]:
             raise ModelError(f"captured {logits.shape[0]} rows of logits for a batch of {im.shape[0]} images")
