@@ -153,3 +153,20 @@ def test_unwritable_output(capsys, model_path, image_paths, tmp_path):
         capsys, "predict", str(image_paths[0]), "-m", str(model_path), "-o", str(tmp_path / "no" / "dir" / "x.json")
     )
     assert code == 2 and "cannot write" in err
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_on_stderr_only_for_a_terminal(monkeypatch, capsys, model_path, tmp_path):
+    out = tmp_path / "p.jsonl"
+    args = ["predict", str(ROOT / "examples" / "images"), "-m", str(model_path), "-o", str(out)]
+    assert main(args) == 0
+    assert capsys.readouterr().err == ""  # not a terminal: no bar
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(args) == 0
+    assert "classifying" in terminal.getvalue()
+    assert len(out.read_text().splitlines()) == len(list((ROOT / "examples" / "images").glob("*.png")))

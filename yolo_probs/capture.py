@@ -21,6 +21,7 @@ from yolo_probs.errors import ModelError
 if TYPE_CHECKING:
     import torch
     from torch import nn
+    from torch.utils.hooks import RemovableHandle
 
 __all__ = ["LogitCapture", "find_logits_layer"]
 
@@ -78,7 +79,7 @@ class LogitCapture:
     def __init__(self, module: nn.Module) -> None:
         self.module = module
         self._local = threading.local()
-        self._handle = module.register_forward_hook(self._hook)
+        self._handle: RemovableHandle | None = module.register_forward_hook(self._hook)
 
     def _hook(self, module: nn.Module, inputs: object, output: torch.Tensor) -> None:
         self._local.latest = output.detach()

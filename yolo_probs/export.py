@@ -119,9 +119,11 @@ def _export_ultralytics(
     from yolo_probs.model import load_classifier
 
     yolo = load_classifier(model)
-    net, name = fold_temperature(yolo.model, t, layer)
-    size = imgsz or int((getattr(yolo.model, "args", None) or {}).get("imgsz", 224))
-    net.pt_path = str(workdir / "model.pt")  # the exporter writes next to this path: keep it in our temp folder
+    source: nn.Module = yolo.model  # type: ignore[assignment]  # a loaded YOLO always holds its nn.Module
+    net, name = fold_temperature(source, t, layer)
+    size = imgsz or int((getattr(source, "args", None) or {}).get("imgsz", 224))
+    # The exporter writes next to this path: keep it in our temp folder.
+    setattr(net, "pt_path", str(workdir / "model.pt"))  # noqa: B010
     args = {"task": "classify", "mode": "export", "format": fmt, "imgsz": size, "batch": 1, "device": "cpu"}
     args |= {"verbose": False, "dynamic": True, "quantize": None}
     if fmt == "onnx":

@@ -19,7 +19,7 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
@@ -197,6 +197,7 @@ class YoloProbs:
     def _ensure_predictor(self) -> Any:
         with self._setup_lock:
             if self._predictor is None:
+                assert self.yolo is not None, "only Ultralytics models run through the predictor"
                 cls = self.yolo.task_map["classify"]["predictor"]
                 overrides = {
                     **self.yolo.overrides,
@@ -311,6 +312,12 @@ class YoloProbs:
                 pending = []
         if pending:
             yield from self._run(pending)
+
+    @overload
+    def predict(self, source: Any, *, stream: Literal[False] = False) -> list[Prediction]: ...
+
+    @overload
+    def predict(self, source: Any, *, stream: Literal[True]) -> Iterator[Prediction]: ...
 
     def predict(self, source: Any, *, stream: bool = False) -> list[Prediction] | Iterator[Prediction]:
         """Classify ``source`` and return one :class:`Prediction` per image or video frame.

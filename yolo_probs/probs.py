@@ -45,7 +45,7 @@ __all__ = [
 class TopClass(NamedTuple):
     """One ranked class: unpacks as ``(index, name, prob)``."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # shadows tuple.index on purpose: Ultralytics users say "index"
     name: str
     prob: float
 
@@ -148,8 +148,8 @@ def log_softmax(logits: ArrayT | Sequence[float], temperature: float = 1.0, axis
     if _is_torch(logits):
         import torch
 
-        z, dtype = _torch_scaled_shifted(logits, t, axis)  # type: ignore[arg-type]
-        return torch.log_softmax(z, dim=axis).to(dtype)  # type: ignore[return-value]
+        zt, dtype = _torch_scaled_shifted(logits, t, axis)  # type: ignore[arg-type]
+        return torch.log_softmax(zt, dim=axis).to(dtype)  # type: ignore[return-value]
     x = np.asarray(logits)
     z = _scaled_shifted(x, t, axis)
     with np.errstate(divide="ignore", under="ignore"):

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from yolo_probs.cli import app, error
+from yolo_probs.cli.progress import progress_bar
 
 if TYPE_CHECKING:
     from yolo_probs.dataset import CollectedLogits, LabelledFolder
@@ -44,22 +45,10 @@ def _collect(clf: YoloProbs, folder: LabelledFolder) -> CollectedLogits:
     """Logits of every readable image, with a progress bar on stderr when it is a terminal."""
     from yolo_probs.dataset import collect_logits
 
-    progress: Any = None
-    if sys.stderr.isatty() and len(folder.files) > 1:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        progress = Progress(
-            TextColumn("collecting logits"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        )
+    progress = progress_bar("collecting logits", len(folder.files))
     with progress or contextlib.nullcontext():
-        task = progress.add_task("logits", total=len(folder.files)) if progress else None
-        collected = collect_logits(clf, folder, (lambda n: progress.advance(task, n)) if progress else None)
+        advance = (lambda n: progress.advance(progress.task_ids[0], n)) if progress else None
+        collected = collect_logits(clf, folder, advance)
     for line in collected.failures[:_MAX_LISTED]:
         error(f"skipped {line}")
     if collected.failures:

@@ -24,6 +24,7 @@ from yolo_probs.cli.model_options import (
     build_classifier,
     model_kwargs,
 )
+from yolo_probs.cli.progress import progress_bar
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -58,10 +59,8 @@ def _open_output(path: Path | None) -> Iterator[Any]:
         yield stream
 
 
-def _progress(sources: list[str]) -> Any:
-    """A rich progress bar on stderr when it is a terminal and there is more than one input, else None."""
-    if not sys.stderr.isatty():
-        return None
+def _count_frames(sources: list[str]) -> int:
+    """Images plus announced video frames: the progress bar's total (cheap: no decoding)."""
     from yolo_probs.sources import ImageInput, StreamInput, expand
 
     total = 0
@@ -70,19 +69,7 @@ def _progress(sources: list[str]) -> Any:
             total += 1
         elif isinstance(item, StreamInput):
             total += item.frame_count() or 0
-    if total <= 1:
-        return None
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    return Progress(
-        TextColumn("classifying"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ), total
+    return total
 
 
 @app.command()
@@ -157,12 +144,10 @@ def predict(
     )
     failed: list[str] = []
     seen: set[str] = set()
-    progress = _progress(sources)
+    bar = progress_bar("classifying", _count_frames(sources) if sys.stderr.isatty() else 0)
     with clf, _open_output(output) as stream:
         writer: Writer = make_writer(chosen.value, stream, logits)
-        bar = progress[0] if progress else contextlib.nullcontext()
-        with bar:
-            task = progress[0].add_task("predict", total=progress[1]) if progress else None
+        with bar or contextlib.nullcontext():
             try:
                 for item in clf.predict_each(sources):
                     if isinstance(item, InputFailure):
@@ -171,8 +156,8 @@ def predict(
                     else:
                         seen.add(item.source)
                         writer.write(item)
-                    if progress:
-                        progress[0].advance(task)
+                    if bar:
+                        bar.advance(bar.task_ids[0])
             finally:
                 writer.close()
     if failed:

@@ -291,7 +291,7 @@ class BackgroundWriter:
     def __init__(self, path: Path, fps: float, size: tuple[int, int], depth: int = 8) -> None:
         import cv2
 
-        self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*_FOURCC[path.suffix.lower()]), fps, size)
+        self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*_FOURCC[path.suffix.lower()]), fps, size)
         if not self._writer.isOpened():
             raise ConfigError(f"--save {path}: OpenCV cannot encode {path.suffix} here; try .avi")
         self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=depth)
@@ -461,9 +461,11 @@ def run_overlay(
                     if writer is None:
                         size = (image.shape[1], image.shape[0])
                         writer = BackgroundWriter(out, reader.fps, size)
+                    assert size is not None
                     writer.write(shown if (shown.shape[1], shown.shape[0]) == size else _fit(shown, size))
             if not show:
                 continue
+            assert shown is not None  # a frame was drawn before the window shows anything
             cv2.imshow(window, shown)
             action = controls.handle(cv2.waitKey(30 if controls.paused else 1))
             if action == "quit":
