@@ -170,3 +170,12 @@ def test_progress_bar_on_stderr_only_for_a_terminal(monkeypatch, capsys, model_p
     assert main(args) == 0
     assert "classifying" in terminal.getvalue()
     assert len(out.read_text().splitlines()) == len(list((ROOT / "examples" / "images").glob("*.png")))
+
+
+def test_import_is_light_and_every_public_name_resolves():
+    code = (
+        "import sys, yolo_probs; heavy = {'torch', 'ultralytics', 'cv2'} & set(sys.modules); "
+        "assert not heavy, heavy; [getattr(yolo_probs, n) for n in yolo_probs.__all__]"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr

@@ -18,8 +18,13 @@ from yolo_probs.prediction import Prediction
 from yolo_probs.probs import TopClass, log_softmax, softmax, top_k
 
 if TYPE_CHECKING:
+    from yolo_probs.calibration import fit_temperature
+    from yolo_probs.export import export_folded
+    from yolo_probs.metrics import evaluate_logits
     from yolo_probs.model import YoloProbs
+    from yolo_probs.overlay import OverlayDrawer
     from yolo_probs.plugin import attach, detach
+    from yolo_probs.profile import Profile, load_profile, save_profile
     from yolo_probs.sources import InputFailure
 
 __version__ = "0.1.0"
@@ -28,7 +33,9 @@ __all__ = [
     "ConfigError",
     "InputFailure",
     "ModelError",
+    "OverlayDrawer",
     "Prediction",
+    "Profile",
     "SourceError",
     "TopClass",
     "YoloProbs",
@@ -36,16 +43,29 @@ __all__ = [
     "__version__",
     "attach",
     "detach",
+    "evaluate_logits",
+    "export_folded",
+    "fit_temperature",
+    "load_profile",
     "log_softmax",
+    "save_profile",
     "softmax",
     "top_k",
 ]
 
+# Loaded on first use, so that `import yolo_probs` does not import torch, OpenCV or Ultralytics.
 _LAZY = {
     "YoloProbs": "yolo_probs.model",
     "attach": "yolo_probs.plugin",
     "detach": "yolo_probs.plugin",
     "InputFailure": "yolo_probs.sources",
+    "fit_temperature": "yolo_probs.calibration",
+    "evaluate_logits": "yolo_probs.metrics",
+    "export_folded": "yolo_probs.export",
+    "OverlayDrawer": "yolo_probs.overlay",
+    "Profile": "yolo_probs.profile",
+    "load_profile": "yolo_probs.profile",
+    "save_profile": "yolo_probs.profile",
 }
 
 

@@ -76,10 +76,6 @@ def overlay(
     Exit code 0 when every frame was used, 1 when the source could not be opened or some frames were
     corrupt (skipped and counted), 2 for usage errors (no display, unwritable --save, bad option).
     """
-    import os
-
-    # FFmpeg prints its own lines for damaged or unreadable files; we report those ourselves in one line.
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     from yolo_probs.errors import SourceError
     from yolo_probs.overlay import OverlayDrawer
     from yolo_probs.overlay.loop import check_display, check_output, open_source, run_overlay
