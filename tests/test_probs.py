@@ -130,3 +130,15 @@ def test_bad_k(k):
 def test_bad_min_prob(m):
     with pytest.raises(ConfigError, match=r"min_prob must be a number in \[0, 1\]"):
         check_min_prob(m)
+
+
+def test_json_record_has_no_infinity_for_underflowed_logits():
+    import json
+
+    from yolo_probs import Prediction
+
+    p = Prediction.from_logits(np.array([0.0, -np.inf, 1.0]), names=("a", "b", "c"), logits_source="log(prob)")
+    record = p.to_dict(logits=True)
+    assert record["logits"] == [0.0, None, 1.0]
+    json.loads(json.dumps(record, allow_nan=False))
+    assert p.probs[1] == 0.0 and np.isfinite(p.probs).all()

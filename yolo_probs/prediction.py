@@ -142,7 +142,7 @@ class Prediction:
         return float(a - b)
 
     def to_dict(self, logits: bool = False) -> dict[str, Any]:
-        """The JSON record of the CLI: source, frame, temperature, top (and logits if asked).
+        """The JSON record of the CLI: source, frame, temperature, top (and logits if asked; null if -inf).
 
         Example:
             >>> import numpy as np
@@ -155,6 +155,6 @@ class Prediction:
             "temperature": self.temperature,
             "top": [{"index": c.index, "name": c.name, "prob": c.prob} for c in self.top],
         }
-        if logits:
-            record["logits"] = [float(x) for x in self.logits]
+        if logits:  # strict JSON has no -Infinity: a logit lost to underflow (exported models) is null
+            record["logits"] = [float(x) if math.isfinite(x) else None for x in self.logits]
         return record
