@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from yolo_probs._paths import claim_output
 from yolo_probs.capture import find_logits_layer
 from yolo_probs.errors import ConfigError, ModelError
 from yolo_probs.exported import EXPORTED_SUFFIXES, META_PREFIX, TORCHSCRIPT_META, TORCHSCRIPT_SUFFIXES
@@ -86,20 +87,6 @@ def fold_temperature(module: nn.Module, temperature: float, layer: str | None = 
         if head.bias is not None:
             head.bias.div_(t)
     return folded, name
-
-
-def _claim_output(output: str | os.PathLike[str]) -> tuple[Path, bool]:
-    """Check ``output`` can be written before spending time on the export; returns (path, existed before)."""
-    path = Path(output)
-    existed = path.exists()
-    if path.is_dir():
-        raise ConfigError(f"cannot write {path}: it is a folder; pass --output FILE")
-    try:
-        with path.open("ab"):
-            pass
-    except OSError as exc:
-        raise ConfigError(f"cannot write {path} ({exc.strerror}); choose a writable path for --output") from None
-    return path, existed
 
 
 def _quiet_ultralytics() -> Any:
@@ -251,7 +238,8 @@ def export_folded(
             f"{os.fspath(model)} is already exported and has no weights to fold a temperature into; "
             "export from the PyTorch checkpoint (.pt)"
         )
-    out, existed = _claim_output(output)
+    out = Path(output)
+    existed = claim_output(out, "--output")  # before spending time on the export
     from torch import nn
 
     from yolo_probs.torch_model import load_module

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from yolo_probs._paths import claim_output
 from yolo_probs.errors import ConfigError, SourceError
 from yolo_probs.overlay.draw import OverlayDrawer
 from yolo_probs.sources import STREAM_PREFIXES, InputFailure, StreamInput, expand, iter_frames
@@ -267,17 +268,9 @@ def check_display() -> None:
 def check_output(path: str | os.PathLike[str]) -> Path:
     """Check that a video can be written at ``path`` (suffix known, folder exists and is writable)."""
     out = Path(path)
-    if out.is_dir():
-        raise ConfigError(f"--save {out}: is a folder; name a file such as {out / 'overlay.mp4'}")
-    if out.suffix.lower() not in _FOURCC:
+    if out.suffix.lower() not in _FOURCC and not out.is_dir():
         raise ConfigError(f"--save {out}: unsupported video type {out.suffix or '(none)'!r}; use .mp4 or .avi")
-    existed = out.exists()
-    try:
-        with out.open("ab"):
-            pass
-    except OSError as exc:
-        raise ConfigError(f"--save {out}: cannot write it ({exc.strerror}); choose a writable path") from None
-    if not existed:
+    if not claim_output(out, "--save"):
         out.unlink()
     return out
 
