@@ -37,7 +37,7 @@ def test_parity_with_ultralytics_on_the_shipped_model(clf, image_paths):
 
     # A folder, so that Ultralytics also runs batches of 1 (a list would be one batch: other GPU kernels).
     preds = clf.predict(str(image_paths[0].parent))
-    expected = ultralytics_probs(YOLO(clf.yolo.ckpt_path), str(image_paths[0].parent), device=DEVICE)
+    expected = ultralytics_probs(YOLO(clf.backend.yolo.ckpt_path), str(image_paths[0].parent), device=DEVICE)
     assert len(preds) == len(expected) == len(image_paths)
     for p, e in zip(preds, expected, strict=True):
         np.testing.assert_allclose(softmax(p.logits, 1.0), e, atol=1e-6)
@@ -67,8 +67,8 @@ def test_logits_are_the_models_own_logits(model_path, image_paths):
     image = Image.open(image_paths[1]).convert("RGB")
     with YoloProbs(model_path, device="cpu") as clf:
         pred = clf.predict(str(image_paths[1]))[0]
-        x = classify_transforms(clf.yolo.overrides.get("imgsz", 64))(image)[None]
-        model = clf.yolo.model.float().eval()
+        x = classify_transforms(clf.backend.yolo.overrides.get("imgsz", 64))(image)[None]
+        model = clf.backend.yolo.model.float().eval()
         with torch.no_grad():
             _, logits = model(x)
     np.testing.assert_allclose(pred.logits, logits[0].numpy(), atol=1e-4)
@@ -121,7 +121,7 @@ def test_hooks_do_not_pile_up_and_are_removed_on_close(model_path, image_paths):
     c = YoloProbs(model_path, device=DEVICE)
     for _ in range(3):
         c.predict(str(image_paths[0]))
-    layer = c._capture.module
+    layer = c.backend._capture.module
     assert len(layer._forward_hooks) == 1
     c.close()
     assert len(layer._forward_hooks) == 0
@@ -160,18 +160,19 @@ def test_bad_input_raises_in_predict_and_is_yielded_by_predict_each(clf, bad_inp
 
 
 def test_bad_models(tmp_path):
-    with pytest.raises(ModelError, match=r"model file not found: .*nope/model\.pt; pass --model PATH"):
+    with pytest.raises(ModelError, match=r"model file not found: .*nope/model\.pt; pass the path") as info:
         YoloProbs(tmp_path / "nope" / "model.pt")
+    assert info.value.option == "model" and "--model" not in str(info.value)  # the CLI adds its own flag
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"\x80\x04 definitely not a checkpoint")
-    with pytest.raises(ModelError, match=r"cannot load model .*corrupt.pt"):
+    with pytest.raises(ModelError, match=r"corrupt.pt is not a model file"):
         YoloProbs(corrupt)
     with pytest.raises(ModelError, match="is a 'detect' model, not a classifier"):
         YoloProbs("yolo26n.yaml")
 
 
 def test_default_model_offline_says_to_pass_model():
-    with pytest.raises(ModelError, match=r"could not be downloaded.*pass --model PATH"):
+    with pytest.raises(ModelError, match=r"could not be downloaded.*pass a local checkpoint"):
         YoloProbs()
 
 

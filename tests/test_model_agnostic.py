@@ -21,10 +21,10 @@ from scipy.special import softmax as sp_softmax
 from torch import nn
 
 from yolo_probs import YoloProbs
+from yolo_probs.backends.exported import ProbabilityUnderflowWarning, outputs_to_logits, read_metadata
 from yolo_probs.cli import main
 from yolo_probs.errors import ConfigError, ModelError
 from yolo_probs.export import export_folded, fold_temperature
-from yolo_probs.exported import ProbabilityUnderflowWarning, outputs_to_logits, read_metadata
 from yolo_probs.preprocess import Preprocess
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -130,7 +130,7 @@ def test_captured_logits_equal_module_output(factory, layer: str) -> None:
     pre = Preprocess.imagenet(32)
     with YoloProbs(net, preprocess=pre, device="cpu", batch=2, top_k=3) as clf:
         preds = clf.predict(IMAGES[:3])
-        assert clf._backend.layer_name == layer
+        assert clf.backend.layer_name == layer
     x = torch.from_numpy(pre([_bgr(p) for p in IMAGES[:3]]))
     with torch.no_grad():  # batched as the wrapper batched them: 2 then 1 (BLAS results depend on batch size)
         expected = torch.cat([net(x[:2]), net(x[2:])]).numpy()
@@ -156,7 +156,7 @@ def test_module_names_layer_and_get_classifier(tmp_path: Path) -> None:
             return self.head
 
     with YoloProbs(WithAux(), preprocess=Preprocess.imagenet(16), device="cpu") as clf:
-        assert clf._backend.layer_name == "head"
+        assert clf.backend.layer_name == "head"
     names = tmp_path / "names.yaml"
     names.write_text("names:\n  0: a\n  1: b\n  2: c\n  3: d\n")
     with YoloProbs(net, layer="head", names=names, preprocess=Preprocess.imagenet(16), device="cpu") as clf:
@@ -320,7 +320,7 @@ def test_folded_module_export(tmp_path: Path) -> None:
         logits = net(torch.from_numpy(batch)).double().numpy()
     np.testing.assert_allclose(got, sp_softmax(logits / 0.5, axis=1), atol=1e-5)
     with YoloProbs(result.path) as clf:  # the recorded preprocessing is reused on reading it back
-        assert clf._backend.preprocess == pre
+        assert clf.backend.preprocess == pre
         np.testing.assert_allclose(clf.predict(IMAGES[0])[0].probs, got[0], atol=1e-6)
 
 

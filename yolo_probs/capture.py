@@ -14,7 +14,7 @@ Example:
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from yolo_probs.errors import ModelError
 
@@ -81,18 +81,25 @@ class LogitCapture:
         self._local = threading.local()
         self._handle: RemovableHandle | None = module.register_forward_hook(self._hook)
 
-    def _hook(self, module: nn.Module, inputs: object, output: torch.Tensor) -> None:
+    def _hook(self, module: nn.Module, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
         self._local.latest = output.detach()
+        first: Any = inputs[0] if inputs else None
+        self._local.latest_input = first.detach() if first is not None and hasattr(first, "detach") else None
 
     def pop(self) -> torch.Tensor:
         """Return and forget this thread's latest captured output; raises if there is none."""
+        return self.pop_with_input()[0]
+
+    def pop_with_input(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """This thread's latest ``(output, input)`` of the layer (the input are the features it maps to logits)."""
         latest = getattr(self._local, "latest", None)
         if latest is None:
             raise ModelError(
                 f"no logits were captured from {type(self.module).__name__}: the layer did not run in this thread"
             )
-        self._local.latest = None
-        return latest
+        features = getattr(self._local, "latest_input", None)
+        self._local.latest = self._local.latest_input = None
+        return latest, features
 
     @property
     def active(self) -> bool:

@@ -13,7 +13,16 @@ from __future__ import annotations
 
 
 class YoloProbsError(Exception):
-    """Base class of every error raised on purpose by yolo-probs."""
+    """Base class of every error raised on purpose by yolo-probs.
+
+    ``option`` names the setting the message is about (``"model"``, ``"output"``, ``"device"``...), so a
+    front end can add its own spelling of it (the CLI adds ``--model PATH``); library messages speak
+    library terms.
+    """
+
+    def __init__(self, *args: object, option: str | None = None) -> None:
+        super().__init__(*args)
+        self.option = option
 
 
 class ConfigError(YoloProbsError, ValueError):
@@ -27,7 +36,7 @@ class SourceError(YoloProbsError):
     """
 
     def __init__(self, source: str, reason: str) -> None:
-        super().__init__(f"{source}: {reason}")
+        super().__init__(f"{source}: {reason}", option="source")
         self.source = source
         self.reason = reason
 

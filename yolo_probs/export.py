@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from yolo_probs._paths import claim_output
+from yolo_probs.backends.exported import EXPORTED_SUFFIXES, META_PREFIX, TORCHSCRIPT_META, TORCHSCRIPT_SUFFIXES
 from yolo_probs.capture import find_logits_layer
 from yolo_probs.errors import ConfigError, ModelError
-from yolo_probs.exported import EXPORTED_SUFFIXES, META_PREFIX, TORCHSCRIPT_META, TORCHSCRIPT_SUFFIXES
 from yolo_probs.probs import check_temperature
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ def _export_ultralytics(
     """Fold T into a copy of an Ultralytics classifier and export it with Ultralytics' own exporter."""
     from ultralytics.engine.exporter import Exporter
 
-    from yolo_probs.model import load_classifier
+    from yolo_probs.backends.ultralytics import load_classifier
 
     yolo = load_classifier(model)
     source: nn.Module = yolo.model  # type: ignore[assignment]  # a loaded YOLO always holds its nn.Module
@@ -242,7 +242,7 @@ def export_folded(
     existed = claim_output(out, "--output")  # before spending time on the export
     from torch import nn
 
-    from yolo_probs.torch_model import load_module
+    from yolo_probs.backends.torch_module import load_module
 
     ultralytics = type(model).__module__.split(".", 1)[0] == "ultralytics"
     module = None

@@ -1,9 +1,9 @@
-"""The model layer: load an Ultralytics classifier, run its own predictor, capture the logits.
+"""The model layer: one backend, the calibrator and decision rules around it, and the prediction loop.
 
-:class:`YoloProbs` wraps an Ultralytics ``YOLO`` classification model. It runs Ultralytics' own
-predictor (same preprocessing, same batching) on a private copy, hooks the final linear layer of the
-module that really runs, and turns each result into a :class:`~yolo_probs.prediction.Prediction`
-with the math core.
+:class:`YoloProbs` resolves its model to one backend (:mod:`yolo_probs.backends`: Ultralytics'
+predictor, a plain PyTorch module, ONNX, TorchScript, or an object of your own), turns each batch of
+logits into :class:`~yolo_probs.prediction.Prediction` objects with the math core, and applies the
+profile's decision rules. It has no per-kind branches.
 
 Example:
     >>> from yolo_probs import YoloProbs
@@ -16,100 +16,61 @@ Example:
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-import numpy as np
-
 from yolo_probs._prefetch import prefetched
-from yolo_probs.backends import resolve_backend
-from yolo_probs.capture import LogitCapture, find_logits_layer
-from yolo_probs.errors import ConfigError, ModelError
-from yolo_probs.names import load_names
+from yolo_probs.backends import BackendOptions, resolve_backend
+from yolo_probs.backends.ultralytics import DEFAULT_MODEL, SHIPPED_MODEL, load_classifier
+from yolo_probs.calibration import TemperatureScaling
+from yolo_probs.errors import ConfigError
 from yolo_probs.prediction import Prediction
-from yolo_probs.probs import check_min_prob, check_temperature, check_top_k
+from yolo_probs.probs import check_min_prob, check_top_k
 from yolo_probs.sources import Frame, InputFailure, iter_frames
 
 if TYPE_CHECKING:
     from ultralytics import YOLO
 
+    from yolo_probs.backends import Backend, BackendOutput
+    from yolo_probs.calibration import Calibrator
     from yolo_probs.preprocess import Preprocess
 
-__all__ = ["DEFAULT_MODEL", "YoloProbs", "load_classifier"]
-
-DEFAULT_MODEL = "yolo26n-cls.pt"
-SHIPPED_MODEL = "examples/models/digits-yolo26n-cls.pt"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
-def load_classifier(model: str | os.PathLike[str] | YOLO) -> YOLO:
-    """Load an Ultralytics model (checkpoint, YAML, hub name or a ``YOLO`` object) and check it classifies.
-
-    Raises :class:`ModelError` with one line that says what to pass instead.
-    """
-    from ultralytics import YOLO
-
-    if isinstance(model, YOLO):
-        yolo = model
-        name = str(getattr(model, "ckpt_path", None) or getattr(model, "model_name", None) or "the model")
-    else:
-        name = os.fspath(model)
-        local = Path(name)
-        if not local.exists() and (local.parent != Path(".") or local.suffix not in {".pt", ".yaml", ".yml"}):
-            raise ModelError(f"model file not found: {name}; pass --model PATH to a classification checkpoint")
-        try:
-            yolo = YOLO(name, verbose=False)
-        except (ConnectionError, FileNotFoundError) as exc:
-            raise ModelError(
-                f"cannot get model {name}: it is not a local file and could not be downloaded ({_first_line(exc)}); "
-                f"pass --model PATH, e.g. --model {SHIPPED_MODEL}"
-            ) from None
-        except Exception as exc:  # corrupt files fail deep inside torch.load / the YAML parser
-            raise ModelError(
-                f"cannot load model {name} ({type(exc).__name__}: {_first_line(exc)}); "
-                "pass an Ultralytics -cls checkpoint (.pt) or model YAML"
-            ) from None
-    if yolo.task != "classify":
-        raise ModelError(
-            f"{name} is a {yolo.task!r} model, not a classifier; "
-            f"pass a classification (-cls) model such as {DEFAULT_MODEL}"
-        )
-    return yolo
+__all__ = ["DEFAULT_MODEL", "SHIPPED_MODEL", "YoloProbs", "load_classifier"]
 
 
 class YoloProbs:
-    """Temperature-scaled, top-k filtered probabilities from an Ultralytics classifier.
+    """Calibrated, top-k filtered probabilities from an image classifier.
 
     Args:
-        model: checkpoint path, model YAML, Ultralytics hub name or a loaded ``ultralytics.YOLO``.
-        temperature: divides the logits before the softmax; 1 gives Ultralytics' own probabilities,
-            above 1 softens them, below 1 sharpens them. Finite and > 0.
+        model: checkpoint path, model YAML, Ultralytics hub name, a loaded ``ultralytics.YOLO``, any
+            ``torch.nn.Module``, an exported ``.onnx``/``.torchscript`` file, or a backend object of your
+            own (see :mod:`yolo_probs.backends.base`).
+        temperature: divides the original model's logits before the softmax; 1 gives the model's own
+            probabilities, above 1 softens them, below 1 sharpens them. Finite and > 0. None: the
+            temperature folded into a yolo-probs export, else 1.
         top_k: how many classes each :attr:`Prediction.top` keeps (clipped to the number of classes).
         min_prob: drop classes below this probability from :attr:`Prediction.top` (None keeps all k).
         imgsz: inference size; None uses the checkpoint's own (640 for a model built from YAML).
-        device: ``"cpu"``, ``"0"``, ``"cuda:0"``...; None lets Ultralytics choose.
+        device: ``"cpu"``, ``"0"``, ``"cuda:0"``...; None lets the backend choose.
         batch: images per forward pass.
         half: run in float16 on GPU.
         layer: plain PyTorch models: name of the layer whose output are the logits (default: found).
         preprocess: plain PyTorch and exported models: a :class:`~yolo_probs.preprocess.Preprocess`.
         names: class names (list, mapping or file) replacing the model's own.
+        calibrator: a fitted calibrator (see :mod:`yolo_probs.calibration`) used instead of
+            ``temperature``; setting :attr:`temperature` later replaces it by temperature scaling.
+        decisions: decision rules applied to every prediction (see :mod:`yolo_probs.decisions`).
+        engine: ``"torch"`` (default), ``"auto"`` or a fast engine's name, for Ultralytics checkpoints.
 
-    The wrapper owns a private Ultralytics predictor (Ultralytics' own preprocessing and inference);
-    its hook is removed by :meth:`close` (or on leaving a ``with`` block). Several threads may call
-    :meth:`predict` at once: the hook keeps each thread's logits apart.
+    The backend's hooks are removed by :meth:`close` (or on leaving a ``with`` block); a later call
+    sets them up again. Several threads may call :meth:`predict` at once: each gets its own logits.
     """
 
     def __init__(
         self,
-        model: str | os.PathLike[str] | YOLO = DEFAULT_MODEL,
+        model: str | os.PathLike[str] | YOLO | Any = DEFAULT_MODEL,
         *,
-        temperature: float = 1.0,
+        temperature: float | None = None,
         top_k: int = 5,
         min_prob: float | None = None,
         imgsz: int | None = None,
@@ -119,30 +80,33 @@ class YoloProbs:
         layer: str | None = None,
         preprocess: Preprocess | None = None,
         names: Any = None,
+        calibrator: Calibrator | None = None,
+        decisions: list[Any] | None = None,
+        engine: str | None = None,
     ) -> None:
-        self.temperature = temperature
         self.top_k = top_k
         self.min_prob = min_prob
-        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-            raise ConfigError(f"batch must be a whole number >= 1, got {batch!r}; pass e.g. 8")
-        if imgsz is not None and (isinstance(imgsz, bool) or not isinstance(imgsz, int) or imgsz < 1):
-            raise ConfigError(f"imgsz must be a whole number >= 1, got {imgsz!r}; pass e.g. 224")
-        self.batch = batch
-        # Plain PyTorch modules and exported graphs get a backend; Ultralytics models keep their predictor.
-        self._backend = resolve_backend(
-            model, layer=layer, preprocess=preprocess, names=names, imgsz=imgsz, device=device
+        if calibrator is not None and temperature is not None:
+            raise ConfigError("pass temperature or calibrator, not both")
+        if temperature is not None:  # checked before the (slow) model load
+            calibrator = TemperatureScaling(temperature)
+        options = BackendOptions(
+            layer=layer,
+            preprocess=preprocess,
+            names=names,
+            imgsz=imgsz,
+            device=device,
+            batch=batch,
+            half=half,
+            engine=engine,
         )
-        self.yolo: YOLO | None = None
-        if self._backend is None:
-            self.yolo = load_classifier(model)
-            own = self.yolo.names
-            self.names: tuple[str, ...] = load_names(names, len(own), default=own)
-        else:
-            self.names = self._backend.names
-        self._overrides: dict[str, Any] = {"imgsz": imgsz, "device": device, "quantize": 16 if half else None}
-        self._predictor: Any = None
-        self._capture: LogitCapture | None = None
-        self._setup_lock = threading.Lock()
+        self.batch = options.batch
+        self.backend: Backend = resolve_backend(model, options)
+        self.names: tuple[str, ...] = tuple(self.backend.names)
+        if calibrator is None:
+            calibrator = TemperatureScaling(getattr(self.backend, "folded_temperature", None) or 1.0)
+        self.calibrator: Calibrator = calibrator
+        self.decisions: list[Any] = list(decisions or [])
 
     @classmethod
     def from_profile(cls, path: str | os.PathLike[str], **overrides: Any) -> YoloProbs:
@@ -160,20 +124,31 @@ class YoloProbs:
         """
         from yolo_probs.profile import load_profile
 
-        overrides = {k: v for k, v in overrides.items() if v is not None}
-        profile = load_profile(path, check_model="model" not in overrides)
-        kwargs = {**profile.model_kwargs(), **overrides}
-        return cls(kwargs.pop("model"), **kwargs)
+        explicit_model = overrides.get("model") is not None
+        profile = load_profile(path, check_model=not explicit_model)
+        kwargs = profile.model_kwargs(**overrides)
+        decisions = kwargs.pop("decisions", None)
+        clf = cls(kwargs.pop("model"), **kwargs)
+        if decisions is None and profile.decisions:
+            from yolo_probs.decisions import decisions_from_profile
+
+            decisions = decisions_from_profile(profile, clf)
+        clf.decisions = list(decisions or [])
+        return clf
 
     # -- options, validated on every change (the overlay changes them live) --
     @property
     def temperature(self) -> float:
-        """The temperature applied to every new prediction."""
-        return self._temperature
+        """The temperature applied to every new prediction (the calibrator's, 1.0 if it has none).
+
+        Setting it replaces the calibrator by temperature scaling at that temperature.
+        """
+        t = self.calibrator.temperature
+        return 1.0 if t is None else t
 
     @temperature.setter
     def temperature(self, value: float) -> None:
-        self._temperature = check_temperature(value)
+        self.calibrator = TemperatureScaling(value)
 
     @property
     def top_k(self) -> int:
@@ -193,69 +168,9 @@ class YoloProbs:
     def min_prob(self, value: float | None) -> None:
         self._min_prob = check_min_prob(value)
 
-    # -- the Ultralytics predictor and the hook --
-    def _ensure_predictor(self) -> Any:
-        with self._setup_lock:
-            if self._predictor is None:
-                assert self.yolo is not None, "only Ultralytics models run through the predictor"
-                cls = self.yolo.task_map["classify"]["predictor"]
-                overrides = {
-                    **self.yolo.overrides,
-                    "conf": 0.25,
-                    "batch": self.batch,
-                    "save": False,
-                    "mode": "predict",
-                    "rect": True,
-                    "verbose": False,
-                    **{k: v for k, v in self._overrides.items() if v is not None},
-                }
-                predictor = cls(overrides=overrides)
-                predictor.setup_model(model=self.yolo.model, verbose=False)
-                module = predictor.model.model
-                from torch import nn
-
-                if not isinstance(module, nn.Module):
-                    raise ModelError(
-                        f"{predictor.model.format} models have no PyTorch layer to hook; pass the .pt checkpoint"
-                    )
-                _, layer = find_logits_layer(module)
-                # Once, not per batch: Ultralytics sets its transforms and checked imgsz up in setup_source.
-                predictor.setup_source([np.zeros((32, 32, 3), np.uint8)])
-                self._capture = LogitCapture(layer)
-                self._predictor = predictor
-            return self._predictor
-
-    def _logits(self, batch: list[np.ndarray] | Any) -> np.ndarray:
-        """Run Ultralytics' own preprocess and inference on one batch; return the hooked logits, (N, C).
-
-        This is the body of Ultralytics' ``stream_inference`` for one batch, minus its per-call source
-        set-up and the ``Results`` objects that only hold the softmax. No lock: the capture is per
-        thread, so concurrent calls each read their own logits.
-        """
-        import torch
-
-        predictor = self._ensure_predictor()
-        assert self._capture is not None
-        with torch.inference_mode():  # as Ultralytics' stream_inference: no autograd bookkeeping
-            im = predictor.preprocess(batch)
-            if not predictor.done_warmup:  # on GPU this runs the first batch again; the capture keeps the latest
-                predictor.model.warmup(im=im)
-                predictor.done_warmup = True
-            predictor.inference(im)
-        logits = self._capture.pop()
-        if logits.shape[0] != im.shape[0]:
-            raise ModelError(f"captured {logits.shape[0]} rows of logits for a batch of {im.shape[0]} images")
-        return logits.float().cpu().numpy()
-
     def close(self) -> None:
-        """Remove the hook and drop the predictor; a later :meth:`predict` sets them up again."""
-        with self._setup_lock:
-            if self._capture is not None:
-                self._capture.close()
-            if self._backend is not None:
-                self._backend.close()
-            self._capture = None
-            self._predictor = None
+        """Release the backend's hooks and sessions; a later :meth:`predict` sets them up again."""
+        self.backend.close()
 
     def __enter__(self) -> YoloProbs:
         return self
@@ -264,22 +179,32 @@ class YoloProbs:
         self.close()
 
     # -- prediction --
-    def _make(self, logits: np.ndarray, source: str, frame: int | None, how: str = "hook") -> Prediction:
-        return Prediction.from_logits(
-            logits,
-            self.names,
-            temperature=self._temperature,
-            top_k=self._top_k,
-            min_prob=self._min_prob,
-            source=source,
-            frame=frame,
-            logits_source=how,
-        )
+    @property
+    def wants_features(self) -> bool:
+        """Whether a decision rule needs the features that enter the final layer."""
+        return any(getattr(d, "needs_features", False) for d in self.decisions)
+
+    def _predictions(self, out: BackendOutput, frames: list[tuple[str, int | None]]) -> list[Prediction]:
+        preds = [
+            Prediction.from_logits(
+                row,
+                self.names,
+                top_k=self._top_k,
+                min_prob=self._min_prob,
+                source=source,
+                frame=frame,
+                logits_source=out.how,
+                calibrator=self.calibrator,
+            )
+            for (source, frame), row in zip(frames, out.logits, strict=True)
+        ]
+        for rule in self.decisions:
+            preds = rule.apply(preds, out)
+        return preds
 
     def _run(self, frames: list[Frame]) -> list[Prediction]:
-        images = [f.image for f in frames]
-        rows, how = self._backend.logits(images) if self._backend is not None else (self._logits(images), "hook")
-        return [self._make(row, f.source, f.frame, how) for f, row in zip(frames, rows, strict=True)]
+        out = self.backend.run([f.image for f in frames], features=self.wants_features)
+        return self._predictions(out, [(f.source, f.frame) for f in frames])
 
     def predict_each(self, source: Any) -> Iterator[Prediction | InputFailure]:
         """Stream a prediction per image or frame, and an :class:`InputFailure` in place of each bad input.
@@ -288,30 +213,31 @@ class YoloProbs:
         the inputs. Accepts what :meth:`predict` accepts.
         """
         if type(source).__module__.split(".", 1)[0] == "torch":  # a BCHW float tensor in [0, 1], as Ultralytics takes
-            if self._backend is not None:
-                rows, how = self._backend.logits_array(source.detach().float().cpu().numpy())
-            else:
-                rows, how = self._logits(source), "hook"
-            for i, row in enumerate(rows):
-                yield self._make(row, f"tensor{i}", None, how)
+            out = self.backend.run_tensor(source, features=self.wants_features)
+            yield from self._predictions(out, [(f"tensor{i}", None) for i in range(out.logits.shape[0])])
             return
         # Like Ultralytics' loader: decode image files in threads for batches of 8 or more.
         items = iter_frames(source, workers=min(8, max(1, (os.cpu_count() or 1) - 1)) if self.batch >= 8 else 1)
-        if self._backend is None and self._ensure_predictor().device.type == "cuda":  # decode while the GPU works
+        if self.backend.device_type == "cuda":  # decode while the GPU works
             items = prefetched(items, depth=2 * self.batch)
         pending: list[Frame] = []
-        for item in items:
-            if isinstance(item, InputFailure):
-                yield from self._run(pending) if pending else ()
-                pending = []
-                yield item
-                continue
-            pending.append(item)
-            if len(pending) == self.batch:
+        try:
+            for item in items:
+                if isinstance(item, InputFailure):
+                    yield from self._run(pending) if pending else ()
+                    pending = []
+                    yield item
+                    continue
+                pending.append(item)
+                if len(pending) == self.batch:
+                    yield from self._run(pending)
+                    pending = []
+            if pending:
                 yield from self._run(pending)
-                pending = []
-        if pending:
-            yield from self._run(pending)
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:  # stop a read-ahead thread when the consumer stops early
+                close()
 
     @overload
     def predict(self, source: Any, *, stream: Literal[False] = False) -> list[Prediction]: ...

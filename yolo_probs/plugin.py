@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from yolo_probs.backends.ultralytics import load_classifier
 from yolo_probs.capture import LogitCapture, find_logits_layer
 from yolo_probs.errors import ModelError
-from yolo_probs.model import load_classifier
 from yolo_probs.probs import check_temperature, softmax
 
 if TYPE_CHECKING:

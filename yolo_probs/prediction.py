@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from yolo_probs.errors import ConfigError
 from yolo_probs.probs import TopClass, check_temperature, softmax
 from yolo_probs.probs import top_k as rank_top_k
+
+if TYPE_CHECKING:
+    from yolo_probs.calibration.base import Calibrator
 
 __all__ = ["Prediction", "TopClass"]
 
@@ -35,7 +38,15 @@ class Prediction:
         names: the class names, ``names[i]`` for class index ``i``.
         top: the ranked classes after top-k and ``min_prob`` filtering, best first.
         frame: the 0-based frame index within a video or stream, ``None`` for still images.
-        logits_source: ``"hook"`` when the logits were captured from the model's final layer.
+        logits_source: ``"hook"`` when the logits were captured from the model's final layer,
+            ``"log(prob)"`` when recovered from an export's probabilities, ``"output"`` for a logits graph.
+        top_k, min_prob: the filtering :attr:`top` was made with (kept by :meth:`with_temperature`).
+        calibration: the calibration method that made :attr:`probs` (``"temperature"`` unless a profile
+            chose another; then :attr:`temperature` is that method's temperature, or 1.0 if it has none).
+        ood_score: how typical the input looks to the profile's unknown-input detector (higher = more
+            typical), None when the profile has none.
+        unknown: True when ``ood_score`` is below the profile's threshold, None when there is no detector.
+        set: the conformal prediction set (best first), None when the profile has no conformal entry.
     """
 
     source: str
@@ -46,6 +57,12 @@ class Prediction:
     top: list[TopClass] = field(default_factory=list)
     frame: int | None = None
     logits_source: str = "hook"
+    top_k: int = 5
+    min_prob: float | None = None
+    calibration: str = "temperature"
+    ood_score: float | None = None
+    unknown: bool | None = None
+    set: list[TopClass] | None = None
 
     def __post_init__(self) -> None:
         if self.logits.ndim != 1 or self.probs.shape != self.logits.shape:
@@ -67,11 +84,22 @@ class Prediction:
         source: str = "",
         frame: int | None = None,
         logits_source: str = "hook",
+        calibrator: Calibrator | None = None,
     ) -> Prediction:
-        """Build a prediction from one row of raw logits with the math core."""
+        """Build a prediction from one row of raw logits with the math core.
+
+        With a ``calibrator`` (see :mod:`yolo_probs.calibration`) its probabilities are used and
+        ``temperature`` is ignored.
+        """
         logits = np.asarray(logits, dtype=np.float32)
-        t = check_temperature(temperature)
-        probs = softmax(logits, t)
+        if calibrator is None:
+            t = check_temperature(temperature)
+            probs = softmax(logits, t)
+            method = "temperature"
+        else:
+            probs = np.asarray(calibrator.probs(logits), dtype=np.float32)
+            t = calibrator.temperature if calibrator.temperature is not None else 1.0
+            method = calibrator.method
         names = tuple(names)
         return cls(
             source=source,
@@ -82,12 +110,18 @@ class Prediction:
             top=rank_top_k(probs, k=top_k, min_prob=min_prob, names=names),
             frame=frame,
             logits_source=logits_source,
+            top_k=top_k,
+            min_prob=min_prob,
+            calibration=method,
         )
 
     def with_temperature(
         self, temperature: float, top_k: int | None = None, min_prob: float | None = None
     ) -> Prediction:
         """The same logits re-scaled at another temperature (no new forward pass).
+
+        ``top_k`` and ``min_prob`` default to the ones this prediction was made with. Decision fields
+        (``ood_score``, ``unknown``, ``set``) are not carried over: they were made at the old temperature.
 
         Example:
             >>> import numpy as np
@@ -99,8 +133,8 @@ class Prediction:
             self.logits,
             self.names,
             temperature=temperature,
-            top_k=len(self.top) if top_k is None else top_k,
-            min_prob=min_prob,
+            top_k=self.top_k if top_k is None else top_k,
+            min_prob=self.min_prob if min_prob is None else min_prob,
             source=self.source,
             frame=self.frame,
             logits_source=self.logits_source,
@@ -155,6 +189,13 @@ class Prediction:
             "temperature": self.temperature,
             "top": [{"index": c.index, "name": c.name, "prob": c.prob} for c in self.top],
         }
+        if self.calibration != "temperature":
+            record["calibration"] = self.calibration
+        if self.ood_score is not None:
+            record["ood_score"] = self.ood_score
+            record["unknown"] = self.unknown
+        if self.set is not None:
+            record["set"] = [{"index": c.index, "name": c.name, "prob": c.prob} for c in self.set]
         if logits:  # strict JSON has no -Infinity: a logit lost to underflow (exported models) is null
             record["logits"] = [float(x) if math.isfinite(x) else None for x in self.logits]
         return record

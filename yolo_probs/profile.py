@@ -61,6 +61,9 @@ class Profile:
     min_prob: float | None = None
     imgsz: int | None = None
     calibration: dict[str, Any] | None = None
+    calibrator: dict[str, Any] | None = None
+    decisions: dict[str, Any] | None = None
+    engine: str | None = None
     version: int = PROFILE_VERSION
 
     def __post_init__(self) -> None:
@@ -71,15 +74,40 @@ class Profile:
         if imgsz is not None and (isinstance(imgsz, bool) or not isinstance(imgsz, int) or imgsz < 1):
             raise ConfigError(f"imgsz must be a whole number >= 1 or null, got {self.imgsz!r}")
 
-    def model_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for :class:`~yolo_probs.model.YoloProbs` (``model`` included)."""
-        return {
+    def model_kwargs(self, **explicit: Any) -> dict[str, Any]:
+        """Keyword arguments for :class:`~yolo_probs.model.YoloProbs` (``model`` included), with ``explicit`` on top.
+
+        This is the one place where a profile meets explicit options: an option that is not None
+        overrides the profile's value. An explicit ``temperature`` replaces the profile's calibrator by
+        temperature scaling at that temperature; otherwise the profile's calibrator (or its temperature)
+        applies.
+
+        Example:
+            >>> p = Profile(model="m.pt", temperature=1.5, top_k=3)
+            >>> kw = p.model_kwargs(top_k=None, temperature=2.0, device="cpu")
+            >>> kw["top_k"], kw["calibrator"], kw["device"]
+            (3, TemperatureScaling(2.0), 'cpu')
+        """
+        from yolo_probs.calibration import TemperatureScaling, calibrator_from_dict
+
+        given = {k: v for k, v in explicit.items() if v is not None}
+        temperature = given.pop("temperature", None)
+        if temperature is not None:
+            calibrator: Any = TemperatureScaling(temperature)
+        elif self.calibrator is not None:
+            calibrator = calibrator_from_dict(self.calibrator)
+        else:
+            calibrator = TemperatureScaling(self.temperature)
+        kwargs: dict[str, Any] = {
             "model": self.model,
-            "temperature": self.temperature,
+            "calibrator": calibrator,
             "top_k": self.top_k,
             "min_prob": self.min_prob,
             "imgsz": self.imgsz,
         }
+        if self.engine is not None:
+            kwargs["engine"] = self.engine
+        return {**kwargs, **given}
 
     def check_model(self, source: str = "the profile") -> None:
         """Raise :class:`ModelError` if the model file's sha256 differs from the recorded one.
@@ -131,6 +159,9 @@ _TOP_TYPES: dict[str, Any] = {
     "min_prob": (float, type(None)),
     "imgsz": (int, type(None)),
     "calibration": (dict, type(None)),
+    "calibrator": (dict, type(None)),
+    "decisions": (dict, type(None)),
+    "engine": (str, type(None)),
     "version": int,
 }
 
@@ -223,8 +254,9 @@ def save_profile(profile: Profile, path: str | os.PathLike[str]) -> Path:
         "min_prob": profile.min_prob,
         "imgsz": profile.imgsz,
     }
-    if profile.calibration is not None:
-        data["calibration"] = profile.calibration
+    for key in ("engine", "calibrator", "decisions", "calibration"):
+        if getattr(profile, key) is not None:
+            data[key] = getattr(profile, key)
     text = "# yolo-probs deployment profile (written by yolo-probs; see the README, Calibration)\n"
     text += yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
     try:

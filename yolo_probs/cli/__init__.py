@@ -36,6 +36,17 @@ def _root() -> None:
     """
 
 
+#: How the CLI spells the setting a library error is about (:attr:`YoloProbsError.option`).
+OPTION_HINTS = {
+    "model": "--model PATH",
+    "profile": "--profile PATH",
+    "output": "--output PATH",
+    "device": "--device",
+    "imgsz": "--imgsz N",
+    "engine": "--engine",
+}
+
+
 def error(message: str) -> None:
     """Print one ``yolo-probs: error: ...`` line on stderr."""
     print(f"yolo-probs: error: {message}", file=sys.stderr, flush=True)
@@ -58,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         error("interrupted")
         return 130
     except YoloProbsError as exc:
-        error(str(exc))
+        hint = OPTION_HINTS.get(exc.option or "")
+        error(f"{exc} ({hint})" if hint else str(exc))
         return 2
     except Exception as exc:
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):  # Typer's / Click's usage errors

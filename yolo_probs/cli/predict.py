@@ -29,19 +29,17 @@ from yolo_probs.cli.progress import progress_bar
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from yolo_probs.cli.output import Writer
+    from yolo_probs.writers import Writer
 
 
-class OutputFormat(StrEnum):
-    """How predictions are written."""
+def _output_formats() -> type[StrEnum]:
+    from yolo_probs.writers import WRITERS
 
-    table = "table"
-    json = "json"
-    jsonl = "jsonl"
-    csv = "csv"
+    return StrEnum("OutputFormat", {name: name for name in WRITERS})  # type: ignore[return-value]
 
 
-_SUFFIX_FORMATS = {".json": OutputFormat.json, ".jsonl": OutputFormat.jsonl, ".csv": OutputFormat.csv}
+#: The ``--format`` choices: one per registered writer (:data:`yolo_probs.writers.WRITERS`).
+OutputFormat = _output_formats()
 
 
 @contextlib.contextmanager
@@ -106,7 +104,7 @@ def predict(
     ] = None,
     batch: Annotated[int, typer.Option("--batch", help="Images per forward pass.")] = 1,
     fmt: Annotated[
-        OutputFormat | None,
+        OutputFormat | None,  # type: ignore[valid-type]
         typer.Option("--format", "-f", help="Output format; default: from the --output suffix, else table."),
     ] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
@@ -124,10 +122,10 @@ def predict(
     Exit code 0 when every input succeeded, 1 when some failed (the others are still written and the
     failures listed on stderr), 2 for usage errors.
     """
-    from yolo_probs.cli.output import make_writer
     from yolo_probs.sources import InputFailure
+    from yolo_probs.writers import format_for_path, make_writer
 
-    chosen = fmt or (_SUFFIX_FORMATS.get(output.suffix.lower(), OutputFormat.table) if output else OutputFormat.table)
+    chosen = fmt.value if fmt is not None else format_for_path(output)
     extra = model_kwargs(
         layer=layer, names=names, imgsz=imgsz, resize=resize, stretch=stretch, mean=mean, std=std, bgr=bgr
     )
@@ -146,7 +144,7 @@ def predict(
     seen: set[str] = set()
     bar = progress_bar("classifying", _count_frames(sources) if sys.stderr.isatty() else 0)
     with clf, _open_output(output) as stream:
-        writer: Writer = make_writer(chosen.value, stream, logits)
+        writer: Writer = make_writer(chosen, stream, logits)
         with bar or contextlib.nullcontext():
             try:
                 for item in clf.predict_each(sources):

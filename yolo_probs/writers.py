@@ -1,7 +1,10 @@
-"""Writers for ``yolo-probs predict --format table|json|jsonl|csv``.
+"""Output writers, listed once: :data:`WRITERS` maps each format name to its class.
 
-Records are written as they arrive and flushed, so whatever succeeded before a failure or an
-interruption is on disk; ``close()`` finishes the document (the closing ``]`` of JSON, the table).
+Every writer takes ``(stream, logits=False)``, receives predictions one by one with ``write`` and
+finishes the document with ``close``; its ``suffixes`` say which ``--output`` file names pick it. The
+CLI's ``--format`` choices and its suffix-to-format map come from :data:`WRITERS`, so adding a format
+is one class plus one :func:`register_writer` line. Records are written as they arrive and flushed, so
+whatever succeeded before a failure or an interruption is on disk.
 
 Example:
     >>> import io, numpy as np
@@ -18,17 +21,29 @@ from __future__ import annotations
 
 import csv
 import json
-from typing import TYPE_CHECKING, Protocol, TextIO
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TextIO
+
+from yolo_probs.errors import ConfigError
 
 if TYPE_CHECKING:
     from yolo_probs.prediction import Prediction
 
-FORMATS = ("table", "json", "jsonl", "csv")
+__all__ = ["CSV_COLUMNS", "WRITERS", "Writer", "format_for_path", "make_writer", "register_writer"]
+
 CSV_COLUMNS = ("source", "frame", "temperature", "rank", "index", "name", "prob")
 
 
 class Writer(Protocol):
-    """Receives predictions one by one; ``close`` completes the output."""
+    """Receives predictions one by one; ``close`` completes the output.
+
+    ``binary`` writers (Parquet) get a binary stream; the others a text stream.
+    """
+
+    name: ClassVar[str]
+    suffixes: ClassVar[tuple[str, ...]]
+    binary: ClassVar[bool]
 
     def write(self, prediction: Prediction) -> None: ...
 
@@ -37,6 +52,10 @@ class Writer(Protocol):
 
 class JsonLinesWriter:
     """One JSON object per line."""
+
+    name: ClassVar[str] = "jsonl"
+    suffixes: ClassVar[tuple[str, ...]] = (".jsonl",)
+    binary: ClassVar[bool] = False
 
     def __init__(self, stream: TextIO, logits: bool = False) -> None:
         self.stream, self.logits = stream, logits
@@ -51,6 +70,9 @@ class JsonLinesWriter:
 
 class JsonWriter(JsonLinesWriter):
     """A JSON array of records, streamed element by element."""
+
+    name: ClassVar[str] = "json"
+    suffixes: ClassVar[tuple[str, ...]] = (".json",)
 
     def __init__(self, stream: TextIO, logits: bool = False) -> None:
         super().__init__(stream, logits)
@@ -68,6 +90,10 @@ class JsonWriter(JsonLinesWriter):
 
 class CsvWriter:
     """One row per (source, frame, rank); with ``logits`` a ``logit`` column holds that class's logit."""
+
+    name: ClassVar[str] = "csv"
+    suffixes: ClassVar[tuple[str, ...]] = (".csv",)
+    binary: ClassVar[bool] = False
 
     def __init__(self, stream: TextIO, logits: bool = False) -> None:
         self.stream, self.logits = stream, logits
@@ -87,6 +113,10 @@ class CsvWriter:
 
 class TableWriter:
     """A readable table (rich), printed when the run ends."""
+
+    name: ClassVar[str] = "table"
+    suffixes: ClassVar[tuple[str, ...]] = ()
+    binary: ClassVar[bool] = False
 
     def __init__(self, stream: TextIO, logits: bool = False) -> None:
         from rich.table import Table
@@ -119,12 +149,37 @@ class TableWriter:
             Console(file=self.stream, width=None if self.stream.isatty() else 200).print(self.table)
 
 
-def make_writer(fmt: str, stream: TextIO, logits: bool = False) -> Writer:
-    """The writer for ``fmt`` (one of :data:`FORMATS`)."""
-    writers: dict[str, type[Writer]] = {
-        "table": TableWriter,
-        "json": JsonWriter,
-        "jsonl": JsonLinesWriter,
-        "csv": CsvWriter,
-    }
-    return writers[fmt](stream, logits)  # type: ignore[call-arg]
+#: Format name -> writer class, in the order ``--format`` lists them.
+WRITERS: dict[str, type[Any]] = {}
+
+
+def register_writer(cls: type[Any]) -> type[Any]:
+    """Add a writer class under its ``name`` (usable as a decorator)."""
+    WRITERS[cls.name] = cls
+    return cls
+
+
+for _cls in (TableWriter, JsonWriter, JsonLinesWriter, CsvWriter):
+    register_writer(_cls)
+
+
+def format_for_path(path: str | os.PathLike[str] | None, default: str = "table") -> str:
+    """The format an output file name asks for by its suffix, else ``default``.
+
+    Example:
+        >>> format_for_path("out.JSONL"), format_for_path("out.txt"), format_for_path(None)
+        ('jsonl', 'table', 'table')
+    """
+    if path is None:
+        return default
+    suffix = Path(path).suffix.lower()
+    return next((name for name, cls in WRITERS.items() if suffix in cls.suffixes), default)
+
+
+def make_writer(fmt: str, stream: Any, logits: bool = False) -> Writer:
+    """The writer for ``fmt`` (a key of :data:`WRITERS`)."""
+    try:
+        cls = WRITERS[fmt]
+    except KeyError:
+        raise ConfigError(f"unknown output format {fmt!r}; choose one of {', '.join(WRITERS)}") from None
+    return cls(stream, logits)  # type: ignore[no-any-return]

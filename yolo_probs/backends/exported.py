@@ -9,7 +9,7 @@ not a probability vector is taken to output logits already.
 
 Example:
     >>> import numpy as np
-    >>> from yolo_probs.exported import outputs_to_logits
+    >>> from yolo_probs.backends.exported import outputs_to_logits
     >>> logits, how, underflowed = outputs_to_logits(np.array([[0.7, 0.2, 0.1]], np.float32))
     >>> how, underflowed, np.exp(logits.astype(np.float64)).round(3).tolist()
     ('log(prob)', 0, [[0.7, 0.2, 0.1]])
@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from yolo_probs.errors import ModelError
+from yolo_probs.backends.base import BackendOptions, BackendOutput
+from yolo_probs.errors import ConfigError, ModelError
 from yolo_probs.names import load_names
 from yolo_probs.preprocess import Preprocess
 
@@ -36,7 +37,9 @@ if TYPE_CHECKING:
 __all__ = [
     "EXPORTED_SUFFIXES",
     "ExportedBackend",
+    "OnnxBackend",
     "ProbabilityUnderflowWarning",
+    "TorchScriptBackend",
     "outputs_to_logits",
     "read_metadata",
 ]
@@ -107,52 +110,63 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 class ExportedBackend:
-    """Runs an ONNX (ONNX Runtime) or TorchScript classifier and recovers logits from its output.
+    """Common part of the ONNX and TorchScript backends: metadata, preprocessing, logits from the output.
 
     Args:
-        path: the ``.onnx`` or ``.torchscript`` file.
-        preprocess: explicit preprocessing; default: Ultralytics' classify transforms for Ultralytics
-            exports, the recorded recipe for yolo-probs exports, else ImageNet preprocessing.
-        names: class names (list, mapping or file); default: the export's metadata, else indices.
-        imgsz: input size; default: the export's metadata or input shape.
-        device: ``"cpu"`` (default) or a CUDA device when the runtime has one.
+        model: the ``.onnx`` or ``.torchscript`` file.
+        options: ``preprocess`` (default: Ultralytics' classify transforms for Ultralytics exports, the
+            recorded recipe for yolo-probs exports, else ImageNet preprocessing), ``names`` (default: the
+            export's metadata, else indices), ``imgsz`` (default: the metadata or input shape) and
+            ``device`` (``"cpu"`` by default) apply.
+
+    ``folded_temperature`` is the temperature a yolo-probs export has folded into its output (None for
+    other exports); :meth:`run` multiplies it back out, so the logits it returns are always the original
+    model's (up to a constant per row), and ``temperature`` keeps one meaning everywhere.
     """
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        preprocess: Preprocess | None = None,
-        names: Any = None,
-        imgsz: int | None = None,
-        device: str | None = None,
-    ) -> None:
-        self.path = Path(path)
+    name = "exported"
+    suffixes: frozenset[str] = frozenset()
+
+    @classmethod
+    def can_load(cls, model: Any, options: BackendOptions) -> bool:
+        """Paths with this backend's suffixes."""
+        return isinstance(model, str | os.PathLike) and Path(model).suffix.lower() in cls.suffixes
+
+    def __init__(self, model: str | os.PathLike[str], options: BackendOptions) -> None:
+        if options.layer is not None:
+            raise ConfigError(f"layer does not apply to exported model {os.fspath(model)}: it has no layers to hook")
+        self.path = Path(model)
         if not self.path.is_file():
-            raise ModelError(f"model file not found: {self.path}; pass --model PATH to an exported classifier")
-        self.is_onnx = self.path.suffix.lower() in ONNX_SUFFIXES
+            raise ModelError(
+                f"model file not found: {self.path}; pass the path of an exported classifier", option="model"
+            )
         self._warned = False
+        self._input_size: int | None = None
+        self.device_type = "cpu"
         try:
             self.metadata = read_metadata(self.path)
-            self._load(device)
-        except ModelError:
+            self._load(options.device)
+        except (ModelError, ConfigError):
             raise
         except Exception as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ModelError(
                 f"cannot load exported model {self.path} ({first}); pass an ONNX or TorchScript classifier"
             ) from None
+        imgsz = options.imgsz
         meta_size = self.metadata.get("imgsz")
         if imgsz is None:
             imgsz = int(meta_size[0]) if isinstance(meta_size, list | tuple) else self._input_size or 224
         recorded = self.metadata.get(f"{META_PREFIX}preprocess")
+        preprocess = options.preprocess
         if preprocess is None and isinstance(recorded, dict):
             preprocess = Preprocess(**recorded)
         elif preprocess is None:
             ultralytics = self.metadata.get("task") == "classify"
             preprocess = Preprocess.ultralytics(imgsz) if ultralytics else Preprocess.imagenet(imgsz)
         self.preprocess = preprocess
-        self.folded_temperature = self.metadata.get(f"{META_PREFIX}temperature")
+        folded = self.metadata.get(f"{META_PREFIX}temperature")
+        self.folded_temperature: float | None = float(folded) if isinstance(folded, int | float) else None
         size = self.preprocess.size
         probe = self._forward(np.zeros((1, 3, size, size), np.float32))
         if probe.ndim != 2 or probe.shape[0] != 1:
@@ -160,64 +174,22 @@ class ExportedBackend:
                 f"{self.path} is not a classifier: its output has shape {list(probe.shape)}, not [batch, classes]"
             )
         self.num_classes = int(probe.shape[1])
-        self.names = load_names(names, self.num_classes, default=self.metadata.get("names"))
+        self.names: tuple[str, ...] = load_names(options.names, self.num_classes, default=self.metadata.get("names"))
 
     def _load(self, device: str | None) -> None:
-        self._input_size: int | None = None
-        self._fixed_batch: int | None = None
-        if self.is_onnx:
-            import onnxruntime as ort
-
-            want_cuda = device not in (None, "", "cpu")
-            providers = ["CPUExecutionProvider"]
-            if want_cuda and "CUDAExecutionProvider" in ort.get_available_providers():
-                providers.insert(0, "CUDAExecutionProvider")
-            options = ort.SessionOptions()
-            options.log_severity_level = 3
-            import torch
-
-            # Same thread budget as the PyTorch path (torch.set_num_threads / OMP_NUM_THREADS), for fair use.
-            options.intra_op_num_threads = torch.get_num_threads()
-            self._session = ort.InferenceSession(str(self.path), options, providers=providers)
-            inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
-            shape = outputs[0].shape
-            if len(inputs) != 1 or len(outputs) != 1 or len(shape) != 2:
-                raise ModelError(
-                    f"{self.path} is not a classifier: it has {len(inputs)} input(s) and outputs "
-                    f"{[list(o.shape) for o in outputs]}, not one [batch, classes] output"
-                )
-            in_shape = inputs[0].shape
-            self._input_name = inputs[0].name
-            self._fixed_batch = in_shape[0] if isinstance(in_shape[0], int) else None
-            self._input_size = in_shape[-1] if len(in_shape) == 4 and isinstance(in_shape[-1], int) else None
-        else:
-            from yolo_probs.torch_model import torch_device
-
-            self.device = torch_device(device or "cpu")
-            import torch
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FutureWarning)
-                self._module = torch.jit.load(str(self.path), map_location=self.device).eval()
+        raise NotImplementedError
 
     def _forward(self, batch: np.ndarray) -> np.ndarray:
-        if self.is_onnx:
-            if self._fixed_batch is not None and batch.shape[0] != self._fixed_batch:
-                # A fixed-batch export (Ultralytics' default) runs one image at a time.
-                return np.concatenate([self._forward(batch[i : i + 1]) for i in range(batch.shape[0])])
-            return np.asarray(self._session.run(None, {self._input_name: batch})[0])
-        import torch
+        raise NotImplementedError
 
-        with torch.inference_mode():
-            out = self._module(torch.from_numpy(batch).to(self.device))
-        if isinstance(out, list | tuple):
-            out = out[0]
-        return out.float().cpu().numpy()
-
-    def logits_array(self, batch: np.ndarray) -> tuple[np.ndarray, str]:
-        """A preprocessed (N, 3, H, W) float32 batch -> ((N, C) logits, how they were obtained)."""
+    def run_tensor(self, batch: Any, *, features: bool = False) -> BackendOutput:
+        """A preprocessed (N, 3, H, W) float32 batch -> logits (an export has no features to give)."""
+        if not isinstance(batch, np.ndarray):
+            batch = batch.detach().float().cpu().numpy()
         out = self._forward(np.ascontiguousarray(batch, dtype=np.float32))
         logits, how, affected = outputs_to_logits(out)
+        if self.folded_temperature is not None:  # back to the original model's logits (up to a shift per row)
+            logits = logits * np.float32(self.folded_temperature)
         if affected and not self._warned:
             self._warned = True
             warnings.warn(
@@ -227,11 +199,79 @@ class ExportedBackend:
                 ProbabilityUnderflowWarning,
                 stacklevel=3,
             )
-        return logits, how
+        return BackendOutput(logits, how)
 
-    def logits(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, str]:
-        """BGR frames -> ((N, C) float32 logits, how they were obtained)."""
-        return self.logits_array(self.preprocess(images))
+    def run(self, images: Sequence[np.ndarray], *, features: bool = False) -> BackendOutput:
+        """BGR frames -> logits."""
+        return self.run_tensor(self.preprocess(images), features=features)
 
     def close(self) -> None:
-        """Nothing to release beyond what garbage collection frees."""
+        """Nothing to release beyond what garbage collection frees; the session stays usable."""
+
+
+class OnnxBackend(ExportedBackend):
+    """An ``.onnx`` classifier run by ONNX Runtime (CUDA when asked for and available)."""
+
+    name = "onnx"
+    suffixes = frozenset(ONNX_SUFFIXES)
+
+    def _load(self, device: str | None) -> None:
+        import onnxruntime as ort
+
+        want_cuda = device not in (None, "", "cpu")
+        providers = ["CPUExecutionProvider"]
+        if want_cuda and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+            self.device_type = "cuda"
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        import torch
+
+        # Same thread budget as the PyTorch path (torch.set_num_threads / OMP_NUM_THREADS), for fair use.
+        options.intra_op_num_threads = torch.get_num_threads()
+        self._session = ort.InferenceSession(str(self.path), options, providers=providers)
+        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
+        shape = outputs[0].shape
+        if len(inputs) != 1 or len(shape) != 2:
+            raise ModelError(
+                f"{self.path} is not a classifier: it has {len(inputs)} input(s) and outputs "
+                f"{[list(o.shape) for o in outputs]}, not one [batch, classes] output"
+            )
+        in_shape = inputs[0].shape
+        self._input_name = inputs[0].name
+        self._output_name = outputs[0].name
+        self._fixed_batch = in_shape[0] if isinstance(in_shape[0], int) else None
+        self._input_size = in_shape[-1] if len(in_shape) == 4 and isinstance(in_shape[-1], int) else None
+
+    def _forward(self, batch: np.ndarray) -> np.ndarray:
+        if self._fixed_batch is not None and batch.shape[0] != self._fixed_batch:
+            # A fixed-batch export (Ultralytics' default) runs one image at a time.
+            return np.concatenate([self._forward(batch[i : i + 1]) for i in range(batch.shape[0])])
+        return np.asarray(self._session.run([self._output_name], {self._input_name: batch})[0])
+
+
+class TorchScriptBackend(ExportedBackend):
+    """A TorchScript classifier (``.torchscript``, ``.ts``, ``.jit``) run by ``torch.jit``."""
+
+    name = "torchscript"
+    suffixes = frozenset(TORCHSCRIPT_SUFFIXES)
+
+    def _load(self, device: str | None) -> None:
+        import torch
+
+        from yolo_probs.backends.torch_module import torch_device
+
+        self.device = torch_device(device or "cpu")
+        self.device_type = self.device.type
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            self._module = torch.jit.load(str(self.path), map_location=self.device).eval()
+
+    def _forward(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            out = self._module(torch.from_numpy(batch).to(self.device))
+        if isinstance(out, list | tuple):
+            out = out[0]
+        return np.asarray(out.float().cpu().numpy())

@@ -22,13 +22,22 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from yolo_probs.errors import ConfigError
+from yolo_probs.probs import check_temperature, log_softmax, softmax
 
-__all__ = ["MIN_SAMPLES", "T_MAX", "T_MIN", "CalibrationWarning", "check_logits_labels", "fit_temperature"]
+__all__ = [
+    "MIN_SAMPLES",
+    "T_MAX",
+    "T_MIN",
+    "CalibrationWarning",
+    "TemperatureScaling",
+    "check_logits_labels",
+    "fit_temperature",
+]
 
 T_MIN = 0.01
 T_MAX = 100.0
@@ -222,3 +231,58 @@ def fit_temperature(
                 stacklevel=2,
             )
     return t
+
+
+class TemperatureScaling:
+    """One temperature for all classes (Guo et al. 2017): ``softmax(logits / T)``; never changes the ranking.
+
+    Example:
+        >>> import numpy as np
+        >>> cal = TemperatureScaling(0.5)
+        >>> cal.probs(np.array([1.0, 0.0])).round(4).tolist(), cal.temperature
+        ([0.8808, 0.1192], 0.5)
+    """
+
+    method: ClassVar[str] = "temperature"
+    changes_ranking: ClassVar[bool] = False
+
+    def __init__(self, temperature: float = 1.0) -> None:
+        self._t = check_temperature(temperature)
+
+    def __repr__(self) -> str:
+        return f"TemperatureScaling({self._t!r})"
+
+    @property
+    def temperature(self) -> float:
+        """The temperature."""
+        return self._t
+
+    def fit(self, logits: Any, labels: Any, **options: Any) -> TemperatureScaling:
+        """Fit T by :func:`fit_temperature`; returns ``self``."""
+        self._t = fit_temperature(logits, labels, **options)
+        return self
+
+    def log_probs(self, logits: Any) -> np.ndarray:
+        """``log_softmax(logits / T)`` in float64."""
+        return log_softmax(logits, self._t)
+
+    def probs(self, logits: Any) -> np.ndarray:
+        """``softmax(logits / T)``."""
+        return softmax(logits, self._t)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"method": "temperature", "temperature": T}``."""
+        return {"method": self.method, "temperature": float(self._t)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TemperatureScaling:
+        """From ``{"method": "temperature", "temperature": T}``."""
+        if "temperature" not in data:
+            raise ConfigError("calibrator 'temperature' needs a 'temperature' value")
+        return cls(data["temperature"])
+
+    def fold(self, module: Any, layer: str | None = None) -> tuple[Any, str]:
+        """Divide the final linear layer's weight and bias by T (see :func:`yolo_probs.export.fold_temperature`)."""
+        from yolo_probs.export import fold_temperature
+
+        return fold_temperature(module, self._t, layer)
