@@ -103,6 +103,11 @@ class YoloProbs:
         self.batch = options.batch
         self.backend: Backend = resolve_backend(model, options)
         self.names: tuple[str, ...] = tuple(self.backend.names)
+        folded = getattr(self.backend, "folded_calibrator", None)
+        if folded is not None:  # an export with a calibrator inside: never apply it twice
+            from yolo_probs.calibration.folded import resolve_folded
+
+            calibrator = resolve_folded(calibrator, folded)
         if calibrator is None:
             calibrator = TemperatureScaling(getattr(self.backend, "folded_temperature", None) or 1.0)
         self.calibrator: Calibrator = calibrator

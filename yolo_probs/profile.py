@@ -215,6 +215,10 @@ def load_profile(path: str | os.PathLike[str], *, check_model: bool = True) -> P
             raise ConfigError(f"{source}: unknown keys under calibration: {', '.join(bad)}; allowed: {allowed}")
         for key, value in cal.items():
             _check_type(source, f"calibration.{key}", value, _CALIBRATION_KEYS[key])
+    if data.get("calibrator") is not None:  # large matrices live in a file beside the profile
+        from yolo_probs.calibration.storage import load_calibrator
+
+        data["calibrator"] = load_calibrator(data["calibrator"], source)
     model = data["model"]
     local = Path(source).parent / model
     if not Path(model).is_absolute() and local.exists():  # relative to the profile's folder
@@ -257,6 +261,10 @@ def save_profile(profile: Profile, path: str | os.PathLike[str]) -> Path:
     for key in ("engine", "calibrator", "decisions", "calibration"):
         if getattr(profile, key) is not None:
             data[key] = getattr(profile, key)
+    if profile.calibrator is not None:  # large matrices go to a small file beside the profile
+        from yolo_probs.calibration.storage import store_calibrator
+
+        data["calibrator"] = store_calibrator(profile.calibrator, target)
     text = "# yolo-probs deployment profile (written by yolo-probs; see the README, Calibration)\n"
     text += yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
     try:

@@ -81,6 +81,17 @@ def outputs_to_logits(out: np.ndarray) -> tuple[np.ndarray, str, int]:
     return logits, "log(prob)", affected
 
 
+def _folded_calibrator(metadata: dict[str, Any]) -> dict[str, Any] | None:
+    """The calibrator mapping a yolo-probs export recorded (JSON text in ONNX metadata, a dict in TorchScript)."""
+    raw = metadata.get(f"{META_PREFIX}calibrator")
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            raw = None
+    return raw if isinstance(raw, dict) and isinstance(raw.get("method"), str) else None
+
+
 def _parse(value: str) -> Any:
     try:
         return ast.literal_eval(value)
@@ -122,6 +133,9 @@ class ExportedBackend:
     ``folded_temperature`` is the temperature a yolo-probs export has folded into its output (None for
     other exports); :meth:`run` multiplies it back out, so the logits it returns are always the original
     model's (up to a constant per row), and ``temperature`` keeps one meaning everywhere.
+    ``folded_calibrator`` is the mapping of another calibration method folded in (vector scaling,
+    Dirichlet, ETS): those cannot be undone, so the logits are the calibrated log-probabilities and
+    :class:`~yolo_probs.model.YoloProbs` applies nothing more (see :class:`~yolo_probs.calibration.Folded`).
     """
 
     name = "exported"
@@ -167,6 +181,7 @@ class ExportedBackend:
         self.preprocess = preprocess
         folded = self.metadata.get(f"{META_PREFIX}temperature")
         self.folded_temperature: float | None = float(folded) if isinstance(folded, int | float) else None
+        self.folded_calibrator: dict[str, Any] | None = _folded_calibrator(self.metadata)
         size = self.preprocess.size
         probe = self._forward(np.zeros((1, 3, size, size), np.float32))
         if probe.ndim != 2 or probe.shape[0] != 1:

@@ -1,14 +1,16 @@
 """Calibration methods behind one interface (:mod:`yolo_probs.calibration.base`).
 
 Pure numpy/torch: nothing here knows about Ultralytics, images or models. Temperature scaling
-(:mod:`yolo_probs.calibration.temperature`) is the default method; each further method is one module
-registered in :func:`load_builtin`.
+(:mod:`yolo_probs.calibration.temperature`) is the default method; vector scaling
+(:mod:`~yolo_probs.calibration.vector`), Dirichlet calibration (:mod:`~yolo_probs.calibration.dirichlet`)
+and ensemble temperature scaling (:mod:`~yolo_probs.calibration.ets`) are one module each, registered
+in :func:`load_builtin`; :mod:`~yolo_probs.calibration.select` chooses among them by cross-validation.
 
 Example:
     >>> from yolo_probs.calibration import CALIBRATORS, load_builtin
     >>> load_builtin()
-    >>> sorted(CALIBRATORS)[:1]
-    ['temperature']
+    >>> sorted(CALIBRATORS)
+    ['dirichlet', 'ets', 'temperature', 'vector']
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ __all__ = [
 
 
 def load_builtin() -> None:
-    """Register the built-in methods (idempotent)."""
-    for cls in (TemperatureScaling,):
+    """Register the built-in methods (idempotent); the multi-parameter ones load on first use."""
+    from yolo_probs.calibration.dirichlet import DirichletCalibration
+    from yolo_probs.calibration.ets import EnsembleTemperatureScaling
+    from yolo_probs.calibration.vector import VectorScaling
+
+    for cls in (TemperatureScaling, EnsembleTemperatureScaling, VectorScaling, DirichletCalibration):
         register_calibrator(cls)
