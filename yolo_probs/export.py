@@ -37,14 +37,10 @@ from yolo_probs.errors import ConfigError, ModelError
 from yolo_probs.probs import check_temperature
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from torch import nn
 
-    from yolo_probs.calibration import Calibrator
+    from yolo_probs.calibration.base import Calibrator
     from yolo_probs.preprocess import Preprocess
-
-    Fold = Callable[[nn.Module, str | None], tuple[nn.Module, str]]
 
 __all__ = ["EXPORT_FORMATS", "ExportResult", "export_folded", "fold_temperature"]
 
@@ -58,15 +54,15 @@ class ExportResult:
     Attributes:
         path: the exported file.
         format: ``"onnx"`` or ``"torchscript"``.
-        temperature: the temperature folded into the final layer (None when another method was folded).
-        layer: name of the layer whose weight and bias were changed, or after which the calibration runs.
+        temperature: the temperature folded into the final layer.
+        layer: name of the layer whose weight and bias were divided by it.
         profile: the deployment profile it came from, if any.
-        method: the calibration method folded in.
+        method: the calibration method folded in (``temperature`` is the calibrator's T, 1.0 if it has none).
     """
 
     path: Path
     format: str
-    temperature: float | None
+    temperature: float
     layer: str
     profile: str | None = None
     method: str = "temperature"
@@ -105,16 +101,16 @@ def _quiet_ultralytics() -> Any:
 
 
 def _export_ultralytics(
-    model: Any, fold: Fold, fmt: str, workdir: Path, imgsz: int | None, layer: str | None
+    model: Any, cal: Calibrator, fmt: str, workdir: Path, imgsz: int | None, layer: str | None
 ) -> tuple[Path, str, dict[str, Any]]:
-    """Fold the calibrator into a copy of an Ultralytics classifier and export it with Ultralytics' own exporter."""
+    """Fold T into a copy of an Ultralytics classifier and export it with Ultralytics' own exporter."""
     from ultralytics.engine.exporter import Exporter
 
     from yolo_probs.backends.ultralytics import load_classifier
 
     yolo = load_classifier(model)
     source: nn.Module = yolo.model  # type: ignore[assignment]  # a loaded YOLO always holds its nn.Module
-    net, name = fold(source, layer)
+    net, name = cal.fold(source, layer)
     size = imgsz or int((getattr(source, "args", None) or {}).get("imgsz", 224))
     # The exporter writes next to this path: keep it in our temp folder.
     setattr(net, "pt_path", str(workdir / "model.pt"))  # noqa: B010
@@ -134,7 +130,7 @@ def _export_ultralytics(
 
 def _export_module(
     module: nn.Module,
-    fold: Fold,
+    cal: Calibrator,
     fmt: str,
     workdir: Path,
     imgsz: int | None,
@@ -142,14 +138,14 @@ def _export_module(
     preprocess: Preprocess | None,
     names: Any,
 ) -> tuple[Path, str, dict[str, Any]]:
-    """Fold the calibrator into a copy of a plain PyTorch classifier and export ``softmax(module(x))``."""
+    """Fold T into a copy of a plain PyTorch classifier and export ``softmax(module(x))``."""
     import torch
     from torch import nn
 
     from yolo_probs.names import load_names, names_of
     from yolo_probs.preprocess import Preprocess
 
-    net, name = fold(module, layer)
+    net, name = cal.fold(module, layer)
     pre = preprocess or Preprocess.imagenet(imgsz or 224)
     wrapped = nn.Sequential(net, nn.Softmax(dim=1)).eval()
     x = torch.zeros(1, 3, pre.size, pre.size)
@@ -209,29 +205,26 @@ def export_folded(
     *,
     output: str | os.PathLike[str],
     temperature: float = 1.0,
+    calibrator: Calibrator | None = None,
     format: str | None = None,
     imgsz: int | None = None,
     profile: str | os.PathLike[str] | None = None,
     layer: str | None = None,
     preprocess: Preprocess | None = None,
     names: Any = None,
-    calibrator: Calibrator | None = None,
 ) -> ExportResult:
-    """Export ``model`` with ``temperature`` (or a ``calibrator``) folded into its final layer.
+    """Export ``model`` with ``temperature`` folded into its final linear layer.
 
     Args:
         model: an Ultralytics checkpoint/YAML/``YOLO``, an ``nn.Module``, a pickled-module ``.pt`` file or
             ``package.module:factory``.
         output: the file to write (its folder must exist).
         temperature: T > 0; the export's softmax output is ``softmax(logits / T)``.
+        calibrator: a fitted calibrator to fold in instead of ``temperature`` (see :meth:`Calibrator.fold`).
         format: ``"onnx"`` or ``"torchscript"``; default from the ``output`` suffix, else ONNX.
         imgsz: input size (default: the checkpoint's own, 224 for plain modules).
         profile: the deployment profile T came from, recorded in the metadata.
         layer, preprocess, names: for plain PyTorch modules, as in :class:`~yolo_probs.model.YoloProbs`.
-        calibrator: a fitted calibrator to fold instead of ``temperature`` (see
-            :meth:`~yolo_probs.calibration.Calibrator.fold`): temperature and vector scaling change the
-            final layer's weights, Dirichlet and ETS add a few graph operations after it. Its mapping
-            is recorded in the metadata (``yolo_probs.calibrator``), so yolo-probs does not apply it again.
 
     Example:
         >>> import tempfile, torchvision
@@ -241,11 +234,9 @@ def export_folded(
         >>> export_folded(net, output=out, temperature=2.0, imgsz=32).layer
         'fc'
     """
-    t = check_temperature(temperature)
-    if calibrator is not None and calibrator.temperature is not None:
-        t = calibrator.temperature  # one temperature: folded and recorded exactly as before
-        calibrator = None
-    fold: Fold = (lambda m, lay: fold_temperature(m, t, lay)) if calibrator is None else calibrator.fold
+    from yolo_probs.calibration import TemperatureScaling
+
+    cal = calibrator if calibrator is not None else TemperatureScaling(temperature)
     fmt = format or ("torchscript" if Path(output).suffix.lower() in TORCHSCRIPT_SUFFIXES else "onnx")
     if fmt not in EXPORT_FORMATS:
         raise ConfigError(f"export format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
@@ -269,15 +260,12 @@ def export_folded(
             if module is None:
                 if preprocess is not None or names is not None:
                     raise ConfigError("preprocessing and names options apply to plain PyTorch models only")
-                produced, name, meta = _export_ultralytics(model, fold, fmt, Path(tmp), imgsz, layer)
+                produced, name, meta = _export_ultralytics(model, cal, fmt, Path(tmp), imgsz, layer)
             else:
-                produced, name, meta = _export_module(module, fold, fmt, Path(tmp), imgsz, layer, preprocess, names)
+                produced, name, meta = _export_module(module, cal, fmt, Path(tmp), imgsz, layer, preprocess, names)
             source = model if isinstance(model, str | os.PathLike) else type(model).__name__
-            if calibrator is None:
-                meta[f"{META_PREFIX}temperature"] = t
-            else:  # the whole mapping (provenance); the backend reads its method and applies nothing more
-                meta[f"{META_PREFIX}calibrator"] = json.dumps(_plain(calibrator.to_dict()))
             meta |= {
+                **_calibrator_meta(cal),
                 f"{META_PREFIX}layer": name,
                 f"{META_PREFIX}source": os.fspath(source),
                 f"{META_PREFIX}profile": os.fspath(profile) if profile is not None else None,
@@ -288,12 +276,12 @@ def export_folded(
         if not existed:
             out.unlink(missing_ok=True)  # do not leave an empty claim behind
         raise
-    method = calibrator.method if calibrator is not None else "temperature"
-    folded_t = t if calibrator is None else None
-    return ExportResult(out, fmt, folded_t, name, os.fspath(profile) if profile is not None else None, method)
+    t = cal.temperature if cal.temperature is not None else 1.0
+    return ExportResult(out, fmt, t, name, os.fspath(profile) if profile is not None else None, cal.method)
 
 
-def _plain(data: dict[str, Any]) -> dict[str, Any]:
-    import numpy as np
-
-    return {k: (np.asarray(v).tolist() if isinstance(v, np.ndarray) else v) for k, v in data.items()}
+def _calibrator_meta(cal: Calibrator) -> dict[str, Any]:
+    """The metadata that tells a loader what is folded in: ``temperature``, or the calibrator's mapping."""
+    if cal.method == "temperature":
+        return {f"{META_PREFIX}temperature": cal.temperature}
+    return {f"{META_PREFIX}calibrator": json.dumps(cal.to_dict())}
