@@ -53,7 +53,9 @@ def np_vector_loss(theta: np.ndarray, z: np.ndarray, y: np.ndarray, reg: float) 
     c = z.shape[1]
     a, b = theta[:c], theta[c:]
     s = z * a + b
-    return float(np.mean(logsumexp(s, axis=1) - s[np.arange(y.size), y]) + reg * (np.sum((a - a.mean()) ** 2) + np.sum(b**2)) / c)
+    return float(
+        np.mean(logsumexp(s, axis=1) - s[np.arange(y.size), y]) + reg * (np.sum((a - a.mean()) ** 2) + np.sum(b**2)) / c
+    )
 
 
 def np_dirichlet_loss(theta: np.ndarray, z: np.ndarray, y: np.ndarray, reg: float) -> float:
@@ -130,11 +132,7 @@ FITTED = {
 
 @pytest.mark.parametrize("name", sorted(FITTED))
 @settings(max_examples=40, deadline=None)
-@given(
-    x=st.lists(
-        st.lists(st.floats(-1e4, 1e4, allow_nan=False), min_size=3, max_size=3), min_size=1, max_size=6
-    )
-)
+@given(x=st.lists(st.lists(st.floats(-1e4, 1e4, allow_nan=False), min_size=3, max_size=3), min_size=1, max_size=6))
 def test_probabilities_valid_on_any_finite_logits(name: str, x: list[list[float]]) -> None:
     cal = FITTED[name]()
     p = cal.probs(np.array(x))

@@ -116,3 +116,32 @@ def test_report_is_consistent_with_the_single_metrics(seed: int, t: float) -> No
 def test_bad_input(call, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         call()
+
+
+@pytest.mark.parametrize(("n", "c", "n_bins", "seed"), [(200, 3, 15, 0), (500, 10, 10, 1), (50, 4, 1, 2)])
+def test_classwise_ece_matches_torchmetrics_binary_per_class(n: int, c: int, n_bins: int, seed: int) -> None:
+    from torchmetrics.functional.classification import binary_calibration_error
+
+    from yolo_probs.metrics import classwise_ece
+
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, c, n)
+    p = softmax(rng.normal(size=(n, c)) * 3 + 2 * np.eye(c)[y])
+    p[0] = np.eye(c)[0]  # probabilities of exactly 0 and 1
+    expected = np.mean(
+        [
+            float(
+                binary_calibration_error(
+                    torch.from_numpy(np.ascontiguousarray(p[:, k])),
+                    torch.from_numpy((y == k).astype(np.int64)),
+                    n_bins=n_bins,
+                    norm="l1",
+                )
+            )
+            for k in range(c)
+        ]
+    )
+    assert classwise_ece(p, y, n_bins) == pytest.approx(expected, abs=1e-6)
+    assert evaluate_logits(np.log(np.clip(p, 1e-30, 1)), y, n_bins=n_bins).classwise_ece == pytest.approx(
+        expected, abs=1e-5
+    )

@@ -1,4 +1,4 @@
-"""Calibration metrics: accuracy, NLL, multiclass Brier score, ECE/MCE (equal-width bins) and adaptive ECE.
+"""Calibration metrics: accuracy, NLL, multiclass Brier score, ECE/MCE (equal-width bins), adaptive and classwise ECE.
 
 Probabilities always come from :func:`yolo_probs.probs.softmax` (and the NLL from its
 ``log_softmax``); this module only scores them.
@@ -41,6 +41,7 @@ __all__ = [
     "adaptive_ece",
     "bin_stats",
     "brier_score",
+    "classwise_ece",
     "ece",
     "evaluate_logits",
     "evaluate_probs",
@@ -212,11 +213,37 @@ def _adaptive_ece(p: np.ndarray, y: np.ndarray, n_bins: int) -> float:
     return total / order.size
 
 
+def classwise_ece(probs: Any, labels: Any, n_bins: int = DEFAULT_BINS) -> float:
+    """Classwise ECE (Kull et al. 2019): the mean over classes ``k`` of the ECE of ``p_k`` against ``[label == k]``.
+
+    Every sample's probability of every class is binned (equal-width bins, the same convention as
+    :func:`ece`), so it sees miscalibration of the classes a model rarely predicts, which top-1 ECE
+    misses. Class ``k``'s term equals torchmetrics' ``binary_calibration_error(p[:, k], labels == k)``.
+
+    Example:
+        >>> round(classwise_ece([[0.85, 0.15], [0.75, 0.25]], [0, 1], n_bins=10), 6)  # both classes: 0.45
+        0.45
+    """
+    return _classwise_ece(*_check_probs(probs, labels), _check_bins(n_bins))
+
+
+def _classwise_ece(p: np.ndarray, y: np.ndarray, n_bins: int) -> float:
+    n, c = p.shape
+    conf = p.astype(np.float32, copy=False)
+    idx = np.searchsorted(_edges(n_bins), conf, side="right") - 1  # (N, C) bin per probability
+    size = n_bins + 1
+    idx += size * np.arange(c)  # one set of bins per class
+    sums = np.bincount(idx.ravel(), weights=conf.ravel(), minlength=size * c)
+    hits = np.bincount(idx[np.arange(n), y], minlength=size * c)  # one hit per sample: its label's bin
+    gap = np.abs(sums - hits)  # per bin: |sum of p - hits| = n_b |confidence_b - accuracy_b|
+    return float(gap.sum() / (n * c))
+
+
 @dataclass(frozen=True)
 class CalibrationReport:
     """Metrics of one set of probabilities; ``n_bins`` and ``binning`` say how ECE/MCE were binned.
 
-    ECE, MCE and adaptive ECE are fractions (0.0123 = 1.23%), like accuracy.
+    ECE, MCE, adaptive and classwise ECE are fractions (0.0123 = 1.23%), like accuracy.
     """
 
     samples: int
@@ -227,6 +254,7 @@ class CalibrationReport:
     ece: float
     mce: float
     adaptive_ece: float
+    classwise_ece: float
     n_bins: int = DEFAULT_BINS
     binning: str = BINNING
     method: str = "temperature"
@@ -263,6 +291,7 @@ def _report(p: np.ndarray, y: np.ndarray, nll_value: float, t: float, n_bins: in
         ece=float(np.sum(gap * s.count) / np.sum(s.count)),
         mce=float(np.max(gap)),
         adaptive_ece=_adaptive_ece(p, y, n_bins),
+        classwise_ece=_classwise_ece(p, y, n_bins),
         n_bins=n_bins,
         method=method,
     )

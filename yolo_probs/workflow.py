@@ -221,6 +221,12 @@ def calibrate(
         details=details,
         warnings=found,
     )
+    if calibrator.changes_ranking and result.after.accuracy < result.before.accuracy:
+        found.append(
+            f"{calibrator.method} calibration changes the predicted class and lowers accuracy on the calibration "
+            f"images from {result.before.accuracy:.2%} to {result.after.accuracy:.2%}; check it on a test split "
+            "or use temperature scaling"
+        )
     for key, options in asked.items():
         fit = DECISIONS[key].fit
         assert fit is not None

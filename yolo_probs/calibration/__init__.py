@@ -57,7 +57,11 @@ def load_builtin() -> None:
     """Register the built-in methods (idempotent); the multi-parameter ones load on first use."""
     from yolo_probs.calibration.dirichlet import DirichletCalibration
     from yolo_probs.calibration.ets import EnsembleTemperatureScaling
+    from yolo_probs.calibration.select import selector
     from yolo_probs.calibration.vector import VectorScaling
 
     for cls in (TemperatureScaling, EnsembleTemperatureScaling, VectorScaling, DirichletCalibration):
         register_calibrator(cls)
+    # "auto" chooses among all by cross-validation; vector and dirichlet choose their regularisation so
+    for name in ("auto", "vector", "dirichlet"):
+        register_selector(name, selector(name))

@@ -85,7 +85,9 @@ class DirichletCalibration:
             raise ConfigError("this dirichlet calibrator is not fitted yet; call fit(logits, labels) first")
         return self.weights, self.bias
 
-    def fit(self, logits: Any, labels: Any, *, warm_start: bool = False, max_iter: int = _fit.MAX_ITER) -> DirichletCalibration:
+    def fit(
+        self, logits: Any, labels: Any, *, warm_start: bool = False, max_iter: int = _fit.MAX_ITER
+    ) -> DirichletCalibration:
         """Minimise the ODIR-penalised NLL; returns ``self``; ConfigError on degenerate data (as temperature).
 
         With ``warm_start`` a fitted calibrator starts from its current parameters; else from the
@@ -100,9 +102,7 @@ class DirichletCalibration:
         start = [np.eye(c) / t, np.zeros(c)]
         if warm_start and self.weights is not None and self.bias is not None and self.bias.size == c:
             start = [self.weights, self.bias]
-        w, b = _fit.minimize(
-            lambda p: dirichlet_loss(lp, yt, p[0], p[1], self.reg), start, max_iter
-        )
+        w, b = _fit.minimize(lambda p: dirichlet_loss(lp, yt, p[0], p[1], self.reg), start, max_iter)
         self.weights, self.bias = w, b
         return self
 
@@ -118,7 +118,7 @@ class DirichletCalibration:
         return _fit.probs_from_log(self.log_probs(logits))
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"method": "dirichlet", "weights": [[...], ...], "bias": [...]}`` (row ``k`` of weights makes class ``k``)."""
+        """``{"method": "dirichlet", "weights": [[...], ...], "bias": [...]}`` (row ``k`` makes class ``k``)."""
         w, b = self._params()
         return {"method": self.method, "weights": w.tolist(), "bias": b.tolist()}
 

@@ -103,7 +103,9 @@ class EnsembleTemperatureScaling:
         c = x.shape[1]
         with np.errstate(divide="ignore"):
             lw = np.log(w)  # a weight of exactly 0 gives -inf: that member drops out
-            parts = np.stack([lw[0] + _log_softmax(x / t), lw[1] + _log_softmax(x), np.full(x.shape, lw[2] - np.log(c))])
+            parts = np.stack(
+                [lw[0] + _log_softmax(x / t), lw[1] + _log_softmax(x), np.full(x.shape, lw[2] - np.log(c))]
+            )
         top = parts.max(axis=0)
         return _fit.finish(top + np.log(np.exp(parts - top).sum(axis=0)), one_d)
 
@@ -154,12 +156,13 @@ def _ets_head_class() -> type:
             import torch
 
             c = z.shape[1]
-            p = self.w[0] * torch.softmax(z * self.inv_t, dim=1) + self.w[1] * torch.softmax(z, dim=1)
-            p = p + self.w[2] / c
+            w: Any = self.w
+            p = w[0] * torch.softmax(z * self.inv_t, dim=1) + w[1] * torch.softmax(z, dim=1)
+            p = p + w[2] / c
             return torch.log(p.clamp_min(1e-30))
 
     return EtsHead
 
 
-def _EtsHead(t: float, w: np.ndarray) -> Any:  # noqa: N802  (a factory: torch is imported only when folding)
+def _EtsHead(t: float, w: np.ndarray) -> Any:
     return _ets_head_class()(t, w)

@@ -101,6 +101,7 @@ def resolve_folded(calibrator: Any, folded: dict[str, Any]) -> Any:
         return Folded.from_dict(folded)
     raise ConfigError(
         f"this export already has {folded.get('method')} calibration folded in; applying a {calibrator.method} "
-        "calibrator as well would calibrate twice: use the export on its own, or the PyTorch checkpoint with the profile",
+        "calibrator as well would calibrate twice: use the export on its own, or the PyTorch checkpoint with "
+        "the profile",
         option="model",
     )

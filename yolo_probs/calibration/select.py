@@ -51,6 +51,7 @@ __all__ = [
     "Selection",
     "fit_method",
     "select_calibrator",
+    "selector",
     "stratified_folds",
 ]
 
@@ -266,15 +267,14 @@ def select_calibrator(
     scored = ("temperature", *wanted) if "temperature" not in wanted else wanted
     if n < folds * MIN_PER_FOLD:
         notes.append(f"only {n} samples: too few for {folds}-fold cross-validation, so no method is compared")
-        method = wanted[0] if len(wanted) == 1 and wanted[0] != "temperature" else "temperature"
-        reg = 1.0 if method in ("vector", "dirichlet") else None
-        cal = _fit_quiet(_make(method, reg), x, y)
-        return Selection(cal, method, reg, (), folds, seed, n, c, tuple(notes))
+        return _without_cv(wanted, x, y, (), folds, seed, notes)
     fold = stratified_folds(y, folds, seed)
     table = _cross_validate(scored, x, y, fold, folds)
-    table = [
-        Candidate(**{**asdict(t), "eligible": t.method in wanted and math.isfinite(t.cv_nll)}) for t in table
-    ]
+    reference = next(t for t in table if t.method == "temperature")
+    if not math.isfinite(reference.cv_nll):  # e.g. a training fold with no mistakes: nothing can be compared
+        notes.append(f"cross-validation is not possible ({reference.note.split(';')[0]}), so no method is compared")
+        return _without_cv(wanted, x, y, tuple(table), folds, seed, notes)
+    table = [Candidate(**{**asdict(t), "eligible": t.method in wanted and math.isfinite(t.cv_nll)}) for t in table]
     eligible = [t for t in table if t.eligible]
     if not eligible:
         reasons = "; ".join(f"{t.label}: {t.note}" for t in table if t.note)
@@ -285,6 +285,22 @@ def select_calibrator(
     table = [Candidate(**{**asdict(t), "chosen": t is winner}) for t in table]
     cal = _fit_quiet(_make(winner.method, winner.reg), x, y)
     return Selection(cal, winner.method, winner.reg, tuple(table), folds, seed, n, c, tuple(notes))
+
+
+def _without_cv(
+    wanted: tuple[str, ...],
+    x: np.ndarray,
+    y: np.ndarray,
+    table: tuple[Candidate, ...],
+    folds: int,
+    seed: int,
+    notes: list[str],
+) -> Selection:
+    """Temperature scaling (or the one method asked for, at a middle strength) fitted on every sample."""
+    method = wanted[0] if len(wanted) == 1 else "temperature"
+    reg = 1.0 if method in ("vector", "dirichlet") else None
+    cal = _fit_quiet(_make(method, reg), x, y)
+    return Selection(cal, method, reg, table, folds, seed, int(y.size), int(x.shape[1]), tuple(notes))
 
 
 def fit_method(method: str, logits: Any, labels: Any, *, folds: int = 5, seed: int = 0) -> Selection:
@@ -302,3 +318,18 @@ def fit_method(method: str, logits: Any, labels: Any, *, folds: int = 5, seed: i
     x, y = check_logits_labels(logits, labels)
     cal: Calibrator = _make(method, None).fit(x, y)
     return Selection(cal, method, None, (), folds, seed, int(y.size), int(x.shape[1]))
+
+
+def selector(method: str) -> Any:
+    """The ``(logits, labels) -> (calibrator, details)`` function registered for ``method`` (see ``SELECTORS``).
+
+    ``details`` holds the folds, the seed, the chosen candidate, the notes and the candidate table.
+    """
+
+    def select(logits: Any, labels: Any) -> tuple[Calibrator, dict[str, Any]]:
+        result = fit_method(method, logits, labels)
+        chosen = next((c.label for c in result.candidates if c.chosen), result.method)
+        details = {"folds": result.folds, "seed": result.seed, "chosen": chosen, "notes": list(result.notes)}
+        return result.calibrator, {**details, "candidates": result.table()}
+
+    return select

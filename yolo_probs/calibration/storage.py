@@ -55,7 +55,8 @@ def store_calibrator(calibrator: dict[str, Any], profile_path: str | os.PathLike
         raise ConfigError(f"cannot write {target.parent / name} ({exc.strerror}); choose a writable folder") from None
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **{k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()})
+            stored: dict[str, Any] = {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}
+            np.savez(f, **stored)
         os.replace(tmp, target.parent / name)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -84,7 +85,8 @@ def load_calibrator(calibrator: dict[str, Any], profile_path: str | os.PathLike[
     if actual != calibrator["sha256"]:
         raise ConfigError(
             f"{source}: calibrator file {path} has sha256 {actual[:12]}... but the profile expects "
-            f"{calibrator['sha256'][:12]}...; it was changed or belongs to another profile: re-run 'yolo-probs calibrate'"
+            f"{calibrator['sha256'][:12]}...; it was changed or belongs to another profile: "
+            "re-run 'yolo-probs calibrate'"
         )
     try:
         with np.load(path, allow_pickle=False) as npz:

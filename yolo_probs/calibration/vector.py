@@ -76,7 +76,9 @@ class VectorScaling:
             raise ConfigError("this vector calibrator is not fitted yet; call fit(logits, labels) first")
         return self.scale, self.bias
 
-    def fit(self, logits: Any, labels: Any, *, warm_start: bool = False, max_iter: int = _fit.MAX_ITER) -> VectorScaling:
+    def fit(
+        self, logits: Any, labels: Any, *, warm_start: bool = False, max_iter: int = _fit.MAX_ITER
+    ) -> VectorScaling:
         """Minimise the penalised NLL; returns ``self``; ConfigError on degenerate data (as temperature).
 
         With ``warm_start`` a fitted calibrator starts from its current parameters (cross-validation
@@ -91,9 +93,7 @@ class VectorScaling:
         if warm_start and self.scale is not None and self.bias is not None and self.scale.size == c:
             start = [self.scale, self.bias]
         yt = torch.from_numpy(y)
-        a, b = _fit.minimize(
-            lambda p: vector_loss(z, yt, p[0], p[1], self.reg), start, max_iter
-        )
+        a, b = _fit.minimize(lambda p: vector_loss(z, yt, p[0], p[1], self.reg), start, max_iter)
         self.scale, self.bias = a, b
         return self
 

@@ -26,6 +26,16 @@ if TYPE_CHECKING:
 _MAX_LISTED = 10
 
 
+class Method(str, Enum):  # noqa: UP042 (Typer lists a str Enum's values in --help)
+    """Calibration methods ``calibrate --method`` offers (see yolo_probs.calibration)."""
+
+    temperature = "temperature"
+    auto = "auto"
+    vector = "vector"
+    dirichlet = "dirichlet"
+    ets = "ets"
+
+
 class ReportFormat(str, Enum):  # noqa: UP042 (same style as predict's OutputFormat)
     """How ``evaluate`` prints its metrics."""
 
@@ -64,7 +74,8 @@ def _print_table(before: CalibrationReport, after: CalibrationReport, caption: s
     table = Table(title=f"calibration metrics, {before.samples} images", caption=caption)
     table.add_column("metric")
     table.add_column(f"before (T={before.temperature:.4g})", justify="right")
-    table.add_column(f"after (T={after.temperature:.4g})", justify="right")
+    after_label = f"T={after.temperature:.4g}" if after.method == "temperature" else after.method
+    table.add_column(f"after ({after_label})", justify="right")
     rows = [
         ("accuracy", "accuracy", "{:.2%}"),
         ("NLL", "nll", "{:.4f}"),
@@ -72,10 +83,33 @@ def _print_table(before: CalibrationReport, after: CalibrationReport, caption: s
         (f"ECE ({before.n_bins} bins)", "ece", "{:.2%}"),
         (f"MCE ({before.n_bins} bins)", "mce", "{:.2%}"),
         (f"adaptive ECE ({before.n_bins} bins)", "adaptive_ece", "{:.2%}"),
+        (f"classwise ECE ({before.n_bins} bins)", "classwise_ece", "{:.2%}"),
     ]
     for label, key, fmt in rows:
         table.add_row(label, fmt.format(getattr(before, key)), fmt.format(getattr(after, key)))
     Console(soft_wrap=True).print(table)
+
+
+def _print_candidates(details: dict[str, Any]) -> None:
+    """The cross-validation table of ``--method auto`` (or of a method's regularisation strengths)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = details.get("candidates") or []
+    if not rows:
+        return
+    table = Table(title=f"candidates, {details['folds']}-fold cross-validation (seed {details['seed']})")
+    for col in ("method", "reg", "parameters", "CV NLL", "CV accuracy", "seconds", ""):
+        table.add_column(col, justify="left" if col in ("method", "") else "right")
+    for r in rows:
+        nll = "failed" if r["cv_nll"] is None else f"{r['cv_nll']:.4f}"
+        acc = "" if r["cv_accuracy"] is None else f"{r['cv_accuracy']:.2%}"
+        mark = "chosen" if r["chosen"] else ("reference" if not r["eligible"] and not r["note"] else r["note"][:60])
+        reg = "" if r["reg"] is None else f"{r['reg']:g}"
+        table.add_row(r["method"], reg, f"{r['params']:,}", nll, acc, f"{r['seconds']:.2f}", mark)
+    Console(soft_wrap=True).print(table)
+    for note in details.get("notes", []):
+        print(f"note: {note}")
 
 
 def _make_parent(path: Path, option: str) -> None:
@@ -121,8 +155,15 @@ def calibrate(
         str | None, typer.Option("--device", help="cpu, 0, cuda:0, ...; default: Ultralytics' choice.")
     ] = None,
     batch: Annotated[int, typer.Option("--batch", help="Images per forward pass.")] = 16,
+    method: Annotated[
+        Method,
+        typer.Option(
+            "--method",
+            help="Calibration method; auto picks by 5-fold cross-validated NLL, never worse than temperature.",
+        ),
+    ] = Method.temperature,
 ) -> None:
-    """Fit a temperature on labelled images and write it, with its provenance, to a deployment profile.
+    """Fit a calibrator (a temperature by default) on labelled images and write it to a deployment profile.
 
     Prints accuracy, NLL, Brier, ECE and MCE before (T=1) and after (fitted T). Exit code 0 when every
     image was read, 1 when some were skipped (the profile is still written), 2 for usage errors.
@@ -146,12 +187,16 @@ def calibrate(
     with YoloProbs(model_path, **kwargs) as clf:
         folder = load_labelled_folder(data, clf.names, split)
         with _progress(len(folder.files)) as advance:
-            result = run_calibration(clf, folder, bins=bins, progress=advance)
+            result = run_calibration(clf, folder, method=method.value, bins=bins, progress=advance)
     _report_skipped(result.collected.failures)
     for line in result.warnings:
         warn(line)
+    _print_candidates(result.details)
     _print_table(result.before, result.after, f"fitted on {result.where}")
-    print(f"fitted temperature: T = {result.calibrator.temperature:.6g}")
+    if result.calibrator.temperature is not None:
+        print(f"fitted temperature: T = {result.calibrator.temperature:.6g}")
+    else:
+        print(f"fitted calibrator: {result.calibrator.method}")
     saved = result.to_profile(
         model_path,
         name=name or (base.name if base and base.name else output.stem),
