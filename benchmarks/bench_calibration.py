@@ -76,11 +76,12 @@ def bench_auto(sizes: list[str]) -> None:
     for size in sizes:
         n, c = (int(v) for v in size.lower().split("x"))
         logits, labels = synthetic_logits(n, c)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         result = select_calibrator(logits, labels)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         chosen = next((t.label for t in result.candidates if t.chosen), result.method)
-        print(f"auto on {n} x {c}: {seconds:.1f} s, chose {chosen}; torch threads {torch.get_num_threads()}")
+        threads = torch.get_num_threads()
+        print(f"auto on {n} x {c}: {seconds:.1f} s wall, {cpu:.1f} s CPU, chose {chosen}; torch threads {threads}")
         for t in result.candidates:
             flag = "  <- chosen" if t.chosen else ""
             print(f"  {t.label:<22} CV NLL {t.cv_nll:.5f}  CV acc {t.cv_accuracy:.2%}  {t.seconds:6.1f} s{flag}")

@@ -136,11 +136,9 @@ def test_calibrate_method_auto_then_evaluate_and_export(digits: Path, tmp_path: 
     code = main(["calibrate", str(digits), *common, "--method", "auto", "--output", str(profile)])
     out, err = capsys.readouterr()
     assert code == 0, err
-    assert "5-fold cross-validation" in out and "classwise ECE" in out
+    assert "classwise ECE" in out
     # the shipped model is right on nearly every image: a fold without mistakes makes auto keep temperature
     assert "chosen" in out or "no method is compared" in out
-    for name in ("temperature", "ets", "vector", "dirichlet"):
-        assert name in out
     p = load_profile(profile)
     method = p.calibration["method"]
     assert method in ("temperature", "ets", "vector", "dirichlet")

@@ -11,8 +11,9 @@ Example:
     >>> import numpy as np
     >>> from yolo_probs.calibration.ets import EnsembleTemperatureScaling
     >>> cal = EnsembleTemperatureScaling(temperature=2.0, weights=(0.5, 0.25, 0.25))
-    >>> cal.probs(np.array([2.0, 0.0])).round(4).tolist()
-    [0.7381, 0.2619]
+    >>> # 0.5 * softmax([1, 0]) + 0.25 * softmax([2, 0]) + 0.25 / 2
+    >>> cal.probs(np.array([2.0, 0.0])).astype(float).round(4).tolist()
+    [0.7107, 0.2893]
 """
 
 from __future__ import annotations

@@ -125,7 +125,7 @@ def stratified_folds(labels: Any, folds: int = 5, seed: int = 0) -> np.ndarray:
     Example:
         >>> f = stratified_folds([0] * 6 + [1] * 4, folds=2)
         >>> np.bincount(f[:6]).tolist(), np.bincount(f[6:]).tolist()
-        [[3, 3], [2, 2]]
+        ([3, 3], [2, 2])
     """
     y = np.asarray(labels)
     rng = np.random.default_rng(seed)
@@ -273,7 +273,7 @@ def select_calibrator(
     reference = next(t for t in table if t.method == "temperature")
     if not math.isfinite(reference.cv_nll):  # e.g. a training fold with no mistakes: nothing can be compared
         notes.append(f"cross-validation is not possible ({reference.note.split(';')[0]}), so no method is compared")
-        return _without_cv(wanted, x, y, tuple(table), folds, seed, notes)
+        return _without_cv(wanted, x, y, (), folds, seed, notes)
     table = [Candidate(**{**asdict(t), "eligible": t.method in wanted and math.isfinite(t.cv_nll)}) for t in table]
     eligible = [t for t in table if t.eligible]
     if not eligible:

@@ -96,6 +96,8 @@ def _print_candidates(details: dict[str, Any]) -> None:
     from rich.table import Table
 
     rows = details.get("candidates") or []
+    for note in details.get("notes", []):
+        print(f"note: {note}")
     if not rows:
         return
     table = Table(title=f"candidates, {details['folds']}-fold cross-validation (seed {details['seed']})")
@@ -108,8 +110,6 @@ def _print_candidates(details: dict[str, Any]) -> None:
         reg = "" if r["reg"] is None else f"{r['reg']:g}"
         table.add_row(r["method"], reg, f"{r['params']:,}", nll, acc, f"{r['seconds']:.2f}", mark)
     Console(soft_wrap=True).print(table)
-    for note in details.get("notes", []):
-        print(f"note: {note}")
 
 
 def _make_parent(path: Path, option: str) -> None:
