@@ -159,3 +159,14 @@ def test_calibrate_unknown_method_is_a_usage_error(digits: Path, tmp_path: Path,
     code = main(["calibrate", str(digits), "--model", str(MODEL), "--method", "matrix", "-o", str(tmp_path / "x.yaml")])
     _, err = capsys.readouterr()
     assert code == 2 and "matrix" in err
+
+
+def test_an_accuracy_drop_is_warned_about(digits: Path) -> None:
+    from yolo_probs.workflow import evaluate
+
+    # a vector calibrator that all but erases class 3: it changes predictions and costs accuracy
+    bad = VectorScaling(np.ones(10), np.where(np.arange(10) == 3, -50.0, 0.0))
+    with YoloProbs(MODEL, calibrator=bad, device="cpu", batch=32) as clf:
+        result = evaluate(clf, digits / "val")
+    assert result.after.accuracy < result.before.accuracy
+    assert any("lowers accuracy" in w and "vector" in w for w in result.warnings)

@@ -266,8 +266,8 @@ def independent_cv_nll_temperature(z: np.ndarray, y: np.ndarray, folds: np.ndarr
 @pytest.mark.parametrize(
     ("data", "expect"),
     [
-        (lambda: over_confident(1500, 4, 0), "temperature"),  # one temperature is the true model
-        (lambda: classwise_miscalibrated(1500, 4, 1), None),
+        (lambda: over_confident(800, 4, 0), "temperature"),  # one temperature is the true model
+        (lambda: classwise_miscalibrated(800, 4, 1), None),
         (lambda: classwise_miscalibrated(120, 6, 2), None),  # few images per class
         (lambda: over_confident(400, 10, 3, scale=0.3), None),  # under-confident
     ],
@@ -290,7 +290,7 @@ def test_auto_is_never_worse_than_temperature_in_cv_nll(data, expect) -> None:
 
 
 def test_auto_prefers_a_classwise_method_when_classes_differ() -> None:
-    z, y = classwise_miscalibrated(3000, 5, 4)
+    z, y = classwise_miscalibrated(1500, 5, 4)
     result = select_calibrator(z, y)
     assert result.method in ("vector", "dirichlet")
     assert result.calibrator.to_dict()["method"] == result.method

@@ -167,6 +167,17 @@ def _skipped(collected: CollectedLogits, total: int) -> list[str]:
     return [f"{len(collected.failures)} of {total} images could not be read and were skipped"]
 
 
+def _accuracy_drop(result: _Scored, images: str) -> list[str]:
+    """A warning when a calibrator that can change the predicted class lowers accuracy."""
+    cal, before, after = result.calibrator, result.before, result.after
+    if not cal.changes_ranking or after.accuracy >= before.accuracy:
+        return []
+    return [
+        f"{cal.method} calibration changes the predicted class and lowers accuracy on the {images} images from "
+        f"{before.accuracy:.2%} to {after.accuracy:.2%}; check it on other labelled images or use temperature scaling"
+    ]
+
+
 def calibrate(
     classifier: YoloProbs,
     data: str | os.PathLike[str] | LabelledFolder,
@@ -221,12 +232,7 @@ def calibrate(
         details=details,
         warnings=found,
     )
-    if calibrator.changes_ranking and result.after.accuracy < result.before.accuracy:
-        found.append(
-            f"{calibrator.method} calibration changes the predicted class and lowers accuracy on the calibration "
-            f"images from {result.before.accuracy:.2%} to {result.after.accuracy:.2%}; check it on a test split "
-            "or use temperature scaling"
-        )
+    found.extend(_accuracy_drop(result, "calibration"))
     for key, options in asked.items():
         fit = DECISIONS[key].fit
         assert fit is not None
@@ -269,6 +275,7 @@ def evaluate(
         bins=bins,
         warnings=_skipped(collected, len(folder.files)),
     )
+    result.warnings.extend(_accuracy_drop(result, "evaluation"))
     entries = (profile.decisions if profile is not None else None) or {}
     for key, kind in DECISIONS.items():
         if key in entries and kind.evaluate is not None:
