@@ -43,12 +43,12 @@ OutputFormat = _output_formats()
 
 
 @contextlib.contextmanager
-def _open_output(path: Path | None) -> Iterator[Any]:
+def _open_output(path: Path | None, binary: bool = False) -> Iterator[Any]:
     if path is None:
         yield sys.stdout
         return
     try:
-        stream = path.open("w", encoding="utf-8", newline="")
+        stream = path.open("wb") if binary else path.open("w", encoding="utf-8", newline="")
     except OSError as exc:
         raise typer.BadParameter(
             f"cannot write {path} ({exc.strerror}); choose a writable path", param_hint="--output"
@@ -123,9 +123,12 @@ def predict(
     failures listed on stderr), 2 for usage errors.
     """
     from yolo_probs.sources import InputFailure
-    from yolo_probs.writers import format_for_path, make_writer
+    from yolo_probs.writers import WRITERS, format_for_path, make_writer
 
     chosen = fmt.value if fmt is not None else format_for_path(output)
+    binary = WRITERS[chosen].binary
+    if binary and output is None:  # a Parquet file on a terminal or in a pipe helps no one
+        raise typer.BadParameter(f"--format {chosen} writes a binary file; pass e.g. --output out.{chosen}")
     extra = model_kwargs(
         layer=layer, names=names, imgsz=imgsz, resize=resize, stretch=stretch, mean=mean, std=std, bgr=bgr
     )
@@ -143,7 +146,7 @@ def predict(
     failed: list[str] = []
     seen: set[str] = set()
     bar = progress_bar("classifying", _count_frames(sources) if sys.stderr.isatty() else 0)
-    with clf, _open_output(output) as stream:
+    with clf, _open_output(output, binary) as stream:
         writer: Writer = make_writer(chosen, stream, logits)
         with bar or contextlib.nullcontext():
             try:
