@@ -131,7 +131,9 @@ def test_non_standard_transforms_keep_ultralytics_preprocessing(backend):
     class Custom:
         device_transform = predictor.device_transform
         model = predictor.model
-        transforms = T.Compose([T.Resize(64, interpolation=T.InterpolationMode.BICUBIC), *predictor.transforms.transforms[1:]])
+        transforms = T.Compose(
+            [T.Resize(64, interpolation=T.InterpolationMode.BICUBIC), *predictor.transforms.transforms[1:]]
+        )
 
     assert DevicePreprocess.for_predictor(Custom()) is None
 

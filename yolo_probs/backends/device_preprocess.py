@@ -4,7 +4,7 @@ Ultralytics resizes and crops every image with PIL on one CPU thread (about 3.7 
 which caps a GPU at a few hundred images per second. :class:`DevicePreprocess` uploads the uint8
 frames as they are and does the rest on the device, one batch per frame size: BGR to RGB, resize the
 shortest side to ``size`` with Pillow's own bilinear resampling (its filter taps, its fixed-point
-weights and rounding, horizontal pass then vertical, so the pixels are the ones PIL gives), centre
+weights, its rounding and its order of the two passes, so the pixels are the ones PIL gives), centre
 crop (torchvision's offsets; only the cropped pixels are computed), scale to [0, 1], mean/std. The same code runs on a CPU torch device, which is how it is tested here.
 
 :class:`~yolo_probs.backends.ultralytics.UltralyticsBackend` uses it when the model runs on CUDA and
@@ -58,7 +58,7 @@ def _pil_taps(in_size: int, out_size: int, start: int, count: int) -> tuple[Any,
         xmin = max(int(center - support + 0.5), 0)
         xmax = min(int(center + support + 0.5), in_size) - xmin
         taps = np.arange(xmax)
-        k = np.maximum(0.0, 1.0 - np.abs((taps + xmin - center + 0.5) / filterscale))
+        k = np.maximum(0.0, 1.0 - np.abs((taps + xmin - center + 0.5) * (1.0 / filterscale)))
         total = k.sum()
         if total != 0.0:
             k = k / total
@@ -129,17 +129,26 @@ class DevicePreprocess:
         new_h, new_w = (self.size, new_long) if h <= w else (new_long, self.size)
         top, left = int(round((new_h - self.size) / 2.0)), int(round((new_w - self.size) / 2.0))
         x = frames
-        # PIL resamples horizontally, then vertically; each output pixel needs only its own row and
-        # column, so only the cropped ones are computed.
-        if new_w != w:
-            x = _resample_last(x, w, new_w, left, self.size)
+        # Each output pixel needs only its own row and column, so only the cropped ones are computed.
+        # Pillow runs the horizontal pass first unless the height shrinks by more than twice what the
+        # width does; the order matters, as each pass rounds to uint8.
+        if (h - new_h) > 0 and (h - new_h) > (w - new_w) * 2:
+            x = self._rows(x, h, new_h, top)
+            x = self._columns(x, w, new_w, left)
         else:
-            x = x[..., left : left + self.size]
-        if new_h != h:
-            x = _resample_last(x.transpose(-1, -2), h, new_h, top, self.size).transpose(-1, -2)
-        else:
-            x = x[..., top : top + self.size, :]
+            x = self._columns(x, w, new_w, left)
+            x = self._rows(x, h, new_h, top)
         return x
+
+    def _columns(self, x: torch.Tensor, w: int, new_w: int, left: int) -> torch.Tensor:
+        if new_w == w:  # Pillow skips a pass that does not change the size
+            return x[..., left : left + self.size]
+        return _resample_last(x, w, new_w, left, self.size)
+
+    def _rows(self, x: torch.Tensor, h: int, new_h: int, top: int) -> torch.Tensor:
+        if new_h == h:
+            return x[..., top : top + self.size, :]
+        return _resample_last(x.transpose(-1, -2), h, new_h, top, self.size).transpose(-1, -2)
 
     def __call__(self, images: Sequence[np.ndarray], device: Any) -> torch.Tensor:
         """BGR uint8 ``HxWx3`` frames -> ``(N, 3, size, size)`` RGB batch on ``device``, in input order.
