@@ -5,7 +5,8 @@ which caps a GPU at a few hundred images per second. :class:`DevicePreprocess` u
 frames as they are and does the rest on the device, one batch per frame size: BGR to RGB, resize the
 shortest side to ``size`` with Pillow's own bilinear resampling (its filter taps, its fixed-point
 weights, its rounding and its order of the two passes, so the pixels are the ones PIL gives), centre
-crop (torchvision's offsets; only the cropped pixels are computed), scale to [0, 1], mean/std. The same code runs on a CPU torch device, which is how it is tested here.
+crop (torchvision's offsets; only the cropped pixels are computed), scale to [0, 1], mean/std. The
+same code runs on a CPU torch device, which is how it is tested without a GPU.
 
 :class:`~yolo_probs.backends.ultralytics.UltralyticsBackend` uses it when the model runs on CUDA and
 Ultralytics' transforms are the standard ones (:meth:`DevicePreprocess.for_predictor` says None
@@ -40,7 +41,7 @@ _PRECISION_BITS = 22  # Pillow's fixed point for 8-bit images (Resample.c: 32 - 
 
 @functools.lru_cache(maxsize=64)
 def _pil_taps(in_size: int, out_size: int, start: int, count: int) -> tuple[Any, Any]:
-    """Pillow's bilinear resampling taps for outputs ``start .. start + count`` of an ``in_size`` -> ``out_size`` resize.
+    """Pillow's bilinear taps for outputs ``start .. start + count`` of an ``in_size`` -> ``out_size`` resize.
 
     Returns ``(index, weight)``, both ``(count, ksize)``: input positions and Pillow's fixed-point
     integer weights (as float64), exactly as ``precompute_coeffs`` / ``normalize_coeffs_8bpc`` make them.
@@ -50,7 +51,7 @@ def _pil_taps(in_size: int, out_size: int, start: int, count: int) -> tuple[Any,
     scale = in_size / out_size
     filterscale = max(scale, 1.0)
     support = 1.0 * filterscale  # the bilinear (triangle) filter has support 1
-    ksize = int(math.ceil(support)) * 2 + 1
+    ksize = math.ceil(support) * 2 + 1
     index = np.zeros((count, ksize), np.int64)
     weight = np.zeros((count, ksize), np.float64)
     for row, xx in enumerate(range(start, start + count)):
@@ -127,7 +128,7 @@ class DevicePreprocess:
         short, long = (h, w) if h <= w else (w, h)
         new_long = int(self.size * long / short)  # torchvision's rounding of the long side
         new_h, new_w = (self.size, new_long) if h <= w else (new_long, self.size)
-        top, left = int(round((new_h - self.size) / 2.0)), int(round((new_w - self.size) / 2.0))
+        top, left = round((new_h - self.size) / 2.0), round((new_w - self.size) / 2.0)  # CenterCrop's offsets
         x = frames
         # Each output pixel needs only its own row and column, so only the cropped ones are computed.
         # Pillow runs the horizontal pass first unless the height shrinks by more than twice what the
