@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["OPTIONAL_COLUMNS", "read_records", "records_table", "schema"]
+__all__ = ["OPTIONAL_COLUMNS", "read_records", "records_table", "schema", "to_record"]
 
 #: Columns that :meth:`Prediction.to_dict` leaves out when they do not apply (null in Parquet).
 OPTIONAL_COLUMNS = ("calibration", "ood_score", "unknown", "set")
@@ -70,12 +70,20 @@ def read_records(path: Any) -> list[dict[str, Any]]:
     """The records of a predictions Parquet file (a path or binary file), as the JSON writer writes them."""
     import pyarrow.parquet as pq
 
-    rows: list[dict[str, Any]] = pq.read_table(path).to_pylist()
-    for row in rows:
-        for key in ("calibration", "set"):
-            if row.get(key, 0) is None:
-                del row[key]
-        if row.get("ood_score", 0) is None:
-            row.pop("ood_score")
-            row.pop("unknown", None)
-    return rows
+    return [to_record(row) for row in pq.read_table(path).to_pylist()]
+
+
+def to_record(row: dict[str, Any]) -> dict[str, Any]:
+    """A table row as the JSON record: null optional fields dropped, as :meth:`Prediction.to_dict` leaves them out.
+
+    Example:
+        >>> to_record({"source": "a.jpg", "frame": None, "calibration": None, "ood_score": None, "unknown": None})
+        {'source': 'a.jpg', 'frame': None}
+    """
+    for key in ("calibration", "set"):
+        if key in row and row[key] is None:
+            del row[key]
+    if "ood_score" in row and row["ood_score"] is None:
+        del row["ood_score"]
+        row.pop("unknown", None)
+    return row
