@@ -40,17 +40,18 @@ if TYPE_CHECKING:
 
     from yolo_probs.model import YoloProbs
 
-__all__ = ["ActorPlan", "connect", "plan_actors", "predict_files", "score_dataset"]
+__all__ = ["ActorPlan", "check_address", "connect", "plan_actors", "predict_files", "require_ray", "score_dataset"]
 
 RAY_EXTRA = "pip install 'yolo-probs[ray]'"
 #: Seconds to wait for a Ray address to answer before giving up.
 CONNECT_TIMEOUT = 5.0
 
 
-def _import_ray() -> Any:
+def require_ray() -> Any:
+    """The ``ray`` module, or :class:`ConfigError` saying which extra to install."""
     try:
         import ray
-        import ray.data  # noqa: F401
+        import ray.data
     except ImportError:
         raise ConfigError(f"Ray is not installed; install it with {RAY_EXTRA}", option="ray") from None
     return ray
@@ -119,6 +120,7 @@ class _Scorer:
         import pyarrow as pa
 
         from yolo_probs.errors import SourceError
+        from yolo_probs.prediction import Prediction
         from yolo_probs.sources import decode_image
 
         paths = [str(p) for p in batch["path"]]
@@ -137,10 +139,10 @@ class _Scorer:
             frames.append(image)
             good.append(i)
         for i, item in zip(good, self.clf.predict_each(frames), strict=True):
-            if hasattr(item, "probs"):
-                rows[i] = dataclasses.replace(item, source=paths[i]).to_dict(self.logits)  # type: ignore[type-var]
+            if isinstance(item, Prediction):
+                rows[i] = dataclasses.replace(item, source=paths[i]).to_dict(self.logits)
             else:  # an in-memory frame the classifier refused (e.g. an empty image)
-                rows[i]["error"] = getattr(item, "message", str(item))
+                rows[i]["error"] = item.message
         return pa.Table.from_pylist(rows, schema=self.schema)
 
 
@@ -177,7 +179,7 @@ def score_dataset(
     Returns:
         A Dataset with the columns of :func:`yolo_probs.parquet.schema` plus ``error`` (null when scored).
     """
-    ray = _import_ray()
+    ray = require_ray()
     from ray.data import ActorPoolStrategy
 
     if classifier is None:
@@ -213,26 +215,44 @@ def _reachable(address: str) -> str | None:
         return exc.strerror or type(exc).__name__.replace("Error", " error").lower().strip() or "no answer"
 
 
+def check_address(address: str | None) -> None:
+    """Raise :class:`ConfigError` at once if ``address`` (``HOST:PORT``, ``ray://HOST:PORT``) does not answer.
+
+    ``None``, ``"auto"`` and ``"local"`` need no check. The check is a TCP connection with a timeout of
+    :data:`CONNECT_TIMEOUT` seconds: something else listening there is found by Ray itself, later.
+
+    Example:
+        >>> check_address("127.0.0.1:1")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        yolo_probs.errors.ConfigError: the Ray cluster at 127.0.0.1:1 does not answer (...); start it with ...
+    """
+    if address in (None, "auto", "local"):
+        return
+    reason = _reachable(address)
+    if reason is not None:
+        raise ConfigError(
+            f"the Ray cluster at {address} does not answer ({reason}); start it with 'ray start --head' "
+            "or check the address",
+            option="ray",
+        )
+
+
 def connect(address: str | None = None) -> Any:
     """Connect to the Ray cluster at ``address`` (``"auto"``, ``HOST:PORT``, ``ray://HOST:PORT``), or start a local one.
 
     ``None`` or ``""``: ``RAY_ADDRESS`` if set, else a new local cluster on this machine's CPUs. An
     address that does not answer within :data:`CONNECT_TIMEOUT` seconds raises :class:`ConfigError`.
     """
-    ray = _import_ray()
+    ray = require_ray()
     if ray.is_initialized():
         return ray
     address = address or os.environ.get("RAY_ADDRESS") or None
-    if address not in (None, "auto", "local"):
-        reason = _reachable(address)
-        if reason is not None:
-            raise ConfigError(
-                f"the Ray cluster at {address} does not answer ({reason}); start it with 'ray start --head' "
-                "or check the address",
-                option="ray",
-            )
+    check_address(address)
     import logging
 
+    for name in ("ray", "ray.data"):  # Ray Data logs every execution on stderr
+        logging.getLogger(name).setLevel(logging.ERROR)
     try:
         ray.init(
             address=None if address == "local" else address,
@@ -255,6 +275,7 @@ def predict_files(
     model: Any = None,
     *,
     profile: str | os.PathLike[str] | None = None,
+    classifier: Callable[[], YoloProbs] | None = None,
     logits: bool = False,
     plan: ActorPlan | None = None,
     **options: Any,
@@ -266,7 +287,7 @@ def predict_files(
     are read by Ray's reader tasks, so on a multi-node cluster they must be on shared storage
     (``s3://``, ``gs://``, NFS at the same path on every node).
     """
-    ray = _import_ray()
+    ray = require_ray()
     from yolo_probs.parquet import to_record
 
     if not paths:
@@ -286,7 +307,7 @@ def predict_files(
         num_cpus=0.05,  # reading bytes is I/O: leave the CPUs to the actors
     )
     plan = ActorPlan(plan.actors, plan.cpus_per_actor, plan.threads, per_block)
-    scored = score_dataset(ds, model, profile=profile, logits=logits, plan=plan, **options)
+    scored = score_dataset(ds, model, profile=profile, classifier=classifier, logits=logits, plan=plan, **options)
     for batch in scored.iter_batches(batch_format="pyarrow", batch_size=None):
         for row in batch.to_pylist():
             error = row.pop("error")

@@ -116,6 +116,16 @@ def predict(
     mean: MeanOption = None,
     std: StdOption = None,
     bgr: BgrOption = False,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="[ADDRESS]",
+            help="Score image files on a Ray cluster and write Parquet to --output: HOST:PORT, ray://HOST:PORT, "
+            "auto (the cluster this node is in); bare --ray: $RAY_ADDRESS, else a local cluster. "
+            "Needs 'pip install yolo-probs[ray]'.",
+        ),
+    ] = None,
 ) -> None:
     """Classify SOURCE... and print temperature-scaled top-k probabilities.
 
@@ -132,6 +142,22 @@ def predict(
     extra = model_kwargs(
         layer=layer, names=names, imgsz=imgsz, resize=resize, stretch=stretch, mean=mean, std=std, bgr=bgr
     )
+    if ray is not None:
+        from yolo_probs.cli.ray_predict import predict_on_ray
+
+        options = {"temperature": temperature, "top_k": top_k, "min_prob": min_prob, "imgsz": imgsz, **extra}
+        options |= {"device": device, "batch": batch}
+        predict_on_ray(
+            sources,
+            address=ray,
+            fmt=chosen,
+            output=output,
+            logits=logits,
+            model=model,
+            profile=profile,
+            options=options,
+        )
+        return
     clf = build_classifier(
         model=model,
         profile=profile,
