@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 __all__ = ["ActorPlan", "check_address", "connect", "plan_actors", "predict_files", "require_ray", "score_dataset"]
 
 RAY_EXTRA = "pip install 'yolo-probs[ray]'"
+#: :func:`predict_files` starts one more actor per this many images, up to the plan's count.
+MIN_IMAGES_PER_ACTOR = 32
 #: Seconds to wait for a Ray address to answer before giving up.
 CONNECT_TIMEOUT = 5.0
 
@@ -299,14 +301,16 @@ def predict_files(
     ray_paths = [p if "://" in p else os.path.abspath(p) for p in paths]
     if plan is None:
         plan = plan_actors(float(ray.cluster_resources().get("CPU", 0.0)))
-    per_block = max(1, min(plan.batch_size, math.ceil(len(paths) / plan.actors)))
+    # An actor costs seconds to start (torch, the model): none for fewer than MIN_IMAGES_PER_ACTOR images.
+    actors = max(1, min(plan.actors, len(paths) // MIN_IMAGES_PER_ACTOR))
+    per_block = max(1, min(plan.batch_size, math.ceil(len(paths) / actors)))
     ds = ray.data.read_binary_files(
         ray_paths,
         include_paths=True,
         override_num_blocks=max(1, math.ceil(len(paths) / per_block)),
         num_cpus=0.05,  # reading bytes is I/O: leave the CPUs to the actors
     )
-    plan = ActorPlan(plan.actors, plan.cpus_per_actor, plan.threads, per_block)
+    plan = ActorPlan(actors, plan.cpus_per_actor, plan.threads, per_block)
     scored = score_dataset(ds, model, profile=profile, classifier=classifier, logits=logits, plan=plan, **options)
     for batch in scored.iter_batches(batch_format="pyarrow", batch_size=None):
         for row in batch.to_pylist():
