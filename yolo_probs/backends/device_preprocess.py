@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DevicePreprocess"]
 
+_CHUNK_BYTES = 512 * 2**20
 _PRECISION_BITS = 22  # Pillow's fixed point for 8-bit images (Resample.c: 32 - 8 - 2)
 
 
@@ -69,15 +70,34 @@ def _pil_taps(in_size: int, out_size: int, start: int, count: int) -> tuple[Any,
     return index, weight
 
 
-def _resample_last(x: torch.Tensor, in_size: int, out_size: int, start: int, count: int) -> torch.Tensor:
-    """One Pillow resampling pass along the last axis (float64 holding uint8 values), rounded as Pillow rounds."""
+@functools.lru_cache(maxsize=64)
+def _pil_matrix(in_size: int, out_size: int, start: int, count: int, device: str) -> tuple[int, int, Any]:
+    """The taps of :func:`_pil_taps` as ``(lo, hi, matrix)``: a dense ``(hi - lo, count)`` float64 matrix on
+    ``device`` over the input positions ``lo .. hi`` that the outputs use (the crop needs fewer than all)."""
+    import numpy as np
     import torch
 
     index, weight = _pil_taps(in_size, out_size, start, count)
-    idx = torch.as_tensor(index, device=x.device)
-    wts = torch.as_tensor(weight, device=x.device)
-    acc = (x[..., idx] * wts).sum(-1) + float(1 << (_PRECISION_BITS - 1))
-    # Integer sums below 2**53 are exact in float64: floor(acc / 2**22) is Pillow's shift, then its clip to 0..255.
+    used = index[weight != 0]
+    lo, hi = (int(used.min()), int(used.max()) + 1) if used.size else (0, 1)
+    dense = np.zeros((count, hi - lo), np.float64)
+    rows = np.repeat(np.arange(count), index.shape[1])
+    keep = weight.ravel() != 0
+    np.add.at(dense, (rows[keep], index.ravel()[keep] - lo), weight.ravel()[keep])
+    return lo, hi, torch.as_tensor(dense.T.copy(), device=device)
+
+
+def _resample_last(x: torch.Tensor, in_size: int, out_size: int, start: int, count: int) -> torch.Tensor:
+    """One Pillow resampling pass along the last axis (float64 holding uint8 values), rounded as Pillow rounds.
+
+    A matrix product: pixel values and weights are integers, so every partial sum is an integer
+    below 2**53 and float64 holds it exactly, whatever order the device sums in.
+    """
+    import torch
+
+    lo, hi, matrix = _pil_matrix(in_size, out_size, start, count, str(x.device))
+    acc = x[..., lo:hi] @ matrix + float(1 << (_PRECISION_BITS - 1))
+    # floor(acc / 2**22) is Pillow's shift, then its clip to 0..255.
     return torch.floor(acc / float(1 << _PRECISION_BITS)).clamp_(0, 255)
 
 
@@ -161,17 +181,20 @@ class DevicePreprocess:
         import torch
 
         device = torch.device(device)
-        groups: dict[tuple[int, ...], list[int]] = {}
+        groups: dict[tuple[int, ...], list[int]] = {}  # frame shape -> positions in the batch
         for i, im in enumerate(images):
             groups.setdefault(im.shape, []).append(i)
         out = torch.empty((len(images), 3, self.size, self.size), dtype=torch.float32, device=device)
         pin = device.type == "cuda"
-        for idx in groups.values():
-            host = torch.from_numpy(np.ascontiguousarray(np.stack([images[i] for i in idx])))
-            if pin:
-                host = host.pin_memory()
-            x = host.to(device, non_blocking=pin).permute(0, 3, 1, 2).flip(1).double()  # NHWC BGR -> NCHW RGB
-            out[torch.as_tensor(idx, device=device)] = self._resize_crop(x).float()
+        for shape, same in groups.items():
+            step = max(1, _CHUNK_BYTES // (8 * math.prod(shape)))  # float64 frames: about 512 MB at a time
+            for k in range(0, len(same), step):
+                idx = same[k : k + step]
+                host = torch.from_numpy(np.ascontiguousarray(np.stack([images[i] for i in idx])))
+                if pin:
+                    host = host.pin_memory()
+                x = host.to(device, non_blocking=pin).permute(0, 3, 1, 2).flip(1).double()  # NHWC BGR -> NCHW RGB
+                out[torch.as_tensor(idx, device=device)] = self._resize_crop(x).float()
         out.div_(255.0)
         if any(self.mean) or any(s != 1.0 for s in self.std):
             mean = torch.tensor(self.mean, device=device).view(1, 3, 1, 1)
