@@ -153,3 +153,13 @@ def test_cuda_is_used_by_default_and_matches_cpu():
         a = np.stack([p.probs for p in gpu.predict(frames)])
         b = np.stack([p.probs for p in cpu.predict(frames)])
     assert np.abs(a - b).max() < 1e-3
+
+
+def test_large_batches_are_split_into_chunks_with_the_same_result(monkeypatch):
+    from yolo_probs.backends import device_preprocess
+    from yolo_probs.backends.device_preprocess import DevicePreprocess
+
+    frames = _jpeg_frames(5, [(40, 50)], seed=5)
+    whole = DevicePreprocess(24)(frames, "cpu")
+    monkeypatch.setattr(device_preprocess, "_CHUNK_BYTES", 2 * 8 * 40 * 50 * 3)  # two frames per chunk
+    torch.testing.assert_close(DevicePreprocess(24)(frames, "cpu"), whole, rtol=0, atol=0)

@@ -62,6 +62,16 @@ def test_ray_needs_parquet_output(capsys, tmp_path):
     assert "--ray writes Parquet" in capsys.readouterr().err
 
 
+def test_videos_are_refused_with_ray_and_nothing_starts(video, tmp_path, capsys):
+    out = tmp_path / "o.parquet"
+    started = ray.is_initialized()
+    assert main(["predict", str(video), str(tmp_path / "missing.png"), "-m", str(MODEL), "--ray", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "digits.mp4: --ray scores image files" in err and "missing.png: no such file" in err
+    assert "2 of 2 inputs failed" in err
+    assert read_records(out) == [] and ray.is_initialized() == started
+
+
 @pytest.fixture(scope="module")
 def cluster():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)

@@ -69,7 +69,8 @@ def predict_on_ray(
     paths, failures = _inputs(sources)
     # Fail fast on a bad model or option, with the local run's messages, before any actor starts.
     build_classifier(model=model, profile=profile, **options).close()
-    connect(address)
+    if paths:  # nothing to score: no cluster to start
+        connect(address)
     factory = functools.partial(
         build_classifier,
         model=_absolute(model),
