@@ -111,3 +111,19 @@ def test_score_dataset_on_read_images_rgb(cluster):
     for row in rows:
         source = next(s for s in local if row["source"].endswith(s))
         assert row["top"] == local[source]["top"] and row["temperature"] == 2.0
+
+
+def test_ray_images_become_bgr_frames():
+    import numpy as np
+
+    from yolo_probs.errors import SourceError
+    from yolo_probs.ray import _rgb_to_bgr
+
+    rgb = np.zeros((2, 3, 3), np.uint8)
+    rgb[..., 0] = 200  # red
+    assert _rgb_to_bgr(rgb, "a")[0, 0].tolist() == [0, 0, 200]
+    rgba = np.concatenate([rgb, np.full((2, 3, 1), 7, np.uint8)], axis=2)
+    assert _rgb_to_bgr(rgba, "a")[0, 0].tolist() == [0, 0, 200]
+    assert _rgb_to_bgr(np.full((2, 3), 9, np.uint8), "a").shape == (2, 3, 3)
+    with pytest.raises(SourceError, match="mode='RGB'"):
+        _rgb_to_bgr(np.zeros((2, 3, 3), np.float32), "a")

@@ -133,8 +133,8 @@ class _Scorer:
             try:
                 if "bytes" in batch:
                     image = decode_image(bytes(batch["bytes"][i]), path)
-                else:  # Ray's image reader gives RGB; the classifier takes BGR, like OpenCV
-                    image = np.ascontiguousarray(np.asarray(batch["image"][i], dtype=np.uint8)[..., ::-1])
+                else:
+                    image = _rgb_to_bgr(np.asarray(batch["image"][i]), path)
             except SourceError as exc:
                 rows[i]["error"] = exc.reason
                 continue
@@ -146,6 +146,22 @@ class _Scorer:
             else:  # an in-memory frame the classifier refused (e.g. an empty image)
                 rows[i]["error"] = item.message
         return pa.Table.from_pylist(rows, schema=self.schema)
+
+
+def _rgb_to_bgr(image: np.ndarray, source: str) -> np.ndarray:
+    """An image from Ray's reader (RGB, RGBA or grey; ``mode=`` decides) as the BGR frame the classifier takes."""
+    import cv2
+    import numpy as np
+
+    from yolo_probs.errors import SourceError
+
+    if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
+        raise SourceError(
+            source, f"expected an 8-bit RGB image, got {image.dtype} {image.shape}; read it with mode='RGB'"
+        )
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    return np.ascontiguousarray(image[..., 2::-1])  # RGB(A) -> BGR, alpha dropped
 
 
 def _build(model: Any, profile: Any, options: dict[str, Any]) -> YoloProbs:
@@ -291,6 +307,7 @@ def predict_files(
     """
     ray = require_ray()
     from yolo_probs.parquet import to_record
+    from yolo_probs.sources import IMAGE_SUFFIXES
 
     if not paths:
         return
@@ -309,6 +326,7 @@ def predict_files(
         include_paths=True,
         override_num_blocks=max(1, math.ceil(len(paths) / per_block)),
         num_cpus=0.05,  # reading bytes is I/O: leave the CPUs to the actors
+        file_extensions=sorted(s.lstrip(".") for s in IMAGE_SUFFIXES),  # a bucket prefix may hold other files
     )
     plan = ActorPlan(actors, plan.cpus_per_actor, plan.threads, per_block)
     scored = score_dataset(ds, model, profile=profile, classifier=classifier, logits=logits, plan=plan, **options)
