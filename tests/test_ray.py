@@ -127,3 +127,21 @@ def test_ray_images_become_bgr_frames():
     assert _rgb_to_bgr(np.full((2, 3), 9, np.uint8), "a").shape == (2, 3, 3)
     with pytest.raises(SourceError, match="mode='RGB'"):
         _rgb_to_bgr(np.zeros((2, 3, 3), np.float32), "a")
+
+
+def test_predict_files_on_a_uri_prefix(cluster, tmp_path):
+    """A URI (here Ray's local:// scheme; s3:// and gs:// take the same path) is listed by Ray, non-images skipped."""
+    from yolo_probs.ray import predict_files
+
+    for name in ("digit_0.png", "digit_7.png"):
+        shutil.copy(IMAGES / name, tmp_path / name)
+    (tmp_path / "notes.txt").write_text("not an image")
+    ctx = ray.data.DataContext.get_current()
+    before = ctx.execution_options.preserve_order
+    records = list(predict_files([f"local://{tmp_path}"], str(MODEL), top_k=1))
+    assert ctx.execution_options.preserve_order == before  # the caller's setting is given back
+    assert sorted(r["source"] for r in records) == [
+        f"local://{tmp_path}/digit_0.png",
+        f"local://{tmp_path}/digit_7.png",
+    ]
+    assert {r["source"][-5]: r["top"][0]["name"] for r in records} == {"0": "0", "7": "7"}

@@ -311,32 +311,38 @@ def predict_files(
 
     if not paths:
         return
-    ctx = ray.data.DataContext.get_current()
-    ctx.execution_options.preserve_order = True  # the same order as the local run
     spelled = {os.path.abspath(p): p for p in paths if "://" not in p}
     scheme = next((p.split("://", 1)[0] + "://" for p in paths if "://" in p), "")
     ray_paths = [p if "://" in p else os.path.abspath(p) for p in paths]
     if plan is None:
         plan = plan_actors(float(ray.cluster_resources().get("CPU", 0.0)))
-    # An actor costs seconds to start (torch, the model): none for fewer than MIN_IMAGES_PER_ACTOR images.
-    actors = max(1, min(plan.actors, len(paths) // MIN_IMAGES_PER_ACTOR))
-    per_block = max(1, min(plan.batch_size, math.ceil(len(paths) / actors)))
-    ds = ray.data.read_binary_files(
-        ray_paths,
-        include_paths=True,
-        override_num_blocks=max(1, math.ceil(len(paths) / per_block)),
-        num_cpus=0.05,  # reading bytes is I/O: leave the CPUs to the actors
-        file_extensions=sorted(s.lstrip(".") for s in IMAGE_SUFFIXES),  # a bucket prefix may hold other files
-    )
-    plan = ActorPlan(actors, plan.cpus_per_actor, plan.threads, per_block)
-    scored = score_dataset(ds, model, profile=profile, classifier=classifier, logits=logits, plan=plan, **options)
-    for batch in scored.iter_batches(batch_format="pyarrow", batch_size=None):
-        for row in batch.to_pylist():
-            error = row.pop("error")
-            path = row["source"]
-            source = spelled.get(path) or (scheme + path if scheme else path)  # Ray drops the URI scheme
-            if error is not None:
-                yield {"source": source, "error": error}
-                continue
-            row["source"] = source
-            yield to_record(row)
+    blocks = None  # a bucket prefix: Ray counts the files and sizes the blocks
+    if not scheme:  # local files, counted: an actor costs seconds to start, so none for a handful of images
+        actors = max(1, min(plan.actors, len(paths) // MIN_IMAGES_PER_ACTOR))
+        per_block = max(1, min(plan.batch_size, math.ceil(len(paths) / actors)))
+        blocks = max(1, math.ceil(len(paths) / per_block))
+        plan = ActorPlan(actors, plan.cpus_per_actor, plan.threads, per_block)
+    ctx = ray.data.DataContext.get_current()
+    keep_order = ctx.execution_options.preserve_order
+    ctx.execution_options.preserve_order = True  # the same order as the local run
+    try:
+        ds = ray.data.read_binary_files(
+            ray_paths,
+            include_paths=True,
+            override_num_blocks=blocks,
+            num_cpus=0.05,  # reading bytes is I/O: leave the CPUs to the actors
+            file_extensions=sorted(s.lstrip(".") for s in IMAGE_SUFFIXES),  # a bucket may hold other files
+        )
+        scored = score_dataset(ds, model, profile=profile, classifier=classifier, logits=logits, plan=plan, **options)
+        for batch in scored.iter_batches(batch_format="pyarrow", batch_size=None):
+            for row in batch.to_pylist():
+                error = row.pop("error")
+                path = row["source"]
+                source = spelled.get(path) or (scheme + path if scheme else path)  # Ray drops the URI scheme
+                if error is not None:
+                    yield {"source": source, "error": error}
+                    continue
+                row["source"] = source
+                yield to_record(row)
+    finally:
+        ctx.execution_options.preserve_order = keep_order
