@@ -44,7 +44,7 @@ OPTION_HINTS = {
     "device": "--device",
     "imgsz": "--imgsz N",
     "engine": "--engine",
-    "ray": "--ray ADDRESS",
+    "ray": "--ray",
 }
 
 
