@@ -60,13 +60,15 @@ def overlay(
     save: Annotated[
         Path | None,
         typer.Option(
-            "--save", help="Record the overlay to this video (.mp4 or .avi), at the source's size and frame rate."
+            "--save",
+            help="Record the overlay to this video (.mp4 or .avi) at the source's frame rate, as drawn (small frames enlarged).",
         ),
     ] = None,
     show: Annotated[
         bool,
         typer.Option(
-            "--show/--no-show", help="Open a window (keys: +/- T, [/] k, r reset, space pause, s snapshot, q quit)."
+            "--show/--no-show",
+            help="Open a window (keys: +/- T, [/] k, r reset, space pause (stills: next), s snapshot, q quit).",
         ),
     ] = True,
     max_frames: Annotated[int | None, typer.Option("--max-frames", min=1, help="Stop after this many frames.")] = None,

@@ -29,8 +29,9 @@ class ProgressBar:
         (False, 1)
     """
 
-    def __init__(self, label: str, total: int, *, show_after: float = SHOW_AFTER, file: Any = None) -> None:
-        self.label, self.total, self.show_after = label, total, show_after
+    def __init__(self, label: str, total: int, *, show_after: float | None = None, file: Any = None) -> None:
+        self.label, self.total = label, total
+        self.show_after = SHOW_AFTER if show_after is None else show_after
         self.task_ids = [0]
         self.done = 0
         self.shown = False

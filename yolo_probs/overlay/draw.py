@@ -28,7 +28,7 @@ from yolo_probs.prediction import Prediction
 
 __all__ = ["HELP_TEXT", "OverlayDrawer", "model_view"]
 
-HELP_TEXT = "+/- T   [/] k   r reset T   space pause   s snapshot   q quit"
+HELP_TEXT = "+/- T   [/] k   r reset T   space pause/next   s snapshot   q quit"
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _Color = tuple[int, int, int]
