@@ -61,7 +61,8 @@ def overlay(
         Path | None,
         typer.Option(
             "--save",
-            help="Record the overlay to this video (.mp4 or .avi) at the source's frame rate, as drawn (small frames enlarged).",
+            help="Record the overlay to this video (.mp4 or .avi) at the source's frame rate, as drawn "
+            "(small frames enlarged).",
         ),
     ] = None,
     show: Annotated[
