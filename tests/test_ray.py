@@ -145,3 +145,9 @@ def test_predict_files_on_a_uri_prefix(cluster, tmp_path):
         f"local://{tmp_path}/digit_7.png",
     ]
     assert {r["source"][-5]: r["top"][0]["name"] for r in records} == {"0": "0", "7": "7"}
+
+
+def test_save_is_refused_with_ray(capsys, tmp_path):
+    rc = main(["predict", str(IMAGES), "--ray", "--save", str(tmp_path / "a"), "-o", str(tmp_path / "o.parquet")])
+    assert rc == 2
+    assert "run without --ray" in capsys.readouterr().err and not (tmp_path / "a").exists()
