@@ -170,3 +170,32 @@ def test_an_accuracy_drop_is_warned_about(digits: Path) -> None:
         result = evaluate(clf, digits / "val")
     assert result.after.accuracy < result.before.accuracy
     assert any("lowers accuracy" in w and "vector" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize("method", ["vector", "dirichlet", "ets"])
+def test_export_cli_folds_a_profile_calibrator_into_an_ultralytics_model(tmp_path: Path, method: str, capsys) -> None:
+    import onnxruntime as ort
+
+    from yolo_probs.profile import file_sha256
+
+    cal = fitted(method, 10, seed=4)
+    profile = save_profile(
+        Profile(model=str(MODEL), temperature=1.0, model_sha256=file_sha256(MODEL), calibrator=cal.to_dict()),
+        tmp_path / "p.yaml",
+    )
+    out = tmp_path / "folded.onnx"
+    code = main(["export", "--profile", str(profile), "--output", str(out)])
+    stdout, err = capsys.readouterr()
+    assert code == 0, err
+    assert f"the {method} calibrator folded into layer" in stdout
+    with YoloProbs.from_profile(profile, device="cpu") as torch_path:
+        expected = np.stack([p.probs for p in torch_path.predict(IMAGES)])
+    with YoloProbs(out) as exported:
+        preds = exported.predict(IMAGES)
+        batch = exported.backend.preprocess([__import__("cv2").imread(p) for p in IMAGES])  # Ultralytics' transforms
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    got = np.concatenate([session.run(None, {name: batch[i : i + 1]})[0] for i in range(len(IMAGES))])
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    np.testing.assert_allclose(np.stack([p.probs for p in preds]), expected, atol=1e-5)
+    assert {p.calibration for p in preds} == {method}
