@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from yolo_probs.calibration.temperature import CalibrationWarning, check_logits_labels, fit_temperature
+from yolo_probs.calibration.temperature import MIN_SAMPLES, CalibrationWarning, check_logits_labels, fit_temperature
 from yolo_probs.errors import ConfigError
 
 FLOAT64_MAX_ENTRIES = 250_000
@@ -33,6 +33,13 @@ def prepare(logits: Any, labels: Any, method: str) -> tuple[np.ndarray, np.ndarr
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CalibrationWarning)  # a bound hit is fine as a start value
         t = fit_temperature(x, y, min_samples=0)
+    if x.shape[0] < MIN_SAMPLES:
+        warnings.warn(
+            f"only {x.shape[0]} labelled samples: the fitted {method} calibrator is unreliable; use at least "
+            f"{MIN_SAMPLES} (a few hundred or more is better), or temperature scaling",
+            CalibrationWarning,
+            stacklevel=3,
+        )
     missing = x.shape[1] - np.unique(y).size
     if missing:
         warnings.warn(

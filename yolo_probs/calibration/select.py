@@ -283,7 +283,7 @@ def select_calibrator(
     margin = max(TIE_ABSOLUTE, TIE_RELATIVE * abs(best))
     winner = next(t for t in eligible if t.cv_nll <= best + margin)
     table = [Candidate(**{**asdict(t), "chosen": t is winner}) for t in table]
-    cal = _fit_quiet(_make(winner.method, winner.reg), x, y)
+    cal = _make(winner.method, winner.reg).fit(x, y)  # its warnings (e.g. classes without samples) reach the user
     return Selection(cal, winner.method, winner.reg, tuple(table), folds, seed, n, c, tuple(notes))
 
 
@@ -299,7 +299,7 @@ def _without_cv(
     """Temperature scaling (or the one method asked for, at a middle strength) fitted on every sample."""
     method = wanted[0] if len(wanted) == 1 else "temperature"
     reg = 1.0 if method in ("vector", "dirichlet") else None
-    cal = _fit_quiet(_make(method, reg), x, y)
+    cal = _make(method, reg).fit(x, y)
     return Selection(cal, method, reg, table, folds, seed, int(y.size), int(x.shape[1]), tuple(notes))
 
 
