@@ -50,7 +50,7 @@ def test_small_calibrator_stays_in_the_yaml(tmp_path: Path) -> None:
     np.testing.assert_array_equal(again.probs(np.eye(5)), cal.probs(np.eye(5)))
 
 
-def test_large_matrix_goes_to_a_hashed_file_beside_the_profile(tmp_path: Path) -> None:
+def test_large_matrix_goes_to_a_hashed_file_beside_the_profile(tmp_path: Path, monkeypatch) -> None:
     cal = fitted("dirichlet", 20)
     folder = tmp_path / "deploy"
     path = save_profile(Profile(model="m.pt", temperature=1.0, calibrator=cal.to_dict()), folder / "line.yaml")
@@ -58,7 +58,7 @@ def test_large_matrix_goes_to_a_hashed_file_beside_the_profile(tmp_path: Path) -
     assert "file: line.calibrator.npz" in text and "sha256:" in text and "weights" not in text
     moved = tmp_path / "elsewhere"
     shutil.move(folder, moved)  # profile and file move together; loading resolves the file beside the profile
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)
     loaded = load_profile(moved / "line.yaml")
     x = np.random.default_rng(1).normal(size=(4, 20))
     np.testing.assert_array_equal(calibrator_from_dict(loaded.calibrator).probs(x), cal.probs(x))
