@@ -169,6 +169,10 @@ def resolve_backend(model: Any, options: BackendOptions | None = None) -> Backen
         return model  # type: ignore[no-any-return]
     load_builtin()
     opts = options or BackendOptions()
+    engines = {"torch"} | {f.name for f in BACKENDS if getattr(f, "is_engine", False)}
+    if opts.engine is not None and opts.engine not in engines:
+        choices = ", ".join(sorted(engines))
+        raise ConfigError(f"unknown engine {opts.engine!r}; choose one of {choices}", option="engine")
     for factory in BACKENDS:
         if factory.can_load(model, opts):
             return factory(model, opts)  # type: ignore[no-any-return]
