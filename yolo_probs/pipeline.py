@@ -20,7 +20,7 @@ Example:
     >>> frames = [np.full((4, 4, 3), v, np.uint8) for v in (1, 2, 3)]
     >>> outs = list(pipelined(Mean(), frames, batch=2))
     >>> [(out.logits[:, 0].tolist(), [src for src, _ in meta]) for out, meta in outs]
-    [([1.0, 2.0], ['array0', 'array1']), ([3.0], ['array2'])]
+    [([1.0, 2.0], ['image0', 'image1']), ([3.0], ['image2'])]
 """
 
 from __future__ import annotations

@@ -42,6 +42,7 @@ class OnnxRuntimeEngine(EngineFactory):
         """One CPU session with ``threads`` intra-op threads and no inter-op pool."""
         import onnxruntime as ort
 
+        ort.set_default_logger_severity(3)  # its telemetry notices would break the one-line-per-message promise
         options = ort.SessionOptions()
         options.log_severity_level = 3
         options.intra_op_num_threads = threads

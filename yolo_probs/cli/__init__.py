@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
+from typing import Any
 
 import typer
 
@@ -61,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     os.environ.setdefault("YOLO_VERBOSE", "False")
 
+    shown = warnings.showwarning
+    warnings.showwarning = _show_warning
     try:
         result = app(args=argv, prog_name="yolo-probs", standalone_mode=False)
     except typer.Exit as exc:
@@ -84,7 +88,20 @@ def main(argv: list[str] | None = None) -> int:
             f"unexpected {type(exc).__name__}: {exc} (set YOLO_PROBS_DEBUG=1 to see the traceback and please report it)"
         )
         return 1
+    finally:
+        warnings.showwarning = shown
     return result if isinstance(result, int) else 0
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    """The library's own warnings (engine fell back, cache moved...) as one ``yolo-probs: warning:`` line."""
+    if category.__module__.startswith("yolo_probs"):
+        print(f"yolo-probs: warning: {message}", file=sys.stderr, flush=True)
+    else:
+        _SHOW_WARNING(message, category, *args, **kwargs)
+
+
+_SHOW_WARNING = warnings.showwarning
 
 
 def run() -> None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from yolo_probs.cli import app, error
+from yolo_probs.cli.model_options import EngineOption, VerboseOption, set_verbose
 from yolo_probs.cli.progress import progress_bar
 
 if TYPE_CHECKING:
@@ -144,6 +145,8 @@ def calibrate(
         str | None, typer.Option("--device", help="cpu, 0, cuda:0, ...; default: Ultralytics' choice.")
     ] = None,
     batch: Annotated[int, typer.Option("--batch", help="Images per forward pass.")] = 16,
+    engine: EngineOption = None,
+    verbose: VerboseOption = False,
 ) -> None:
     """Fit a temperature on labelled images and write it, with its provenance, to a deployment profile.
 
@@ -165,7 +168,9 @@ def calibrate(
     top_k = top_k if top_k is not None else (base.top_k if base else 5)
     min_prob = min_prob if min_prob is not None else (base.min_prob if base else None)
     imgsz = imgsz if imgsz is not None else (base.imgsz if base else None)
-    clf = YoloProbs(model_path, imgsz=imgsz, device=device, batch=batch, top_k=top_k, min_prob=min_prob)
+    engine = engine if engine is not None else (base.engine if base else None)
+    set_verbose(verbose)
+    clf = YoloProbs(model_path, imgsz=imgsz, device=device, batch=batch, top_k=top_k, min_prob=min_prob, engine=engine)
     with clf:
         folder = load_labelled_folder(data, clf.names, split)
         collected = _collect(clf, folder)
@@ -198,6 +203,7 @@ def calibrate(
         top_k=top_k,
         min_prob=min_prob,
         imgsz=imgsz,
+        engine=engine,
         calibration=calibration,
     )
     save_profile(result, output)
@@ -236,6 +242,8 @@ def evaluate(
         str | None, typer.Option("--device", help="cpu, 0, cuda:0, ...; default: Ultralytics' choice.")
     ] = None,
     batch: Annotated[int, typer.Option("--batch", help="Images per forward pass.")] = 16,
+    engine: EngineOption = None,
+    verbose: VerboseOption = False,
 ) -> None:
     """Score a temperature on labelled images (another split than the one it was fitted on).
 
@@ -248,12 +256,13 @@ def evaluate(
 
     if plot is not None:
         _make_parent(plot, "--plot")
+    set_verbose(verbose)
     if profile is not None:
         clf = YoloProbs.from_profile(
-            profile, model=model, temperature=temperature, imgsz=imgsz, device=device, batch=batch
+            profile, model=model, temperature=temperature, imgsz=imgsz, device=device, batch=batch, engine=engine
         )
     elif model is not None and temperature is not None:
-        clf = YoloProbs(model, temperature=temperature, imgsz=imgsz, device=device, batch=batch)
+        clf = YoloProbs(model, temperature=temperature, imgsz=imgsz, device=device, batch=batch, engine=engine)
     else:
         raise typer.BadParameter(
             "pass --profile PROFILE, or both --model PATH and --temperature T", param_hint="--profile"

@@ -14,6 +14,7 @@ from yolo_probs.cli import app, error
 from yolo_probs.cli.model_options import (
     MODEL_HELP,
     BgrOption,
+    EngineOption,
     LayerOption,
     MeanOption,
     NamesOption,
@@ -21,8 +22,10 @@ from yolo_probs.cli.model_options import (
     ResizeOption,
     StdOption,
     StretchOption,
+    VerboseOption,
     build_classifier,
     model_kwargs,
+    set_verbose,
 )
 from yolo_probs.cli.progress import progress_bar
 
@@ -116,6 +119,8 @@ def predict(
     mean: MeanOption = None,
     std: StdOption = None,
     bgr: BgrOption = False,
+    engine: EngineOption = None,
+    verbose: VerboseOption = False,
 ) -> None:
     """Classify SOURCE... and print temperature-scaled top-k probabilities.
 
@@ -125,6 +130,7 @@ def predict(
     from yolo_probs.sources import InputFailure
     from yolo_probs.writers import format_for_path, make_writer
 
+    set_verbose(verbose)
     chosen = fmt.value if fmt is not None else format_for_path(output)
     extra = model_kwargs(
         layer=layer, names=names, imgsz=imgsz, resize=resize, stretch=stretch, mean=mean, std=std, bgr=bgr
@@ -138,6 +144,7 @@ def predict(
         imgsz=imgsz,
         device=device,
         batch=batch,
+        engine=engine,
         **extra,
     )
     failed: list[str] = []
