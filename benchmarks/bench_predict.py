@@ -74,9 +74,8 @@ def _burn(stop: multiprocessing.synchronize.Event) -> None:  # type: ignore[name
         sum(i * i for i in range(10_000))
 
 
-def contenders(model: str, folder: str, batch: int, imgsz: int, n: int, tmp: Path) -> dict[str, Callable[[], int]]:
+def contenders(model: str, folder: str, batch: int, imgsz: int, device: str) -> dict[str, Callable[[], int]]:
     """Name -> a function that classifies the folder once and returns how many images it saw."""
-    import numpy as np
     from ultralytics import YOLO
 
     from yolo_probs import YoloProbs
@@ -86,7 +85,9 @@ def contenders(model: str, folder: str, batch: int, imgsz: int, n: int, tmp: Pat
 
     load_builtin()
     engines = [f.name for f in BACKENDS if getattr(f, "is_engine", False) and f.name != "auto" and f.available()]
-    common = {"imgsz": imgsz, "device": "cpu", "batch": batch}
+    if device != "cpu":  # the fast engines are CPU engines: on a GPU compare the torch path only
+        engines = []
+    common = {"imgsz": imgsz, "device": device, "batch": batch}
     plain = YOLO(model, verbose=False)
     out: dict[str, Callable[[], int]] = {
         "ultralytics": lambda: sum(1 for _ in plain.predict(folder, stream=True, verbose=False, **common))
@@ -102,7 +103,7 @@ def contenders(model: str, folder: str, batch: int, imgsz: int, n: int, tmp: Pat
             )
         except Exception as exc:  # report and go on: this row is a comparison, not ours
             print(f"  (Ultralytics' OpenVINO export failed: {type(exc).__name__}: {exc})")
-    for engine in ["torch", *engines, "auto"]:
+    for engine in ["torch", *engines, "auto"] if engines else ["torch"]:
         clf = YoloProbs(model, engine=engine, **common)
         label = f"yolo-probs {engine}"
         if engine == "auto":
@@ -135,7 +136,6 @@ def contenders(model: str, folder: str, batch: int, imgsz: int, n: int, tmp: Pat
                 return sum(backend.run_tensor(b).logits.shape[0] for b in batches)
 
             out[f"floor forward {engine}"] = forward
-        del np
     return out
 
 
@@ -144,6 +144,7 @@ def main() -> None:
     parser.add_argument("--model", action="append", help="checkpoint(s); default: yolo26n-cls (untrained) and digits")
     parser.add_argument("--n", type=int, default=200, help="number of images")
     parser.add_argument("--imgsz", type=int, default=224)
+    parser.add_argument("--device", default="cpu", help="cpu, or a GPU (0): then only Ultralytics vs the torch path")
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--rounds", type=int, default=5, help="alternating timed rounds")
     parser.add_argument("--quick", action="store_true", help="100 images, 2 rounds")
@@ -168,7 +169,7 @@ def main() -> None:
                 local = tmp / Path(model).name  # Ultralytics writes its exports next to the checkpoint
                 if not local.exists():
                     shutil.copy(model, local)
-                report(str(local), Path(model).name, str(folder), args, tmp)
+                report(str(local), Path(model).name, str(folder), args)
         finally:
             stop.set()
             for b in burners:
@@ -191,23 +192,33 @@ def untrained_checkpoint(tmp: Path) -> Path:
     return path
 
 
-def report(model: str, title: str, folder: str, args: argparse.Namespace, tmp: Path) -> None:
+def sync(device: str) -> None:
+    if device != "cpu":
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def report(model: str, title: str, folder: str, args: argparse.Namespace) -> None:
     per_batch: dict[int, dict[str, float]] = {}
     for batch in args.batch:
-        runs = contenders(model, folder, batch, args.imgsz, args.n, tmp)
+        runs = contenders(model, folder, batch, args.imgsz, args.device)
         for fn in runs.values():  # warm-up: set-up, first-batch costs, caches
             fn()
         times: dict[str, list[float]] = {name: [] for name in runs}
         for _ in range(args.rounds):
             for name, fn in runs.items():
+                sync(args.device)
                 start = time.perf_counter()
                 count = fn()
+                sync(args.device)
                 times[name].append(time.perf_counter() - start)
                 assert count == args.n, (name, count)
         per_batch[batch] = {name: args.n / statistics.median(t) for name, t in times.items()}
     load = f", {args.load} busy process(es)" if args.load else ""
+    where = f"CPU ({os.cpu_count()} cores)" if args.device == "cpu" else f"device {args.device}"
     print(
-        f"\n{title}: {args.n} JPEGs 640x480, imgsz {args.imgsz}, CPU ({os.cpu_count()} cores){load}, "
+        f"\n{title}: {args.n} JPEGs 640x480, imgsz {args.imgsz}, {where}{load}, "
         f"{args.rounds} alternating rounds, median img/s (ratio to ultralytics)"
     )
     names = list(dict.fromkeys(n for b in per_batch.values() for n in b))
