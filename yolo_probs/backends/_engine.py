@@ -58,12 +58,17 @@ class EngineWarning(UserWarning):
 
 
 def engine_threads(cores: int | None = None) -> tuple[int, int]:
-    """``(engine intra-op threads, preprocessing workers)`` for ``cores`` (default ``os.cpu_count()``).
+    """``(engine intra-op threads, preprocessing workers)`` for ``cores``.
 
-    Half the cores compute, the rest decode and preprocess, and never fewer than one each: an engine
-    with as many threads as cores fights the decoder and slows 5-15x when another process holds a core.
+    ``cores`` defaults to the cores this process may run on (``os.sched_getaffinity``, so ``taskset``
+    and container cpusets count), else ``os.cpu_count()``. Half the cores compute, the rest decode and
+    preprocess, never fewer than one each: an engine with as many threads as cores fights the decoder
+    and slows 5-15x whenever another process holds a core.
     """
-    cores = cores or os.cpu_count() or 1
+    if cores is None:
+        affinity = getattr(os, "sched_getaffinity", None)
+        cores = len(affinity(0)) if affinity else os.cpu_count()
+    cores = cores or 1
     intra = max(1, cores // 2)
     return intra, max(1, cores - intra)
 
