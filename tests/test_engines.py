@@ -212,6 +212,7 @@ def test_yaml_model_runs_without_a_cache_entry(tmp_path, monkeypatch):
         assert isinstance(clf.backend, EngineBackend)
         assert clf.predict(image)[0].probs.shape == (1000,)
     assert not (tmp_path / "yolo-probs").exists()  # random weights: nothing to cache
+    assert not clf.backend.entry.exists()  # and the private export is gone once loaded
 
 
 # -- choosing an engine, bad input --

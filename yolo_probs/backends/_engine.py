@@ -26,6 +26,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -254,7 +255,8 @@ def load_engine(engine: EngineFactory, model: Any, options: BackendOptions) -> A
     elif folder.exists():
         log.info("engine cache entry %s is stale or corrupt; rebuilding it", folder)
     if entry is None:
-        torch_backend = _torch_backend(model, options)  # ModelError here: the model itself is unusable
+        # Built and checked on the CPU, where the engine runs (a GPU's TF32 convolutions would differ by 1e-3).
+        torch_backend = _torch_backend(model, options.with_(device="cpu"))  # ModelError: the model is unusable
         try:
             entry = _build(engine, torch_backend, folder, expect, options.batch)
             runner = engine.open(entry, options.batch, intra)
@@ -267,14 +269,16 @@ def load_engine(engine: EngineFactory, model: Any, options: BackendOptions) -> A
                 EngineWarning,
                 stacklevel=4,
             )
-            return torch_backend
+            return torch_backend if options.device == "cpu" else _torch_backend(model, options)
         finally:
             torch_backend.close()
     meta = entry.meta
     own = tuple(str(n) for n in meta["names"])
     names = load_names(options.names, len(own), default=dict(enumerate(own)))
-    pre = Preprocess(**{**meta["preprocess"], "mean": tuple(meta["preprocess"]["mean"])})
+    pre = Preprocess(**meta["preprocess"])
     log.info("engine %s: %s (cache %s)", engine.name, _shown(model), entry.folder)
+    if digest is None:  # a private export: the session holds what it needs, so the files can go now
+        shutil.rmtree(folder.parent, ignore_errors=True)
     return EngineBackend(runner, names=names, preprocess=pre, engine=engine.name, entry=entry.folder)
 
 
@@ -321,7 +325,5 @@ def _check_against_torch(torch_backend: Any, runner: Runner, entry: CacheEntry) 
     theirs = torch_backend.run_tensor(torch.from_numpy(x)).logits
     gap = float(np.abs(softmax(np.asarray(ours, np.float64)) - softmax(theirs.astype(np.float64))).max())
     if not gap <= BUILD_TOLERANCE:
-        import shutil
-
         shutil.rmtree(entry.folder, ignore_errors=True)
         raise ValueError(f"its probabilities differ from torch's by {gap:.1e}")
