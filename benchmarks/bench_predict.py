@@ -11,7 +11,8 @@ runs every contender once, so drifts in machine load hit all of them):
 - ``floor decode+preprocess``: decode and numpy preprocessing alone, one thread;
 - ``floor forward <engine>``: the engine's forward alone on preprocessed batches held in memory.
 
-Prints median img/s and the ratio to Ultralytics per batch size. ``--load N`` starts N busy processes
+Prints median img/s, the ratio to Ultralytics, and the process CPU milliseconds per image (all
+threads; on a loaded machine the CPU time is the steadier figure) per batch size. ``--load N`` starts N busy processes
 to measure under load. No assertion on time anywhere: these are figures to read.
 
 Usage:
@@ -201,34 +202,38 @@ def sync(device: str) -> None:
 
 def report(model: str, title: str, folder: str, args: argparse.Namespace) -> None:
     per_batch: dict[int, dict[str, float]] = {}
+    cpu_ms: dict[int, dict[str, float]] = {}
     for batch in args.batch:
         runs = contenders(model, folder, batch, args.imgsz, args.device)
         for fn in runs.values():  # warm-up: set-up, first-batch costs, caches
             fn()
         times: dict[str, list[float]] = {name: [] for name in runs}
+        cpu: dict[str, list[float]] = {name: [] for name in runs}
         for _ in range(args.rounds):
             for name, fn in runs.items():
                 sync(args.device)
-                start = time.perf_counter()
+                start, cpu_start = time.perf_counter(), time.process_time()
                 count = fn()
                 sync(args.device)
                 times[name].append(time.perf_counter() - start)
+                cpu[name].append(time.process_time() - cpu_start)
                 assert count == args.n, (name, count)
         per_batch[batch] = {name: args.n / statistics.median(t) for name, t in times.items()}
+        cpu_ms[batch] = {name: 1e3 * statistics.median(t) / args.n for name, t in cpu.items()}
     load = f", {args.load} busy process(es)" if args.load else ""
     where = f"CPU ({os.cpu_count()} cores)" if args.device == "cpu" else f"device {args.device}"
     print(
         f"\n{title}: {args.n} JPEGs 640x480, imgsz {args.imgsz}, {where}{load}, "
-        f"{args.rounds} alternating rounds, median img/s (ratio to ultralytics)"
+        f"{args.rounds} alternating rounds: median img/s (ratio to ultralytics), CPU ms per image"
     )
     names = list(dict.fromkeys(n for b in per_batch.values() for n in b))
-    header = "".join(f"{'batch ' + str(b):>22s}" for b in per_batch)
+    header = "".join(f"{'batch ' + str(b):>30s}" for b in per_batch)
     print(f"  {'':34s}{header}")
     for name in names:
         cells = ""
-        for rates in per_batch.values():
+        for batch, rates in per_batch.items():
             rate, ref = rates.get(name), rates["ultralytics"]
-            cells += f"{rate:10.1f} ({rate / ref:5.2f}x)   " if rate else f"{'-':>22s}"
+            cells += f"{rate:10.1f} ({rate / ref:5.2f}x) {cpu_ms[batch][name]:6.2f} ms" if rate else f"{'-':>30s}"
         print(f"  {name:34s}{cells}")
 
 

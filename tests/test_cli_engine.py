@@ -65,7 +65,7 @@ def test_predict_engine_matches_torch(capsys):
 def test_verbose_says_which_engine_auto_chose(capsys):
     code, _, err = run(capsys, "predict", str(IMAGES / "digit_3.png"), "-m", str(MODEL), "--engine", "auto", "-v")
     assert code == 0
-    assert "yolo-probs: engine auto: openvino (the fastest engine installed for the CPU)" in err.splitlines()
+    assert "yolo-probs: engine auto: onnxruntime (the fastest engine installed for the CPU)" in err.splitlines()
 
 
 def test_unknown_engine_is_a_usage_error(capsys):

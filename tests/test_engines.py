@@ -220,10 +220,10 @@ def test_yaml_model_runs_without_a_cache_entry(tmp_path, monkeypatch):
 
 def test_auto_picks_the_first_installed_engine(cache, monkeypatch):
     clf = YoloProbs(MODEL, engine="auto")
-    assert clf.backend.engine == "openvino"
-    monkeypatch.setattr(type(_engine_factory("openvino")), "available", lambda self: False)
-    assert YoloProbs(MODEL, engine="auto").backend.engine == "onnxruntime"
+    assert clf.backend.engine == "onnxruntime"
     monkeypatch.setattr(type(_engine_factory("onnxruntime")), "available", lambda self: False)
+    assert YoloProbs(MODEL, engine="auto").backend.engine == "openvino"
+    monkeypatch.setattr(type(_engine_factory("openvino")), "available", lambda self: False)
     assert type(YoloProbs(MODEL, engine="auto").backend).__name__ == "UltralyticsBackend"
 
 
