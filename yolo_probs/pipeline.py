@@ -55,12 +55,13 @@ def pipelined(
         batch: images per batch; a failure ends the batch before it, as in the sequential loop.
         features: ask the backend for features too.
         workers: preprocessing threads (default: from the core count).
-        depth: batches read ahead (default ``2 * workers``).
+        depth: batches read ahead (default: ``2 * workers``, and at least 16 images' worth, which
+            smooths out slow frames; a few MB at imgsz 224).
     """
     from yolo_probs.backends._engine import engine_threads
 
     workers = workers or engine_threads()[1]
-    depth = depth or 2 * workers
+    depth = depth or max(2 * workers, -(-16 // batch))
     pool = ThreadPoolExecutor(workers, thread_name_prefix="yolo-probs-prepare") if workers > 1 else None
 
     def prepare(frames: list[Frame]) -> tuple[Any, Meta]:
