@@ -17,7 +17,7 @@ to measure under load. No assertion on time anywhere: these are figures to read.
 
 Usage:
     python benchmarks/bench_predict.py            # 200 images, 5 rounds, batch 1 and 8, both models
-    python benchmarks/bench_predict.py --quick    # 100 images, 2 rounds: under 3 minutes on 2 idle cores
+    python benchmarks/bench_predict.py --quick    # 100 images, 2 rounds: meant for under 3 minutes on 2 idle cores
     python benchmarks/bench_predict.py --load 1   # with one busy process competing for the cores
 """
 
