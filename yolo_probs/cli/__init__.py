@@ -44,6 +44,11 @@ OPTION_HINTS = {
     "device": "--device",
     "imgsz": "--imgsz N",
     "engine": "--engine",
+    "teacher": "--teacher PATH",
+    "student": "--student MODEL",
+    "data": "DATA",
+    "alpha": "--alpha A",
+    "temperature": "--temperature T",
 }
 
 
@@ -54,7 +59,7 @@ def error(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (the console script exits with it)."""
-    from yolo_probs.cli import calibrate, export, overlay, predict  # noqa: F401  (registers the commands)
+    from yolo_probs.cli import calibrate, distill, export, overlay, predict, soft_labels  # noqa: F401  (registers the commands)
 
     # FFmpeg's own log lines ("moov atom not found") would break the one-line-per-error promise, and
     # Ultralytics' INFO/WARNING lines go to stdout, where they would corrupt --format json/jsonl/csv.
