@@ -63,7 +63,7 @@ def test_soft_labels_equal_softmax_of_predict_logits(capsys, tmp_path, model_pat
 
 def test_parquet_schema_and_metadata(capsys, tmp_path, model_path, labelled):
     target = tmp_path / "soft.parquet"
-    code, _, err = run(
+    code, out, err = run(
         capsys, "soft-labels", str(labelled / "3"), "-m", str(model_path), "-t", "2.5", "-o", str(target)
     )
     assert code == 0, err
@@ -73,7 +73,7 @@ def test_parquet_schema_and_metadata(capsys, tmp_path, model_path, labelled):
     meta = {k.decode(): json.loads(v) for k, v in table.schema.metadata.items()}
     assert meta["yolo_probs.names"] == [str(i) for i in range(10)] and meta["yolo_probs.temperature"] == 2.5
     assert table.column("label").to_pylist() == ["3", "3"]  # digit_3.png and hard_3.png
-    assert "wrote 2 rows" in err
+    assert "wrote 2 rows" in out
 
 
 def test_jsonl_matches_parquet_and_labels_come_from_class_folders(capsys, tmp_path, model_path, labelled, image_paths):

@@ -110,6 +110,6 @@ def distill_command(
     teacher_size = f", teacher at {result.teacher_imgsz}" if result.teacher_imgsz != result.imgsz else ""
     typer.echo(
         f"wrote {result.path} (student at imgsz {result.imgsz}{teacher_size}; T={result.temperature:g}, "
-        f"alpha={result.alpha:g}, {result.epochs} epochs; classes: {', '.join(result.names[:10])}"
-        f"{', ...' if len(result.names) > 10 else ''})"
+        f"alpha={result.alpha:g}, {result.epochs} epoch{'s' if result.epochs != 1 else ''}; "
+        f"classes: {', '.join(result.names[:10])}{', ...' if len(result.names) > 10 else ''})"
     )

@@ -111,7 +111,7 @@ def soft_labels_command(
     protect = [p for p in (model, profile) if p is not None and Path(p).is_file()]
     with clf, bar or contextlib.nullcontext():
         result = write_soft_labels(clf, sources, output, fmt=chosen, on_item=report, protect=protect)
-    typer.echo(f"wrote {result.rows} rows to {result.path} ({result.format}, T={clf.temperature:g})", err=True)
+    typer.echo(f"wrote {result.rows} rows to {result.path} ({result.format}, T={clf.temperature:g})")
     if result.failures:
         total = result.rows + len(result.failures)
         error(f"{len(result.failures)} of {total} inputs failed (listed above); the others were written")
