@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 #: Weight of the soft (teacher) term; 1 - alpha weighs the cross-entropy with the true labels.
-DEFAULT_ALPHA = 0.5
+DEFAULT_ALPHA = 0.9  # Hinton et al.: a considerably lower weight on the hard-label term works best
 VAL_SPLITS = ("val", "validation", "valid")  # the names Ultralytics accepts for the validation split
 # Set by distill() itself; passing them in **train_args would be ambiguous.
 _OWN_ARGS = ("model", "data", "epochs", "imgsz", "batch", "device", "seed", "task", "mode")

@@ -52,7 +52,7 @@ def distill_command(
     output: Annotated[Path, typer.Option("--output", "-o", help="Student checkpoint to write (.pt).")],
     alpha: Annotated[
         float, typer.Option("--alpha", help="Weight of the soft term in [0, 1]; 1 - alpha weighs the labels.")
-    ] = 0.5,
+    ] = 0.9,
     epochs: Annotated[int, typer.Option("--epochs", help="Training epochs.")] = 10,
     imgsz: Annotated[
         Optional[int],  # noqa: UP045
