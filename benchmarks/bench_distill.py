@@ -7,7 +7,9 @@ the same trainer (:func:`yolo_probs.distill.distill`: Ultralytics' classificatio
 augmentation, epochs, batch and seed); only the loss differs: ``alpha = 0`` is plain cross-entropy
 (Ultralytics' own loss), the other arm uses ``--alpha`` and ``--temperature``. Each student is then
 evaluated on the untouched ``test`` split at T = 1: top-1 accuracy, NLL and ECE (15 equal-width bins,
-torchmetrics' convention). The teacher's own row is printed for reference.
+torchmetrics' convention), and again at a temperature fitted on the ``val`` split, so that the
+distilled student is also compared with a calibrated labels-only one. The teacher's own row is
+printed for reference.
 
 Usage:
     nice python benchmarks/bench_distill.py                       # about 10 to 20 minutes on 2 (shared) CPU cores
@@ -22,6 +24,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,8 +35,10 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("YOLO_VERBOSE", "False")
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
+from yolo_probs.calibration import fit_temperature  # noqa: E402
 from yolo_probs.dataset import collect_logits, load_labelled_folder  # noqa: E402
 from yolo_probs.distill import distill  # noqa: E402
+from yolo_probs.errors import ConfigError  # noqa: E402
 from yolo_probs.metrics import evaluate_logits  # noqa: E402
 from yolo_probs.model import YoloProbs  # noqa: E402
 
@@ -51,6 +56,9 @@ class Row:
     nll: float
     ece: float
     seconds: float
+    temperature: float = float("nan")  # fitted on the val split
+    nll_t: float = float("nan")  # on test, at that temperature
+    ece_t: float = float("nan")
 
 
 def subset(data: Path, out: Path, per_class: int, seed: int = 0) -> int:
@@ -68,13 +76,22 @@ def subset(data: Path, out: Path, per_class: int, seed: int = 0) -> int:
     return count
 
 
-def evaluate(model: Path, test: Path, name: str, seed: int | None, seconds: float) -> Row:
-    """Accuracy, NLL and ECE (15 bins) of ``model`` on the ``test`` folder at T = 1."""
+def evaluate(model: Path, data: Path, name: str, seed: int | None, seconds: float) -> Row:
+    """Accuracy, NLL and ECE (15 bins) of ``model`` on ``data/test`` at T = 1, and at a T fitted on ``data/val``."""
     with YoloProbs(model, device="cpu", batch=32) as clf:
-        folder = load_labelled_folder(test, clf.names)
-        got = collect_logits(clf, folder)
-    report = evaluate_logits(got.logits, got.labels, temperature=1.0)
-    return Row(name, seed, report.accuracy, report.nll, report.ece, seconds)
+        test = collect_logits(clf, load_labelled_folder(data / "test", clf.names))
+        val = collect_logits(clf, load_labelled_folder(data / "val", clf.names))
+    report = evaluate_logits(test.logits, test.labels, temperature=1.0)
+    row = Row(name, seed, report.accuracy, report.nll, report.ece, seconds)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a few hundred val images: the fit says its T is noisy
+            t = fit_temperature(val.logits, val.labels)
+    except ConfigError:  # e.g. every val image right: no finite best T
+        return row
+    scaled = evaluate_logits(test.logits, test.labels, temperature=t)
+    row.temperature, row.nll_t, row.ece_t = t, scaled.nll, scaled.ece
+    return row
 
 
 def main() -> None:
@@ -95,7 +112,7 @@ def main() -> None:
 
         build_dataset(args.data)
     test = args.data / "test"
-    rows = [evaluate(TEACHER, test, "teacher (shipped, imgsz 64, all 1078 images)", None, 0.0)]
+    rows = [evaluate(TEACHER, args.data, "teacher (shipped, imgsz 64, all 1078 images)", None, 0.0)]
     with tempfile.TemporaryDirectory(prefix="bench-distill-") as tmp:
         work = Path(tmp)
         n_train = subset(args.data, work / "data", args.per_class)
@@ -120,24 +137,31 @@ def main() -> None:
                     seed=seed,
                     **TRAIN_ARGS,
                 )
-                rows.append(evaluate(out, test, name, seed, time.perf_counter() - start))
+                rows.append(evaluate(out, args.data, name, seed, time.perf_counter() - start))
                 r = rows[-1]
-                print(f"  seed {seed} {name}: acc {r.accuracy:.4f} nll {r.nll:.4f} ece {r.ece:.4f} ({r.seconds:.0f} s)")
+                print(
+                    f"  seed {seed} {name}: acc {r.accuracy:.4f} nll {r.nll:.4f} ece {r.ece:.4f}; "
+                    f"T {r.temperature:.3f}: nll {r.nll_t:.4f} ece {r.ece_t:.4f} ({r.seconds:.0f} s)"
+                )
 
     print(
         f"\nStudent: yolo26n-cls.yaml from scratch, imgsz {args.imgsz}, {n_train} training images "
         f"({args.per_class} per class), {args.epochs} epochs, batch {args.batch}, seeds {args.seeds}; "
         f"T = {args.temperature:g}. Test split: {len(list(test.rglob('*.png')))} images, T = 1, ECE 15 bins.\n"
     )
-    print("| model | test accuracy | NLL | ECE |")
-    print("|---|---|---|---|")
+    print("| model | test accuracy | NLL | ECE | T fitted on val | NLL at that T | ECE at that T |")
+    print("|---|---|---|---|---|---|---|")
     names = list(dict.fromkeys(r.name for r in rows))
+    keys = ("accuracy", "nll", "ece", "temperature", "nll_t", "ece_t")
     for name in names:
         group = [r for r in rows if r.name == name]
-        mean = {k: float(np.mean([getattr(r, k) for r in group])) for k in ("accuracy", "nll", "ece")}
+        mean = {k: float(np.mean([getattr(r, k) for r in group])) for k in keys}
         each = "" if len(group) == 1 else " (" + ", ".join(f"{r.accuracy:.3f}" for r in group) + ")"
-        print(f"| {name} | {mean['accuracy']:.3f}{each} | {mean['nll']:.3f} | {mean['ece']:.3f} |")
-    print("\nStudent rows: mean over seeds (per-seed accuracy in brackets).")
+        print(
+            f"| {name} | {mean['accuracy']:.3f}{each} | {mean['nll']:.3f} | {mean['ece']:.3f} "
+            f"| {mean['temperature']:.2f} | {mean['nll_t']:.3f} | {mean['ece_t']:.3f} |"
+        )
+    print("\nStudent rows: mean over seeds (per-seed accuracy in brackets). Test metrics; T fitted on the val split.")
 
 
 if __name__ == "__main__":
