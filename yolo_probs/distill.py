@@ -179,7 +179,8 @@ class Teacher:
         try:
             self.clf = YoloProbs(model, device=device, temperature=1.0)
         except YoloProbsError as exc:
-            raise type(exc)(f"teacher: {exc}", option="teacher") from None
+            kind = ModelError if isinstance(exc, ModelError) else ConfigError
+            raise kind(f"teacher: {exc}", option="teacher") from None
         self.names: tuple[str, ...] = self.clf.names
         self.imgsz = imgsz or _own_imgsz(self.clf)
         self.preprocess = None if hasattr(self.clf.backend, "yolo") else getattr(self.clf.backend, "preprocess", None)
@@ -419,6 +420,7 @@ def distill(
     out = Path(output)
     existed = _claim(out, [teacher, student, data])
     done = False
+    teach: Teacher | None = None
     try:
         teach = Teacher(teacher, device=device, imgsz=teacher_imgsz)
         check_distill_data(data, teach.names)
@@ -428,6 +430,8 @@ def distill(
         done = True
         return result
     finally:
+        if teach is not None:
+            teach.close()
         if not done and not existed:
             out.unlink(missing_ok=True)
 
@@ -475,7 +479,6 @@ def _train(
             raise ConfigError(f"Ultralytics rejected the training arguments: {first}") from None
         if progress is not None:
             trainer.add_callback("on_fit_epoch_end", _reporter(progress))
-        stack.callback(teacher.close)
         # Ultralytics' Ray Tune callback warns on every epoch when ray is installed but not in use.
         stack.enter_context(warnings.catch_warnings())
         warnings.filterwarnings("ignore", message=".*get_trial_id.*")
