@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -166,3 +168,17 @@ def test_library_stream_and_failures(model_path, image_paths):
     assert isinstance(items[0], SoftLabel) and isinstance(items[1], InputFailure)
     assert items[0].probs.dtype == np.float32 and abs(float(items[0].probs.sum()) - 1) < 1e-5
     np.testing.assert_allclose(items[0].probs, scipy_softmax(items[0].logits.astype(np.float64) / T), atol=1e-6)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_counts_a_dataset_split_for_a_terminal(monkeypatch, tmp_path, model_path, labelled):
+    out = tmp_path / "p.jsonl"
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["soft-labels", str(labelled), "-m", str(model_path), "-t", "4", "-o", str(out)]) == 0
+    assert "soft labels" in terminal.getvalue()  # the bar saw the images one level down
+    assert len(out.read_text().splitlines()) == len(list(labelled.rglob("*.png")))

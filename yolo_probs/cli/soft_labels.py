@@ -84,7 +84,7 @@ def soft_labels_command(
     succeeded, 1 when some failed, 2 for usage errors.
     """
     from yolo_probs.cli.predict import _count_frames
-    from yolo_probs.soft_labels import format_for_soft_labels, write_soft_labels
+    from yolo_probs.soft_labels import expand_class_folders, format_for_soft_labels, write_soft_labels
 
     chosen = format_for_soft_labels(output, fmt.value if fmt is not None else None)  # checked before the model loads
     extra = model_kwargs(
@@ -100,7 +100,8 @@ def soft_labels_command(
         decisions=[],
         **extra,
     )
-    bar = progress_bar("soft labels", _count_frames(sources) if sys.stderr.isatty() else 0)
+    counted = expand_class_folders(sources, clf.names) if sys.stderr.isatty() else []
+    bar = progress_bar("soft labels", _count_frames(counted) if counted else 0)
 
     def report(item: object) -> None:
         if not hasattr(item, "probs"):
