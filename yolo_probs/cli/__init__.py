@@ -46,9 +46,7 @@ OPTION_HINTS = {
     "engine": "--engine",
     "teacher": "--teacher PATH",
     "student": "--student MODEL",
-    "data": "DATA",
     "alpha": "--alpha A",
-    "temperature": "--temperature T",
 }
 
 
