@@ -179,6 +179,7 @@ def test_progress_bar_counts_a_dataset_split_for_a_terminal(monkeypatch, tmp_pat
     out = tmp_path / "p.jsonl"
     terminal = _Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setattr("yolo_probs.cli.progress.SHOW_AFTER", 0.0)  # show it even for this short run
     assert main(["soft-labels", str(labelled), "-m", str(model_path), "-t", "4", "-o", str(out)]) == 0
     assert "soft labels" in terminal.getvalue()  # the bar saw the images one level down
     assert len(out.read_text().splitlines()) == len(list(labelled.rglob("*.png")))
