@@ -61,6 +61,9 @@ OPTION_HINTS = {
     "device": "--device",
     "imgsz": "--imgsz N",
     "engine": "--engine",
+    "teacher": "--teacher PATH",
+    "student": "--student MODEL",
+    "alpha": "--alpha A",
     "ray": "--ray",
 }
 
@@ -81,7 +84,7 @@ def _bare_ray(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (the console script exits with it)."""
-    from yolo_probs.cli import calibrate, export, overlay, predict  # noqa: F401  (registers the commands)
+    from yolo_probs.cli import calibrate, distill, export, overlay, predict, soft_labels  # noqa: F401  (registers the commands)
 
     # FFmpeg's own log lines ("moov atom not found") would break the one-line-per-error promise, and
     # Ultralytics' INFO/WARNING lines go to stdout, where they would corrupt --format json/jsonl/csv.
