@@ -6,10 +6,17 @@ A rule has ``needs_features`` (whether it needs the features that enter the fina
 after the calibrator, so the API, the CLI, the overlay and the plugin share one implementation.
 :func:`decisions_from_profile` builds the rules a profile's ``decisions:`` mapping describes.
 
+Built-in rules, one module each (pure numpy math, a ``fit`` that makes the profile entry, a rule, an
+``evaluate``): ``ood`` (:mod:`~yolo_probs.decisions.ood`, unknown inputs), ``conformal``
+(:mod:`~yolo_probs.decisions.conformal`, prediction sets) and ``reject``
+(:mod:`~yolo_probs.decisions.selective`, a reject threshold with a guarantee). Each entry records the
+calibrator it was made at; a classifier with another calibrator is refused.
+
 Example:
-    >>> from yolo_probs.decisions import DECISIONS
-    >>> isinstance(DECISIONS, dict)
-    True
+    >>> from yolo_probs.decisions import DECISIONS, load_builtin
+    >>> load_builtin()
+    >>> sorted(DECISIONS)
+    ['conformal', 'ood', 'reject']
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ if TYPE_CHECKING:
     from yolo_probs.prediction import Prediction
     from yolo_probs.profile import Profile
 
-__all__ = ["DECISIONS", "DecisionRule", "decisions_from_profile", "register_decision"]
+__all__ = ["DECISIONS", "DecisionRule", "decisions_from_profile", "load_builtin", "register_decision"]
 
 
 class DecisionRule(Protocol):
@@ -45,6 +52,7 @@ def register_decision(key: str, build: Any) -> None:
 
 def decisions_from_profile(profile: Profile, classifier: Any) -> list[DecisionRule]:
     """The rules of ``profile.decisions``, in a fixed order; ConfigError for an unknown entry."""
+    load_builtin()
     entries = profile.decisions or {}
     unknown = sorted(k for k in entries if k not in DECISIONS)
     if unknown:
@@ -52,3 +60,11 @@ def decisions_from_profile(profile: Profile, classifier: Any) -> list[DecisionRu
             f"unknown decision entries {', '.join(unknown)} in the profile; known: {', '.join(DECISIONS) or 'none'}"
         )
     return [DECISIONS[key](entries[key], profile, classifier) for key in DECISIONS if key in entries]
+
+
+def load_builtin() -> None:
+    """Register the built-in rules (idempotent): ``ood``, ``conformal``, ``reject``."""
+    from yolo_probs.decisions import conformal, ood, selective
+
+    for key, module in (("ood", ood), ("conformal", conformal), ("reject", selective)):
+        DECISIONS.setdefault(key, module.build)
