@@ -219,8 +219,16 @@ def load_profile(path: str | os.PathLike[str], *, check_model: bool = True) -> P
     local = Path(source).parent / model
     if not Path(model).is_absolute() and local.exists():  # relative to the profile's folder
         model = os.path.normpath(local)
+    decisions = data.get("decisions")
+    if decisions is not None:  # files beside the profile (a decision's feature bank) are relative to its folder
+        decisions = {
+            key: {**entry, "bank": os.path.normpath(Path(source).parent / entry["bank"])}
+            if isinstance(entry, dict) and isinstance(entry.get("bank"), str) and not Path(entry["bank"]).is_absolute()
+            else entry
+            for key, entry in decisions.items()
+        }
     try:
-        profile = Profile(**{**data, "model": model})
+        profile = Profile(**{**data, "model": model, "decisions": decisions})
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     if check_model:

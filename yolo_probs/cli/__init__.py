@@ -44,6 +44,14 @@ OPTION_HINTS = {
     "device": "--device",
     "imgsz": "--imgsz N",
     "engine": "--engine",
+    "temperature": "--temperature T",
+    "ood_tpr": "--ood-tpr",
+    "ood_score": "--ood-score",
+    "ood_data": "--ood-data DIR",
+    "conformal": "--conformal ALPHA",
+    "score": "--score",
+    "target_accuracy": "--target-accuracy",
+    "delta": "--delta",
 }
 
 

@@ -288,6 +288,7 @@ class RejectRule:
 
     def __init__(self, entry: dict[str, Any]) -> None:
         self.min_prob = take(entry, "reject", "min_prob", float)
+        self.target_accuracy = float(entry.get("target_accuracy", float("nan")))
         self.calibrator: dict[str, Any] = take(entry, "reject", "calibrator", dict)
 
     def apply(self, predictions: list[Prediction], output: BackendOutput) -> list[Prediction]:
