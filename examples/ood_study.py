@@ -22,20 +22,15 @@ HERE = Path(__file__).resolve().parent
 
 def collect(clf, files: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Logits and features of ``files`` (all readable)."""
-    from yolo_probs.decisions._common import FeatureRecorder
-
-    rec = FeatureRecorder()
-    clf.decisions = [rec]
-    preds = clf.predict(files)
-    clf.decisions = []
-    return np.stack([p.logits for p in preds]), rec.rows([p.source for p in preds])
+    preds = list(clf.predict_each(files, features=True))
+    return np.stack([p.logits for p in preds]), np.stack([p.features for p in preds])
 
 
 def main() -> None:
     from yolo_probs import YoloProbs
     from yolo_probs.calibration import TemperatureScaling, fit_temperature
     from yolo_probs.dataset import load_labelled_folder
-    from yolo_probs.decisions.ood import OOD_SCORES, auroc, fit_ood, fpr_at_tpr, knn_scores, normalize, ood_scores
+    from yolo_probs.decisions.ood import OOD_SCORES, auroc, fit_ood, fpr_at_tpr, knn_scores, ood_scores
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=HERE / "data" / "digits")
@@ -71,7 +66,6 @@ def main() -> None:
             rows.append((name, auroc(st, su), fpr_at_tpr(st, su), float(np.mean(su >= thr)), float(np.mean(st >= thr))))
     for name, a, f95, fpr, tpr in rows:
         print(f"{name:<12}{a:8.4f}{f95:8.2%}{fpr:9.2%}{tpr:9.2%}")
-    del normalize
 
 
 if __name__ == "__main__":

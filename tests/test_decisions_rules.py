@@ -14,11 +14,10 @@ import numpy as np
 import pytest
 
 from yolo_probs import YoloProbs
-from yolo_probs.calibration import TemperatureScaling, fit_temperature
-from yolo_probs.decisions._common import FeatureRecorder
-from yolo_probs.decisions.pipeline import DecisionOptions, fit_decisions, list_unknowns
+from yolo_probs.decisions.pipeline import DecisionOptions, list_unknowns
 from yolo_probs.errors import ConfigError, SourceError
-from yolo_probs.profile import Profile, file_sha256, load_profile, save_profile
+from yolo_probs.profile import load_profile, save_profile
+from yolo_probs.workflow import calibrate
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "examples" / "models" / "digits-yolo26n-cls.pt"
@@ -39,41 +38,14 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"digits": root / "digits", "unknowns": root / "unknowns", "root": root}
 
 
-def collect(clf: YoloProbs, files: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    rec = FeatureRecorder()
-    clf.decisions = [*clf.decisions, rec]
-    try:
-        preds = clf.predict(files)
-    finally:
-        clf.decisions.remove(rec)
-    return np.stack([p.logits for p in preds]), rec.rows([p.source for p in preds])
-
-
 @pytest.fixture(scope="module")
 def profile(data: dict[str, Path]) -> Path:
-    """A profile with all three decisions, fitted on the val split (as calibrate does)."""
-    from yolo_probs.dataset import load_labelled_folder
-
+    """A profile with all three decisions, fitted on the val split by the library's calibrate workflow."""
+    asked = DecisionOptions(ood_tpr=0.95, conformal=0.1, score="aps", target_accuracy=0.95, delta=0.1)
     with YoloProbs(MODEL, device="cpu", batch=32) as clf:
-        folder = load_labelled_folder(data["digits"], clf.names, "val")
-        logits, feats = collect(clf, folder.files)
-        names = clf.names
-    cal = TemperatureScaling(fit_temperature(logits, folder.labels))
-    options = DecisionOptions(ood_tpr=0.95, conformal=0.1, score="aps", target_accuracy=0.95, delta=0.1)
-    fit = fit_decisions(logits, folder.labels, feats, cal, options, names)
+        result = calibrate(clf, data["digits"], decisions=asked.to_workflow())
     path = data["root"] / "prof" / "digits.yaml"
-    path.parent.mkdir()
-    entries = fit.save(path)
-    save_profile(
-        Profile(
-            model=str(MODEL),
-            temperature=cal.temperature,
-            model_sha256=file_sha256(MODEL),
-            min_prob=fit.reject.min_prob,
-            decisions=entries,
-        ),
-        path,
-    )
+    save_profile(result.to_profile(MODEL), path)
     return path
 
 
@@ -85,7 +57,7 @@ def test_profile_entries_and_bank(profile: Path) -> None:
     bank = np.load(ood["bank"])
     assert bank.dtype == np.float16 and bank.shape[0] == ood["n"]
     assert Path(ood["bank"]).parent == profile.parent  # stored relative, beside the profile
-    assert "ood-bank.npy" in profile.read_text() and "/" not in profile.read_text().split("bank: ")[1].split("\n")[0]
+    assert "bank: digits.ood-bank.npy" in profile.read_text()
     assert conf["alpha"] == 0.1 and conf["score"] == "aps" and 0 < conf["qhat"] <= 1
     assert rej["min_prob"] == p.min_prob and rej["target_accuracy"] == 0.95 and rej["error_bound"] <= 0.05
 
@@ -136,11 +108,9 @@ def test_live_temperature_change_leaves_predictions_without_decisions(profile: P
 
 def test_changed_or_missing_bank_is_refused(profile: Path, tmp_path: Path) -> None:
     copy = tmp_path / "p.yaml"
-    text = profile.read_text().replace("digits.ood-bank.npy", str(profile.parent / "digits.ood-bank.npy"))
-    copy.write_text(text)
     bank_path = tmp_path / "other.npy"
     np.save(bank_path, np.zeros((3, 4), np.float16))
-    copy.write_text(text.replace(str(profile.parent / "digits.ood-bank.npy"), str(bank_path)))
+    copy.write_text(profile.read_text().replace("bank: digits.ood-bank.npy", f"bank: {bank_path}"))
     with pytest.raises(ConfigError, match="changed since calibration"):
         YoloProbs.from_profile(copy, device="cpu")
     bank_path.unlink()

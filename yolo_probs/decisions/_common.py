@@ -16,16 +16,12 @@ import math
 import numbers
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from yolo_probs.errors import ConfigError
 
 if TYPE_CHECKING:
-    from yolo_probs.backends import BackendOutput
     from yolo_probs.prediction import Prediction
 
 __all__ = [
-    "FeatureRecorder",
     "calibrator_label",
     "check_calibrator",
     "check_fraction",
@@ -113,40 +109,3 @@ def take(entry: dict[str, Any], key: str, name: str, kind: Any) -> Any:
     if not ok or (isinstance(value, bool) and bool not in kinds):
         raise ConfigError(f"decisions.{key}.{name} has the wrong type ({value!r}); re-run 'yolo-probs calibrate'")
     return float(value) if float in kinds and not isinstance(value, int | bool) else value
-
-
-class FeatureRecorder:
-    """A pass-through rule that keeps the features of every batch, by source, for fitting a feature score.
-
-    Append it to ``YoloProbs.decisions`` while collecting calibration logits; the model then asks its
-    backend for features.
-
-    Example:
-        >>> rec = FeatureRecorder()
-        >>> rec.needs_features
-        True
-    """
-
-    needs_features = True
-
-    def __init__(self) -> None:
-        self.by_source: dict[tuple[str, int | None], np.ndarray] = {}
-        self.missing = False
-
-    def apply(self, predictions: list[Prediction], output: BackendOutput) -> list[Prediction]:
-        if output.features is None:
-            self.missing = True
-            return predictions
-        for p, row in zip(predictions, output.features, strict=True):
-            self.by_source[(p.source, p.frame)] = np.asarray(row, dtype=np.float32)
-        return predictions
-
-    def rows(self, sources: list[str]) -> np.ndarray:
-        """The features of ``sources`` (still images), in that order; ConfigError if the backend gave none."""
-        if self.missing or any((s, None) not in self.by_source for s in sources):
-            raise ConfigError(
-                "this model's backend gives no features (an exported model has only its outputs); "
-                "use a logit score (energy, maxlogit, msp, entropy) or the PyTorch checkpoint",
-                option="ood_score",
-            )
-        return np.stack([self.by_source[(s, None)] for s in sources])

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONFORMAL_SCORES",
+    "DEFAULT_SCORE",
     "ConformalReport",
     "ConformalRule",
     "conformal_quantile",
@@ -56,6 +57,9 @@ __all__ = [
 ]
 
 CONFORMAL_SCORES = ("lac", "aps", "raps")
+#: Chosen from the measurements in the README: on the digits model (99% accurate) at alpha 0.1, APS sets
+#: hold 4.0 classes on average, RAPS 1.01 (coverage 99.2%), LAC 0.94 (6.4% of them empty).
+DEFAULT_SCORE = "raps"
 DEFAULT_PENALTY = 0.1
 DEFAULT_K_REG = 1
 
@@ -165,7 +169,7 @@ def fit_conformal(
     probs: Any,
     labels: Any,
     alpha: float,
-    score: str = "aps",
+    score: str = DEFAULT_SCORE,
     *,
     penalty: float = DEFAULT_PENALTY,
     k_reg: int = DEFAULT_K_REG,
@@ -315,9 +319,47 @@ class ConformalRule:
         return out
 
 
+def fit(options: dict[str, Any], result: Any, classifier: Any) -> dict[str, Any]:
+    """The ``decisions.conformal`` entry for :func:`yolo_probs.workflow.calibrate`, at its fitted calibrator.
+
+    ``options``: ``alpha`` (required), ``score`` (default :data:`DEFAULT_SCORE`), ``randomized``, ``class_conditional``,
+    ``penalty``, ``k_reg``.
+    """
+    if "alpha" not in options:
+        raise ConfigError("conformal sets need alpha, the error level (e.g. 0.1)", option="conformal")
+    c = result.collected
+    entry = fit_conformal(
+        result.calibrator.probs(c.logits),
+        c.labels,
+        options["alpha"],
+        options.get("score") or DEFAULT_SCORE,
+        penalty=float(options.get("penalty", DEFAULT_PENALTY)),
+        k_reg=int(options.get("k_reg", DEFAULT_K_REG)),
+        randomized=bool(options.get("randomized", False)),
+        class_conditional=bool(options.get("class_conditional", False)),
+        names=classifier.names,
+    )
+    return {**entry, "calibrator": result.calibrator.to_dict()}
+
+
+def evaluate(entry: dict[str, Any], result: Any, classifier: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """The ``conformal`` section of :func:`yolo_probs.workflow.evaluate`: coverage and set sizes."""
+    c = result.collected
+    return evaluate_conformal(entry, result.calibrator.probs(c.logits), c.labels, classifier.names).to_dict()
+
+
 def build(entry: dict[str, Any], profile: Any, classifier: Any) -> ConformalRule:
     """The rule a profile's ``decisions.conformal`` entry describes (registered under ``"conformal"``)."""
     if not isinstance(entry, dict):
         raise ConfigError(f"decisions.conformal must be a mapping, got {entry!r}")
     check_calibrator(entry, "conformal", classifier)
     return ConformalRule(entry, len(classifier.names))
+
+
+def _kind() -> Any:
+    from yolo_probs.decisions import DecisionKind
+
+    return DecisionKind(key="conformal", build=build, fit=fit, evaluate=evaluate)
+
+
+KIND = _kind()

@@ -315,7 +315,9 @@ def evaluate_ood(
 
 
 def load_bank(entry: dict[str, Any]) -> np.ndarray:
-    """The feature bank an ``ood`` entry names, checked against its sha256."""
+    """The feature bank an ``ood`` entry names (a file checked against its sha256, or an array not yet saved)."""
+    if isinstance(entry.get("bank"), np.ndarray):
+        return np.asarray(entry["bank"], dtype=np.float32)
     path = Path(take(entry, "ood", "bank", str))
     if not path.is_file():
         raise ConfigError(f"feature bank {path} (decisions.ood.bank) not found; keep it beside the profile")
@@ -388,6 +390,84 @@ class OODRule:
         return out
 
 
+def _rule_of(classifier: Any) -> OODRule:
+    rule = next((r for r in classifier.decisions if isinstance(r, OODRule)), None)
+    if rule is None:
+        raise ConfigError("the classifier has no unknown-input rule; build it from a profile with an ood entry")
+    return rule
+
+
+def fit(options: dict[str, Any], result: Any, classifier: Any) -> dict[str, Any]:
+    """The ``decisions.ood`` entry for :func:`yolo_probs.workflow.calibrate`.
+
+    ``options``: ``tpr`` (default 0.95), ``score`` (default :data:`DEFAULT_SCORE`), ``k``. For ``knn``
+    the entry's ``bank`` is the feature array; :func:`~yolo_probs.profile.save_profile` writes it beside
+    the profile (float16 ``.npy``) and records its sha256.
+    """
+    score = options.get("score") or DEFAULT_SCORE
+    collected = result.collected
+    if score == "knn" and collected.features is None:
+        raise ConfigError(
+            "the knn score needs the features entering the final layer, which this model's backend does not "
+            f"give (exported models have only their outputs); choose one of {', '.join(OOD_SCORES[1:])}",
+            option="ood_score",
+        )
+    found = fit_ood(
+        collected.logits,
+        result.calibrator,
+        score=score,
+        tpr=options.get("tpr", 0.95),
+        features=collected.features,
+        k=int(options.get("k") or DEFAULT_K),
+    )
+    entry = dict(found.entry)
+    if found.bank is not None:
+        entry["bank"] = found.bank
+    return entry
+
+
+def evaluate(entry: dict[str, Any], result: Any, classifier: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """The ``ood`` section of :func:`yolo_probs.workflow.evaluate`.
+
+    Without ``options["ood_data"]`` it reports the fraction of the labelled images accepted; with a
+    folder of unknowns also AUROC, FPR at 95% TPR and the rates at the threshold (and MSP's, as a
+    baseline).
+    """
+    import warnings
+
+    from yolo_probs.decisions.pipeline import list_unknowns
+
+    rule = _rule_of(classifier)
+    c = result.collected
+    probs = np.asarray(result.calibrator.probs(c.logits), dtype=np.float64)
+    id_scores = rule.scores(c.logits, probs, c.features)
+    folder = options.get("ood_data")
+    if folder is None:
+        return {"score": rule.score, "threshold": rule.threshold, "tpr": float(np.mean(id_scores >= rule.threshold)),
+                "n_id": int(id_scores.size)}  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        files = list_unknowns(folder, classifier.names)
+    result.warnings.extend(str(w.message) for w in caught)
+    logits, feats, failures = [], [], 0
+    for item in classifier.predict_each(files, features=rule.needs_features):
+        if hasattr(item, "logits"):
+            logits.append(item.logits)
+            feats.append(item.features)
+        else:
+            failures += 1
+    if failures:
+        result.warnings.append(f"{failures} of {len(files)} unknown images could not be read and were skipped")
+    if not logits:
+        raise ConfigError(f"none of the {len(files)} images under {folder} could be read", option="ood_data")
+    z = np.stack(logits).astype(np.float64)
+    p = np.asarray(result.calibrator.probs(z), dtype=np.float64)
+    f = np.stack(feats) if rule.needs_features else None
+    unknown = rule.scores(z, p, f)
+    base = (ood_scores("msp", c.logits, probs=probs), ood_scores("msp", z, probs=p))
+    return evaluate_ood(rule.score, rule.threshold, id_scores, unknown, base).to_dict()
+
+
 def build(entry: dict[str, Any], profile: Any, classifier: Any) -> OODRule:
     """The rule a profile's ``decisions.ood`` entry describes (registered under ``"ood"``)."""
     if not isinstance(entry, dict):
@@ -395,3 +475,12 @@ def build(entry: dict[str, Any], profile: Any, classifier: Any) -> OODRule:
     check_calibrator(entry, "ood", classifier)
     bank = load_bank(entry) if entry.get("score") == "knn" else None
     return OODRule(entry, bank)
+
+
+def _kind() -> Any:
+    from yolo_probs.decisions import DecisionKind
+
+    return DecisionKind(key="ood", build=build, fit=fit, evaluate=evaluate, fit_needs_features=True)
+
+
+KIND = _kind()

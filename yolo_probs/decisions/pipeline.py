@@ -1,49 +1,32 @@
-"""Fit and evaluate all decision rules at once, on collected logits: what ``calibrate``/``evaluate`` call.
+"""The decisions a user asks ``calibrate`` for, checked up front, and the folder of unknowns ``evaluate`` reads.
 
-:class:`DecisionOptions` holds what the user asked for (checked before any inference);
-:func:`fit_decisions` turns calibration logits, labels and features into the profile's ``decisions:``
-entries (and the k-NN feature bank, written beside the profile by :meth:`DecisionFit.save`);
-:func:`evaluate_decisions` scores a profile's rules on labelled images and a folder of unknowns.
+:class:`DecisionOptions` validates every option before minutes of inference and turns them into the
+``decisions`` argument of :func:`yolo_probs.workflow.calibrate`; :func:`list_unknowns` lists an
+``ood_data`` folder (warning when its sub-folders look like the model's own classes).
 
 Example:
-    >>> import numpy as np
-    >>> from yolo_probs.calibration import TemperatureScaling
-    >>> rng = np.random.default_rng(0)
-    >>> z = rng.normal(size=(300, 3)) * 3
-    >>> y = z.argmax(1)
-    >>> fit = fit_decisions(z, y, None, TemperatureScaling(1.0), DecisionOptions(conformal=0.1, score="lac"), ("a", "b", "c"))
-    >>> sorted(fit.entries), fit.entries["conformal"]["n"]
-    (['conformal'], 300)
+    >>> DecisionOptions(conformal=0.1, score="lac").to_workflow()  # the default score is raps
+    {'conformal': {'alpha': 0.1, 'score': 'lac', 'randomized': False, 'class_conditional': False, 'penalty': 0.1, 'k_reg': 1}}
+    >>> DecisionOptions(conformal=1.5)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    yolo_probs.errors.ConfigError: alpha (the conformal error level) must be a number strictly between 0 and 1, got 1.5
 """
 
 from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
+from typing import Any
 
 from yolo_probs.decisions import conformal as _cp
 from yolo_probs.decisions import ood as _ood
-from yolo_probs.decisions import selective as _sel
 from yolo_probs.decisions._common import check_fraction
 from yolo_probs.errors import ConfigError, SourceError
 
-if TYPE_CHECKING:
-    from yolo_probs.calibration import Calibrator
-
-__all__ = [
-    "DecisionFit",
-    "DecisionOptions",
-    "DecisionReport",
-    "OODFolderWarning",
-    "evaluate_decisions",
-    "fit_decisions",
-    "list_unknowns",
-]
+__all__ = ["DecisionOptions", "OODFolderWarning", "list_unknowns"]
 
 
 class OODFolderWarning(UserWarning):
@@ -66,7 +49,7 @@ class DecisionOptions:
     ood_score: str = _ood.DEFAULT_SCORE
     ood_k: int = _ood.DEFAULT_K
     conformal: float | None = None
-    score: str = "aps"
+    score: str = _cp.DEFAULT_SCORE
     randomized: bool = False
     class_conditional: bool = False
     penalty: float = _cp.DEFAULT_PENALTY
@@ -104,64 +87,18 @@ class DecisionOptions:
         """Whether fitting needs the features entering the final layer (the k-NN score)."""
         return self.ood_tpr is not None and self.ood_score == "knn"
 
-
-@dataclass
-class DecisionFit:
-    """The fitted entries (``decisions:`` of a profile) and what the CLI reports about them."""
-
-    entries: dict[str, Any] = field(default_factory=dict)
-    ood_fit: _ood.OODFit | None = None
-    reject: _sel.RejectChoice | None = None
-    curve: dict[str, np.ndarray] | None = None
-
-    def save(self, profile_path: str | os.PathLike[str]) -> dict[str, Any]:
-        """Write the k-NN bank beside the profile (``<stem>.ood-bank.npy``); the entries to store in it."""
-        entries = dict(self.entries)
-        if self.ood_fit is not None:
-            target = Path(profile_path)
-            bank = target.with_name(f"{target.stem}.ood-bank.npy") if self.ood_fit.bank is not None else None
-            entries["ood"] = self.ood_fit.save(bank, target.parent)
-        return entries
-
-
-def fit_decisions(
-    logits: np.ndarray,
-    labels: np.ndarray,
-    features: np.ndarray | None,
-    calibrator: Calibrator,
-    options: DecisionOptions,
-    names: Any,
-) -> DecisionFit:
-    """Fit every decision ``options`` asks for, at ``calibrator`` (already fitted on these logits)."""
-    fit = DecisionFit()
-    z = np.asarray(logits, dtype=np.float64)
-    probs = np.asarray(calibrator.probs(z), dtype=np.float64)
-    at = calibrator.to_dict()
-    if options.ood_tpr is not None:
-        fit.ood_fit = _ood.fit_ood(
-            z, calibrator, score=options.ood_score, tpr=options.ood_tpr, features=features, k=options.ood_k
-        )
-        fit.entries["ood"] = fit.ood_fit.entry
-    if options.conformal is not None:
-        entry = _cp.fit_conformal(
-            probs,
-            labels,
-            options.conformal,
-            options.score,
-            penalty=options.penalty,
-            k_reg=options.k_reg,
-            randomized=options.randomized,
-            class_conditional=options.class_conditional,
-            names=names,
-        )
-        fit.entries["conformal"] = {**entry, "calibrator": at}
-    if options.target_accuracy is not None:
-        correct = probs.argmax(axis=1) == np.asarray(labels)
-        fit.reject, fit.curve = _sel.choose_min_prob(
-            probs.max(axis=1), correct, options.target_accuracy, options.delta
-        )
-        fit.entries["reject"] = fit.reject.to_entry(at)
-    return fit
+    def to_workflow(self, plot: str | os.PathLike[str] | None = None) -> dict[str, dict[str, Any]]:
+        """The ``decisions`` argument of :func:`yolo_probs.workflow.calibrate` (``plot``: risk-coverage PNG)."""
+        asked: dict[str, dict[str, Any]] = {}
+        if self.ood_tpr is not None:
+            asked["ood"] = {"tpr": self.ood_tpr, "score": self.ood_score, "k": self.ood_k}
+        if self.conformal is not None:
+            asked["conformal"] = {"alpha": self.conformal, "score": self.score, "randomized": self.randomized,
+                                  "class_conditional": self.class_conditional, "penalty": self.penalty,
+                                  "k_reg": self.k_reg}  # fmt: skip
+        if self.target_accuracy is not None:
+            asked["reject"] = {"target_accuracy": self.target_accuracy, "delta": self.delta, "plot": plot}
+        return asked
 
 
 def list_unknowns(folder: str | os.PathLike[str], names: Any) -> list[str]:
@@ -187,57 +124,3 @@ def list_unknowns(folder: str | os.PathLike[str], names: Any) -> list[str]:
             stacklevel=2,
         )
     return files
-
-
-@dataclass(frozen=True)
-class DecisionReport:
-    """What ``evaluate`` reports for a profile's decisions (None where the profile has no such entry)."""
-
-    ood: _ood.OODReport | None = None
-    conformal: _cp.ConformalReport | None = None
-    reject: _sel.RejectReport | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k).to_dict() for k in ("ood", "conformal", "reject") if getattr(self, k) is not None}
-
-
-def evaluate_decisions(
-    rules: list[Any],
-    logits: np.ndarray,
-    labels: np.ndarray,
-    probs: np.ndarray,
-    names: Any,
-    *,
-    features: np.ndarray | None = None,
-    ood_logits: np.ndarray | None = None,
-    ood_probs: np.ndarray | None = None,
-    ood_features: np.ndarray | None = None,
-) -> DecisionReport:
-    """Score the rules of a classifier (``YoloProbs.decisions``) on labelled images (and unknowns).
-
-    ``probs`` are the classifier's calibrated probabilities of ``logits`` (the rules were checked to be
-    made at its calibrator when they were built).
-    """
-    found: dict[str, Any] = {}
-    for rule in rules:
-        if isinstance(rule, _ood.OODRule) and ood_logits is not None:
-            assert ood_probs is not None
-            id_scores = rule.scores(logits, probs, features)
-            unknown = rule.scores(ood_logits, ood_probs, ood_features)
-            base = (
-                _ood.ood_scores("msp", logits, probs=probs),
-                _ood.ood_scores("msp", ood_logits, probs=ood_probs),
-            )
-            found["ood"] = _ood.evaluate_ood(rule.score, rule.threshold, id_scores, unknown, base)
-        elif isinstance(rule, _cp.ConformalRule):
-            found["conformal"] = _cp.evaluate_conformal(rule.entry, probs, labels, names)
-        elif isinstance(rule, _sel.RejectRule):
-            correct = probs.argmax(axis=1) == labels
-            entry = {"min_prob": rule.min_prob, "target_accuracy": rule.target_accuracy}
-            found["reject"] = _sel.evaluate_reject(entry, probs.max(axis=1), correct)
-    if ood_logits is not None and "ood" not in found:
-        raise ConfigError(
-            "the profile has no unknown-input detector to evaluate; calibrate one first (e.g. at a TPR of 0.95)",
-            option="ood_tpr",
-        )
-    return DecisionReport(**found)

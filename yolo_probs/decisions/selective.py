@@ -299,9 +299,45 @@ class RejectRule:
         ]
 
 
+def _conf_correct(result: Any) -> tuple[np.ndarray, np.ndarray]:
+    c = result.collected
+    probs = np.asarray(result.calibrator.probs(c.logits), dtype=np.float64)
+    return probs.max(axis=1), probs.argmax(axis=1) == c.labels
+
+
+def fit(options: dict[str, Any], result: Any, classifier: Any) -> dict[str, Any]:
+    """The ``decisions.reject`` entry for :func:`yolo_probs.workflow.calibrate`.
+
+    ``options``: ``target_accuracy`` (required), ``delta`` (default 0.1), ``plot`` (a PNG path for the
+    risk-coverage curve). The profile's ``min_prob`` becomes the entry's ``min_prob``.
+    """
+    if "target_accuracy" not in options:
+        raise ConfigError("a reject threshold needs a target accuracy (e.g. 0.99)", option="target_accuracy")
+    conf, correct = _conf_correct(result)
+    choice, curve = choose_min_prob(conf, correct, options["target_accuracy"], options.get("delta", 0.1))
+    if options.get("plot"):
+        plot_risk_coverage(options["plot"], curve, choice, title=f"risk-coverage on {result.where}")
+    return choice.to_entry(result.calibrator.to_dict())
+
+
+def evaluate(entry: dict[str, Any], result: Any, classifier: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """The ``reject`` section of :func:`yolo_probs.workflow.evaluate`: coverage and accuracy when accepted."""
+    conf, correct = _conf_correct(result)
+    return evaluate_reject(entry, conf, correct).to_dict()
+
+
 def build(entry: dict[str, Any], profile: Any, classifier: Any) -> RejectRule:
     """The rule a profile's ``decisions.reject`` entry describes (registered under ``"reject"``)."""
     if not isinstance(entry, dict):
         raise ConfigError(f"decisions.reject must be a mapping, got {entry!r}")
     check_calibrator(entry, "reject", classifier)
     return RejectRule(entry)
+
+
+def _kind() -> Any:
+    from yolo_probs.decisions import DecisionKind
+
+    return DecisionKind(key="reject", build=build, fit=fit, evaluate=evaluate)
+
+
+KIND = _kind()
