@@ -301,6 +301,9 @@ class ConformalRule:
             raise ConfigError(f"decisions.conformal.qhat has {len(qhat)} values for {num_classes} classes")
         self.entry = entry
         self.calibrator: dict[str, Any] = take(entry, "conformal", "calibrator", dict)
+        from yolo_probs.calibration import calibrator_from_dict
+
+        self._probs = calibrator_from_dict(self.calibrator)  # float64 probabilities, as at fitting
         self.rng = np.random.default_rng(int(entry.get("seed", 0)))
 
     def apply(self, predictions: list[Prediction], output: BackendOutput) -> list[Prediction]:
@@ -309,7 +312,7 @@ class ConformalRule:
         idx = [i for i, p in enumerate(predictions) if made_at(p, self.calibrator)]
         if not idx:
             return predictions
-        probs = np.stack([predictions[i].probs for i in idx]).astype(np.float64)
+        probs = probs64(self._probs, np.stack([predictions[i].logits for i in idx]))
         member = sets_for(self.entry, probs, self.rng)
         out = list(predictions)
         for row, i in enumerate(idx):
@@ -317,6 +320,12 @@ class ConformalRule:
             chosen = [int(c) for c in np.argsort(-p.probs, kind="stable") if member[row, c]]
             out[i] = replace(p, set=[TopClass(c, p.names[c], float(p.probs[c])) for c in chosen])
         return out
+
+
+def probs64(calibrator: Any, logits: np.ndarray) -> np.ndarray:
+    """Calibrated probabilities in float64: APS/RAPS add up probabilities next to 1, where float32 saturates."""
+    with np.errstate(under="ignore"):
+        return np.exp(np.asarray(calibrator.log_probs(np.asarray(logits, dtype=np.float64)), dtype=np.float64))
 
 
 def fit(options: dict[str, Any], result: Any, classifier: Any) -> dict[str, Any]:
@@ -329,7 +338,7 @@ def fit(options: dict[str, Any], result: Any, classifier: Any) -> dict[str, Any]
         raise ConfigError("conformal sets need alpha, the error level (e.g. 0.1)", option="conformal")
     c = result.collected
     entry = fit_conformal(
-        result.calibrator.probs(c.logits),
+        probs64(result.calibrator, c.logits),
         c.labels,
         options["alpha"],
         options.get("score") or DEFAULT_SCORE,
@@ -345,7 +354,7 @@ def fit(options: dict[str, Any], result: Any, classifier: Any) -> dict[str, Any]
 def evaluate(entry: dict[str, Any], result: Any, classifier: Any, options: dict[str, Any]) -> dict[str, Any]:
     """The ``conformal`` section of :func:`yolo_probs.workflow.evaluate`: coverage and set sizes."""
     c = result.collected
-    return evaluate_conformal(entry, result.calibrator.probs(c.logits), c.labels, classifier.names).to_dict()
+    return evaluate_conformal(entry, probs64(result.calibrator, c.logits), c.labels, classifier.names).to_dict()
 
 
 def build(entry: dict[str, Any], profile: Any, classifier: Any) -> ConformalRule:
