@@ -27,7 +27,7 @@ def fitted_lines(decisions: dict[str, Any]) -> list[str]:
     if "conformal" in decisions:
         e = decisions["conformal"]
         q = e["qhat"]
-        shown = f"{q:.4g}" if isinstance(q, float) else "one per class (" + ", ".join(f"{v:.3g}" for v in q) + ")"
+        shown = f"{q:.6g}" if isinstance(q, float) else "one per class (" + ", ".join(f"{v:.3g}" for v in q) + ")"
         lines.append(f"conformal sets: {e['score']} score, alpha {e['alpha']:g}, q-hat {shown} on {e['n']} images")
     if "reject" in decisions:
         e = decisions["reject"]
