@@ -141,3 +141,21 @@ def test_ood_folder_checks(data: dict[str, Path], tmp_path: Path) -> None:
     (tmp_path / "3" / src.name).write_bytes(src.read_bytes())
     with pytest.warns(UserWarning, match="named like the model's classes"):
         assert len(list_unknowns(tmp_path, [str(i) for i in range(10)])) == 1
+
+
+def test_plugin_mode_applies_the_decisions(profile: Path, data: dict[str, Path]) -> None:
+    from ultralytics import YOLO
+
+    import yolo_probs
+
+    photo = str(sorted(data["unknowns"].glob("*.png"))[0])
+    model = yolo_probs.attach(YOLO(MODEL), profile=profile)
+    try:
+        results = model([str(ROOT / "examples" / "images" / "digit_3.png"), photo], verbose=False, device="cpu")
+        p = results[0].prediction
+        assert p.ood_score is not None and p.unknown is False and p.set and p.set[0].name == "3"
+        assert results[1].prediction.ood_score is not None
+        with pytest.raises(ConfigError, match="was made at"):
+            yolo_probs.attach(model, temperature=2.0, profile=profile)
+    finally:
+        yolo_probs.detach(model)
