@@ -1,4 +1,4 @@
-"""``calibrate --ood-tpr/--conformal/--target-accuracy``, ``evaluate --ood-data`` and ``predict`` records, end to end."""
+"""``calibrate --ood-tpr/--conformal/--target-accuracy``, ``evaluate --ood-data``, ``predict`` records, end to end."""
 
 from __future__ import annotations
 
@@ -47,8 +47,9 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def profile(data: dict[str, Path]) -> Path:
     out = data["root"] / "p" / "digits.yaml"
-    args = ["calibrate", str(data["digits"]), "-m", str(MODEL), "-o", str(out), *COMMON, "--plot",
-            str(out.parent / "rel.png"), "--ood-tpr", "0.95", "--conformal", "0.1", "--target-accuracy", "0.99"]  # fmt: skip
+    decisions = ["--ood-tpr", "0.95", "--conformal", "0.1", "--target-accuracy", "0.99"]
+    args = ["calibrate", str(data["digits"]), "-m", str(MODEL), "-o", str(out), *COMMON, "--plot"]
+    args += [str(out.parent / "rel.png"), *decisions]
     assert main(args) == 0
     return out
 
@@ -85,7 +86,9 @@ def test_evaluate_reports_ood_conformal_reject(
     assert "AUROC" in out and "msp (baseline)" in out and "coverage per class" in out and "accepted (coverage)" in out
 
 
-def test_predict_records_carry_decisions(data: dict[str, Path], profile: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_predict_records_carry_decisions(
+    data: dict[str, Path], profile: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     images = [str(ROOT / "examples" / "images" / "digit_3.png"), str(sorted(data["unknowns"].glob("*.png"))[0])]
     code, out, err = run(["predict", "-p", str(profile), *images, "-f", "jsonl", "--device", "cpu"], capsys)
     assert code == 0, err
@@ -125,7 +128,9 @@ def test_bad_decision_options_fail_before_inference(
     assert code == 2 and len(err.strip().splitlines()) == 1 and message in err
 
 
-def test_too_few_images_and_unreachable_target(data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_too_few_images_and_unreachable_target(
+    data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     small = tmp_path / "small"
     for c in ("1", "7"):
         (small / c).mkdir(parents=True)
@@ -156,5 +161,7 @@ def test_bad_ood_data(data: dict[str, Path], profile: Path, tmp_path: Path, caps
     plain = data["root"] / "plain.yaml"
     assert main(["calibrate", str(data["digits"]), "-m", str(MODEL), "-o", str(plain), *COMMON]) == 0
     capsys.readouterr()
-    code, _, err = run(["evaluate", str(data["digits"]), "-p", str(plain), *COMMON, "--ood-data", str(data["unknowns"])], capsys)
+    code, _, err = run(
+        ["evaluate", str(data["digits"]), "-p", str(plain), *COMMON, "--ood-data", str(data["unknowns"])], capsys
+    )
     assert code == 2 and "no ood entry" in err and "(--ood-tpr)" in err

@@ -118,14 +118,14 @@ def test_coverage_on_exchangeable_data_and_qhat_is_order_statistic(n: int, c: in
 
 def test_conformal_bad_inputs() -> None:
     probs, labels = random_problem(0, 8, 3)
-    with pytest.raises(ConfigError, match="too few for alpha=0.1.*at least 9"):
+    with pytest.raises(ConfigError, match=r"too few for alpha=0\.1.*at least 9"):
         conformal.fit_conformal(probs, labels, 0.1)
     for alpha in (0, 1, -0.1, 1.5, "x", True):
         with pytest.raises(ConfigError, match="strictly between 0 and 1"):
             conformal.fit_conformal(probs, labels, alpha)
     with pytest.raises(ConfigError, match="unknown conformal score"):
         conformal.fit_conformal(probs, labels, 0.5, "nope")
-    big, ys = random_problem(1, 100, 3)
+    big, _ = random_problem(1, 100, 3)
     with pytest.raises(ConfigError, match="per class"):
         conformal.fit_conformal(big, np.zeros(100, dtype=int), 0.1, class_conditional=True)
 
@@ -188,7 +188,9 @@ def test_knn_matches_brute_force_and_leaves_itself_out() -> None:
     for k in (1, 3, 10):
         np.testing.assert_allclose(ood.knn_scores(q, bank, k), -np.sort(dist, axis=1)[:, k - 1], atol=1e-5)
     self_dist = np.linalg.norm(bank[:, None, :] - bank[None], axis=2)
-    np.testing.assert_allclose(ood.knn_scores(bank, bank, 2, leave_one_out=True), -np.sort(self_dist, 1)[:, 2], atol=1e-5)
+    np.testing.assert_allclose(
+        ood.knn_scores(bank, bank, 2, leave_one_out=True), -np.sort(self_dist, 1)[:, 2], atol=1e-5
+    )
     with pytest.raises(ConfigError, match="needs at least"):
         ood.knn_scores(q, bank[:2], 3)
 
@@ -223,7 +225,7 @@ def test_binomial_bound_matches_scipy() -> None:
 
 
 def test_guarantee_holds_over_repeated_draws() -> None:
-    """Over many calibration draws, accuracy on fresh accepted images falls below the target at most ~delta of the time."""
+    """Over many calibration draws, accuracy on fresh accepted images misses the target at most ~delta of the time."""
     rng = np.random.default_rng(5)
     target, delta, misses, runs = 0.85, 0.1, 0, 80
     chosen = []
@@ -241,7 +243,7 @@ def test_guarantee_holds_over_repeated_draws() -> None:
 def test_unreachable_target_is_a_clear_error() -> None:
     conf = np.linspace(0.5, 1.0, 100)
     correct = np.arange(100) % 5 != 0  # 80% accurate at every threshold
-    with pytest.raises(ConfigError, match="no threshold reaches accuracy 0.99"):
+    with pytest.raises(ConfigError, match=r"no threshold reaches accuracy 0\.99"):
         selective.choose_min_prob(conf, correct, 0.99, 0.1)
     with pytest.raises(ConfigError, match="strictly between 0 and 1"):
         selective.choose_min_prob(conf, correct, 1.0, 0.1)

@@ -83,7 +83,9 @@ def test_predictions_carry_decisions(profile: Path, data: dict[str, Path]) -> No
 
 def test_rejected_predictions_keep_an_empty_top(profile: Path, data: dict[str, Path]) -> None:
     unknowns = sorted(data["unknowns"].glob("*.png"))
-    with YoloProbs.from_profile(profile, device="cpu", batch=8, min_prob=0.0) as clf:  # a lower min_prob: the rule holds
+    with YoloProbs.from_profile(
+        profile, device="cpu", batch=8, min_prob=0.0
+    ) as clf:  # a lower min_prob: the rule holds
         preds = clf.predict(list(map(str, unknowns)))
     threshold = load_profile(profile).min_prob
     low = [p for p in preds if p.top1conf < threshold]
@@ -93,7 +95,9 @@ def test_rejected_predictions_keep_an_empty_top(profile: Path, data: dict[str, P
 
 
 def test_another_temperature_is_refused(profile: Path) -> None:
-    with pytest.raises(ConfigError, match=r"decisions\.\w+ was made at temperature scaling at T=.*drop the temperature"):
+    with pytest.raises(
+        ConfigError, match=r"decisions\.\w+ was made at temperature scaling at T=.*drop the temperature"
+    ):
         YoloProbs.from_profile(profile, temperature=2.0, device="cpu")
 
 

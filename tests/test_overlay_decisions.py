@@ -36,7 +36,9 @@ def test_set_members_are_outlined() -> None:
     p = prediction()
     none = drawer.draw(np.zeros((360, 640, 3), np.uint8), p)
     one = drawer.draw(np.zeros((360, 640, 3), np.uint8), replace(p, set=[TopClass(0, "cat", 0.6)]))
-    two = drawer.draw(np.zeros((360, 640, 3), np.uint8), replace(p, set=[TopClass(0, "cat", 0.6), TopClass(1, "dog", 0.4)]))
+    two = drawer.draw(
+        np.zeros((360, 640, 3), np.uint8), replace(p, set=[TopClass(0, "cat", 0.6), TopClass(1, "dog", 0.4)])
+    )
     assert count(none, drawer.set_color) == 0
     assert 0 < count(one, drawer.set_color) < count(two, drawer.set_color)
     assert not np.array_equal(one, two)

@@ -123,7 +123,7 @@ class CsvWriter:
         frame = "" if prediction.frame is None else prediction.frame
         members = {c.index for c in prediction.set or ()}
         for rank, c in enumerate(prediction.top, start=1):
-            row = [prediction.source, frame, prediction.temperature, rank, c.index, c.name, c.prob]
+            row: list[Any] = [prediction.source, frame, prediction.temperature, rank, c.index, c.name, c.prob]
             row += [float(prediction.logits[c.index])] if self.logits else []
             if "ood_score" in self.header:
                 row += [prediction.ood_score, prediction.unknown]

@@ -131,10 +131,14 @@ def calibrate(
     ] = None,
     conformal: Annotated[
         Optional[float],  # noqa: UP045
-        typer.Option("--conformal", metavar="ALPHA", help="Conformal prediction sets holding the true class with 1-ALPHA."),
+        typer.Option(
+            "--conformal", metavar="ALPHA", help="Conformal prediction sets holding the true class with 1-ALPHA."
+        ),
     ] = None,
     score: Annotated[str, typer.Option("--score", help="Conformal score: raps (default), aps or lac.")] = "raps",
-    randomized: Annotated[bool, typer.Option("--randomized", help="Randomised conformal sets (exact coverage).")] = False,
+    randomized: Annotated[
+        bool, typer.Option("--randomized", help="Randomised conformal sets (exact coverage).")
+    ] = False,
     class_conditional: Annotated[
         bool, typer.Option("--class-conditional", help="One conformal q-hat per class (coverage per class).")
     ] = False,
@@ -152,10 +156,10 @@ def calibrate(
     written), 2 for usage errors.
     """
     from yolo_probs.cli.decisions import fitted_lines
-    from yolo_probs.decisions.ood import DEFAULT_SCORE
-    from yolo_probs.decisions.pipeline import DecisionOptions
     from yolo_probs.cli.model_options import merged_options
     from yolo_probs.dataset import load_labelled_folder
+    from yolo_probs.decisions.ood import DEFAULT_SCORE
+    from yolo_probs.decisions.pipeline import DecisionOptions
     from yolo_probs.model import YoloProbs
     from yolo_probs.profile import save_profile
     from yolo_probs.workflow import calibrate as run_calibration

@@ -79,7 +79,9 @@ def print_report(details: dict[str, Any]) -> None:
         console.print(table)
     if "reject" in details:
         d = details["reject"]
-        table = Table(title=f"reject threshold (min_prob {d['min_prob']:.4g}, target accuracy {d['target_accuracy']:g})")
+        table = Table(
+            title=f"reject threshold (min_prob {d['min_prob']:.4g}, target accuracy {d['target_accuracy']:g})"
+        )
         table.add_column("metric")
         table.add_column("value", justify="right")
         table.add_row("accepted (coverage)", f"{d['coverage']:.2%} ({d['accepted']} of {d['n']})")

@@ -189,7 +189,9 @@ def fit_conformal(
     """
     alpha = check_fraction(alpha, "alpha (the conformal error level)", option="conformal")
     if score not in CONFORMAL_SCORES:
-        raise ConfigError(f"unknown conformal score {score!r}; choose one of {', '.join(CONFORMAL_SCORES)}", option="score")
+        raise ConfigError(
+            f"unknown conformal score {score!r}; choose one of {', '.join(CONFORMAL_SCORES)}", option="score"
+        )
     p = _check_probs(probs)
     y = np.asarray(labels, dtype=np.int64).reshape(-1)
     u = np.random.default_rng(seed).uniform(size=p.shape[0]) if randomized else None
@@ -283,7 +285,8 @@ class ConformalRule:
         >>> import numpy as np
         >>> from yolo_probs.backends import BackendOutput
         >>> from yolo_probs.prediction import Prediction
-        >>> entry = {"alpha": 0.1, "score": "lac", "qhat": 0.8, "calibrator": {"method": "temperature", "temperature": 1.0}}
+        >>> at = {"method": "temperature", "temperature": 1.0}
+        >>> entry = {"alpha": 0.1, "score": "lac", "qhat": 0.8, "calibrator": at}
         >>> p = Prediction.from_logits(np.array([2.0, 1.5, -3.0]), ("a", "b", "c"))
         >>> [c.name for c in ConformalRule(entry).apply([p], BackendOutput(p.logits[None], "hook"))[0].set]
         ['a', 'b']

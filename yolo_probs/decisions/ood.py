@@ -281,7 +281,7 @@ class OODReport:
     fpr: float
     n_id: int
     n_ood: int
-    baseline: dict[str, float] | None = None
+    baseline: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -298,9 +298,9 @@ def evaluate_ood(
         (0.6666666666666666, 1.0, 0.5)
     """
     a, b = np.asarray(id_scores, dtype=np.float64), np.asarray(ood, dtype=np.float64)
-    base = None
+    base: dict[str, Any] | None = None
     if baseline is not None and score != "msp":
-        base = {"score": "msp", "auroc": auroc(*baseline), "fpr95": fpr_at_tpr(*baseline, 0.95)}  # type: ignore[dict-item]
+        base = {"score": "msp", "auroc": auroc(*baseline), "fpr95": fpr_at_tpr(*baseline, 0.95)}
     return OODReport(
         score=score,
         threshold=float(threshold),
@@ -323,7 +323,9 @@ def load_bank(entry: dict[str, Any]) -> np.ndarray:
         raise ConfigError(f"feature bank {path} (decisions.ood.bank) not found; keep it beside the profile")
     digest = take(entry, "ood", "bank_sha256", str)
     if bank_sha256(path) != digest:
-        raise ConfigError(f"feature bank {path} changed since calibration (sha256 differs); re-run 'yolo-probs calibrate'")
+        raise ConfigError(
+            f"feature bank {path} changed since calibration (sha256 differs); re-run 'yolo-probs calibrate'"
+        )
     try:
         bank = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
@@ -338,7 +340,8 @@ class OODRule:
         >>> import numpy as np
         >>> from yolo_probs.backends import BackendOutput
         >>> from yolo_probs.prediction import Prediction
-        >>> rule = OODRule({"score": "maxlogit", "threshold": 2.0, "calibrator": {"method": "temperature", "temperature": 1.0}})
+        >>> at = {"method": "temperature", "temperature": 1.0}
+        >>> rule = OODRule({"score": "maxlogit", "threshold": 2.0, "calibrator": at})
         >>> p = Prediction.from_logits(np.array([1.0, 0.5]), ("a", "b"))
         >>> out = rule.apply([p], BackendOutput(p.logits[None], "hook"))[0]
         >>> out.ood_score, out.unknown

@@ -5,8 +5,8 @@
 ``ood_data`` folder (warning when its sub-folders look like the model's own classes).
 
 Example:
-    >>> DecisionOptions(conformal=0.1, score="lac").to_workflow()  # the default score is raps
-    {'conformal': {'alpha': 0.1, 'score': 'lac', 'randomized': False, 'class_conditional': False, 'penalty': 0.1, 'k_reg': 1}}
+    >>> DecisionOptions(conformal=0.1, score="lac").to_workflow()["conformal"]  # the default score is raps
+    {'alpha': 0.1, 'score': 'lac', 'randomized': False, 'class_conditional': False, 'penalty': 0.1, 'k_reg': 1}
     >>> DecisionOptions(conformal=1.5)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...

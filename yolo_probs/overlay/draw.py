@@ -3,7 +3,8 @@
 :class:`OverlayDrawer` is pure OpenCV drawing: give it a BGR frame and a
 :class:`~yolo_probs.prediction.Prediction`, it returns the frame with a semi-transparent panel
 (top-k bars, names, percentages, temperature, FPS, entropy and top-1 margin, an "uncertain" state,
-an "unknown" state when a profile's detector flags the input, conformal set members outlined) and the outline of the centre square that an Ultralytics classifier really sees.
+an "unknown" state when a profile's detector flags the input, conformal set members outlined) and
+the outline of the centre square that an Ultralytics classifier really sees.
 
 Example:
     >>> import numpy as np
