@@ -165,3 +165,12 @@ def test_bad_ood_data(data: dict[str, Path], profile: Path, tmp_path: Path, caps
         ["evaluate", str(data["digits"]), "-p", str(plain), *COMMON, "--ood-data", str(data["unknowns"])], capsys
     )
     assert code == 2 and "no ood entry" in err and "(--ood-tpr)" in err
+
+
+def test_recalibrating_from_a_profile_drops_its_guaranteed_min_prob(
+    data: dict[str, Path], profile: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "again.yaml"
+    code, _, err = run(["calibrate", str(data["digits"]), "-p", str(profile), "-o", str(out), *COMMON], capsys)
+    assert code == 0 and "is not kept" in err
+    assert load_profile(out).min_prob is None and load_profile(out).decisions is None

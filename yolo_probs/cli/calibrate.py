@@ -182,6 +182,10 @@ def calibrate(
         profile, model=model, top_k=top_k, min_prob=min_prob, imgsz=imgsz, device=device, batch=batch
     )
     kwargs.pop("calibrator", None)  # calibrate fits its own
+    if base is not None and "reject" in (base.decisions or {}) and min_prob is None and target_accuracy is None:
+        kwargs["min_prob"] = None  # it was guaranteed at the old calibration only
+        warn(f"{profile}: its min_prob came from a reject threshold fitted at its own temperature and is not kept; "
+             "pass --target-accuracy to choose a new one")  # fmt: skip
     model_path = kwargs.pop("model", None)
     if model_path is None:
         raise typer.BadParameter("pass --model PATH (or --profile PROFILE)", param_hint="--model")
