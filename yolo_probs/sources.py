@@ -242,6 +242,9 @@ def _inputs(sources: Any) -> Iterator[Input | Frame]:
         if isinstance(src, (str, os.PathLike)):
             yield from expand(src)
             continue
+        if isinstance(src, (Frame, InputFailure)):  # already decoded (or failed): a caller's own frame stream
+            yield src
+            continue
         name = getattr(src, "filename", "") or f"image{counter}"
         counter += 1
         try:

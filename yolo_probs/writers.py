@@ -25,6 +25,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TextIO
 
+from yolo_probs._format import cut_left, percent
 from yolo_probs.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -139,45 +140,61 @@ class CsvWriter:
 
 
 class TableWriter:
-    """A readable table (rich), printed when the run ends."""
+    """A readable table (rich), printed when the run ends.
+
+    The ``frame`` column appears only when some record is a video frame; probabilities below 0.1%
+    read ``<0.1%``; a long source path is cut from the left so that the file name stays readable.
+    """
 
     name: ClassVar[str] = "table"
     suffixes: ClassVar[tuple[str, ...]] = ()
     binary: ClassVar[bool] = False
+    #: The narrowest the source column gets before the table wraps instead.
+    min_source_width: ClassVar[int] = 24
 
     def __init__(self, stream: TextIO, logits: bool = False) -> None:
-        from rich.table import Table
-
         self.stream, self.logits = stream, logits
-        self.table = Table(show_lines=False, header_style="bold")
-        for name, justify in (("source", "left"), ("frame", "right"), ("T", "right"), ("top classes", "left")):
-            self.table.add_column(name, justify=justify)  # type: ignore[arg-type]
-        if logits:
-            self.table.add_column("logits", justify="left")
-        self.rows = 0
+        self.records: list[tuple[str, str, str, str, str]] = []
+
+    @property
+    def rows(self) -> int:
+        return len(self.records)
 
     def write(self, prediction: Prediction) -> None:
-        top = "  ".join(f"{c.name} {c.prob:.1%}" for c in prediction.top) or "(none above min-prob)"
+        top = "  ".join(f"{c.name} {percent(c.prob)}" for c in prediction.top) or "(none above min-prob)"
         if prediction.set is not None:
             top += "  set {" + ", ".join(c.name for c in prediction.set) + "}"
         if prediction.unknown:
             top = f"UNKNOWN (ood {prediction.ood_score:.3g})  " + top
-        row = [
-            prediction.source,
-            "" if prediction.frame is None else str(prediction.frame),
-            f"{prediction.temperature:g}",
-            top,
-        ]
-        if self.logits:
-            row.append(" ".join(f"{x:.3g}" for x in prediction.logits))
-        self.table.add_row(*row)
-        self.rows += 1
+        logits = " ".join(f"{x:.3g}" for x in prediction.logits) if self.logits else ""
+        frame = "" if prediction.frame is None else str(prediction.frame)
+        self.records.append((prediction.source, frame, f"{prediction.temperature:g}", top, logits))
 
     def close(self) -> None:
         from rich.console import Console
+        from rich.table import Table
 
-        if self.rows:
-            Console(file=self.stream, width=None if self.stream.isatty() else 200).print(self.table)
+        if not self.records:
+            return
+        console = Console(file=self.stream, width=None if self.stream.isatty() else 200)
+        frames = any(r[1] for r in self.records)
+        columns = [("source", "left"), ("frame", "right"), ("T", "right"), ("top classes", "left"), ("logits", "left")]
+        keep = [True, frames, True, True, self.logits]
+        # Room left for the source once the other columns (and 3 characters of border per column) fit.
+        others = sum(
+            max(len(name), *(len(r[i]) for r in self.records)) + 3
+            for i, (name, _) in enumerate(columns)
+            if keep[i] and i > 0
+        )
+        source_width = max(self.min_source_width, console.width - others - 4)
+        table = Table(show_lines=False, header_style="bold")
+        for (name, justify), wanted in zip(columns, keep, strict=True):
+            if wanted:
+                table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+        for record in self.records:
+            row = [cut_left(record[0], source_width), *record[1:]]
+            table.add_row(*(cell for cell, wanted in zip(row, keep, strict=True) if wanted))
+        console.print(table)
 
 
 #: Format name -> writer class, in the order ``--format`` lists them.

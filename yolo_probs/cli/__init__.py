@@ -21,19 +21,34 @@ from yolo_probs.errors import YoloProbsError
 app = typer.Typer(
     name="yolo-probs",
     help="Honest, temperature-scaled class probabilities from image classifiers (Ultralytics YOLO -cls first).",
-    no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
 
 
-@app.callback()
-def _root() -> None:
+def _print_version(value: bool) -> None:
+    if value:
+        from yolo_probs import __version__
+
+        print(f"yolo-probs {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    ctx: typer.Context,
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+    ),
+) -> None:
     """Honest, temperature-scaled class probabilities from image classifiers.
 
     Run 'yolo-probs COMMAND --help' for a command's options.
     """
+    if ctx.invoked_subcommand is None:  # bare 'yolo-probs': the help, as a successful answer
+        print(ctx.get_help())
+        raise typer.Exit(0)
 
 
 #: How the CLI spells the setting a library error is about (:attr:`YoloProbsError.option`).
@@ -69,6 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     os.environ.setdefault("YOLO_VERBOSE", "False")
 
+    from typer.core import TyperCommand
+
+    from yolo_probs.cli._help import HelpCommand
+
+    for info in app.registered_commands:  # usage lines that read 'SOURCE...', not '{SOURCE...}...'
+        if info.cls is TyperCommand:
+            info.cls = HelpCommand
     try:
         result = app(args=argv, prog_name="yolo-probs", standalone_mode=False)
     except typer.Exit as exc:

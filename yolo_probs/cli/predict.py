@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections import deque
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -29,6 +30,8 @@ from yolo_probs.cli.progress import progress_bar
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from yolo_probs.overlay.annotate import AnnotatedCopies
+    from yolo_probs.sources import Frame, InputFailure
     from yolo_probs.writers import Writer
 
 
@@ -93,12 +96,21 @@ def predict(
     ] = None,
     top_k: Annotated[
         int | None,
-        typer.Option("--top-k", "-k", help="Classes to keep per image, clipped to the number of classes. [default: 5]"),
+        typer.Option(
+            "--top-k",
+            "-k",
+            help="Classes to keep per image, clipped to the number of classes. [default: the profile's, else 5]",
+        ),
     ] = None,
     min_prob: Annotated[
-        float | None, typer.Option("--min-prob", help="Drop classes below this probability (0..1).")
+        float | None,
+        typer.Option(
+            "--min-prob", help="Drop classes below this probability (0..1). [default: the profile's, else none]"
+        ),
     ] = None,
-    imgsz: Annotated[int | None, typer.Option("--imgsz", help="Inference size; default: the checkpoint's own.")] = None,
+    imgsz: Annotated[
+        int | None, typer.Option("--imgsz", help="Inference size. [default: the profile's, else the checkpoint's own]")
+    ] = None,
     device: Annotated[
         str | None, typer.Option("--device", help="cpu, 0, cuda:0, ...; default: Ultralytics' choice.")
     ] = None,
@@ -109,6 +121,14 @@ def predict(
     ] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
     logits: Annotated[bool, typer.Option("--logits", help="Also write the raw logits.")] = False,
+    save: Annotated[
+        Path | None,
+        typer.Option(
+            "--save",
+            help="Also write annotated copies (the overlay's drawing) into this folder: one image per image, "
+            "one video per video.",
+        ),
+    ] = None,
     layer: LayerOption = None,
     names: NamesOption = None,
     resize: ResizeOption = None,
@@ -126,6 +146,11 @@ def predict(
     from yolo_probs.writers import format_for_path, make_writer
 
     chosen = fmt.value if fmt is not None else format_for_path(output)
+    copies = None
+    if save is not None:  # checked (and created) before the model loads
+        from yolo_probs.overlay.annotate import AnnotatedCopies
+
+        copies = AnnotatedCopies(save)
     extra = model_kwargs(
         layer=layer, names=names, imgsz=imgsz, resize=resize, stretch=stretch, mean=mean, std=std, bgr=bgr
     )
@@ -143,21 +168,51 @@ def predict(
     failed: list[str] = []
     seen: set[str] = set()
     bar = progress_bar("classifying", _count_frames(sources) if sys.stderr.isatty() else 0)
+    frames: deque[Frame] = deque()  # decoded, waiting for their prediction (--save only)
     with clf, _open_output(output) as stream:
         writer: Writer = make_writer(chosen, stream, logits)
         with bar or contextlib.nullcontext():
             try:
-                for item in clf.predict_each(sources):
+                for item in clf.predict_each(_tap(sources, frames, clf.batch) if copies else sources):
                     if isinstance(item, InputFailure):
                         failed.append(item.source)
                         error(str(item))
                     else:
                         seen.add(item.source)
                         writer.write(item)
+                        if copies is not None:
+                            copies.add(frames.popleft().image, item)
                     if bar:
                         bar.advance(bar.task_ids[0])
             finally:
+                if bar:
+                    bar.stop()  # erase the bar before the table prints, or it stays glued to it
                 writer.close()
+                if copies is not None:
+                    _report_copies(copies, save)
     if failed:
         error(f"{len(failed)} of {len(failed) + len(seen)} inputs failed (listed above); the others were written")
         raise typer.Exit(1)
+    if copies is not None and copies.failures:
+        raise typer.Exit(1)
+
+
+def _tap(sources: list[str], frames: deque[Frame], batch: int) -> Iterator[Frame | InputFailure]:
+    """Decode ``sources`` once and keep each frame until its prediction comes back (at most a batch ahead)."""
+    import os
+
+    from yolo_probs.sources import Frame, iter_frames
+
+    workers = min(8, max(1, (os.cpu_count() or 1) - 1)) if batch >= 8 else 1
+    for item in iter_frames(sources, workers=workers):
+        if isinstance(item, Frame):
+            frames.append(item)
+        yield item
+
+
+def _report_copies(copies: AnnotatedCopies, folder: Path | None) -> None:
+    written = copies.close()
+    for line in copies.failures:
+        error(line)
+    frames = sum(written.values())
+    print(f"annotated copies: {len(written)} file(s), {frames} frame(s), in {folder}", file=sys.stderr, flush=True)
