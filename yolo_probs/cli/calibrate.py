@@ -140,10 +140,10 @@ def calibrate(
     conformal: Annotated[
         Optional[float],  # noqa: UP045
         typer.Option(
-            "--conformal", metavar="ALPHA", help="Conformal prediction sets holding the true class with 1-ALPHA."
+            "--conformal", metavar="ALPHA", help="Conformal sets holding the true class with probability 1-ALPHA."
         ),
     ] = None,
-    score: Annotated[str, typer.Option("--score", help="Conformal score: raps (default), aps or lac.")] = "raps",
+    score: Annotated[str, typer.Option("--score", help="Conformal score: raps, aps or lac.")] = "raps",
     randomized: Annotated[
         bool, typer.Option("--randomized", help="Randomised conformal sets (exact coverage).")
     ] = False,
