@@ -23,7 +23,7 @@ import csv
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Protocol, TextIO
 
 from yolo_probs._format import cut_left, percent
 from yolo_probs.errors import ConfigError
@@ -31,7 +31,7 @@ from yolo_probs.errors import ConfigError
 if TYPE_CHECKING:
     from yolo_probs.prediction import Prediction
 
-__all__ = ["CSV_COLUMNS", "WRITERS", "Writer", "format_for_path", "make_writer", "register_writer"]
+__all__ = ["CSV_COLUMNS", "WRITERS", "ParquetWriter", "Writer", "format_for_path", "make_writer", "register_writer"]
 
 CSV_COLUMNS = ("source", "frame", "temperature", "rank", "index", "name", "prob")
 
@@ -197,6 +197,51 @@ class TableWriter:
         console.print(table)
 
 
+class ParquetWriter:
+    """A Parquet file (pyarrow): one row per prediction, the JSON record's fields as columns.
+
+    The schema is fixed (see :mod:`yolo_probs.parquet`): optional fields are null where they do not
+    apply. Rows are buffered and written in row groups of ``row_group_rows``; the file is complete
+    when :meth:`close` writes the footer (the CLI closes it on errors and interruptions too).
+    """
+
+    name: ClassVar[str] = "parquet"
+    suffixes: ClassVar[tuple[str, ...]] = (".parquet", ".pq")
+    binary: ClassVar[bool] = True
+    row_group_rows: ClassVar[int] = 8192
+
+    def __init__(self, stream: BinaryIO, logits: bool = False) -> None:
+        import pyarrow.parquet as pq
+
+        from yolo_probs.parquet import schema
+
+        self.stream, self.logits = stream, logits
+        self.schema = schema(logits)
+        self.pending: list[dict[str, Any]] = []
+        self.parquet = pq.ParquetWriter(stream, self.schema)
+
+    def write(self, prediction: Prediction) -> None:
+        self.write_record(prediction.to_dict(self.logits))
+
+    def write_record(self, record: dict[str, Any]) -> None:
+        """Add one JSON record (what :meth:`Prediction.to_dict` gives), e.g. one read back from a Ray job."""
+        self.pending.append(record)
+        if len(self.pending) >= self.row_group_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.pending:
+            from yolo_probs.parquet import records_table
+
+            self.parquet.write_table(records_table(self.pending, self.logits))
+            self.pending = []
+
+    def close(self) -> None:
+        self._flush()
+        self.parquet.close()
+        self.stream.flush()
+
+
 #: Format name -> writer class, in the order ``--format`` lists them.
 WRITERS: dict[str, type[Any]] = {}
 
@@ -207,7 +252,7 @@ def register_writer(cls: type[Any]) -> type[Any]:
     return cls
 
 
-for _cls in (TableWriter, JsonWriter, JsonLinesWriter, CsvWriter):
+for _cls in (TableWriter, JsonWriter, JsonLinesWriter, CsvWriter, ParquetWriter):
     register_writer(_cls)
 
 

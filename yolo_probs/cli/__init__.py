@@ -67,12 +67,22 @@ OPTION_HINTS = {
     "score": "--score",
     "target_accuracy": "--target-accuracy",
     "delta": "--delta",
+    "ray": "--ray",
 }
 
 
 def error(message: str) -> None:
     """Print one ``yolo-probs: error: ...`` line on stderr."""
     print(f"yolo-probs: error: {message}", file=sys.stderr, flush=True)
+
+
+def _bare_ray(argv: list[str]) -> list[str]:
+    """A bare ``--ray`` (last, or before another option) means ``--ray local``: Typer has no optional values."""
+    out = list(argv)
+    for i in range(len(out) - 1, -1, -1):
+        if out[i] == "--ray" and (i + 1 == len(out) or out[i + 1].startswith("-")):
+            out.insert(i + 1, "local")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         if info.cls is TyperCommand:
             info.cls = HelpCommand
     try:
-        result = app(args=argv, prog_name="yolo-probs", standalone_mode=False)
+        result = app(
+            args=_bare_ray(sys.argv[1:] if argv is None else argv), prog_name="yolo-probs", standalone_mode=False
+        )
     except typer.Exit as exc:
         return int(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):

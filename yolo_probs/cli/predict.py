@@ -46,12 +46,12 @@ OutputFormat = _output_formats()
 
 
 @contextlib.contextmanager
-def _open_output(path: Path | None) -> Iterator[Any]:
+def _open_output(path: Path | None, binary: bool = False) -> Iterator[Any]:
     if path is None:
         yield sys.stdout
         return
     try:
-        stream = path.open("w", encoding="utf-8", newline="")
+        stream = path.open("wb") if binary else path.open("w", encoding="utf-8", newline="")
     except OSError as exc:
         raise typer.BadParameter(
             f"cannot write {path} ({exc.strerror}); choose a writable path", param_hint="--output"
@@ -136,6 +136,16 @@ def predict(
     mean: MeanOption = None,
     std: StdOption = None,
     bgr: BgrOption = False,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="[ADDRESS]",
+            help="Score image files on a Ray cluster and write Parquet to --output: HOST:PORT, ray://HOST:PORT, "
+            "auto (the cluster this node is in); bare --ray: $RAY_ADDRESS, else a local cluster. "
+            "Needs 'pip install yolo-probs[ray]'.",
+        ),
+    ] = None,
 ) -> None:
     """Classify SOURCE... and print temperature-scaled top-k probabilities.
 
@@ -143,9 +153,14 @@ def predict(
     failures listed on stderr), 2 for usage errors.
     """
     from yolo_probs.sources import InputFailure
-    from yolo_probs.writers import format_for_path, make_writer
+    from yolo_probs.writers import WRITERS, format_for_path, make_writer
 
     chosen = fmt.value if fmt is not None else format_for_path(output)
+    binary = WRITERS[chosen].binary
+    if binary and output is None:  # a Parquet file on a terminal or in a pipe helps no one
+        raise typer.BadParameter(f"--format {chosen} writes a binary file; pass e.g. --output out.{chosen}")
+    if ray is not None and save is not None:
+        raise typer.BadParameter("--save draws on this machine; run without --ray to save annotated copies")
     copies = None
     if save is not None:  # checked (and created) before the model loads
         from yolo_probs.overlay.annotate import AnnotatedCopies
@@ -154,6 +169,22 @@ def predict(
     extra = model_kwargs(
         layer=layer, names=names, imgsz=imgsz, resize=resize, stretch=stretch, mean=mean, std=std, bgr=bgr
     )
+    if ray is not None:
+        from yolo_probs.cli.ray_predict import predict_on_ray
+
+        options = {"temperature": temperature, "top_k": top_k, "min_prob": min_prob, "imgsz": imgsz, **extra}
+        options |= {"device": device, "batch": batch}
+        predict_on_ray(
+            sources,
+            address=ray,
+            fmt=chosen,
+            output=output,
+            logits=logits,
+            model=model,
+            profile=profile,
+            options=options,
+        )
+        return
     clf = build_classifier(
         model=model,
         profile=profile,
@@ -169,7 +200,7 @@ def predict(
     seen: set[str] = set()
     bar = progress_bar("classifying", _count_frames(sources) if sys.stderr.isatty() else 0)
     frames: deque[Frame] = deque()  # decoded, waiting for their prediction (--save only)
-    with clf, _open_output(output) as stream:
+    with clf, _open_output(output, binary) as stream:
         writer: Writer = make_writer(chosen, stream, logits)
         with bar or contextlib.nullcontext():
             try:
