@@ -64,6 +64,14 @@ OPTION_HINTS = {
     "teacher": "--teacher PATH",
     "student": "--student MODEL",
     "alpha": "--alpha A",
+    "temperature": "--temperature T",
+    "ood_tpr": "--ood-tpr",
+    "ood_score": "--ood-score",
+    "ood_data": "--ood-data DIR",
+    "conformal": "--conformal ALPHA",
+    "score": "--score",
+    "target_accuracy": "--target-accuracy",
+    "delta": "--delta",
     "ray": "--ray",
 }
 
