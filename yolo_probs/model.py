@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -226,6 +227,17 @@ class YoloProbs:
         if type(source).__module__.split(".", 1)[0] == "torch":  # a BCHW float tensor in [0, 1], as Ultralytics takes
             out = self.backend.run_tensor(source, features=features or self.wants_features)
             yield from self._predictions(out, [(f"tensor{i}", None) for i in range(out.logits.shape[0])])
+            return
+        if getattr(self.backend, "prepare", None) is not None:  # fast engines: decode + preprocess overlap inference
+            from yolo_probs.pipeline import pipelined
+
+            batches = pipelined(self.backend, source, batch=self.batch, features=self.wants_features)
+            with contextlib.closing(batches):
+                for done in batches:
+                    if isinstance(done, InputFailure):
+                        yield done
+                    else:
+                        yield from self._predictions(*done)
             return
         # Like Ultralytics' loader: decode image files in threads for batches of 8 or more.
         items = iter_frames(source, workers=min(8, max(1, (os.cpu_count() or 1) - 1)) if self.batch >= 8 else 1)

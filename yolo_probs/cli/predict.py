@@ -15,6 +15,7 @@ from yolo_probs.cli import app, error
 from yolo_probs.cli.model_options import (
     MODEL_HELP,
     BgrOption,
+    EngineOption,
     LayerOption,
     MeanOption,
     NamesOption,
@@ -22,8 +23,10 @@ from yolo_probs.cli.model_options import (
     ResizeOption,
     StdOption,
     StretchOption,
+    VerboseOption,
     build_classifier,
     model_kwargs,
+    set_verbose,
 )
 from yolo_probs.cli.progress import progress_bar
 
@@ -146,6 +149,8 @@ def predict(
             "Needs 'pip install yolo-probs[ray]'.",
         ),
     ] = None,
+    engine: EngineOption = None,
+    verbose: VerboseOption = False,
 ) -> None:
     """Classify SOURCE... and print temperature-scaled top-k probabilities.
 
@@ -155,6 +160,7 @@ def predict(
     from yolo_probs.sources import InputFailure
     from yolo_probs.writers import WRITERS, format_for_path, make_writer
 
+    set_verbose(verbose)
     chosen = fmt.value if fmt is not None else format_for_path(output)
     binary = WRITERS[chosen].binary
     if binary and output is None:  # a Parquet file on a terminal or in a pipe helps no one
@@ -173,7 +179,7 @@ def predict(
         from yolo_probs.cli.ray_predict import predict_on_ray
 
         options = {"temperature": temperature, "top_k": top_k, "min_prob": min_prob, "imgsz": imgsz, **extra}
-        options |= {"device": device, "batch": batch}
+        options |= {"device": device, "batch": batch, "engine": engine}
         predict_on_ray(
             sources,
             address=ray,
@@ -194,6 +200,7 @@ def predict(
         imgsz=imgsz,
         device=device,
         batch=batch,
+        engine=engine,
         **extra,
     )
     failed: list[str] = []
