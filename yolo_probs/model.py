@@ -184,7 +184,10 @@ class YoloProbs:
         """Whether a decision rule needs the features that enter the final layer."""
         return any(getattr(d, "needs_features", False) for d in self.decisions)
 
-    def _predictions(self, out: BackendOutput, frames: list[tuple[str, int | None]]) -> list[Prediction]:
+    def _predictions(self, out: BackendOutput, frames: list[tuple[str, int | None]]) -> list[Prediction | InputFailure]:
+        from yolo_probs.tensor_input import nan_failures
+
+        out, frames, failures = nan_failures(out, frames)
         preds = [
             Prediction.from_logits(
                 row,
@@ -200,9 +203,14 @@ class YoloProbs:
         ]
         for rule in self.decisions:
             preds = rule.apply(preds, out)
-        return preds
+        if not failures:
+            return list(preds)
+        merged: list[Prediction | InputFailure] = list(preds)
+        for index, failure in failures:  # back in input order
+            merged.insert(index, failure)
+        return merged
 
-    def _run(self, frames: list[Frame]) -> list[Prediction]:
+    def _run(self, frames: list[Frame]) -> list[Prediction | InputFailure]:
         out = self.backend.run([f.image for f in frames], features=self.wants_features)
         return self._predictions(out, [(f.source, f.frame) for f in frames])
 
@@ -213,8 +221,9 @@ class YoloProbs:
         the inputs. Accepts what :meth:`predict` accepts.
         """
         if type(source).__module__.split(".", 1)[0] == "torch":  # a BCHW float tensor in [0, 1], as Ultralytics takes
-            out = self.backend.run_tensor(source, features=self.wants_features)
-            yield from self._predictions(out, [(f"tensor{i}", None) for i in range(out.logits.shape[0])])
+            from yolo_probs.tensor_input import run_checked
+
+            yield from run_checked(self.backend, source, self.wants_features, self._predictions)
             return
         # Like Ultralytics' loader: decode image files in threads for batches of 8 or more.
         items = iter_frames(source, workers=min(8, max(1, (os.cpu_count() or 1) - 1)) if self.batch >= 8 else 1)

@@ -73,7 +73,12 @@ def load_classifier(model: str | os.PathLike[str] | YOLO) -> YOLO:
                 f"{name} is a folder, not a model file; pass the path of a classification checkpoint", option="model"
             )
         try:
-            yolo = YOLO(name, verbose=False)
+            if local.is_file() and local.suffix.lower() not in {".pt", ".yaml", ".yml"}:
+                yolo = _load_renamed(local)
+            else:
+                yolo = YOLO(name, verbose=False)
+        except ModelError:
+            raise
         except (ConnectionError, FileNotFoundError) as exc:
             raise ModelError(
                 f"cannot get model {name}: it is not a local file and could not be downloaded ({_first_line(exc)}); "
@@ -93,6 +98,32 @@ def load_classifier(model: str | os.PathLike[str] | YOLO) -> YOLO:
             option="model",
         )
     return yolo
+
+
+def _load_renamed(path: Path) -> YOLO:
+    """An Ultralytics checkpoint saved under another suffix (``best.pth``): Ultralytics picks its loader by
+    suffix and would treat it as an export of a detection model, so load it through a ``.pt`` link."""
+    import tempfile
+
+    from ultralytics import YOLO
+
+    from yolo_probs.backends.torch_module import checkpoint_kind
+
+    if checkpoint_kind(path) != "ultralytics":
+        raise ModelError(
+            f"{path} is not a model file yolo-probs can read (not an Ultralytics checkpoint, model YAML, .onnx or "
+            ".torchscript export, nor a pickled torch.nn.Module); pass a classification (-cls) checkpoint",
+            option="model",
+        )
+    with tempfile.TemporaryDirectory(prefix="yolo-probs-") as folder:
+        link = Path(folder) / f"{path.stem}.pt"
+        try:
+            link.symlink_to(path.resolve())
+        except OSError:
+            import shutil
+
+            shutil.copyfile(path, link)
+        return YOLO(str(link), verbose=False)
 
 
 class UltralyticsBackend:

@@ -48,8 +48,17 @@ OPTION_HINTS = {
 
 
 def error(message: str) -> None:
-    """Print one ``yolo-probs: error: ...`` line on stderr."""
-    print(f"yolo-probs: error: {message}", file=sys.stderr, flush=True)
+    """Print one ``yolo-probs: error: ...`` line on stderr (control characters escaped: one line, always)."""
+    from yolo_probs.errors import printable
+
+    print(f"yolo-probs: error: {printable(message)}", file=sys.stderr, flush=True)
+
+
+def note(message: str) -> None:
+    """Print one ``yolo-probs: ...`` line on stderr (what was written where)."""
+    from yolo_probs.errors import printable
+
+    print(f"yolo-probs: {printable(message)}", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     except YoloProbsError as exc:
         hint = OPTION_HINTS.get(exc.option or "")
         error(f"{exc} ({hint})" if hint else str(exc))
-        return 2
+        return int(getattr(exc, "exit_code", 2))  # 2: usage; an OutputError (disk full) is 1
     except Exception as exc:
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):  # Typer's / Click's usage errors
             ctx = getattr(exc, "ctx", None)

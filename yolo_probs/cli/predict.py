@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from yolo_probs.cli import app, error
+from yolo_probs.cli import app, error, note
 from yolo_probs.cli.model_options import (
     MODEL_HELP,
     BgrOption,
@@ -27,8 +27,6 @@ from yolo_probs.cli.model_options import (
 from yolo_probs.cli.progress import progress_bar
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from yolo_probs.writers import Writer
 
 
@@ -42,19 +40,17 @@ def _output_formats() -> type[StrEnum]:
 OutputFormat = _output_formats()
 
 
-@contextlib.contextmanager
-def _open_output(path: Path | None) -> Iterator[Any]:
-    if path is None:
-        yield sys.stdout
-        return
-    try:
-        stream = path.open("w", encoding="utf-8", newline="")
-    except OSError as exc:
-        raise typer.BadParameter(
-            f"cannot write {path} ({exc.strerror}); choose a writable path", param_hint="--output"
-        ) from None
-    with stream:
-        yield stream
+def _local_inputs(sources: list[str], *others: Any) -> list[Any]:
+    """The local files this run reads (images, videos, model, profile, names): never to be overwritten."""
+    from yolo_probs.sources import ImageInput, StreamInput, expand
+
+    found: list[Any] = [x for x in others if x is not None]
+    for item in expand(sources):
+        if isinstance(item, ImageInput):
+            found.append(item.path)
+        elif isinstance(item, StreamInput) and isinstance(item.target, str):
+            found.append(item.target)
+    return found
 
 
 def _count_frames(sources: list[str]) -> int:
@@ -122,10 +118,14 @@ def predict(
     Exit code 0 when every input succeeded, 1 when some failed (the others are still written and the
     failures listed on stderr), 2 for usage errors.
     """
+    from yolo_probs.outputs import check_not_input, open_output
     from yolo_probs.sources import InputFailure
-    from yolo_probs.writers import format_for_path, make_writer
+    from yolo_probs.writers import WRITERS, format_for_path, make_writer
 
     chosen = fmt.value if fmt is not None else format_for_path(output)
+    inputs = _local_inputs(sources, model, profile, names) if output is not None else []
+    if output is not None:  # before the model loads: never destroy an input, fail in one line
+        check_not_input(output, inputs)
     extra = model_kwargs(
         layer=layer, names=names, imgsz=imgsz, resize=resize, stretch=stretch, mean=mean, std=std, bgr=bgr
     )
@@ -142,22 +142,45 @@ def predict(
     )
     failed: list[str] = []
     seen: set[str] = set()
+    lost_frames = written = 0
     bar = progress_bar("classifying", _count_frames(sources) if sys.stderr.isatty() else 0)
-    with clf, _open_output(output) as stream:
-        writer: Writer = make_writer(chosen, stream, logits)
-        with bar or contextlib.nullcontext():
-            try:
-                for item in clf.predict_each(sources):
-                    if isinstance(item, InputFailure):
-                        failed.append(item.source)
-                        error(str(item))
-                    else:
-                        seen.add(item.source)
-                        writer.write(item)
-                    if bar:
-                        bar.advance(bar.task_ids[0])
-            finally:
-                writer.close()
-    if failed:
-        error(f"{len(failed)} of {len(failed) + len(seen)} inputs failed (listed above); the others were written")
+    cls = WRITERS[chosen]
+    out = open_output(output, binary=cls.binary, atomic=getattr(cls, "atomic", True), inputs=inputs)
+    try:
+        with clf, out as stream:
+            writer: Writer = make_writer(chosen, stream, logits)
+            with bar or contextlib.nullcontext():
+                try:
+                    for item in clf.predict_each(sources):
+                        if isinstance(item, InputFailure):
+                            if item.frame is None:
+                                failed.append(item.source)
+                            else:
+                                lost_frames += item.frames
+                            error(str(item))
+                        else:
+                            seen.add(item.source)
+                            writer.write(item)
+                            written += 1
+                        if bar:
+                            bar.advance(bar.task_ids[0])
+                finally:
+                    writer.close()
+    except KeyboardInterrupt:
+        if output is not None:
+            note(f"interrupted: kept the {_records(written)} written so far in {output}")
+        raise
+    if output is not None:
+        note(f"wrote {_records(written)} to {output}")
+    if failed or lost_frames:
+        parts = []
+        if lost_frames:
+            parts.append(f"{lost_frames} video frame{'s' if lost_frames != 1 else ''} could not be decoded")
+        if failed:
+            parts.append(f"{len(failed)} of {len(failed) + len(seen)} inputs failed")
+        error(f"{' and '.join(parts)} (listed above); the others were written")
         raise typer.Exit(1)
+
+
+def _records(n: int) -> str:
+    return f"{n} record{'s' if n != 1 else ''}"
