@@ -237,6 +237,9 @@ def _too_big(source: str, width: int, height: int) -> SourceError:
     )
 
 
+_HEADER_FORMATS = ("PNG", "JPEG", "MPO", "BMP", "TIFF", "WEBP", "GIF")
+
+
 def _check_pixels(source: str, data: bytes) -> None:
     """Refuse an image whose header announces more than :data:`MAX_IMAGE_PIXELS`, before decoding it.
 
@@ -247,12 +250,12 @@ def _check_pixels(source: str, data: bytes) -> None:
     import re
     import warnings
 
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:
+            with Image.open(io.BytesIO(data), formats=_HEADER_FORMATS) as im:
                 width, height = im.size
     except Image.DecompressionBombError as exc:
         found = re.search(r"\((\d+) pixels\)", str(exc))
@@ -262,8 +265,8 @@ def _check_pixels(source: str, data: bytes) -> None:
             f"the image claims {pixels:,} pixels, above the limit of {MAX_IMAGE_PIXELS:,} (a decompression bomb, or a "
             "huge scan); downscale it first",
         ) from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
-        return  # not a format Pillow reads from its header; OpenCV decides
+    except Exception:  # not a format Pillow reads from its header: OpenCV decides
+        return
     if width * height > MAX_IMAGE_PIXELS:
         raise _too_big(source, width, height)
 
@@ -360,7 +363,7 @@ def to_bgr(image: Any, name: str) -> Frame:
             image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
         if image.ndim != 3 or image.shape[2] != 3 or image.size == 0:
             raise SourceError(
-                name, f"expected an HxWx3 BGR (or HxW gray) array, got shape {image.shape}; {_shape_hint(image)}"
+                name, f"expected an HxWx3 BGR array (or HxW gray), got shape {image.shape}; {_shape_hint(image)}"
             )
         return Frame(name, np.ascontiguousarray(image))
     if type(image).__module__.startswith("PIL."):
@@ -383,7 +386,7 @@ def _to_uint8(image: np.ndarray) -> str:
 
 
 def _shape_hint(image: np.ndarray) -> str:
-    if image.ndim == 3 and image.shape[0] in (1, 3, 4) and image.shape[2] > 4:
+    if image.ndim == 3 and image.shape[0] in (1, 3, 4) and min(image.shape[1:]) > 4:
         return "it looks channels-first: pass img.transpose(1, 2, 0)"
     if image.ndim == 3 and image.shape[2] == 4:
         return "drop the alpha channel: cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)"
@@ -397,6 +400,11 @@ def _read_frame(item: ImageInput) -> Frame | InputFailure:
         return Frame(item.path, read_image(item.path))
     except SourceError as exc:
         return InputFailure(exc.source, exc.reason)
+    except (MemoryError, Exception) as exc:  # a decoder bug must not abort the batch: name the file, go on
+        detail = (str(exc).strip().splitlines() or [""])[0][:200]
+        return InputFailure(
+            item.path, f"could not be read ({type(exc).__name__}: {detail}); check that it is a valid image"
+        )
 
 
 def _inputs(sources: Any) -> Iterator[Input | Frame]:
