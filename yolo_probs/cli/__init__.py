@@ -69,6 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     # Ultralytics' INFO/WARNING lines go to stdout, where they would corrupt --format json/jsonl/csv.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     os.environ.setdefault("YOLO_VERBOSE", "False")
+    # OpenCV's own "[ WARN:0@...]" / "[ERROR:0@...]" lines (camera probes, codecs, TIFF tags) and Qt's
+    # "QFontDatabase: Cannot find font directory" notices (opencv-python ships Qt without fonts) would
+    # break the one-line-per-problem promise too; yolo-probs reports each problem itself.
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
+    os.environ.setdefault("QT_LOGGING_RULES", "default.warning=false")
 
     try:
         result = app(args=argv, prog_name="yolo-probs", standalone_mode=False)
