@@ -85,9 +85,15 @@ def test_evaluate_with_model_and_temperature_table(
     assert "calibration metrics, 30 images" in out and "after (T=1.5)" in out and "adaptive ECE (15 bins)" in out
 
 
-def test_evaluate_needs_a_profile_or_model_and_temperature(digits: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(["evaluate", str(digits), "--model", str(MODEL)], capsys)
-    assert code == 2 and "pass --profile PROFILE, or both --model PATH and --temperature T" in err
+def test_evaluate_needs_a_profile_or_a_model(digits: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["evaluate", str(digits)], capsys)
+    assert code == 2 and "pass --profile PROFILE, or --model PATH (and --temperature T)" in err
+
+
+def test_evaluate_a_model_without_temperature_scores_t_1(digits: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["evaluate", str(digits), "--model", str(MODEL), "-f", "json"], capsys)
+    doc = json.loads(out)
+    assert code == 0 and doc["temperature"] == 1.0 and doc["after"] == doc["before"]
 
 
 def test_unreadable_images_are_skipped_and_counted(

@@ -18,7 +18,8 @@ from yolo_probs.prediction import Prediction
 from yolo_probs.probs import TopClass, log_softmax, softmax, top_k
 
 if TYPE_CHECKING:
-    from yolo_probs.calibration import fit_temperature
+    from yolo_probs.backends import Backend, BackendOptions, BackendOutput, register_backend
+    from yolo_probs.calibration import Calibrator, TemperatureScaling, fit_temperature, register_calibrator
     from yolo_probs.export import export_folded
     from yolo_probs.metrics import evaluate_logits
     from yolo_probs.model import YoloProbs
@@ -26,28 +27,40 @@ if TYPE_CHECKING:
     from yolo_probs.plugin import attach, detach
     from yolo_probs.profile import Profile, load_profile, save_profile
     from yolo_probs.sources import InputFailure
+    from yolo_probs.workflow import CalibrationResult, EvaluationResult, calibrate, evaluate
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Backend",
+    "BackendOptions",
+    "BackendOutput",
+    "CalibrationResult",
+    "Calibrator",
     "ConfigError",
+    "EvaluationResult",
     "InputFailure",
     "ModelError",
     "OverlayDrawer",
     "Prediction",
     "Profile",
     "SourceError",
+    "TemperatureScaling",
     "TopClass",
     "YoloProbs",
     "YoloProbsError",
     "__version__",
     "attach",
+    "calibrate",
     "detach",
+    "evaluate",
     "evaluate_logits",
     "export_folded",
     "fit_temperature",
     "load_profile",
     "log_softmax",
+    "register_backend",
+    "register_calibrator",
     "save_profile",
     "softmax",
     "top_k",
@@ -60,6 +73,17 @@ _LAZY = {
     "detach": "yolo_probs.plugin",
     "InputFailure": "yolo_probs.sources",
     "fit_temperature": "yolo_probs.calibration",
+    "Calibrator": "yolo_probs.calibration",
+    "TemperatureScaling": "yolo_probs.calibration",
+    "register_calibrator": "yolo_probs.calibration",
+    "Backend": "yolo_probs.backends",
+    "BackendOptions": "yolo_probs.backends",
+    "BackendOutput": "yolo_probs.backends",
+    "register_backend": "yolo_probs.backends",
+    "calibrate": "yolo_probs.workflow",
+    "evaluate": "yolo_probs.workflow",
+    "CalibrationResult": "yolo_probs.workflow",
+    "EvaluationResult": "yolo_probs.workflow",
     "evaluate_logits": "yolo_probs.metrics",
     "export_folded": "yolo_probs.export",
     "OverlayDrawer": "yolo_probs.overlay",

@@ -104,20 +104,25 @@ def load_labelled_folder(data: str | os.PathLike[str], names: Sequence[str], spl
 
 @dataclass(frozen=True)
 class CollectedLogits:
-    """Logits of the readable images of a :class:`LabelledFolder`; ``failures`` are the one-line skip reasons."""
+    """Logits of the readable images of a :class:`LabelledFolder`; ``failures`` are the one-line skip reasons.
+
+    ``features`` are the ``(N, D)`` inputs of the final layer when they were asked for (else None).
+    """
 
     logits: np.ndarray
     labels: np.ndarray
     files: list[str]
     failures: list[str]
+    features: np.ndarray | None = None
 
 
 def collect_logits(
-    model: Any, folder: LabelledFolder, progress: Callable[[int], None] | None = None
+    model: Any, folder: LabelledFolder, progress: Callable[[int], None] | None = None, *, features: bool = False
 ) -> CollectedLogits:
     """Run ``model.predict_each`` (a :class:`~yolo_probs.model.YoloProbs`) over the folder's images.
 
-    Unreadable images are skipped and counted; ``progress(1)`` is called after each image.
+    Unreadable images are skipped and counted; ``progress(1)`` is called after each image. With
+    ``features`` the inputs of the final layer are kept too (None if the backend has none).
 
     Raises:
         SourceError: not one image could be read.
@@ -127,9 +132,11 @@ def collect_logits(
     labels: list[int] = []
     files: list[str] = []
     failures: list[str] = []
-    for item in model.predict_each(folder.files):
+    feats: list[np.ndarray | None] = []
+    for item in model.predict_each(folder.files, features=features):
         if hasattr(item, "logits"):
             rows.append(np.asarray(item.logits, dtype=np.float32))
+            feats.append(item.features)
             labels.append(label_of[item.source])
             files.append(item.source)
         else:
@@ -140,4 +147,6 @@ def collect_logits(
         raise SourceError(
             str(folder.root), f"none of its {len(folder.files)} images could be read (first: {failures[0]})"
         )
-    return CollectedLogits(np.stack(rows), np.asarray(labels, dtype=np.int64), files, failures)
+    present = [f for f in feats if f is not None]
+    kept = np.stack(present).astype(np.float32) if features and len(present) == len(rows) else None
+    return CollectedLogits(np.stack(rows), np.asarray(labels, dtype=np.int64), files, failures, kept)

@@ -39,6 +39,7 @@ from yolo_probs.probs import check_temperature
 if TYPE_CHECKING:
     from torch import nn
 
+    from yolo_probs.calibration.base import Calibrator
     from yolo_probs.preprocess import Preprocess
 
 __all__ = ["EXPORT_FORMATS", "ExportResult", "export_folded", "fold_temperature"]
@@ -56,6 +57,7 @@ class ExportResult:
         temperature: the temperature folded into the final layer.
         layer: name of the layer whose weight and bias were divided by it.
         profile: the deployment profile it came from, if any.
+        method: the calibration method folded in (``temperature`` is the calibrator's T, 1.0 if it has none).
     """
 
     path: Path
@@ -63,6 +65,7 @@ class ExportResult:
     temperature: float
     layer: str
     profile: str | None = None
+    method: str = "temperature"
 
 
 def fold_temperature(module: nn.Module, temperature: float, layer: str | None = None) -> tuple[nn.Module, str]:
@@ -98,7 +101,7 @@ def _quiet_ultralytics() -> Any:
 
 
 def _export_ultralytics(
-    model: Any, t: float, fmt: str, workdir: Path, imgsz: int | None, layer: str | None
+    model: Any, cal: Calibrator, fmt: str, workdir: Path, imgsz: int | None, layer: str | None
 ) -> tuple[Path, str, dict[str, Any]]:
     """Fold T into a copy of an Ultralytics classifier and export it with Ultralytics' own exporter."""
     from ultralytics.engine.exporter import Exporter
@@ -107,7 +110,7 @@ def _export_ultralytics(
 
     yolo = load_classifier(model)
     source: nn.Module = yolo.model  # type: ignore[assignment]  # a loaded YOLO always holds its nn.Module
-    net, name = fold_temperature(source, t, layer)
+    net, name = cal.fold(source, layer)
     size = imgsz or int((getattr(source, "args", None) or {}).get("imgsz", 224))
     # The exporter writes next to this path: keep it in our temp folder.
     setattr(net, "pt_path", str(workdir / "model.pt"))  # noqa: B010
@@ -127,7 +130,7 @@ def _export_ultralytics(
 
 def _export_module(
     module: nn.Module,
-    t: float,
+    cal: Calibrator,
     fmt: str,
     workdir: Path,
     imgsz: int | None,
@@ -142,7 +145,7 @@ def _export_module(
     from yolo_probs.names import load_names, names_of
     from yolo_probs.preprocess import Preprocess
 
-    net, name = fold_temperature(module, t, layer)
+    net, name = cal.fold(module, layer)
     pre = preprocess or Preprocess.imagenet(imgsz or 224)
     wrapped = nn.Sequential(net, nn.Softmax(dim=1)).eval()
     x = torch.zeros(1, 3, pre.size, pre.size)
@@ -202,6 +205,7 @@ def export_folded(
     *,
     output: str | os.PathLike[str],
     temperature: float = 1.0,
+    calibrator: Calibrator | None = None,
     format: str | None = None,
     imgsz: int | None = None,
     profile: str | os.PathLike[str] | None = None,
@@ -216,6 +220,7 @@ def export_folded(
             ``package.module:factory``.
         output: the file to write (its folder must exist).
         temperature: T > 0; the export's softmax output is ``softmax(logits / T)``.
+        calibrator: a fitted calibrator to fold in instead of ``temperature`` (see :meth:`Calibrator.fold`).
         format: ``"onnx"`` or ``"torchscript"``; default from the ``output`` suffix, else ONNX.
         imgsz: input size (default: the checkpoint's own, 224 for plain modules).
         profile: the deployment profile T came from, recorded in the metadata.
@@ -229,7 +234,9 @@ def export_folded(
         >>> export_folded(net, output=out, temperature=2.0, imgsz=32).layer
         'fc'
     """
-    t = check_temperature(temperature)
+    from yolo_probs.calibration import TemperatureScaling
+
+    cal = calibrator if calibrator is not None else TemperatureScaling(temperature)
     suffix = Path(output).suffix.lower()
     by_suffix = "torchscript" if suffix in TORCHSCRIPT_SUFFIXES else "onnx" if suffix == ".onnx" else None
     fmt = format or by_suffix or "onnx"
@@ -265,12 +272,12 @@ def export_folded(
             if module is None:
                 if preprocess is not None or names is not None:
                     raise ConfigError("preprocessing and names options apply to plain PyTorch models only")
-                produced, name, meta = _export_ultralytics(model, t, fmt, Path(tmp), imgsz, layer)
+                produced, name, meta = _export_ultralytics(model, cal, fmt, Path(tmp), imgsz, layer)
             else:
-                produced, name, meta = _export_module(module, t, fmt, Path(tmp), imgsz, layer, preprocess, names)
+                produced, name, meta = _export_module(module, cal, fmt, Path(tmp), imgsz, layer, preprocess, names)
             source = model if isinstance(model, str | os.PathLike) else type(model).__name__
             meta |= {
-                f"{META_PREFIX}temperature": t,
+                **_calibrator_meta(cal),
                 f"{META_PREFIX}layer": name,
                 f"{META_PREFIX}source": os.fspath(source),
                 f"{META_PREFIX}profile": os.fspath(profile) if profile is not None else None,
@@ -286,4 +293,12 @@ def export_folded(
         if not existed:
             out.unlink(missing_ok=True)  # do not leave an empty claim behind
         raise
-    return ExportResult(out, fmt, t, name, os.fspath(profile) if profile is not None else None)
+    t = cal.temperature if cal.temperature is not None else 1.0
+    return ExportResult(out, fmt, t, name, os.fspath(profile) if profile is not None else None, cal.method)
+
+
+def _calibrator_meta(cal: Calibrator) -> dict[str, Any]:
+    """The metadata that tells a loader what is folded in: ``temperature``, or the calibrator's mapping."""
+    if cal.method == "temperature":
+        return {f"{META_PREFIX}temperature": cal.temperature}
+    return {f"{META_PREFIX}calibrator": json.dumps(cal.to_dict())}

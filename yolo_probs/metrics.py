@@ -21,13 +21,16 @@ Example:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from yolo_probs.calibration import check_logits_labels
 from yolo_probs.errors import ConfigError
 from yolo_probs.probs import check_temperature, log_softmax, softmax
+
+if TYPE_CHECKING:
+    from yolo_probs.calibration.base import Calibrator
 
 __all__ = [
     "BINNING",
@@ -69,7 +72,10 @@ def accuracy(probs: Any, labels: Any) -> float:
         >>> accuracy([[0.9, 0.1], [0.4, 0.6]], [0, 0])
         0.5
     """
-    p, y = _check_probs(probs, labels)
+    return _accuracy(*_check_probs(probs, labels))
+
+
+def _accuracy(p: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.argmax(p, axis=1) == y))
 
 
@@ -92,7 +98,10 @@ def brier_score(probs: Any, labels: Any) -> float:
         >>> brier_score([[1.0, 0.0], [0.5, 0.5]], [0, 0])
         0.25
     """
-    p, y = _check_probs(probs, labels)
+    return _brier(*_check_probs(probs, labels))
+
+
+def _brier(p: np.ndarray, y: np.ndarray) -> float:
     d = p.astype(np.float64)  # a copy: the caller's array is left alone
     d[np.arange(y.size), y] -= 1.0
     return float(np.mean(np.sum(d * d, axis=1)))
@@ -138,8 +147,10 @@ def bin_stats(probs: Any, labels: Any, n_bins: int = DEFAULT_BINS) -> BinStats:
         >>> s.count.tolist()[6:], s.accuracy.tolist()[6:]  # bins [0.6, 0.7), [0.7, 0.8), ..., and {1.0}
         ([1.0, 1.0, 0.0, 1.0, 0.0], [1.0, 0.0, 0.0, 1.0, 0.0])
     """
-    n_bins = _check_bins(n_bins)
-    p, y = _check_probs(probs, labels)
+    return _bin_stats(*_check_probs(probs, labels), _check_bins(n_bins))
+
+
+def _bin_stats(p: np.ndarray, y: np.ndarray, n_bins: int) -> BinStats:
     conf, correct = _confidence_correct(p, y)
     edges = _edges(n_bins)
     idx = np.searchsorted(edges, conf, side="right") - 1  # == torch.bucketize(conf, edges, right=True) - 1
@@ -189,8 +200,10 @@ def adaptive_ece(probs: Any, labels: Any, n_bins: int = DEFAULT_BINS) -> float:
         >>> round(adaptive_ece([[0.85, 0.15], [0.75, 0.25]], [0, 1], n_bins=2), 6)
         0.45
     """
-    n_bins = _check_bins(n_bins)
-    p, y = _check_probs(probs, labels)
+    return _adaptive_ece(*_check_probs(probs, labels), _check_bins(n_bins))
+
+
+def _adaptive_ece(p: np.ndarray, y: np.ndarray, n_bins: int) -> float:
     conf, correct = _confidence_correct(p, y)
     order = np.argsort(conf, kind="stable")
     total = 0.0
@@ -216,6 +229,7 @@ class CalibrationReport:
     adaptive_ece: float
     n_bins: int = DEFAULT_BINS
     binning: str = BINNING
+    method: str = "temperature"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain ``dict`` of every field (JSON/YAML friendly)."""
@@ -223,36 +237,65 @@ class CalibrationReport:
 
 
 def evaluate_probs(
-    probs: Any, labels: Any, *, nll_value: float, temperature: float, n_bins: int = DEFAULT_BINS
+    probs: Any,
+    labels: Any,
+    *,
+    nll_value: float,
+    temperature: float,
+    n_bins: int = DEFAULT_BINS,
+    method: str = "temperature",
 ) -> CalibrationReport:
     """A :class:`CalibrationReport` from probabilities (the NLL is passed in: it needs the logits for precision)."""
-    n_bins = _check_bins(n_bins)
     p, y = _check_probs(probs, labels)
-    s = bin_stats(p, y, n_bins)
+    return _report(p, y, float(nll_value), float(temperature), _check_bins(n_bins), method)
+
+
+def _report(p: np.ndarray, y: np.ndarray, nll_value: float, t: float, n_bins: int, method: str) -> CalibrationReport:
+    """Every metric from validated arrays (no checks here: the public functions validate once)."""
+    s = _bin_stats(p, y, n_bins)
     gap = np.abs(s.accuracy - s.confidence)
     return CalibrationReport(
         samples=int(y.size),
-        temperature=float(temperature),
-        accuracy=accuracy(p, y),
-        nll=float(nll_value),
-        brier=brier_score(p, y),
+        temperature=t,
+        accuracy=_accuracy(p, y),
+        nll=nll_value,
+        brier=_brier(p, y),
         ece=float(np.sum(gap * s.count) / np.sum(s.count)),
         mce=float(np.max(gap)),
-        adaptive_ece=adaptive_ece(p, y, n_bins),
+        adaptive_ece=_adaptive_ece(p, y, n_bins),
         n_bins=n_bins,
+        method=method,
     )
 
 
 def evaluate_logits(
-    logits: Any, labels: Any, temperature: float = 1.0, n_bins: int = DEFAULT_BINS
+    logits: Any,
+    labels: Any,
+    temperature: float = 1.0,
+    n_bins: int = DEFAULT_BINS,
+    *,
+    calibrator: Calibrator | None = None,
 ) -> CalibrationReport:
-    """Every metric of ``softmax(logits / temperature)`` against ``labels``.
+    """Every metric of ``softmax(logits / temperature)`` (or of ``calibrator``'s probabilities) against ``labels``.
+
+    The inputs are validated once, then every metric runs on the same arrays.
 
     Example:
         >>> r = evaluate_logits([[2.0, 0.0], [0.0, 1.0]], [0, 0], temperature=2.0)
         >>> r.accuracy, round(r.nll, 4), r.n_bins  # NLL = (log(1 + e**-1) + log(1 + e**0.5)) / 2
         (0.5, 0.6437, 15)
     """
-    t = check_temperature(temperature)
+    n_bins = _check_bins(n_bins)
     x, y = check_logits_labels(logits, labels)
-    return evaluate_probs(softmax(x, temperature=t), y, nll_value=nll(x, y, t), temperature=t, n_bins=n_bins)
+    if calibrator is None:
+        t = check_temperature(temperature)
+        lp = log_softmax(x.astype(np.float64, copy=False), temperature=t)
+        p = softmax(x, temperature=t)
+        method = "temperature"
+    else:
+        lp = np.asarray(calibrator.log_probs(x), dtype=np.float64)
+        p = np.asarray(calibrator.probs(x))
+        t = calibrator.temperature if calibrator.temperature is not None else 1.0
+        method = calibrator.method
+    nll_value = float(-np.mean(lp[np.arange(y.size), y]))
+    return _report(p, y, nll_value, t, n_bins, method)

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from yolo_probs.backends import Backend, BackendOutput
     from yolo_probs.calibration import Calibrator
     from yolo_probs.preprocess import Preprocess
+    from yolo_probs.profile import Profile
 
 __all__ = ["DEFAULT_MODEL", "SHIPPED_MODEL", "YoloProbs", "load_classifier"]
 
@@ -107,6 +108,7 @@ class YoloProbs:
             calibrator = TemperatureScaling(getattr(self.backend, "folded_temperature", None) or 1.0)
         self.calibrator: Calibrator = calibrator
         self.decisions: list[Any] = list(decisions or [])
+        self.profile: Profile | None = None  # set by from_profile
 
     @classmethod
     def from_profile(cls, path: str | os.PathLike[str], **overrides: Any) -> YoloProbs:
@@ -134,6 +136,7 @@ class YoloProbs:
 
             decisions = decisions_from_profile(profile, clf)
         clf.decisions = list(decisions or [])
+        clf.profile = profile
         return clf
 
     # -- options, validated on every change (the overlay changes them live) --
@@ -187,7 +190,8 @@ class YoloProbs:
     def _predictions(self, out: BackendOutput, frames: list[tuple[str, int | None]]) -> list[Prediction | InputFailure]:
         from yolo_probs.tensor_input import nan_failures
 
-        out, frames, failures = nan_failures(out, frames)
+        out, frames, failures = nan_failures(out, frames)  # NaN logits: a failure, never NaN probabilities
+        feats = out.features if out.features is not None else [None] * len(frames)
         preds = [
             Prediction.from_logits(
                 row,
@@ -198,8 +202,9 @@ class YoloProbs:
                 frame=frame,
                 logits_source=out.how,
                 calibrator=self.calibrator,
+                features=feat,
             )
-            for (source, frame), row in zip(frames, out.logits, strict=True)
+            for (source, frame), row, feat in zip(frames, out.logits, feats, strict=True)
         ]
         for rule in self.decisions:
             preds = rule.apply(preds, out)
@@ -210,20 +215,21 @@ class YoloProbs:
             merged.insert(index, failure)
         return merged
 
-    def _run(self, frames: list[Frame]) -> list[Prediction | InputFailure]:
-        out = self.backend.run([f.image for f in frames], features=self.wants_features)
+    def _run(self, frames: list[Frame], features: bool) -> list[Prediction | InputFailure]:
+        out = self.backend.run([f.image for f in frames], features=features or self.wants_features)
         return self._predictions(out, [(f.source, f.frame) for f in frames])
 
-    def predict_each(self, source: Any) -> Iterator[Prediction | InputFailure]:
+    def predict_each(self, source: Any, *, features: bool = False) -> Iterator[Prediction | InputFailure]:
         """Stream a prediction per image or frame, and an :class:`InputFailure` in place of each bad input.
 
         Never raises for a bad input, so a batch job can report failures and carry on; order follows
-        the inputs. Accepts what :meth:`predict` accepts.
+        the inputs. Accepts what :meth:`predict` accepts. With ``features`` each prediction also carries
+        the input of the model's final layer (:attr:`Prediction.features`) where the backend has one.
         """
         if type(source).__module__.split(".", 1)[0] == "torch":  # a BCHW float tensor in [0, 1], as Ultralytics takes
             from yolo_probs.tensor_input import run_checked
 
-            yield from run_checked(self.backend, source, self.wants_features, self._predictions)
+            yield from run_checked(self.backend, source, features or self.wants_features, self._predictions)
             return
         # Like Ultralytics' loader: decode image files in threads for batches of 8 or more.
         items = iter_frames(source, workers=min(8, max(1, (os.cpu_count() or 1) - 1)) if self.batch >= 8 else 1)
@@ -233,16 +239,16 @@ class YoloProbs:
         try:
             for item in items:
                 if isinstance(item, InputFailure):
-                    yield from self._run(pending) if pending else ()
+                    yield from self._run(pending, features) if pending else ()
                     pending = []
                     yield item
                     continue
                 pending.append(item)
                 if len(pending) == self.batch:
-                    yield from self._run(pending)
+                    yield from self._run(pending, features)
                     pending = []
             if pending:
-                yield from self._run(pending)
+                yield from self._run(pending, features)
         finally:
             close = getattr(items, "close", None)
             if close is not None:  # stop a read-ahead thread when the consumer stops early

@@ -47,6 +47,8 @@ class Prediction:
             typical), None when the profile has none.
         unknown: True when ``ood_score`` is below the profile's threshold, None when there is no detector.
         set: the conformal prediction set (best first), None when the profile has no conformal entry.
+        features: the input of the model's final layer, when it was asked for (``predict_each(...,
+            features=True)`` or a decision rule that needs it) and the backend can give it; else None.
     """
 
     source: str
@@ -63,6 +65,7 @@ class Prediction:
     ood_score: float | None = None
     unknown: bool | None = None
     set: list[TopClass] | None = None
+    features: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.logits.ndim != 1 or self.probs.shape != self.logits.shape:
@@ -85,6 +88,7 @@ class Prediction:
         frame: int | None = None,
         logits_source: str = "hook",
         calibrator: Calibrator | None = None,
+        features: np.ndarray | None = None,
     ) -> Prediction:
         """Build a prediction from one row of raw logits with the math core.
 
@@ -113,6 +117,7 @@ class Prediction:
             top_k=top_k,
             min_prob=min_prob,
             calibration=method,
+            features=features,
         )
 
     def with_temperature(
@@ -138,6 +143,7 @@ class Prediction:
             source=self.source,
             frame=self.frame,
             logits_source=self.logits_source,
+            features=self.features,
         )
 
     @property

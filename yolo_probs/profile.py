@@ -41,6 +41,7 @@ _CALIBRATION_KEYS = {
     "date": str,
     "bins": int,
     "binning": str,
+    "method": str,
     "before": dict,
     "after": dict,
 }

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from yolo_probs.metrics import DEFAULT_BINS, BinStats, bin_stats, evaluate_logits
-from yolo_probs.probs import softmax
+
+if TYPE_CHECKING:
+    from yolo_probs.calibration.base import Calibrator
 
 __all__ = ["plot_reliability"]
 
@@ -97,36 +99,44 @@ def plot_reliability(
     path: str | os.PathLike[str],
     logits: Any,
     labels: Any,
-    temperature: float,
+    temperature: float | None = None,
     *,
     n_bins: int = DEFAULT_BINS,
     title: str | None = None,
+    calibrator: Calibrator | None = None,
 ) -> Path:
-    """Write a PNG with two reliability diagrams: ``T = 1`` (before) and ``T = temperature`` (after).
+    """Write a PNG with two reliability diagrams: ``T = 1`` (before) and after calibration.
 
-    Returns the path written. ECE (equal-width, ``n_bins`` bins) and the sample count are in the titles.
+    "After" is ``calibrator``'s probabilities, or ``softmax(logits / temperature)``. Returns the path
+    written. ECE (equal-width, ``n_bins`` bins) and the sample count are in the titles. The figure is
+    drawn on its own ``Figure`` with the Agg canvas: matplotlib's global backend and pyplot state are
+    left alone (notebooks keep theirs).
     """
-    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")  # no display needed; must precede pyplot
-    import matplotlib.pyplot as plt
+    from yolo_probs.calibration import TemperatureScaling
 
+    if calibrator is None:
+        calibrator = TemperatureScaling(1.0 if temperature is None else temperature)
     x = np.asarray(logits)
-    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), gridspec_kw={"height_ratios": [3, 1]}, constrained_layout=True)
-    for col, t in enumerate((1.0, temperature)):
-        report = evaluate_logits(x, labels, temperature=t, n_bins=n_bins)
-        stats = bin_stats(softmax(x, temperature=t), labels, n_bins)
+    fig = Figure(figsize=(11, 7.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(2, 2, gridspec_kw={"height_ratios": [3, 1]})
+    for col, cal in enumerate((TemperatureScaling(1.0), calibrator)):
+        report = evaluate_logits(x, labels, n_bins=n_bins, calibrator=cal)
+        stats = bin_stats(cal.probs(x), labels, n_bins)
         label = "before" if col == 0 else "after"
+        what = f"T = {cal.temperature:.3g}" if cal.method == "temperature" else cal.method
         _panel(
             axes[0, col],
             axes[1, col],
             stats,
-            f"{label}: T = {t:.3g}   ECE {report.ece:.2%} ({n_bins} bins)\n"
+            f"{label}: {what}   ECE {report.ece:.2%} ({n_bins} bins)\n"
             f"accuracy {report.accuracy:.2%}   NLL {report.nll:.4f}   n = {report.samples}",
         )
     if title:
         fig.suptitle(title)
     out = Path(path)
     fig.savefig(out, dpi=110)
-    plt.close(fig)
     return out

@@ -13,7 +13,15 @@ Example:
 
 from __future__ import annotations
 
-from yolo_probs.calibration.base import CALIBRATORS, Calibrator, calibrator_from_dict, register_calibrator
+from yolo_probs.calibration.base import (
+    CALIBRATORS,
+    SELECTORS,
+    Calibrator,
+    calibrator_from_dict,
+    fit_calibrator,
+    register_calibrator,
+    register_selector,
+)
 from yolo_probs.calibration.temperature import (
     MIN_SAMPLES,
     T_MAX,
@@ -27,6 +35,7 @@ from yolo_probs.calibration.temperature import (
 __all__ = [
     "CALIBRATORS",
     "MIN_SAMPLES",
+    "SELECTORS",
     "T_MAX",
     "T_MIN",
     "CalibrationWarning",
@@ -34,9 +43,11 @@ __all__ = [
     "TemperatureScaling",
     "calibrator_from_dict",
     "check_logits_labels",
+    "fit_calibrator",
     "fit_temperature",
     "load_builtin",
     "register_calibrator",
+    "register_selector",
 ]
 
 

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from yolo_probs.errors import ConfigError
@@ -23,7 +24,15 @@ if TYPE_CHECKING:
     import numpy as np
     from torch import nn
 
-__all__ = ["CALIBRATORS", "Calibrator", "calibrator_from_dict", "register_calibrator"]
+__all__ = [
+    "CALIBRATORS",
+    "SELECTORS",
+    "Calibrator",
+    "calibrator_from_dict",
+    "fit_calibrator",
+    "register_calibrator",
+    "register_selector",
+]
 
 
 @runtime_checkable
@@ -90,3 +99,34 @@ def calibrator_from_dict(data: dict[str, Any]) -> Calibrator:
     if method not in CALIBRATORS:
         raise ConfigError(f"unknown calibration method {method!r}; known: {', '.join(sorted(CALIBRATORS))}")
     return CALIBRATORS[method].from_dict(data)  # type: ignore[no-any-return]
+
+
+#: Method names that choose among calibrators (e.g. by cross-validation) -> ``(logits, labels) -> (calibrator,
+#: details)``; ``details`` is a plain mapping the workflow reports (e.g. the candidates tried).
+SELECTORS: dict[str, Callable[[Any, Any], tuple[Calibrator, dict[str, Any]]]] = {}
+
+
+def register_selector(name: str, select: Callable[[Any, Any], tuple[Calibrator, dict[str, Any]]]) -> None:
+    """Register a method name that picks and fits a calibrator itself."""
+    SELECTORS[name] = select
+
+
+def fit_calibrator(method: str, logits: Any, labels: Any) -> tuple[Calibrator, dict[str, Any]]:
+    """Fit the calibrator ``method`` names (a registered calibrator or selector); returns it and its details.
+
+    Example:
+        >>> import numpy as np
+        >>> y = np.arange(100) % 2; z = np.where(np.eye(2)[y] > 0, 1.0, 0.0); z[:20] = z[:20, ::-1]
+        >>> cal, details = fit_calibrator("temperature", z, y)
+        >>> cal.method, round(cal.temperature, 4), details
+        ('temperature', 0.7213, {})
+    """
+    from yolo_probs.calibration import load_builtin
+
+    load_builtin()
+    if method in SELECTORS:
+        return SELECTORS[method](logits, labels)
+    if method not in CALIBRATORS:
+        known = ", ".join([*CALIBRATORS, *SELECTORS])
+        raise ConfigError(f"unknown calibration method {method!r}; choose one of {known}", option="method")
+    return CALIBRATORS[method]().fit(logits, labels), {}

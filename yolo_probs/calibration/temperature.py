@@ -264,7 +264,7 @@ class TemperatureScaling:
 
     def log_probs(self, logits: Any) -> np.ndarray:
         """``log_softmax(logits / T)`` in float64."""
-        return log_softmax(logits, self._t)
+        return log_softmax(np.asarray(logits, dtype=np.float64), self._t)
 
     def probs(self, logits: Any) -> np.ndarray:
         """``softmax(logits / T)``."""

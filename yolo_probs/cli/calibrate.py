@@ -10,8 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-import warnings
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterator
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -22,9 +21,7 @@ from yolo_probs.cli import app, error
 from yolo_probs.cli.progress import progress_bar
 
 if TYPE_CHECKING:
-    from yolo_probs.dataset import CollectedLogits, LabelledFolder
     from yolo_probs.metrics import CalibrationReport
-    from yolo_probs.model import YoloProbs
 
 _MAX_LISTED = 10
 
@@ -41,39 +38,23 @@ def warn(message: str) -> None:
     print(f"yolo-probs: warning: {message}", file=sys.stderr, flush=True)
 
 
-def _collect(clf: YoloProbs, folder: LabelledFolder) -> CollectedLogits:
-    """Logits of every readable image, with a progress bar on stderr when it is a terminal."""
-    from yolo_probs.dataset import collect_logits
+@contextlib.contextmanager
+def _progress(total: int) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr when it is a terminal; yields its ``advance(n)`` (or None)."""
+    bar = progress_bar("collecting logits", total)
+    if bar is None:
+        yield None
+        return
+    with bar:
+        yield lambda n: bar.advance(bar.task_ids[0], n)
 
-    progress = progress_bar("collecting logits", len(folder.files))
-    with progress or contextlib.nullcontext():
-        advance = (lambda n: progress.advance(progress.task_ids[0], n)) if progress else None
-        collected = collect_logits(clf, folder, advance)
-    for line in collected.failures[:_MAX_LISTED]:
+
+def _report_skipped(failures: list[str]) -> None:
+    """One ``error: skipped ...`` line per unreadable image (the first few)."""
+    for line in failures[:_MAX_LISTED]:
         error(f"skipped {line}")
-    if collected.failures:
-        more = (
-            f" ({len(collected.failures) - _MAX_LISTED} more not listed)"
-            if len(collected.failures) > _MAX_LISTED
-            else ""
-        )
-        warn(f"{len(collected.failures)} of {len(folder.files)} images could not be read and were skipped{more}")
-    return collected
-
-
-def _fit(logits: Any, labels: Any) -> float:
-    """Fit T, turning calibration warnings into ``yolo-probs: warning:`` lines."""
-    from yolo_probs.calibration import CalibrationWarning, fit_temperature
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", CalibrationWarning)
-        t = fit_temperature(logits, labels)
-    for w in caught:
-        if issubclass(w.category, CalibrationWarning):
-            warn(str(w.message))
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return t
+    if len(failures) > _MAX_LISTED:
+        warn(f"{len(failures) - _MAX_LISTED} more skipped images are not listed")
 
 
 def _print_table(before: CalibrationReport, after: CalibrationReport, caption: str) -> None:
@@ -95,10 +76,6 @@ def _print_table(before: CalibrationReport, after: CalibrationReport, caption: s
     for label, key, fmt in rows:
         table.add_row(label, fmt.format(getattr(before, key)), fmt.format(getattr(after, key)))
     Console(soft_wrap=True).print(table)
-
-
-def _where(folder: LabelledFolder) -> str:
-    return f"{folder.root}" + (f" (split {folder.split})" if folder.split else "")
 
 
 def _make_parent(path: Path, option: str) -> None:
@@ -150,64 +127,49 @@ def calibrate(
     Prints accuracy, NLL, Brier, ECE and MCE before (T=1) and after (fitted T). Exit code 0 when every
     image was read, 1 when some were skipped (the profile is still written), 2 for usage errors.
     """
+    from yolo_probs.cli.model_options import merged_options
     from yolo_probs.dataset import load_labelled_folder
-    from yolo_probs.metrics import BINNING, evaluate_logits
     from yolo_probs.model import YoloProbs
-    from yolo_probs.profile import Profile, file_sha256, load_profile, save_profile
+    from yolo_probs.profile import save_profile
+    from yolo_probs.workflow import calibrate as run_calibration
 
     _make_parent(output, "--output")
     if plot is not None:
         _make_parent(plot, "--plot")
-    base = load_profile(profile) if profile is not None else None
-    model_path = model or (base.model if base else None)
+    kwargs, base = merged_options(
+        profile, model=model, top_k=top_k, min_prob=min_prob, imgsz=imgsz, device=device, batch=batch
+    )
+    kwargs.pop("calibrator", None)  # calibrate fits its own
+    model_path = kwargs.pop("model", None)
     if model_path is None:
         raise typer.BadParameter("pass --model PATH (or --profile PROFILE)", param_hint="--model")
-    top_k = top_k if top_k is not None else (base.top_k if base else 5)
-    min_prob = min_prob if min_prob is not None else (base.min_prob if base else None)
-    imgsz = imgsz if imgsz is not None else (base.imgsz if base else None)
-    clf = YoloProbs(model_path, imgsz=imgsz, device=device, batch=batch, top_k=top_k, min_prob=min_prob)
-    with clf:
+    with YoloProbs(model_path, **kwargs) as clf:
         folder = load_labelled_folder(data, clf.names, split)
-        collected = _collect(clf, folder)
-    logits, labels = collected.logits, collected.labels
-    t = _fit(logits, labels)
-    before = evaluate_logits(logits, labels, 1.0, bins)
-    after = evaluate_logits(logits, labels, t, bins)
-    _print_table(before, after, f"fitted on {_where(folder)}")
-    print(f"fitted temperature: T = {t:.6g}")
-
-    # bins and binning are recorded once for both reports
-    metrics = {k: {f: v for f, v in r.to_dict().items() if f not in ("n_bins", "binning")} for k, r in
-               (("before", before), ("after", after))}  # fmt: skip
-    calibration: dict[str, Any] = {
-        "data": str(folder.root),
-        "split": folder.split,
-        "samples": int(labels.size),
-        "skipped": len(collected.failures),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),  # noqa: UP017 (explicit for readers)
-        "bins": bins,
-        "binning": BINNING,
-        **metrics,
-    }
-    is_file = Path(model_path).is_file()
-    result = Profile(
-        model=model_path,
-        temperature=t,
+        with _progress(len(folder.files)) as advance:
+            result = run_calibration(clf, folder, bins=bins, progress=advance)
+    _report_skipped(result.collected.failures)
+    for line in result.warnings:
+        warn(line)
+    _print_table(result.before, result.after, f"fitted on {result.where}")
+    print(f"fitted temperature: T = {result.calibrator.temperature:.6g}")
+    saved = result.to_profile(
+        model_path,
         name=name or (base.name if base and base.name else output.stem),
-        model_sha256=file_sha256(model_path) if is_file else None,
-        top_k=top_k,
-        min_prob=min_prob,
-        imgsz=imgsz,
-        calibration=calibration,
+        top_k=kwargs.get("top_k"),
+        min_prob=kwargs.get("min_prob"),
+        imgsz=kwargs.get("imgsz"),
+        engine=kwargs.get("engine"),
     )
-    save_profile(result, output)
+    save_profile(saved, output)
     print(f"profile written to {output}")
     if plot is not None:
         from yolo_probs.reliability import plot_reliability
 
-        plot_reliability(plot, logits, labels, t, n_bins=bins, title=f"{Path(model_path).name} on {_where(folder)}")
+        title = f"{Path(model_path).name} on {result.where}"
+        c = result.collected
+        plot_reliability(plot, c.logits, c.labels, n_bins=bins, title=title, calibrator=result.calibrator)
         print(f"reliability diagram written to {plot}")
-    if collected.failures:
+    if result.collected.failures:
         raise typer.Exit(1)
 
 
@@ -243,45 +205,37 @@ def evaluate(
     Exit code 0 when every image was read, 1 when some were skipped, 2 for usage errors.
     """
     from yolo_probs.dataset import load_labelled_folder
-    from yolo_probs.metrics import evaluate_logits
     from yolo_probs.model import YoloProbs
+    from yolo_probs.workflow import evaluate as run_evaluation
 
     if plot is not None:
         _make_parent(plot, "--plot")
-    if profile is not None:
-        clf = YoloProbs.from_profile(
-            profile, model=model, temperature=temperature, imgsz=imgsz, device=device, batch=batch
-        )
-    elif model is not None and temperature is not None:
-        clf = YoloProbs(model, temperature=temperature, imgsz=imgsz, device=device, batch=batch)
-    else:
+    if profile is None and model is None:
         raise typer.BadParameter(
-            "pass --profile PROFILE, or both --model PATH and --temperature T", param_hint="--profile"
+            "pass --profile PROFILE, or --model PATH (and --temperature T)", param_hint="--profile"
         )
+    options: dict[str, Any] = {"temperature": temperature, "imgsz": imgsz, "device": device, "batch": batch}
+    if profile is not None:
+        clf = YoloProbs.from_profile(profile, model=model, **options)
+    else:
+        clf = YoloProbs(model, **{k: v for k, v in options.items() if v is not None})
     with clf:
         folder = load_labelled_folder(data, clf.names, split)
-        collected = _collect(clf, folder)
-    logits, labels, t = collected.logits, collected.labels, clf.temperature
-    before = evaluate_logits(logits, labels, 1.0, bins)
-    after = evaluate_logits(logits, labels, t, bins)
+        with _progress(len(folder.files)) as advance:
+            result = run_evaluation(clf, folder, bins=bins, profile=clf.profile, progress=advance)
+    _report_skipped(result.collected.failures)
+    for line in result.warnings:
+        warn(line)
     if fmt is ReportFormat.json:
-        doc = {
-            "data": str(folder.root),
-            "split": folder.split,
-            "samples": int(labels.size),
-            "skipped": len(collected.failures),
-            "temperature": t,
-            "bins": bins,
-            "before": before.to_dict(),
-            "after": after.to_dict(),
-        }
-        print(json.dumps(doc, indent=2))
+        print(json.dumps(result.to_dict(), indent=2))
     else:
-        _print_table(before, after, f"evaluated on {_where(folder)}")
+        _print_table(result.before, result.after, f"evaluated on {result.where}")
     if plot is not None:
         from yolo_probs.reliability import plot_reliability
 
-        plot_reliability(plot, logits, labels, t, n_bins=bins, title=f"evaluated on {_where(folder)}")
+        c = result.collected
+        title = f"evaluated on {result.where}"
+        plot_reliability(plot, c.logits, c.labels, n_bins=bins, title=title, calibrator=result.calibrator)
         print(f"reliability diagram written to {plot}", file=sys.stderr if fmt is ReportFormat.json else sys.stdout)
-    if collected.failures:
+    if result.collected.failures:
         raise typer.Exit(1)

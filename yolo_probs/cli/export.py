@@ -19,6 +19,7 @@ from yolo_probs.cli.model_options import (
     ResizeOption,
     StdOption,
     StretchOption,
+    merged_options,
     model_kwargs,
 )
 
@@ -63,16 +64,11 @@ def export_command(
     from yolo_probs.errors import ConfigError
     from yolo_probs.export import export_folded
 
-    if profile is not None:  # flags given explicitly override the profile
-        from yolo_probs.profile import load_profile
-
-        saved = load_profile(profile, check_model=model is None)
-        model = model or saved.model
-        temperature = saved.temperature if temperature is None else temperature
-        imgsz = saved.imgsz if imgsz is None else imgsz
+    kwargs, _ = merged_options(profile, model=model, temperature=temperature, imgsz=imgsz)
+    model, calibrator, imgsz = kwargs.get("model"), kwargs.get("calibrator"), kwargs.get("imgsz")
     if model is None:
         raise ConfigError("pass --model M (the PyTorch checkpoint or module to export), or --profile P")
-    if temperature is None:
+    if calibrator is None and temperature is None:
         raise ConfigError("pass --temperature T (the temperature to fold into the export), or --profile P")
     extra = model_kwargs(
         layer=layer, names=names, imgsz=imgsz, resize=resize, stretch=stretch, mean=mean, std=std, bgr=bgr
@@ -80,13 +76,15 @@ def export_command(
     result = export_folded(
         model,
         output=output,
-        temperature=temperature,
+        temperature=temperature if temperature is not None else 1.0,
+        calibrator=calibrator,
         format=fmt.value if fmt else None,
         imgsz=imgsz,
         profile=profile,
         **extra,
     )
+    what = f"T={result.temperature:g}" if result.method == "temperature" else f"the {result.method} calibrator"
     typer.echo(
-        f"wrote {result.path} ({result.format}; T={result.temperature:g} folded into layer {result.layer}; "
-        "its softmax output is softmax(logits / T))"
+        f"wrote {result.path} ({result.format}; {what} folded into layer {result.layer}; "
+        "its softmax output is the calibrated probability)"
     )

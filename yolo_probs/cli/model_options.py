@@ -21,6 +21,7 @@ from yolo_probs.errors import ConfigError
 
 if TYPE_CHECKING:
     from yolo_probs.model import YoloProbs
+    from yolo_probs.profile import Profile
 
 MODEL_HELP = (
     "Ultralytics -cls checkpoint (.pt) or YAML; exported .onnx / .torchscript; a .pt holding a pickled "
@@ -114,6 +115,21 @@ def model_kwargs(
                 changes[which] = value
         preprocess = dataclasses.replace(base, **changes)
     return {"layer": layer, "names": names, "preprocess": preprocess}
+
+
+def merged_options(profile: Path | None, **explicit: Any) -> tuple[dict[str, Any], Profile | None]:
+    """Keyword arguments for :class:`~yolo_probs.model.YoloProbs` from ``--profile`` and the flags given.
+
+    Flags left at None keep the profile's values (see :meth:`Profile.model_kwargs`); without a profile
+    only the flags given are returned. The profile's model is checked against its sha256 unless
+    ``model`` is given.
+    """
+    if profile is None:
+        return {k: v for k, v in explicit.items() if v is not None}, None
+    from yolo_probs.profile import load_profile
+
+    saved = load_profile(profile, check_model=explicit.get("model") is None)
+    return saved.model_kwargs(**explicit), saved
 
 
 def build_classifier(*, model: str | None, profile: Path | None, **options: Any) -> YoloProbs:
