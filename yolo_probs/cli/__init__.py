@@ -41,6 +41,7 @@ OPTION_HINTS = {
     "model": "--model PATH",
     "profile": "--profile PATH",
     "output": "--output PATH",
+    "plot": "--plot PATH",
     "device": "--device",
     "imgsz": "--imgsz N",
     "engine": "--engine",
