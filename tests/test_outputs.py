@@ -143,3 +143,24 @@ def test_check_not_input_ignores_missing_and_remote(tmp_path: Path) -> None:
     hard.hardlink_to(existing)
     with pytest.raises(ConfigError, match=r"b.json is also an input of this run \(the same file as .*a.json\)"):
         check_not_input(hard, [existing])
+
+
+def test_a_closed_pipe_ends_quietly(image_paths) -> None:
+    """`yolo-probs predict ... | head -1`: no error line, exit status 141 as for SIGPIPE."""
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    folder = str(image_paths[0].parent)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "yolo_probs", "predict", *[folder] * 20, "-m", str(MODEL), "-f", "jsonl"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.stdout is not None and proc.stdout.readline().startswith(b'{"source"')
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 141 and err == b""

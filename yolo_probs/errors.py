@@ -68,6 +68,8 @@ class OutputError(YoloProbsError):
     """
 
     exit_code = 1
+    #: True for a broken pipe on stdout (``yolo-probs ... | head``): nothing to tell the user.
+    quiet = False
 
     def __init__(self, *args: object, option: str | None = "output") -> None:
         super().__init__(*args, option=option)

@@ -83,6 +83,10 @@ class _Guarded:
         self._stream, self._name, self._option = stream, name, option
 
     def _fail(self, exc: OSError) -> OutputError:
+        if isinstance(exc, BrokenPipeError) and self._name == "stdout":  # `... | head`: the reader left
+            error = OutputError("stdout was closed by the reader (broken pipe)", option=self._option)
+            error.exit_code, error.quiet = 141, True  # as a shell reports a process ended by SIGPIPE
+            return error
         reason = exc.strerror or str(exc)
         hint = "free some space" if exc.errno == 28 else "check the path and its permissions"
         return OutputError(

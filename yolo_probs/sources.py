@@ -14,6 +14,7 @@ from __future__ import annotations
 import glob
 import os
 import stat
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,7 @@ STREAM_PREFIXES = ("rtsp://", "rtmp://", "http://", "https://", "tcp://", "udp:/
 MAX_IMAGE_PIXELS = 178_956_970
 #: A video read that fails this many times in a row ends the video (the rest is reported as lost).
 MAX_BAD_FRAMES_IN_A_ROW = 16
+_STREAM_RETRY_S = 3.0  # a stream whose reads fail this long has ended
 _JPEG_END = b"\xff\xd9"
 _PNG_END = b"IEND\xaeB`\x82"
 
@@ -180,7 +182,9 @@ def expand(sources: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -
         sources = [sources]
     for raw in sources:
         name = os.fspath(raw)
-        if name.isdigit() and not os.path.exists(name):
+        if name == "-" and not os.path.exists(name):
+            yield InputFailure(name, "reading images from standard input is not supported; save them to a file first")
+        elif name.isdigit() and not os.path.exists(name):
             yield StreamInput(name, int(name))
         elif name.startswith(STREAM_PREFIXES):
             suffix = Path(name.split("?", 1)[0]).suffix.lower()
@@ -302,7 +306,8 @@ def _iter_stream(item: StreamInput) -> Iterator[Frame | InputFailure]:
 
     A failed read followed by a good one was a damaged frame (OpenCV moves past it). Failed reads at
     the end are the end of the video, unless the container announced more frames: those are reported
-    as lost. After :data:`MAX_BAD_FRAMES_IN_A_ROW` failures in a row the video ends.
+    as lost. After :data:`MAX_BAD_FRAMES_IN_A_ROW` failures in a row the video ends; a stream (no frame
+    count) also ends when its reads have failed for a few seconds.
     """
     import cv2
 
@@ -317,6 +322,7 @@ def _iter_stream(item: StreamInput) -> Iterator[Frame | InputFailure]:
             return
         announced = item.frame_count() if not isinstance(item.target, int) else None
         index, good, bad_from = 0, 0, None  # bad_from: first frame of the current run of failed reads
+        failed_at = 0.0
         while True:
             ok, image = cap.read()
             if ok and image is not None and image.size:
@@ -327,12 +333,15 @@ def _iter_stream(item: StreamInput) -> Iterator[Frame | InputFailure]:
                 index += 1
                 good += 1
                 continue
-            if announced is None or index >= announced:
-                break  # the end of the video or stream
-            bad_from = index if bad_from is None else bad_from
+            if announced is not None and index >= announced:
+                break  # the end of the video
+            if bad_from is None:
+                bad_from, failed_at = index, time.monotonic()
             index += 1
-            if index - bad_from >= MAX_BAD_FRAMES_IN_A_ROW:
-                break
+            if index - bad_from >= MAX_BAD_FRAMES_IN_A_ROW or (
+                announced is None and time.monotonic() - failed_at > _STREAM_RETRY_S
+            ):
+                break  # a stream that stopped sending, or a video damaged to its end
         if good and bad_from is not None and announced is not None:  # the announced frames that never came
             yield _lost_frames(item.source, bad_from, announced - bad_from)
         if good == 0:

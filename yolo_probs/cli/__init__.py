@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -84,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         error("interrupted")
         return 130
     except YoloProbsError as exc:
+        if getattr(exc, "quiet", False):  # stdout's reader went away: stop writing to it, say nothing
+            with contextlib.suppress(OSError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return int(getattr(exc, "exit_code", 1))
         hint = OPTION_HINTS.get(exc.option or "")
         error(f"{exc} ({hint})" if hint else str(exc))
         return int(getattr(exc, "exit_code", 2))  # 2: usage; an OutputError (disk full) is 1
