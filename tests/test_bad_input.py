@@ -122,6 +122,15 @@ def test_decompression_bomb_is_one_named_failure(tmp_path: Path, image_paths, cl
     assert code == 1 and len(out.read_text().splitlines()) == 1 and f"error: {bomb}: the image claims" in err
 
 
+def test_decompression_bomb_in_the_overlay(tmp_path: Path, image_paths, capsys) -> None:
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    (folder / "a_bomb.png").write_bytes(png_header(100_000, 100_000))
+    shutil.copy(image_paths[0], folder / "b.png")
+    code, _, err = run(capsys, "overlay", str(folder), "-m", str(MODEL), "--no-show", "--save", str(tmp_path / "o.avi"))
+    assert code == 1 and f"yolo-probs: error: {folder / 'a_bomb.png'}: the image claims" in err
+
+
 def test_the_pixel_limit_is_a_setting(monkeypatch, image_paths) -> None:
     import yolo_probs.sources as sources
     from PIL import Image
@@ -456,3 +465,47 @@ def test_no_qt_font_notices_in_the_overlay_window(tmp_path: Path) -> None:
         xvfb.wait(timeout=10)
     assert done.returncode == 0, done.stderr
     assert "QFont" not in done.stderr and "fonts" not in done.stderr and "WARN" not in done.stderr
+
+
+def test_native_library_lines_are_filtered_from_the_console_script(tmp_path: Path, image_paths) -> None:
+    """libpng prints 'libpng error: ...' straight to descriptor 2 for a damaged PNG; only our line remains."""
+    data = bytearray(image_paths[0].read_bytes())
+    at = data.index(b"IDAT")
+    data[at + 10 : at + 40] = bytes(30)  # damaged compressed data, CRC left stale
+    damaged = tmp_path / "damaged.png"
+    damaged.write_bytes(bytes(data))
+    done = subprocess.run(
+        [sys.executable, "-m", "yolo_probs", "predict", str(damaged), str(image_paths[0]), "-m", str(MODEL)]
+        + ["-f", "jsonl"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 1 and len(done.stdout.splitlines()) == 1
+    assert done.stderr.splitlines() == [
+        f"yolo-probs: error: {damaged}: not a readable image (OpenCV cannot decode it); check that it is really an "
+        "image",
+        "yolo-probs: error: 1 of 2 inputs failed (listed above); the others were written",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "noise"),
+    [
+        ("libpng error: IDAT: invalid code lengths set", True),
+        ("libpng warning: iCCP: known incorrect sRGB profile", True),
+        ("[ WARN:0@0.110] global cap_v4l.cpp:914 open VIDEOIO(V4L2:/dev/video5): can't open camera by index", True),
+        ("[ERROR:0@0.111] global obsensor_uvc_stream_channel.cpp:163 getStreamChannelGroup Camera index", True),
+        ("[mjpeg @ 0x562fad279380] No JPEG data found in image", True),
+        ("Corrupt JPEG data: 12 extraneous bytes before marker 0xd9", True),
+        ("QFontDatabase: Cannot find font directory /x/cv2/qt/fonts.", True),
+        ("yolo-probs: error: x.png: not a readable image", False),
+        ("Traceback (most recent call last):", False),
+        ("Segmentation fault", False),
+    ],
+)
+def test_what_counts_as_native_noise(line: str, noise: bool) -> None:
+    from yolo_probs.cli.quiet_stderr import is_noise
+
+    assert is_noise(line) is noise

@@ -108,5 +108,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+    """Console-script entry point: :func:`main` with native libraries' own stderr lines filtered out."""
+    from yolo_probs.cli.quiet_stderr import filtered_stderr
+
+    with filtered_stderr():
+        code = main()
+    sys.exit(code)
