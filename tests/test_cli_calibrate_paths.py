@@ -98,3 +98,13 @@ def test_calibrate_writes_the_plot_when_the_path_is_good(data, tmp_path, capsys)
     err = capsys.readouterr().err
     assert code == 0, err
     assert plot.stat().st_size > 1000 and (tmp_path / "p.yaml").exists()
+
+
+def test_fifo_in_a_class_folder_is_skipped_and_named(data, tmp_path, capsys) -> None:
+    import os
+
+    os.mkfifo(data / "8" / "pipe.png")
+    code = main(["evaluate", str(data), "-m", str(MODEL), "-f", "json"])
+    out, err = capsys.readouterr()
+    assert code == 1 and f"skipped {data / '8' / 'pipe.png'}: is a FIFO (named pipe)" in err
+    assert '"samples": 4' in out and '"skipped": 1' in out
