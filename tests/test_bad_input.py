@@ -25,6 +25,7 @@ from .conftest import MODEL, ROOT
 from .overlay_media import make_video
 
 torch = pytest.importorskip("torch")
+JSONL = ("-f", "jsonl", "-k", "1")
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -115,7 +116,7 @@ def test_decompression_bomb_is_one_named_failure(tmp_path: Path, image_paths, cl
     assert str(items[0]).startswith(f"{bomb}: the image claims") and "above the limit of 178,956,970" in str(items[0])
     each = list(clf.predict_each([good, str(bomb), good]))  # the API: a failure in place, no exception
     assert [type(i).__name__ for i in each] == ["Prediction", "InputFailure", "Prediction"]
-    with pytest.raises(SourceError, match="bomb.png: the image claims"):
+    with pytest.raises(SourceError, match=r"bomb\.png: the image claims"):
         clf.predict(str(bomb))
     out = tmp_path / "out.jsonl"
     code, _, err = run(capsys, "predict", str(bomb), good, "-m", str(MODEL), "-o", str(out))
@@ -132,8 +133,9 @@ def test_decompression_bomb_in_the_overlay(tmp_path: Path, image_paths, capsys) 
 
 
 def test_the_pixel_limit_is_a_setting(monkeypatch, image_paths) -> None:
-    import yolo_probs.sources as sources
     from PIL import Image
+
+    import yolo_probs.sources as sources
 
     monkeypatch.setattr(sources, "MAX_IMAGE_PIXELS", 64 * 64 - 1)
     (failure,) = iter_frames(str(image_paths[0]))  # a 64 x 64 digit
@@ -146,7 +148,7 @@ def test_opencv_decoder_errors_are_failures(monkeypatch, image_paths) -> None:
     import cv2
 
     def broken(*args, **kwargs):
-        raise cv2.error("OpenCV(5.0.0) loadsave.cpp:79: error: (-215:Assertion failed) pixels <= CV_IO_MAX_IMAGE_PIXELS")
+        raise cv2.error("OpenCV(5.0.0) loadsave.cpp:79: (-215:Assertion failed) pixels <= CV_IO_MAX_IMAGE_PIXELS")
 
     monkeypatch.setattr(cv2, "imdecode", broken)
     (failure,) = iter_frames(str(image_paths[0]))
@@ -201,8 +203,7 @@ def test_fifo_in_a_folder_is_a_named_failure(tmp_path: Path, image_paths) -> Non
     os.mkfifo(folder / "c.fifo")
     shutil.copy(image_paths[1], folder / "d.png")
     done = subprocess.run(
-        [sys.executable, "-m", "yolo_probs", "predict", str(folder), str(folder / "b.png"), "-m", str(MODEL)]
-        + ["-f", "jsonl", "-k", "1"],
+        [sys.executable, "-m", "yolo_probs", "predict", str(folder), str(folder / "b.png"), "-m", str(MODEL), *JSONL],
         capture_output=True,
         text=True,
         timeout=120,  # a FIFO that is opened would block forever
@@ -476,8 +477,7 @@ def test_native_library_lines_are_filtered_from_the_console_script(tmp_path: Pat
     damaged = tmp_path / "damaged.png"
     damaged.write_bytes(bytes(data))
     done = subprocess.run(
-        [sys.executable, "-m", "yolo_probs", "predict", str(damaged), str(image_paths[0]), "-m", str(MODEL)]
-        + ["-f", "jsonl"],
+        [sys.executable, "-m", "yolo_probs", "predict", str(damaged), str(image_paths[0]), "-m", str(MODEL), *JSONL],
         capture_output=True,
         text=True,
         timeout=120,

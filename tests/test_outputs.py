@@ -69,10 +69,10 @@ def test_which_writers_stream() -> None:
 def test_full_disk_names_the_output(tmp_path: Path) -> None:
     if not Path("/dev/full").exists():
         pytest.skip("no /dev/full here")
-    with pytest.raises(OutputError, match=r"cannot write /dev/full \(No space left on device\); free some space"):
-        with open_output("/dev/full") as stream:
-            stream.write("x" * 100_000)
-            stream.flush()
+    full = r"cannot write /dev/full \(No space left on device\); free some space"
+    with pytest.raises(OutputError, match=full), open_output("/dev/full") as stream:
+        stream.write("x" * 100_000)
+        stream.flush()
 
 
 @pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "table"])
