@@ -140,17 +140,22 @@ def open_output(
     check_not_input(target, inputs, option)
     if target.is_dir():
         raise ConfigError(f"{name} is a folder; name a file to write, e.g. {name}/predictions.json", option=option)
+    if target.is_symlink():  # write through the link, as a plain open would, not over the link itself
+        target = Path(os.path.realpath(target))
     try:
         mode = os.stat(target).st_mode
         regular = stat.S_ISREG(mode)
     except OSError:
-        regular = True  # a new file
+        mode, regular = None, True  # a new file
     direct = not atomic or not regular  # devices, FIFOs and /dev/stdout cannot be renamed over
     write_to = target if direct else target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
     try:
         raw = write_to.open("wb" if direct else "xb")
     except OSError as exc:
         raise ConfigError(f"cannot write {name} ({exc.strerror}); choose a writable path", option=option) from None
+    if not direct and mode is not None:
+        with contextlib.suppress(OSError):  # the replacement keeps the old file's permissions
+            os.chmod(write_to, stat.S_IMODE(mode))
     stream: Any = raw if binary else _text(raw)
     guarded = _Guarded(stream, name, option)
     keep = False
