@@ -48,3 +48,17 @@ def test_attach_refuses_detectors_and_bad_temperatures(model_path):
         yolo_probs.attach(YOLO("yolo26n.yaml", verbose=False))
     with pytest.raises(ConfigError):
         yolo_probs.attach(YOLO(model_path), temperature=-1)
+
+
+def test_attach_a_profile_applies_its_calibrator_and_gives_predictions(model_path, image_paths, tmp_path):
+    from yolo_probs.profile import Profile, save_profile
+
+    path = save_profile(Profile(model=str(model_path), temperature=2.5), tmp_path / "p.yaml")
+    model = yolo_probs.attach(YOLO(model_path), profile=path)
+    r = model(str(image_paths[1]), verbose=False)[0]
+    assert r.temperature == 2.5 and r.prediction.temperature == 2.5 and r.prediction.top1 == r.probs.top1
+    np.testing.assert_allclose(r.probs.data.cpu().numpy(), softmax(r.logits.cpu().numpy(), 2.5), atol=1e-6)
+    assert (
+        yolo_probs.attach(model, temperature=1.0, profile=path)(str(image_paths[1]), verbose=False)[0].temperature == 1
+    )
+    yolo_probs.detach(model)

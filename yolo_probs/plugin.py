@@ -1,8 +1,10 @@
 """Plugin mode: temperature-scaled probabilities inside an existing ``ultralytics.YOLO`` object.
 
-After :func:`attach`, ``model(img)[0].probs`` holds ``softmax(logits / T)``, so Ultralytics' own
-``plot()``, ``save`` and ``show`` use it; each result also carries ``.logits`` (the raw logits as a
-tensor) and ``.temperature``. :func:`detach` removes the callbacks and the hook.
+After :func:`attach`, ``model(img)[0].probs`` holds ``softmax(logits / T)`` (or a profile's
+calibrated probabilities), so Ultralytics' own ``plot()``, ``save`` and ``show`` use it; each result
+also carries ``.logits`` (the raw logits as a tensor), ``.temperature`` and ``.prediction`` (the
+yolo-probs :class:`~yolo_probs.prediction.Prediction`, with the profile's decisions: ``ood_score``,
+``unknown``, ``set``). :func:`detach` removes the callbacks and the hook.
 
 Example:
     >>> from ultralytics import YOLO
@@ -16,15 +18,20 @@ Example:
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
+from yolo_probs.backends.base import BackendOutput
 from yolo_probs.backends.ultralytics import load_classifier
+from yolo_probs.calibration import TemperatureScaling
 from yolo_probs.capture import LogitCapture, find_logits_layer
-from yolo_probs.errors import ModelError
-from yolo_probs.probs import check_temperature, softmax
+from yolo_probs.errors import ConfigError, ModelError
+from yolo_probs.prediction import Prediction
 
 if TYPE_CHECKING:
     from ultralytics import YOLO
+
+    from yolo_probs.calibration import Calibrator
 
 __all__ = ["attach", "detach"]
 
@@ -34,8 +41,9 @@ _STATE = "_yolo_probs_plugin"
 class _Plugin:
     """The callbacks attached to one YOLO object, and the hook they keep on its live predictor."""
 
-    def __init__(self, temperature: float) -> None:
-        self.temperature = temperature
+    def __init__(self, calibrator: Calibrator, decisions: list[Any]) -> None:
+        self.calibrator = calibrator
+        self.decisions = decisions
         self.capture: LogitCapture | None = None
         self.predictor_id: int | None = None
 
@@ -56,12 +64,33 @@ class _Plugin:
     def on_predict_postprocess_end(self, predictor: Any) -> None:
         if self.capture is None:
             return
-        logits = self.capture.pop()
-        probs = softmax(logits.float(), self.temperature)
-        for result, row, p in zip(predictor.results, logits, probs, strict=True):
-            result.update(probs=p.to(result.probs.data.dtype))
+        logits, feats = self.capture.pop_with_input()
+        needs = any(getattr(d, "needs_features", False) for d in self.decisions)
+        out = BackendOutput(
+            logits.float().cpu().numpy(),
+            "hook",
+            feats.float().flatten(1).cpu().numpy() if needs and feats is not None else None,
+        )
+        names = (
+            tuple(predictor.model.names.values())
+            if isinstance(predictor.model.names, dict)
+            else tuple(predictor.model.names)
+        )
+        paths = [getattr(r, "path", "") for r in predictor.results]
+        preds = [
+            Prediction.from_logits(row, names, top_k=5, source=str(path), calibrator=self.calibrator)
+            for row, path in zip(out.logits, paths, strict=True)
+        ]
+        for rule in self.decisions:
+            preds = rule.apply(preds, out)
+        t = self.calibrator.temperature if self.calibrator.temperature is not None else 1.0
+        for result, row, pred in zip(predictor.results, logits, preds, strict=True):
+            import torch
+
+            result.update(probs=torch.from_numpy(pred.probs).to(result.probs.data))
             result.logits = row
-            result.temperature = self.temperature
+            result.temperature = t
+            result.prediction = pred
 
     def close(self) -> None:
         if self.capture is not None:
@@ -70,18 +99,43 @@ class _Plugin:
         self.predictor_id = None
 
 
-def attach(model: YOLO, temperature: float = 1.0) -> YOLO:
-    """Make ``model``'s results carry temperature-scaled probabilities; returns ``model``.
+def attach(
+    model: YOLO,
+    temperature: float | None = None,
+    *,
+    profile: str | os.PathLike[str] | None = None,
+    calibrator: Calibrator | None = None,
+) -> YOLO:
+    """Make ``model``'s results carry calibrated probabilities; returns ``model``.
 
-    Calling it again on the same model only changes the temperature.
+    Args:
+        model: a loaded ``ultralytics.YOLO`` classifier.
+        temperature: T > 0 (1 when neither it nor a profile or calibrator is given).
+        profile: a deployment profile: its calibrator and decision rules are applied (its model is
+            not loaded: ``model`` is used as is). ``temperature`` overrides its calibrator.
+        calibrator: a fitted calibrator (see :mod:`yolo_probs.calibration`) instead of ``temperature``.
+
+    Calling it again on the same model only changes the calibration and decisions.
     """
-    t = check_temperature(temperature)
+    if temperature is not None and calibrator is not None:
+        raise ConfigError("pass temperature or calibrator, not both")
+    decisions: list[Any] = []
+    if temperature is not None:
+        calibrator = TemperatureScaling(temperature)
+    if profile is not None:
+        from yolo_probs.decisions import decisions_from_profile
+        from yolo_probs.profile import load_profile
+
+        saved = load_profile(profile, check_model=False)
+        calibrator = calibrator or saved.model_kwargs()["calibrator"]
+        decisions = decisions_from_profile(saved, model)
+    cal: Calibrator = calibrator or TemperatureScaling(1.0)
     load_classifier(model)  # checks that it is a classifier
     plugin = getattr(model, _STATE, None)
     if isinstance(plugin, _Plugin):
-        plugin.temperature = t
+        plugin.calibrator, plugin.decisions = cal, decisions
         return model
-    plugin = _Plugin(t)
+    plugin = _Plugin(cal, decisions)
     model.add_callback("on_predict_start", plugin.on_predict_start)
     model.add_callback("on_predict_postprocess_end", plugin.on_predict_postprocess_end)
     object.__setattr__(model, _STATE, plugin)

@@ -50,7 +50,26 @@ def _where(folder: LabelledFolder) -> str:
 
 
 @dataclass
-class CalibrationResult:
+class _Scored:
+    """What both results hold: the calibrator, its metrics before (T = 1) and after, and the data scored."""
+
+    calibrator: Calibrator
+    before: CalibrationReport
+    after: CalibrationReport
+    collected: CollectedLogits
+    folder: LabelledFolder
+    bins: int = DEFAULT_BINS
+    details: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def where(self) -> str:
+        """``root (split s)``: where the images came from."""
+        return _where(self.folder)
+
+
+@dataclass
+class CalibrationResult(_Scored):
     """What :func:`calibrate` found.
 
     Attributes:
@@ -61,24 +80,11 @@ class CalibrationResult:
         folder: the labelled folder that was read.
         bins: equal-width bins of ECE/MCE.
         details: what the method reported (e.g. the candidates a selector tried).
-        decisions: profile entries of the decisions that were fitted (``{"ood": {...}, ...}``).
         warnings: one-line warnings (too few samples, a bound hit, images skipped...).
+        decisions: profile entries of the decisions that were fitted (``{"ood": {...}, ...}``).
     """
 
-    calibrator: Calibrator
-    before: CalibrationReport
-    after: CalibrationReport
-    collected: CollectedLogits
-    folder: LabelledFolder
-    bins: int = DEFAULT_BINS
-    details: dict[str, Any] = field(default_factory=dict)
     decisions: dict[str, Any] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def where(self) -> str:
-        """``root (split s)``: where the calibration images came from."""
-        return _where(self.folder)
 
     def record(self) -> dict[str, Any]:
         """The profile's ``calibration`` provenance: data, split, counts, date, binning, metrics before and after."""
@@ -129,30 +135,15 @@ class CalibrationResult:
 
 
 @dataclass
-class EvaluationResult:
+class EvaluationResult(_Scored):
     """What :func:`evaluate` measured.
 
     Attributes:
         calibrator: the calibrator evaluated (the classifier's).
         before, after: metrics at T = 1 and with ``calibrator``.
-        collected, folder, bins: as in :class:`CalibrationResult`.
+        collected, folder, bins, warnings: as in :class:`CalibrationResult`.
         details: one report section per decision of the classifier's profile (``{"ood": {...}, ...}``).
-        warnings: one-line warnings.
     """
-
-    calibrator: Calibrator
-    before: CalibrationReport
-    after: CalibrationReport
-    collected: CollectedLogits
-    folder: LabelledFolder
-    bins: int = DEFAULT_BINS
-    details: dict[str, Any] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def where(self) -> str:
-        """``root (split s)``: where the evaluation images came from."""
-        return _where(self.folder)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document of ``yolo-probs evaluate --format json``."""

@@ -72,6 +72,15 @@ def load_classifier(model: str | os.PathLike[str] | YOLO) -> YOLO:
             raise ModelError(
                 f"{name} is a folder, not a model file; pass the path of a classification checkpoint", option="model"
             )
+        if local.is_file() and local.suffix.lower() not in {".yaml", ".yml"}:
+            from yolo_probs.backends.torch_module import checkpoint_kind
+
+            if checkpoint_kind(local) != "ultralytics":  # an image, a text file, a state dict: not a model
+                raise ModelError(
+                    f"{name} is not a model file Ultralytics can read (no Ultralytics checkpoint inside); "
+                    "pass an Ultralytics -cls checkpoint (.pt) or model YAML",
+                    option="model",
+                )
         try:
             if local.is_file() and local.suffix.lower() not in {".pt", ".yaml", ".yml"}:
                 yolo = _load_renamed(local)
