@@ -95,7 +95,7 @@ def test_predict_cli_goes_on_after_a_bad_frame_and_exits_1(tmp_path: Path, capsy
         f"yolo-probs: error: {video}: frame 3: could not be decoded; skipped, the other frames were read "
         "(re-encode the video to recover them)"
     )
-    assert lines[-1] == "yolo-probs: error: 1 video frame could not be decoded (listed above); the others were written"
+    assert lines[-1] == "yolo-probs: error: 1 video frame was skipped (listed above); the others were written"
 
 
 def test_predict_api_raises_on_a_bad_frame_and_predict_each_goes_on(tmp_path: Path, clf) -> None:

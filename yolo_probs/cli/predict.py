@@ -175,7 +175,7 @@ def predict(
     if failed or lost_frames:
         parts = []
         if lost_frames:
-            parts.append(f"{lost_frames} video frame{'s' if lost_frames != 1 else ''} could not be decoded")
+            parts.append(f"{lost_frames} video frame{'s were' if lost_frames != 1 else ' was'} skipped")
         if failed:
             parts.append(f"{len(failed)} of {len(failed) + len(seen)} inputs failed")
         error(f"{' and '.join(parts)} (listed above); the others were written")
