@@ -243,9 +243,9 @@ def test_a_classification_checkpoint_renamed_pth_still_loads(tmp_path: Path, ima
 @pytest.mark.parametrize(
     ("name", "content", "needle"),
     [
-        ("junk-cls.pth", b"garbage", "is not a model file yolo-probs can read"),
-        ("junk-cls.jpg", b"garbage", "is not a model file yolo-probs can read"),
-        ("junk-cls", b"garbage", "is not a model file yolo-probs can read"),
+        ("junk-cls.pth", b"garbage", "is not a model file Ultralytics can read"),
+        ("junk-cls.jpg", b"garbage", "is not a model file Ultralytics can read"),
+        ("junk-cls", b"garbage", "is not a model file Ultralytics can read"),
         ("junk-cls.pt", b"garbage", "is not a model file Ultralytics can read"),
         ("empty-cls.pt", b"", "is not a model file Ultralytics can read"),
         ("junk-cls.yaml", b"nc: [", "is not a model file Ultralytics can read"),

@@ -83,11 +83,9 @@ def load_classifier(model: str | os.PathLike[str] | YOLO) -> YOLO:
                 )
         try:
             if local.is_file() and local.suffix.lower() not in {".pt", ".yaml", ".yml"}:
-                yolo = _load_renamed(local)
+                yolo = _load_renamed(local)  # checked above: an Ultralytics checkpoint inside
             else:
                 yolo = YOLO(name, verbose=False)
-        except ModelError:
-            raise
         except (ConnectionError, FileNotFoundError) as exc:
             raise ModelError(
                 f"cannot get model {name}: it is not a local file and could not be downloaded ({_first_line(exc)}); "
@@ -116,14 +114,6 @@ def _load_renamed(path: Path) -> YOLO:
 
     from ultralytics import YOLO
 
-    from yolo_probs.backends.torch_module import checkpoint_kind
-
-    if checkpoint_kind(path) != "ultralytics":
-        raise ModelError(
-            f"{path} is not a model file yolo-probs can read (not an Ultralytics checkpoint, model YAML, .onnx or "
-            ".torchscript export, nor a pickled torch.nn.Module); pass a classification (-cls) checkpoint",
-            option="model",
-        )
     with tempfile.TemporaryDirectory(prefix="yolo-probs-") as folder:
         link = Path(folder) / f"{path.stem}.pt"
         try:
