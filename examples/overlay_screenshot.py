@@ -1,9 +1,11 @@
-"""Render examples/overlay_digits.png: a real overlay frame from the shipped digits model.
+"""Render examples/overlay_digits.png: the overlay window on two shipped digits, as a user sees it.
 
-A shipped digit image is placed in a 1280x720 frame (so the centre square the model sees is
-outlined), classified with the shipped model, and drawn as the live overlay draws it.
+``yolo-probs overlay examples/images -m examples/models/digits-yolo26n-cls.pt -t 2 --min-prob 0.5``
+shows each 64x64 digit enlarged to 480x480 (``yolo_probs.overlay.canvas.to_canvas``) with the
+drawing of ``OverlayDrawer.draw``. This script draws the same two frames side by side: a clear 8
+and the thin 3 that looks like an 8 (UNCERTAIN below --min-prob).
 
-    YOLO_OFFLINE=1 python examples/overlay_screenshot.py [--out examples/overlay_digits.png]
+    ~/.cache/yolo-probs-venv/bin/python examples/overlay_screenshot.py [--out examples/overlay_digits.png]
 """
 
 from __future__ import annotations
@@ -20,32 +22,36 @@ sys.path.insert(0, str(ROOT))
 
 from yolo_probs.model import YoloProbs  # noqa: E402
 from yolo_probs.overlay import OverlayDrawer  # noqa: E402
-
-
-def scene(image: np.ndarray, size: tuple[int, int] = (1280, 720)) -> np.ndarray:
-    """The digit, upscaled to the frame height, centred on a textured 16:9 background."""
-    w, h = size
-    yy, xx = np.mgrid[0:h, 0:w]
-    background = (150 + 40 * np.sin(xx / 37.0) * np.cos(yy / 53.0)).astype(np.uint8)
-    frame = cv2.cvtColor(background, cv2.COLOR_GRAY2BGR)
-    x0 = (w - h) // 2
-    frame[:, x0 : x0 + h] = cv2.resize(image, (h, h), interpolation=cv2.INTER_CUBIC)
-    return frame
+from yolo_probs.overlay.canvas import to_canvas  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "examples" / "overlay_digits.png"))
-    parser.add_argument("--image", default=str(ROOT / "examples" / "images" / "digit_8.png"))
+    parser.add_argument(
+        "--images",
+        nargs="+",
+        default=[str(ROOT / "examples" / "images" / n) for n in ("digit_8.png", "hard_3.png")],
+    )
     parser.add_argument("--temperature", type=float, default=2.0)
+    parser.add_argument("--min-prob", type=float, default=0.5)
     args = parser.parse_args()
-    frame = scene(cv2.imread(args.image))
+    drawer = OverlayDrawer(min_prob=args.min_prob)
+    panes = []
     with YoloProbs(ROOT / "examples/models/digits-yolo26n-cls.pt", temperature=args.temperature, device="cpu") as clf:
-        prediction = clf.predict(frame)[0]
-    OverlayDrawer(min_prob=0.5).draw(frame, prediction)  # no fps: a still frame has none to measure
-    cv2.imwrite(args.out, frame)
-    top = ", ".join(f"{c.name} {c.prob:.1%}" for c in prediction.top)
-    print(f"{args.out}: T {prediction.temperature:g}, top {top}")
+        for path in args.images:
+            image = cv2.imread(path)
+            prediction = clf.predict(image)[0]
+            # As the window draws it: the enlarged canvas and the key help line (no fps on a still image).
+            panes.append(drawer.draw(to_canvas(image).copy(), prediction, help=True))
+            top = ", ".join(f"{c.name} {c.prob:.1%}" for c in prediction.top[:3])
+            print(f"{Path(path).name}: T {prediction.temperature:g}, top {top}")
+    gap = np.full((panes[0].shape[0], 8, 3), 255, np.uint8)
+    row = [panes[0]]
+    for pane in panes[1:]:
+        row += [gap, pane]
+    cv2.imwrite(args.out, np.hstack(row))
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -169,6 +169,9 @@ def test_progress_bar_on_stderr_only_for_a_terminal(monkeypatch, capsys, model_p
     terminal = _Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
     assert main(args) == 0
+    assert terminal.getvalue() == ""  # a run shorter than progress.SHOW_AFTER shows no bar at all
+    monkeypatch.setattr("yolo_probs.cli.progress.SHOW_AFTER", 0.0)
+    assert main(args) == 0
     assert "classifying" in terminal.getvalue()
     assert len(out.read_text().splitlines()) == len(list((ROOT / "examples" / "images").glob("*.png")))
 

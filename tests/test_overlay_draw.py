@@ -173,5 +173,10 @@ def test_screenshot_example_runs(tmp_path) -> None:
         capture_output=True, text=True, timeout=120, env={**__import__("os").environ, "YOLO_OFFLINE": "1"},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "top 8 " in done.stdout  # the shipped model reads the shipped 8
-    assert cv2.imread(str(out)).shape == (720, 1280, 3)
+    assert "digit_8.png: T 2, top 8 " in done.stdout  # the shipped model reads the shipped 8
+    assert "hard_3.png: T 2, top 3 4" in done.stdout  # ... and is unsure of the thin 3 (46%)
+    shot = cv2.imread(str(out))
+    assert shot.shape == (480, 968, 3)  # two 64x64 digits, each on a 480x480 canvas, 8 pixels apart
+    uncertain = np.array([0, 140, 255])  # OverlayDrawer's orange edge: only the second pane is below --min-prob
+    assert (np.abs(shot[:, :480].astype(int) - uncertain).sum(axis=2) < 30).sum() < 50
+    assert (np.abs(shot[:, 488:].astype(int) - uncertain).sum(axis=2) < 30).sum() > 500

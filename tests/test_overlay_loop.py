@@ -34,17 +34,18 @@ def _panel_changed(source: np.ndarray, drawn: np.ndarray) -> float:
 
 # -- the loop --
 def test_headless_recording_keeps_every_frame_size_and_rate(tmp_path: Path, clf) -> None:
-    video = make_video(tmp_path / "digits.avi", 12, (320, 240), fps=12.0)
+    video = make_video(tmp_path / "digits.avi", 12, (640, 480), fps=12.0)  # 480 tall: recorded at its own size
     out = tmp_path / "out.avi"
     stats = run_overlay(clf, str(video), drawer=OverlayDrawer(min_prob=0.5), show=False, save=out)
     assert (stats.frames, stats.dropped, stats.corrupt) == (12, 0, 0)
+    assert (stats.saved, stats.saved_frames, stats.save_error) == (str(out), 12, None)
     frames, fps = read_video(out)
-    assert len(frames) == 12 and frames[0].shape == (240, 320, 3) and fps == pytest.approx(12.0)
+    assert len(frames) == 12 and frames[0].shape == (480, 640, 3) and fps == pytest.approx(12.0)
     source, _ = read_video(video)
     for src, drawn in zip(source, frames, strict=True):
         assert _panel_changed(src, drawn) > 0.2  # the panel is drawn on every frame
         # ... and the scene outside the panel and the centre-square outline is left alone.
-        assert np.abs(src[150:230, 250:310].astype(int) - drawn[150:230, 250:310]).mean() < 4
+        assert np.abs(src[300:460, 500:620].astype(int) - drawn[300:460, 500:620]).mean() < 4
 
 
 def test_mp4_output_and_max_frames(tmp_path: Path, clf) -> None:
@@ -52,7 +53,8 @@ def test_mp4_output_and_max_frames(tmp_path: Path, clf) -> None:
     out = tmp_path / "out.mp4"
     stats = run_overlay(clf, str(video), show=False, save=out, max_frames=4)
     frames, fps = read_video(out)
-    assert stats.frames == 4 and len(frames) == 4 and frames[0].shape == (240, 320, 3) and fps == pytest.approx(10)
+    # A 240-pixel video is drawn, and recorded, on a canvas twice its size (at least 480 tall).
+    assert stats.frames == 4 and len(frames) == 4 and frames[0].shape == (480, 640, 3) and fps == pytest.approx(10)
 
 
 def test_overlay_shows_the_model_answer(tmp_path: Path, clf) -> None:
@@ -146,7 +148,7 @@ def test_cli_headless_save(tmp_path: Path, capsys) -> None:
     assert code == 0
     assert "5 frames" in capsys.readouterr().out
     frames, _ = read_video(out)
-    assert len(frames) == 5 and frames[0].shape == (240, 320, 3)
+    assert len(frames) == 5 and frames[0].shape == (480, 640, 3)
 
 
 def test_cli_corrupt_frames_exit_1_after_recording(tmp_path: Path, capsys) -> None:

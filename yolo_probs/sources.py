@@ -33,6 +33,7 @@ __all__ = [
     "ImageInput",
     "InputFailure",
     "StreamInput",
+    "decode_image",
     "expand",
     "iter_frames",
     "read_image",
@@ -280,9 +281,16 @@ def read_image(source: str) -> np.ndarray:
 
     Raises :class:`SourceError` with a one-line message that names the file.
     """
+    return decode_image(_read_bytes(source), source)
+
+
+def decode_image(data: bytes, source: str) -> np.ndarray:
+    """Decode an encoded image (the bytes of a file) to HxWx3 BGR uint8 as :func:`read_image` does.
+
+    Raises :class:`SourceError` naming ``source`` for empty, truncated and undecodable data.
+    """
     import cv2
 
-    data = _read_bytes(source)
     if not data:
         raise SourceError(source, "the file is empty (0 bytes); re-copy or re-export it")
     if data[:2] == b"\xff\xd8" and data.rstrip(b"\x00")[-2:] != _JPEG_END:
@@ -433,6 +441,9 @@ def _inputs(sources: Any) -> Iterator[Input | Frame]:
     for src in sources:
         if isinstance(src, (str, os.PathLike)):
             yield from expand(src)
+            continue
+        if isinstance(src, (Frame, InputFailure)):  # already decoded (or failed): a caller's own frame stream
+            yield src
             continue
         name = getattr(src, "filename", "") or f"image{counter}"
         counter += 1

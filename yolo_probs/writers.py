@@ -26,14 +26,15 @@ import csv
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Protocol, TextIO
 
+from yolo_probs._format import cut_left, percent
 from yolo_probs.errors import ConfigError
 
 if TYPE_CHECKING:
     from yolo_probs.prediction import Prediction
 
-__all__ = ["CSV_COLUMNS", "WRITERS", "Writer", "format_for_path", "make_writer", "register_writer"]
+__all__ = ["CSV_COLUMNS", "WRITERS", "ParquetWriter", "Writer", "format_for_path", "make_writer", "register_writer"]
 
 CSV_COLUMNS = ("source", "frame", "temperature", "rank", "index", "name", "prob")
 
@@ -117,41 +118,102 @@ class CsvWriter:
 
 
 class TableWriter:
-    """A readable table (rich), printed when the run ends."""
+    """A readable table (rich), printed when the run ends.
+
+    The ``frame`` column appears only when some record is a video frame; probabilities below 0.1%
+    read ``<0.1%``; a long source path is cut from the left so that the file name stays readable.
+    """
 
     name: ClassVar[str] = "table"
     suffixes: ClassVar[tuple[str, ...]] = ()
     binary: ClassVar[bool] = False
+    #: The narrowest the source column gets before the table wraps instead.
+    min_source_width: ClassVar[int] = 24
 
     def __init__(self, stream: TextIO, logits: bool = False) -> None:
-        from rich.table import Table
-
         self.stream, self.logits = stream, logits
-        self.table = Table(show_lines=False, header_style="bold")
-        for name, justify in (("source", "left"), ("frame", "right"), ("T", "right"), ("top classes", "left")):
-            self.table.add_column(name, justify=justify)  # type: ignore[arg-type]
-        if logits:
-            self.table.add_column("logits", justify="left")
-        self.rows = 0
+        self.records: list[tuple[str, str, str, str, str]] = []
+
+    @property
+    def rows(self) -> int:
+        return len(self.records)
 
     def write(self, prediction: Prediction) -> None:
-        top = "  ".join(f"{c.name} {c.prob:.1%}" for c in prediction.top) or "(none above min-prob)"
-        row = [
-            prediction.source,
-            "" if prediction.frame is None else str(prediction.frame),
-            f"{prediction.temperature:g}",
-            top,
-        ]
-        if self.logits:
-            row.append(" ".join(f"{x:.3g}" for x in prediction.logits))
-        self.table.add_row(*row)
-        self.rows += 1
+        top = "  ".join(f"{c.name} {percent(c.prob)}" for c in prediction.top) or "(none above min-prob)"
+        logits = " ".join(f"{x:.3g}" for x in prediction.logits) if self.logits else ""
+        frame = "" if prediction.frame is None else str(prediction.frame)
+        self.records.append((prediction.source, frame, f"{prediction.temperature:g}", top, logits))
 
     def close(self) -> None:
         from rich.console import Console
+        from rich.table import Table
 
-        if self.rows:
-            Console(file=self.stream, width=None if self.stream.isatty() else 200).print(self.table)
+        if not self.records:
+            return
+        console = Console(file=self.stream, width=None if self.stream.isatty() else 200)
+        frames = any(r[1] for r in self.records)
+        columns = [("source", "left"), ("frame", "right"), ("T", "right"), ("top classes", "left"), ("logits", "left")]
+        keep = [True, frames, True, True, self.logits]
+        # Room left for the source once the other columns (and 3 characters of border per column) fit.
+        others = sum(
+            max(len(name), *(len(r[i]) for r in self.records)) + 3
+            for i, (name, _) in enumerate(columns)
+            if keep[i] and i > 0
+        )
+        source_width = max(self.min_source_width, console.width - others - 4)
+        table = Table(show_lines=False, header_style="bold")
+        for (name, justify), wanted in zip(columns, keep, strict=True):
+            if wanted:
+                table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+        for record in self.records:
+            row = [cut_left(record[0], source_width), *record[1:]]
+            table.add_row(*(cell for cell, wanted in zip(row, keep, strict=True) if wanted))
+        console.print(table)
+
+
+class ParquetWriter:
+    """A Parquet file (pyarrow): one row per prediction, the JSON record's fields as columns.
+
+    The schema is fixed (see :mod:`yolo_probs.parquet`): optional fields are null where they do not
+    apply. Rows are buffered and written in row groups of ``row_group_rows``; the file is complete
+    when :meth:`close` writes the footer (the CLI closes it on errors and interruptions too).
+    """
+
+    name: ClassVar[str] = "parquet"
+    suffixes: ClassVar[tuple[str, ...]] = (".parquet", ".pq")
+    binary: ClassVar[bool] = True
+    row_group_rows: ClassVar[int] = 8192
+
+    def __init__(self, stream: BinaryIO, logits: bool = False) -> None:
+        import pyarrow.parquet as pq
+
+        from yolo_probs.parquet import schema
+
+        self.stream, self.logits = stream, logits
+        self.schema = schema(logits)
+        self.pending: list[dict[str, Any]] = []
+        self.parquet = pq.ParquetWriter(stream, self.schema)
+
+    def write(self, prediction: Prediction) -> None:
+        self.write_record(prediction.to_dict(self.logits))
+
+    def write_record(self, record: dict[str, Any]) -> None:
+        """Add one JSON record (what :meth:`Prediction.to_dict` gives), e.g. one read back from a Ray job."""
+        self.pending.append(record)
+        if len(self.pending) >= self.row_group_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.pending:
+            from yolo_probs.parquet import records_table
+
+            self.parquet.write_table(records_table(self.pending, self.logits))
+            self.pending = []
+
+    def close(self) -> None:
+        self._flush()
+        self.parquet.close()
+        self.stream.flush()
 
 
 #: Format name -> writer class, in the order ``--format`` lists them.
@@ -164,7 +226,7 @@ def register_writer(cls: type[Any]) -> type[Any]:
     return cls
 
 
-for _cls in (TableWriter, JsonWriter, JsonLinesWriter, CsvWriter):
+for _cls in (TableWriter, JsonWriter, JsonLinesWriter, CsvWriter, ParquetWriter):
     register_writer(_cls)
 
 

@@ -136,6 +136,9 @@ class UltralyticsBackend:
 
     name = "ultralytics"
     folded_temperature: float | None = None
+    #: Resize/crop/scale on the model's device (:mod:`~yolo_probs.backends.device_preprocess`) instead of
+    #: Ultralytics' per-image PIL transforms: None means on CUDA only; True forces it (also on CPU).
+    device_preprocess: bool | None = None
 
     @classmethod
     def can_load(cls, model: Any, options: BackendOptions) -> bool:
@@ -219,6 +222,16 @@ class UltralyticsBackend:
 
     def run(self, images: Sequence[np.ndarray], *, features: bool = False) -> BackendOutput:
         """BGR frames -> logits (and the features entering the final layer, if asked)."""
+        predictor = self._ensure_predictor()
+        use_device = self.device_preprocess
+        if use_device is None:
+            use_device = predictor.device.type == "cuda"
+        if use_device:
+            from yolo_probs.backends.device_preprocess import DevicePreprocess
+
+            pre = DevicePreprocess.for_predictor(predictor)
+            if pre is not None:  # None: non-standard transforms, keep Ultralytics' own
+                return self.run_tensor(pre(images, predictor.device), features=features)
         return self.run_tensor(list(images), features=features)
 
     def close(self) -> None:

@@ -22,19 +22,34 @@ from yolo_probs.errors import YoloProbsError
 app = typer.Typer(
     name="yolo-probs",
     help="Honest, temperature-scaled class probabilities from image classifiers (Ultralytics YOLO -cls first).",
-    no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
 
 
-@app.callback()
-def _root() -> None:
+def _print_version(value: bool) -> None:
+    if value:
+        from yolo_probs import __version__
+
+        print(f"yolo-probs {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    ctx: typer.Context,
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+    ),
+) -> None:
     """Honest, temperature-scaled class probabilities from image classifiers.
 
     Run 'yolo-probs COMMAND --help' for a command's options.
     """
+    if ctx.invoked_subcommand is None:  # bare 'yolo-probs': the help, as a successful answer
+        print(ctx.get_help())
+        raise typer.Exit(0)
 
 
 #: How the CLI spells the setting a library error is about (:attr:`YoloProbsError.option`).
@@ -46,6 +61,7 @@ OPTION_HINTS = {
     "device": "--device",
     "imgsz": "--imgsz N",
     "engine": "--engine",
+    "ray": "--ray",
 }
 
 
@@ -63,6 +79,15 @@ def note(message: str) -> None:
     print(f"yolo-probs: {printable(message)}", file=sys.stderr, flush=True)
 
 
+def _bare_ray(argv: list[str]) -> list[str]:
+    """A bare ``--ray`` (last, or before another option) means ``--ray local``: Typer has no optional values."""
+    out = list(argv)
+    for i in range(len(out) - 1, -1, -1):
+        if out[i] == "--ray" and (i + 1 == len(out) or out[i + 1].startswith("-")):
+            out.insert(i + 1, "local")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (the console script exits with it)."""
     from yolo_probs.cli import calibrate, export, overlay, predict  # noqa: F401  (registers the commands)
@@ -77,8 +102,17 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
     os.environ.setdefault("QT_LOGGING_RULES", "default.warning=false")
 
+    from typer.core import TyperCommand
+
+    from yolo_probs.cli._help import HelpCommand
+
+    for info in app.registered_commands:  # usage lines that read 'SOURCE...', not '{SOURCE...}...'
+        if info.cls is TyperCommand:
+            info.cls = HelpCommand
     try:
-        result = app(args=argv, prog_name="yolo-probs", standalone_mode=False)
+        result = app(
+            args=_bare_ray(sys.argv[1:] if argv is None else argv), prog_name="yolo-probs", standalone_mode=False
+        )
     except typer.Exit as exc:
         return int(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):

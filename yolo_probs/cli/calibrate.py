@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from yolo_probs.cli import app, error
+from yolo_probs.cli.model_options import MODEL_HELP
 from yolo_probs.cli.progress import progress_bar
 
 if TYPE_CHECKING:
@@ -113,7 +114,7 @@ def calibrate(
     output: Annotated[Path, typer.Option("--output", "-o", help="Profile (YAML) to write.")],
     model: Annotated[
         str | None,
-        typer.Option("--model", "-m", help="Classification checkpoint (.pt); default: the --profile's model."),
+        typer.Option("--model", "-m", help=f"{MODEL_HELP} [default: the --profile's model]"),
     ] = None,
     profile: Annotated[
         Path | None,
@@ -130,9 +131,16 @@ def calibrate(
         str | None,
         typer.Option("--name", help="Deployment name stored in the profile; default: the output file's stem."),
     ] = None,
-    top_k: Annotated[int | None, typer.Option("--top-k", "-k", help="top_k stored in the profile (default 5).")] = None,
-    min_prob: Annotated[Optional[float], typer.Option("--min-prob", help="min_prob stored in the profile.")] = None,  # noqa: UP045
-    imgsz: Annotated[int | None, typer.Option("--imgsz", help="Inference size; default: the checkpoint's own.")] = None,
+    top_k: Annotated[
+        int | None, typer.Option("--top-k", "-k", help="top_k stored in the profile. [default: --profile's, else 5]")
+    ] = None,
+    min_prob: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option("--min-prob", help="min_prob stored in the profile. [default: --profile's, else none]"),
+    ] = None,
+    imgsz: Annotated[
+        int | None, typer.Option("--imgsz", help="Inference size. [default: --profile's, else the checkpoint's own]")
+    ] = None,
     device: Annotated[
         str | None, typer.Option("--device", help="cpu, 0, cuda:0, ...; default: Ultralytics' choice.")
     ] = None,
@@ -193,9 +201,7 @@ def evaluate(
     profile: Annotated[
         Path | None, typer.Option("--profile", "-p", help="Deployment profile giving model and temperature.")
     ] = None,
-    model: Annotated[
-        str | None, typer.Option("--model", "-m", help="Classification checkpoint (.pt); overrides the profile's.")
-    ] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help=f"{MODEL_HELP} Overrides the profile's.")] = None,
     temperature: Annotated[
         float | None, typer.Option("--temperature", "-t", help="Temperature to evaluate; overrides the profile's.")
     ] = None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections import deque
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -27,6 +28,10 @@ from yolo_probs.cli.model_options import (
 from yolo_probs.cli.progress import progress_bar
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from yolo_probs.overlay.annotate import AnnotatedCopies
+    from yolo_probs.sources import Frame, InputFailure
     from yolo_probs.writers import Writer
 
 
@@ -38,6 +43,20 @@ def _output_formats() -> type[StrEnum]:
 
 #: The ``--format`` choices: one per registered writer (:data:`yolo_probs.writers.WRITERS`).
 OutputFormat = _output_formats()
+
+
+def _open_output(path: Path | None, binary: bool = False, inputs: list[Any] | None = None) -> Any:
+    """The output stream (stdout when None), through :func:`yolo_probs.outputs.open_output`: never an
+    input, written atomically unless the format streams (jsonl), write errors named in one line."""
+    from yolo_probs.outputs import open_output
+    from yolo_probs.writers import format_for_path
+
+    atomic = True
+    if path is not None:
+        from yolo_probs.writers import WRITERS
+
+        atomic = getattr(WRITERS.get(format_for_path(path), object), "atomic", True)
+    return open_output(path, binary=binary, atomic=atomic, inputs=inputs or ())
 
 
 def _local_inputs(sources: list[str], *others: Any) -> list[Any]:
@@ -89,12 +108,21 @@ def predict(
     ] = None,
     top_k: Annotated[
         int | None,
-        typer.Option("--top-k", "-k", help="Classes to keep per image, clipped to the number of classes. [default: 5]"),
+        typer.Option(
+            "--top-k",
+            "-k",
+            help="Classes to keep per image, clipped to the number of classes. [default: the profile's, else 5]",
+        ),
     ] = None,
     min_prob: Annotated[
-        float | None, typer.Option("--min-prob", help="Drop classes below this probability (0..1).")
+        float | None,
+        typer.Option(
+            "--min-prob", help="Drop classes below this probability (0..1). [default: the profile's, else none]"
+        ),
     ] = None,
-    imgsz: Annotated[int | None, typer.Option("--imgsz", help="Inference size; default: the checkpoint's own.")] = None,
+    imgsz: Annotated[
+        int | None, typer.Option("--imgsz", help="Inference size. [default: the profile's, else the checkpoint's own]")
+    ] = None,
     device: Annotated[
         str | None, typer.Option("--device", help="cpu, 0, cuda:0, ...; default: Ultralytics' choice.")
     ] = None,
@@ -105,6 +133,14 @@ def predict(
     ] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
     logits: Annotated[bool, typer.Option("--logits", help="Also write the raw logits.")] = False,
+    save: Annotated[
+        Path | None,
+        typer.Option(
+            "--save",
+            help="Also write annotated copies (the overlay's drawing) into this folder: one image per image, "
+            "one video per video.",
+        ),
+    ] = None,
     layer: LayerOption = None,
     names: NamesOption = None,
     resize: ResizeOption = None,
@@ -112,6 +148,16 @@ def predict(
     mean: MeanOption = None,
     std: StdOption = None,
     bgr: BgrOption = False,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="[ADDRESS]",
+            help="Score image files on a Ray cluster and write Parquet to --output: HOST:PORT, ray://HOST:PORT, "
+            "auto (the cluster this node is in); bare --ray: $RAY_ADDRESS, else a local cluster. "
+            "Needs 'pip install yolo-probs[ray]'.",
+        ),
+    ] = None,
 ) -> None:
     """Classify SOURCE... and print temperature-scaled top-k probabilities.
 
@@ -126,9 +172,35 @@ def predict(
     inputs = _local_inputs(sources, model, profile, names) if output is not None else []
     if output is not None:  # before the model loads: never destroy an input, fail in one line
         check_not_input(output, inputs)
+    binary = WRITERS[chosen].binary
+    if binary and output is None:  # a Parquet file on a terminal or in a pipe helps no one
+        raise typer.BadParameter(f"--format {chosen} writes a binary file; pass e.g. --output out.{chosen}")
+    if ray is not None and save is not None:
+        raise typer.BadParameter("--save draws on this machine; run without --ray to save annotated copies")
+    copies = None
+    if save is not None:  # checked (and created) before the model loads
+        from yolo_probs.overlay.annotate import AnnotatedCopies
+
+        copies = AnnotatedCopies(save)
     extra = model_kwargs(
         layer=layer, names=names, imgsz=imgsz, resize=resize, stretch=stretch, mean=mean, std=std, bgr=bgr
     )
+    if ray is not None:
+        from yolo_probs.cli.ray_predict import predict_on_ray
+
+        options = {"temperature": temperature, "top_k": top_k, "min_prob": min_prob, "imgsz": imgsz, **extra}
+        options |= {"device": device, "batch": batch}
+        predict_on_ray(
+            sources,
+            address=ray,
+            fmt=chosen,
+            output=output,
+            logits=logits,
+            model=model,
+            profile=profile,
+            options=options,
+        )
+        return
     clf = build_classifier(
         model=model,
         profile=profile,
@@ -144,28 +216,44 @@ def predict(
     seen: set[str] = set()
     lost_frames = written = 0
     bar = progress_bar("classifying", _count_frames(sources) if sys.stderr.isatty() else 0)
-    cls = WRITERS[chosen]
-    out = open_output(output, binary=cls.binary, atomic=getattr(cls, "atomic", True), inputs=inputs)
+    frames: deque[Frame] = deque()  # decoded, waiting for their prediction (--save only)
+    atomic = getattr(WRITERS[chosen], "atomic", True)  # jsonl streams; json, csv, parquet are renamed into place
     try:
-        with clf, out as stream:
+        with clf, open_output(output, binary=binary, atomic=atomic, inputs=inputs) as stream:
             writer: Writer = make_writer(chosen, stream, logits)
             with bar or contextlib.nullcontext():
                 try:
-                    for item in clf.predict_each(sources):
+                    for item in clf.predict_each(_tap(sources, frames, clf.batch) if copies else sources):
                         if isinstance(item, InputFailure):
                             if item.frame is None:
                                 failed.append(item.source)
                             else:
                                 lost_frames += item.frames
                             error(str(item))
+                            if (
+                                copies is not None
+                                and frames
+                                and (frames[0].source, frames[0].frame)
+                                == (
+                                    item.source,
+                                    item.frame,
+                                )
+                            ):
+                                frames.popleft()  # decoded, but the model gave NaN for it
                         else:
                             seen.add(item.source)
                             writer.write(item)
                             written += 1
+                            if copies is not None:
+                                copies.add(frames.popleft().image, item)
                         if bar:
                             bar.advance(bar.task_ids[0])
                 finally:
+                    if bar:
+                        bar.stop()  # erase the bar before the table prints, or it stays glued to it
                     writer.close()
+                    if copies is not None:
+                        _report_copies(copies, save)
     except KeyboardInterrupt:
         if output is not None:
             note(f"interrupted: kept the {_records(written)} written so far in {output}")
@@ -180,7 +268,30 @@ def predict(
             parts.append(f"{len(failed)} of {len(failed) + len(seen)} inputs failed")
         error(f"{' and '.join(parts)} (listed above); the others were written")
         raise typer.Exit(1)
+    if copies is not None and copies.failures:
+        raise typer.Exit(1)
 
 
 def _records(n: int) -> str:
     return f"{n} record{'s' if n != 1 else ''}"
+
+
+def _tap(sources: list[str], frames: deque[Frame], batch: int) -> Iterator[Frame | InputFailure]:
+    """Decode ``sources`` once and keep each frame until its prediction comes back (at most a batch ahead)."""
+    import os
+
+    from yolo_probs.sources import Frame, iter_frames
+
+    workers = min(8, max(1, (os.cpu_count() or 1) - 1)) if batch >= 8 else 1
+    for item in iter_frames(sources, workers=workers):
+        if isinstance(item, Frame):
+            frames.append(item)
+        yield item
+
+
+def _report_copies(copies: AnnotatedCopies, folder: Path | None) -> None:
+    written = copies.close()
+    for line in copies.failures:
+        error(line)
+    frames = sum(written.values())
+    print(f"annotated copies: {len(written)} file(s), {frames} frame(s), in {folder}", file=sys.stderr, flush=True)

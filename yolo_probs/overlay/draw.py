@@ -23,11 +23,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from yolo_probs._format import percent
 from yolo_probs.prediction import Prediction
 
 __all__ = ["HELP_TEXT", "OverlayDrawer", "model_view"]
 
-HELP_TEXT = "+/- T   [/] k   r reset T   space pause   s snapshot   q quit"
+HELP_TEXT = "+/- T   [/] k   r reset T   space pause/next   s snapshot   q quit"
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _Color = tuple[int, int, int]
@@ -254,7 +255,7 @@ class OverlayDrawer:
             if filled > lay.bar_x0:
                 cv2.rectangle(frame, (lay.bar_x0, by0), (filled, by1), bar_color, -1)
             self._text(frame, labels[cls.index], (lay.name_x, ry + baseline), lay, self.text_color)
-            self._text(frame, f"{100 * cls.prob:5.1f}%", (lay.pct_x, ry + baseline), lay, self.text_color)
+            self._text(frame, f"{percent(cls.prob):>6}", (lay.pct_x, ry + baseline), lay, self.text_color)
 
         if help:
             hy0, hy1 = lay.help_band

@@ -2,7 +2,10 @@
 
 Live sources (webcam index, rtsp/http streams) are read in a thread that keeps only the newest
 frame, so a slow model drops frames instead of falling behind. Video files and image folders are
-read frame by frame: nothing is dropped, corrupt frames are skipped and counted.
+read frame by frame: nothing is dropped, corrupt frames are skipped and counted. In a window, video
+files play at their own frame rate (``fast=True``: as fast as the model runs) and each still image
+stays until a key is pressed (or ``still_seconds``). Small frames are drawn on an enlarged canvas
+(:mod:`yolo_probs.overlay.canvas`), in the window and in the recording.
 
 Example:
     >>> from yolo_probs.overlay.loop import Controls
@@ -29,6 +32,7 @@ import numpy as np
 from yolo_probs._paths import claim_output
 from yolo_probs.calibration.temperature import T_MAX, T_MIN
 from yolo_probs.errors import ConfigError, SourceError
+from yolo_probs.overlay.canvas import to_canvas
 from yolo_probs.overlay.draw import OverlayDrawer
 from yolo_probs.sources import STREAM_PREFIXES, InputFailure, StreamInput, expand, iter_frames
 
@@ -43,6 +47,8 @@ T_STEP = 1.1
 _FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "mp4v", ".avi": "MJPG"}
 _FOLDER_FPS = 5.0  # recording rate for image folders, which have no frame rate of their own
 _LIVE_FPS = 30.0  # when a camera or stream does not announce its rate
+#: Keys that move on from a still image: space, n, Enter.
+NEXT_KEYS = (ord(" "), ord("n"), 13, 10)
 
 
 @contextlib.contextmanager
@@ -67,6 +73,10 @@ class Reader(Protocol):
     fps: float
     corrupt: int
     dropped: int
+    #: Whether the frame just read is a still image (held in a window until a key), not a video frame.
+    still: bool
+    #: Whether a window should show the frames at :attr:`fps` (video files), not as fast as they come.
+    paced: bool
 
     def read(self) -> np.ndarray | None:
         """The next frame to show (BGR uint8), or None at the end."""
@@ -85,6 +95,8 @@ class LatestFrameReader:
     """
 
     live = True
+    still = False
+    paced = False
 
     def __init__(self, cap: Any, fps: float) -> None:
         self.fps = fps
@@ -138,6 +150,8 @@ class VideoFileReader:
 
     live = False
     dropped = 0
+    still = False
+    paced = True
     max_failures_in_a_row = 16
 
     def __init__(self, cap: Any, fps: float, frame_count: int | None, depth: int = 4) -> None:
@@ -194,10 +208,12 @@ class FolderReader:
 
     live = False
     dropped = 0
+    paced = False
 
     def __init__(self, source: str, fps: float = _FOLDER_FPS) -> None:
         self.fps = fps
         self.corrupt = 0
+        self.still = False
         self.failures: list[str] = []
         self._frames = iter_frames(source)
 
@@ -207,6 +223,7 @@ class FolderReader:
                 self.corrupt += 1
                 self.failures.append(str(item))
                 continue
+            self.still = item.frame is None  # a folder may hold videos too: their frames are not held
             return item.image
         return None
 
@@ -279,15 +296,20 @@ def check_output(path: str | os.PathLike[str]) -> Path:
 class BackgroundWriter:
     """A ``cv2.VideoWriter`` fed through a bounded queue, so encoding overlaps with the model.
 
-    Every frame is written, in order; :meth:`release` waits for the queue to drain.
+    Every frame is written, in order; :meth:`release` waits for the queue to drain. :attr:`queued`
+    counts the frames handed over; :func:`frames_in` counts what really reached the file.
     """
 
     def __init__(self, path: Path, fps: float, size: tuple[int, int], depth: int = 8) -> None:
         import cv2
 
+        self.queued = 0
         self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*_FOURCC[path.suffix.lower()]), fps, size)
         if not self._writer.isOpened():
-            raise ConfigError(f"--save {path}: OpenCV cannot encode {path.suffix} here; try .avi")
+            self._writer.release()
+            raise ConfigError(
+                f"--save {path}: OpenCV cannot encode {path.suffix} at {size[0]}x{size[1]} here; try .avi"
+            )
         self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=depth)
         self._thread = threading.Thread(target=self._run, name="yolo-probs-encode", daemon=True)
         self._thread.start()
@@ -299,11 +321,33 @@ class BackgroundWriter:
     def write(self, frame: np.ndarray) -> None:
         """Queue ``frame`` (which must not be changed afterwards) for writing."""
         self._queue.put(frame)
+        self.queued += 1
 
     def release(self) -> None:
         self._queue.put(None)
         self._thread.join()
         self._writer.release()
+
+
+def frames_in(path: str | os.PathLike[str]) -> int:
+    """How many frames a recorded video really holds (0 when it is missing, empty or unreadable)."""
+    import cv2
+
+    if not os.path.isfile(path) or os.path.getsize(path) == 0:
+        return 0
+    with _quiet_opencv():
+        cap = cv2.VideoCapture(os.fspath(path))
+        try:
+            if not cap.isOpened():
+                return 0
+            count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+            if count <= 0:  # some containers do not say: count by decoding
+                count = 0
+                while cap.grab():
+                    count += 1
+            return count
+        finally:
+            cap.release()
 
 
 def _fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -379,6 +423,9 @@ class OverlayStats:
         fps: mean frames per second over the run.
         temperature: the temperature at the end (after any key presses).
         top_k: the number of bars at the end.
+        saved: the recording, when one was asked for and holds at least one frame (else None).
+        saved_frames: frames that really are in the recording (counted by reading it back).
+        save_error: why the recording is missing or short, in one line (None when it is complete).
     """
 
     frames: int = 0
@@ -389,6 +436,9 @@ class OverlayStats:
     fps: float = 0.0
     temperature: float = 1.0
     top_k: int = 5
+    saved: str | None = None
+    saved_frames: int = 0
+    save_error: str | None = None
 
 
 def run_overlay(
@@ -401,6 +451,8 @@ def run_overlay(
     max_frames: int | None = None,
     snapshot_dir: str | os.PathLike[str] = ".",
     window: str = WINDOW,
+    fast: bool = False,
+    still_seconds: float = 0.0,
 ) -> OverlayStats:
     """Capture, predict, draw, show and record until the source ends, ``max_frames`` or ``q``.
 
@@ -414,14 +466,21 @@ def run_overlay(
         max_frames: stop after this many frames.
         snapshot_dir: where ``s`` writes PNG snapshots.
         window: the window title.
+        fast: in a window, show video files as fast as the model runs instead of at their own rate.
+        still_seconds: in a window, how long each still image stays; 0 waits for a key (space, n,
+            Enter move on; ``q`` quits).
 
-    Returns the run's :class:`OverlayStats`. Raises :class:`SourceError` or :class:`ConfigError`
-    (one line each) before anything starts when the source, the display or the output is unusable.
+    Returns the run's :class:`OverlayStats`; a recording that could not be made, or holds fewer frames
+    than were drawn, is reported in ``save_error`` (the loop does not raise for it). Raises
+    :class:`SourceError` or :class:`ConfigError` (one line each) before anything starts when the
+    source, the display or the output is unusable.
     """
     import cv2
 
     if max_frames is not None and (isinstance(max_frames, bool) or max_frames < 1):
         raise ConfigError(f"max-frames must be a whole number >= 1, got {max_frames!r}")
+    if not (still_seconds >= 0.0 and np.isfinite(still_seconds)):
+        raise ConfigError(f"still delay must be a number of seconds >= 0 (0: until a key), got {still_seconds!r}")
     out = check_output(save) if save is not None else None
     if show:
         check_display()
@@ -436,32 +495,58 @@ def run_overlay(
     raw: np.ndarray | None = None
     pred: Prediction | None = None
     shown: np.ndarray | None = None
+    holding = False  # a still image waits in the window for a key (or still_seconds)
+    hold_until = due = 0.0
     try:
         while max_frames is None or stats.frames < max_frames:
-            if not controls.paused or pred is None:
+            if (not controls.paused and not holding) or pred is None:
                 image = reader.read()
                 if image is None:
                     break
                 pred = clf.predict(image)[0]
+                # Small frames are drawn on an enlarged copy; the model got the original.
+                canvas = to_canvas(image)
                 # Drawing is in place; keep the clean frame only when a window may need a redraw.
-                raw = image.copy() if show else None
-                shown = drawer.draw(image, pred, fps=smooth, paused=False, help=show)
+                raw = canvas.copy() if show else None
+                shown = drawer.draw(canvas, pred, fps=smooth, paused=False, help=show)
                 stats.frames += 1
                 now = time.perf_counter()
                 dt, last = now - last, now
                 if dt > 0:  # exponential smoothing so the figure is readable while it changes
                     smooth = 1.0 / dt if smooth is None else 0.9 * smooth + 0.1 / dt
-                if out is not None:
+                if out is not None and stats.save_error is None:
                     if writer is None:
-                        size = (image.shape[1], image.shape[0])
-                        writer = BackgroundWriter(out, reader.fps, size)
-                    assert size is not None
-                    writer.write(shown if (shown.shape[1], shown.shape[0]) == size else _fit(shown, size))
+                        size = (shown.shape[1], shown.shape[0])
+                        try:
+                            writer = BackgroundWriter(out, reader.fps, size)
+                        except ConfigError as exc:
+                            stats.save_error = str(exc)
+                            if not show:  # recording was the point of a headless run
+                                break
+                    if writer is not None:
+                        assert size is not None
+                        writer.write(shown if (shown.shape[1], shown.shape[0]) == size else _fit(shown, size))
+                holding = show and reader.still
+                hold_until = time.monotonic() + still_seconds if still_seconds > 0 else float("inf")
             if not show:
                 continue
             assert shown is not None  # a frame was drawn before the window shows anything
             cv2.imshow(window, shown)
-            action = controls.handle(cv2.waitKey(30 if controls.paused else 1))
+            if controls.paused or holding:
+                wait = 30
+            elif reader.paced and not fast:  # a video file plays at its own rate
+                now = time.monotonic()
+                due = max(due + 1.0 / reader.fps, now) if due else now
+                wait = max(1, round((due - now) * 1000))
+            else:
+                wait = 1
+            key = cv2.waitKey(wait)
+            if holding and (key & 0xFF in NEXT_KEYS or time.monotonic() >= hold_until):
+                holding = False
+                continue
+            if holding and _window_closed(window):
+                break
+            action = controls.handle(key)
             if action == "quit":
                 break
             if action in ("temperature", "top_k"):
@@ -481,6 +566,8 @@ def run_overlay(
         reader.close()
         if writer is not None:
             writer.release()
+        if out is not None:
+            _check_recording(out, writer.queued if writer is not None else 0, stats)
         if show:
             with contextlib.suppress(cv2.error):
                 cv2.destroyWindow(window)
@@ -491,6 +578,34 @@ def run_overlay(
     stats.failures = list(getattr(reader, "failures", []))
     stats.temperature, stats.top_k = clf.temperature, clf.top_k
     return stats
+
+
+def _window_closed(window: str) -> bool:
+    """Whether the user closed the window (its close button), so a held still image does not wait forever."""
+    import cv2
+
+    try:
+        return bool(cv2.getWindowProperty(window, cv2.WND_PROP_VISIBLE) < 1)
+    except cv2.error:
+        return True
+
+
+def _check_recording(out: Path, drawn: int, stats: OverlayStats) -> None:
+    """Read the recording back: report what it really holds, and remove an empty file."""
+    written = frames_in(out) if drawn else 0
+    stats.saved_frames = written
+    stats.saved = str(out) if written else None
+    if stats.save_error is not None:
+        pass
+    elif drawn == 0:
+        stats.save_error = f"--save {out}: nothing was recorded: the source gave no frame"
+    elif written == 0:
+        stats.save_error = f"--save {out}: OpenCV's encoder wrote no frame of {drawn}; try .avi"
+    elif written < drawn:
+        stats.save_error = f"--save {out}: only {written} of {drawn} frames were recorded; try .avi"
+    if not written and out.is_file():
+        with contextlib.suppress(OSError):
+            out.unlink()  # an empty or unreadable file would pass for a recording
 
 
 def _snapshot(image: np.ndarray, folder: str | os.PathLike[str], frame: int, number: int) -> str | None:

@@ -1,0 +1,121 @@
+"""The GPU path: yolo-probs with preprocessing on the device vs plain Ultralytics predict, in one process.
+
+Both sides classify the same folder of N 640x480 JPEGs with the same model, image size, device and
+batch size; rounds alternate (Ultralytics, yolo-probs, yolo-probs with Ultralytics' own host
+preprocessing, ...) so drifts hit all. Prints the median images per second of each and the ratios
+to Ultralytics (issue 13's goal on an H100: >= 20x at batch 32), then the agreement of the device
+path with the host path over every image: the largest probability difference (goal < 1e-3) and the
+top-1 agreement (goal >= 99.9%).
+
+On a CPU device (``--device cpu``, the default) the device path is forced on, which checks the code
+and the agreement but says nothing about GPU speed.
+
+Usage:
+    python benchmarks/bench_device.py --device 0 --batch 32 --n 2000           # a GPU, the shipped model
+    python benchmarks/bench_device.py --device 0 --batch 32 --model yolo26n-cls.yaml --imgsz 224
+    python benchmarks/bench_device.py --n 64 --rounds 1                          # a CPU smoke check
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("YOLO_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def make_images(folder: Path, n: int, size: tuple[int, int] = (640, 480)) -> None:
+    """N JPEG photos-of-digits at a camera-like size, from the bundled digits (no download)."""
+    import cv2
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    digits = load_digits().images
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        ink = (255 - digits[i % len(digits)] * 15).clip(0, 255).astype(np.uint8)
+        image = cv2.resize(ink, size, interpolation=cv2.INTER_CUBIC)
+        noisy = (image.astype(np.int16) + rng.integers(-12, 13, image.shape)).clip(0, 255).astype(np.uint8)
+        cv2.imwrite(str(folder / f"img_{i:05d}.jpg"), cv2.cvtColor(noisy, cv2.COLOR_GRAY2BGR))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=str(ROOT / "examples" / "models" / "digits-yolo26n-cls.pt"))
+    parser.add_argument("--n", type=int, default=512, help="number of images")
+    parser.add_argument("--imgsz", type=int, default=None, help="default: the checkpoint's own")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--half", action="store_true", help="float16 model (GPU)")
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per side")
+    args = parser.parse_args()
+
+    import numpy as np
+    import torch
+    from ultralytics import YOLO
+
+    from yolo_probs import YoloProbs
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        make_images(folder, args.n)
+        opts = {"device": args.device, "batch": args.batch, "half": args.half}
+        if args.imgsz:
+            opts["imgsz"] = args.imgsz
+        yolo = YOLO(args.model, verbose=False)
+        fast = YoloProbs(args.model, **opts)
+        host = YoloProbs(args.model, **opts)
+        fast.backend.device_preprocess = True  # on CUDA this is the default; forced so a CPU run checks it too
+        host.backend.device_preprocess = False
+
+        def plain() -> int:
+            kw = {k: v for k, v in opts.items() if k != "half"} | {"half": args.half, "verbose": False}
+            return sum(1 for _ in yolo.predict(str(folder), stream=True, **kw))
+
+        def ours(clf: YoloProbs) -> int:
+            return sum(1 for _ in clf.predict(str(folder), stream=True))
+
+        sides = {
+            "ultralytics": plain,
+            "yolo-probs (device)": lambda: ours(fast),
+            "yolo-probs (host)": lambda: ours(host),
+        }
+        for fn in sides.values():  # warm-up: model set-up, cuDNN autotuning, page cache
+            fn()
+        times: dict[str, list[float]] = {name: [] for name in sides}
+        for _ in range(args.rounds):
+            for name, fn in sides.items():
+                if torch.cuda.is_available():
+                    torch.cuda.synchronize()
+                start = time.perf_counter()
+                count = fn()
+                if torch.cuda.is_available():
+                    torch.cuda.synchronize()
+                times[name].append(time.perf_counter() - start)
+                assert count == args.n, (name, count)
+
+        device = fast.backend.device_type
+        gpu = torch.cuda.get_device_name(0) if device == "cuda" else f"CPU ({os.cpu_count()} cores)"
+        print(f"{args.n} 640x480 JPEGs, {Path(args.model).name}, batch {args.batch}, device {args.device} ({gpu})")
+        base = statistics.median(times["ultralytics"])
+        for name, ts in times.items():
+            t = statistics.median(ts)
+            print(f"  {name:22s} {args.n / t:9.1f} img/s   {base / t:6.2f}x ultralytics")
+
+        a = np.stack([p.probs for p in fast.predict(str(folder))])
+        b = np.stack([p.probs for p in host.predict(str(folder))])
+        top1 = float((a.argmax(1) == b.argmax(1)).mean())
+        print(f"  device vs host preprocessing: max |dp| {np.abs(a - b).max():.2e}, top-1 agreement {top1:.2%}")
+        fast.close()
+        host.close()
+
+
+if __name__ == "__main__":
+    main()
