@@ -169,7 +169,7 @@ def test_progress_bar_on_stderr_only_for_a_terminal(monkeypatch, capsys, model_p
     terminal = _Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
     assert main(args) == 0
-    assert terminal.getvalue() == ""  # a run shorter than progress.SHOW_AFTER shows no bar at all
+    assert terminal.getvalue() == f"yolo-probs: wrote 6 records to {out}\n"  # shorter than SHOW_AFTER: no bar
     monkeypatch.setattr("yolo_probs.cli.progress.SHOW_AFTER", 0.0)
     assert main(args) == 0
     assert "classifying" in terminal.getvalue()
