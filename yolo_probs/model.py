@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -230,6 +231,17 @@ class YoloProbs:
             from yolo_probs.tensor_input import run_checked
 
             yield from run_checked(self.backend, source, features or self.wants_features, self._predictions)
+            return
+        if getattr(self.backend, "prepare", None) is not None:  # fast engines: decode + preprocess overlap inference
+            from yolo_probs.pipeline import pipelined
+
+            batches = pipelined(self.backend, source, batch=self.batch, features=self.wants_features)
+            with contextlib.closing(batches):
+                for done in batches:
+                    if isinstance(done, InputFailure):
+                        yield done
+                    else:
+                        yield from self._predictions(*done)
             return
         # Like Ultralytics' loader: decode image files in threads for batches of 8 or more.
         items = iter_frames(source, workers=min(8, max(1, (os.cpu_count() or 1) - 1)) if self.batch >= 8 else 1)

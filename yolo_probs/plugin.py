@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from yolo_probs.backends.base import BackendOutput
@@ -128,7 +129,9 @@ def attach(
 
         saved = load_profile(profile, check_model=False)
         calibrator = calibrator or saved.model_kwargs()["calibrator"]
-        decisions = decisions_from_profile(saved, model)
+        names = model.names.values() if isinstance(model.names, dict) else model.names
+        # rules check the calibrator they were fitted at against the one in use (never mixed)
+        decisions = decisions_from_profile(saved, SimpleNamespace(calibrator=calibrator, names=tuple(names)))
     cal: Calibrator = calibrator or TemperatureScaling(1.0)
     load_classifier(model)  # checks that it is a classifier
     plugin = getattr(model, _STATE, None)

@@ -224,13 +224,39 @@ def load_profile(path: str | os.PathLike[str], *, check_model: bool = True) -> P
     local = Path(source).parent / model
     if not Path(model).is_absolute() and local.exists():  # relative to the profile's folder
         model = os.path.normpath(local)
+    decisions = data.get("decisions")
+    if decisions is not None:  # files beside the profile (a decision's feature bank) are relative to its folder
+        decisions = {
+            key: {**entry, "bank": os.path.normpath(Path(source).parent / entry["bank"])}
+            if isinstance(entry, dict) and isinstance(entry.get("bank"), str) and not Path(entry["bank"]).is_absolute()
+            else entry
+            for key, entry in decisions.items()
+        }
     try:
-        profile = Profile(**{**data, "model": model})
+        profile = Profile(**{**data, "model": model, "decisions": decisions})
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     if check_model:
         profile.check_model(f"profile {source}")
     return profile
+
+
+def _save_files(key: str, entry: Any, target: Path) -> Any:
+    """A decision entry as stored: an in-memory ``bank`` array is written beside the profile (float16 .npy,
+    with its sha256), a bank file under the profile's folder is named relative to it."""
+    if not isinstance(entry, dict) or "bank" not in entry:
+        return entry
+    bank = entry["bank"]
+    if not isinstance(bank, str | os.PathLike):
+        import numpy as np
+
+        bank_path = target.with_name(f"{target.stem}.{key}-bank.npy")
+        with open(bank_path, "wb") as f:
+            np.save(f, np.asarray(bank, dtype=np.float16), allow_pickle=False)
+        return {**entry, "bank": bank_path.name, "bank_sha256": file_sha256(bank_path)}
+    absolute = Path(bank).resolve()
+    relative = os.path.relpath(absolute, target.parent.resolve())
+    return {**entry, "bank": relative if not relative.startswith("..") else str(absolute)}
 
 
 def save_profile(profile: Profile, path: str | os.PathLike[str]) -> Path:
@@ -262,6 +288,8 @@ def save_profile(profile: Profile, path: str | os.PathLike[str]) -> Path:
     for key in ("engine", "calibrator", "decisions", "calibration"):
         if getattr(profile, key) is not None:
             data[key] = getattr(profile, key)
+    if profile.decisions:
+        data["decisions"] = {k: _save_files(k, v, target) for k, v in profile.decisions.items()}
     text = "# yolo-probs deployment profile (written by yolo-probs; see the README, Calibration)\n"
     text += yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
     try:

@@ -114,7 +114,10 @@ class CalibrationResult(_Scored):
         imgsz: int | None = None,
         engine: str | None = None,
     ) -> Profile:
-        """A deployment profile for ``model`` holding this calibration (and the decisions fitted with it)."""
+        """A deployment profile for ``model`` holding this calibration (and the decisions fitted with it).
+
+        A fitted ``reject`` decision sets ``min_prob`` to its guaranteed threshold.
+        """
         from yolo_probs.profile import Profile, file_sha256
 
         path = os.fspath(model)
@@ -125,7 +128,7 @@ class CalibrationResult(_Scored):
             name=name,
             model_sha256=file_sha256(path) if Path(path).is_file() else None,
             top_k=5 if top_k is None else top_k,
-            min_prob=min_prob,
+            min_prob=self.decisions["reject"]["min_prob"] if "reject" in self.decisions else min_prob,
             imgsz=imgsz,
             engine=engine,
             calibrator=None if cal.method == "temperature" else cal.to_dict(),
@@ -264,6 +267,12 @@ def evaluate(
         warnings=_skipped(collected, len(folder.files)),
     )
     entries = (profile.decisions if profile is not None else None) or {}
+    missing = sorted(k for k in (options or {}) if k not in entries)
+    if missing:
+        raise ConfigError(
+            f"the profile has no {', '.join(missing)} entry to evaluate; calibrate with it first",
+            option={"ood": "ood_tpr", "conformal": "conformal", "reject": "target_accuracy"}.get(missing[0]),
+        )
     for key, kind in DECISIONS.items():
         if key in entries and kind.evaluate is not None:
             result.details[key] = kind.evaluate(entries[key], result, classifier, (options or {}).get(key, {}))

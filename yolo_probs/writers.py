@@ -95,7 +95,12 @@ class JsonWriter(JsonLinesWriter):
 
 
 class CsvWriter:
-    """One row per (source, frame, rank); with ``logits`` a ``logit`` column holds that class's logit."""
+    """One row per (source, frame, rank); with ``logits`` a ``logit`` column holds that class's logit.
+
+    When the predictions carry decisions (a profile with them), ``ood_score`` and ``unknown`` columns
+    and an ``in_set`` column (whether that class is in the conformal set) follow; the header is
+    written with the first prediction so it can say which.
+    """
 
     name: ClassVar[str] = "csv"
     suffixes: ClassVar[tuple[str, ...]] = (".csv",)
@@ -104,16 +109,38 @@ class CsvWriter:
     def __init__(self, stream: TextIO, logits: bool = False) -> None:
         self.stream, self.logits = stream, logits
         self.csv = csv.writer(stream, lineterminator="\n")
-        self.csv.writerow(CSV_COLUMNS + (("logit",) if logits else ()))
+        self.header: tuple[str, ...] | None = None
+
+    def _start(self, prediction: Prediction | None) -> None:
+        ood = prediction is not None and prediction.ood_score is not None
+        sets = prediction is not None and prediction.set is not None
+        self.header = (
+            CSV_COLUMNS
+            + (("logit",) if self.logits else ())
+            + (("ood_score", "unknown") if ood else ())
+            + (("in_set",) if sets else ())
+        )
+        self.csv.writerow(self.header)
 
     def write(self, prediction: Prediction) -> None:
+        if self.header is None:
+            self._start(prediction)
+        assert self.header is not None
         frame = "" if prediction.frame is None else prediction.frame
+        members = {c.index for c in prediction.set or ()}
         for rank, c in enumerate(prediction.top, start=1):
-            row = [prediction.source, frame, prediction.temperature, rank, c.index, c.name, c.prob]
-            self.csv.writerow(row + ([float(prediction.logits[c.index])] if self.logits else []))
+            row: list[Any] = [prediction.source, frame, prediction.temperature, rank, c.index, c.name, c.prob]
+            row += [float(prediction.logits[c.index])] if self.logits else []
+            if "ood_score" in self.header:
+                row += [prediction.ood_score, prediction.unknown]
+            if "in_set" in self.header:
+                row += [c.index in members if prediction.set is not None else None]
+            self.csv.writerow(row)
         self.stream.flush()
 
     def close(self) -> None:
+        if self.header is None:
+            self._start(None)
         self.stream.flush()
 
 
@@ -140,6 +167,10 @@ class TableWriter:
 
     def write(self, prediction: Prediction) -> None:
         top = "  ".join(f"{c.name} {percent(c.prob)}" for c in prediction.top) or "(none above min-prob)"
+        if prediction.set is not None:
+            top += "  set {" + ", ".join(c.name for c in prediction.set) + "}"
+        if prediction.unknown:
+            top = f"UNKNOWN (ood {prediction.ood_score:.3g})  " + top
         logits = " ".join(f"{x:.3g}" for x in prediction.logits) if self.logits else ""
         frame = "" if prediction.frame is None else str(prediction.frame)
         self.records.append((prediction.source, frame, f"{prediction.temperature:g}", top, logits))

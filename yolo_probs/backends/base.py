@@ -120,7 +120,9 @@ class Backend(Protocol):
     the model's own output (a yolo-probs export records it), else None; ``device_type`` is ``"cpu"`` or
     ``"cuda"``. ``run`` takes BGR ``HxWx3`` uint8 frames, ``run_tensor`` an already preprocessed
     ``(N, 3, H, W)`` float batch (numpy or torch). ``close`` releases hooks and sessions; a later
-    ``run`` sets them up again.
+    ``run`` sets them up again. A backend may also have ``prepare(images) -> batch`` (thread-safe,
+    no model): :meth:`~yolo_probs.model.YoloProbs.predict_each` then preprocesses in a reader thread
+    while the model runs (:mod:`yolo_probs.pipeline`).
     """
 
     names: tuple[str, ...]
@@ -172,6 +174,10 @@ def resolve_backend(model: Any, options: BackendOptions | None = None) -> Backen
         return model  # type: ignore[no-any-return]
     load_builtin()
     opts = options or BackendOptions()
+    engines = {"torch"} | {f.name for f in BACKENDS if getattr(f, "is_engine", False)}
+    if opts.engine is not None and opts.engine not in engines:
+        choices = ", ".join(sorted(engines))
+        raise ConfigError(f"unknown engine {opts.engine!r}; choose one of {choices}", option="engine")
     for factory in BACKENDS:
         if factory.can_load(model, opts):
             return factory(model, opts)  # type: ignore[no-any-return]

@@ -227,12 +227,13 @@ class OnnxBackend(ExportedBackend):
         if want_cuda and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, "CUDAExecutionProvider")
             self.device_type = "cuda"
+        from yolo_probs.backends._engine import engine_threads
+
         options = ort.SessionOptions()
         options.log_severity_level = 3
-        import torch
-
-        # Same thread budget as the PyTorch path (torch.set_num_threads / OMP_NUM_THREADS), for fair use.
-        options.intra_op_num_threads = torch.get_num_threads()
+        # Half the cores at most: the other half decode and preprocess (see yolo_probs.pipeline); two
+        # compute threads on two cores fight the decoder and stall whenever another process holds a core.
+        options.intra_op_num_threads = engine_threads()[0]
         self._session = ort.InferenceSession(str(self.path), options, providers=providers)
         inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
         shape = outputs[0].shape
@@ -246,6 +247,16 @@ class OnnxBackend(ExportedBackend):
         self._output_name = outputs[0].name
         self._fixed_batch = in_shape[0] if isinstance(in_shape[0], int) else None
         self._input_size = in_shape[-1] if len(in_shape) == 4 and isinstance(in_shape[-1], int) else None
+
+    def prepare(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """BGR frames -> the input batch, with numpy/PIL only where that gives the same pixels (thread-safe)."""
+        from yolo_probs.fast_preprocess import fast_preprocess, supports
+
+        return fast_preprocess(self.preprocess, images) if supports(self.preprocess) else self.preprocess(images)
+
+    def run(self, images: Sequence[np.ndarray], *, features: bool = False) -> BackendOutput:
+        """BGR frames -> logits."""
+        return self.run_tensor(self.prepare(images), features=features)
 
     def _forward(self, batch: np.ndarray) -> np.ndarray:
         if self._fixed_batch is not None and batch.shape[0] != self._fixed_batch:

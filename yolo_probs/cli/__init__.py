@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import warnings
+from typing import Any
 
 import typer
 
@@ -61,6 +63,17 @@ OPTION_HINTS = {
     "device": "--device",
     "imgsz": "--imgsz N",
     "engine": "--engine",
+    "teacher": "--teacher PATH",
+    "student": "--student MODEL",
+    "alpha": "--alpha A",
+    "temperature": "--temperature T",
+    "ood_tpr": "--ood-tpr",
+    "ood_score": "--ood-score",
+    "ood_data": "--ood-data DIR",
+    "conformal": "--conformal ALPHA",
+    "score": "--score",
+    "target_accuracy": "--target-accuracy",
+    "delta": "--delta",
     "ray": "--ray",
 }
 
@@ -90,7 +103,7 @@ def _bare_ray(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (the console script exits with it)."""
-    from yolo_probs.cli import calibrate, export, overlay, predict  # noqa: F401  (registers the commands)
+    from yolo_probs.cli import calibrate, distill, export, overlay, predict, soft_labels  # noqa: F401  (registers the commands)
 
     # FFmpeg's own log lines ("moov atom not found") would break the one-line-per-error promise, and
     # Ultralytics' INFO/WARNING lines go to stdout, where they would corrupt --format json/jsonl/csv.
@@ -109,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     for info in app.registered_commands:  # usage lines that read 'SOURCE...', not '{SOURCE...}...'
         if info.cls is TyperCommand:
             info.cls = HelpCommand
+    shown = warnings.showwarning
+    warnings.showwarning = _show_warning
     try:
         result = app(
             args=_bare_ray(sys.argv[1:] if argv is None else argv), prog_name="yolo-probs", standalone_mode=False
@@ -138,7 +153,20 @@ def main(argv: list[str] | None = None) -> int:
             f"unexpected {type(exc).__name__}: {exc} (set YOLO_PROBS_DEBUG=1 to see the traceback and please report it)"
         )
         return 1
+    finally:
+        warnings.showwarning = shown
     return result if isinstance(result, int) else 0
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    """The library's own warnings (engine fell back, cache moved...) as one ``yolo-probs: warning:`` line."""
+    if category.__module__.startswith("yolo_probs"):
+        print(f"yolo-probs: warning: {message}", file=sys.stderr, flush=True)
+    else:
+        _SHOW_WARNING(message, category, *args, **kwargs)
+
+
+_SHOW_WARNING = warnings.showwarning
 
 
 def run() -> None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from yolo_probs.cli import app, error
-from yolo_probs.cli.model_options import MODEL_HELP
+from yolo_probs.cli.model_options import MODEL_HELP, EngineOption, VerboseOption, set_verbose
 from yolo_probs.cli.progress import progress_bar
 
 if TYPE_CHECKING:
@@ -145,35 +145,88 @@ def calibrate(
         str | None, typer.Option("--device", help="cpu, 0, cuda:0, ...; default: Ultralytics' choice.")
     ] = None,
     batch: Annotated[int, typer.Option("--batch", help="Images per forward pass.")] = 16,
+    engine: EngineOption = None,
+    verbose: VerboseOption = False,
+    ood_tpr: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option("--ood-tpr", help="Flag unknown inputs; the threshold accepts this fraction of DATA (e.g. 0.95)."),
+    ] = None,
+    ood_score: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--ood-score", help="Unknown-input score: knn (default), energy, maxlogit, msp, entropy."),
+    ] = None,
+    conformal: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option(
+            "--conformal", metavar="ALPHA", help="Conformal sets holding the true class with probability 1-ALPHA."
+        ),
+    ] = None,
+    score: Annotated[str, typer.Option("--score", help="Conformal score: raps, aps or lac.")] = "raps",
+    randomized: Annotated[
+        bool, typer.Option("--randomized", help="Randomised conformal sets (exact coverage).")
+    ] = False,
+    class_conditional: Annotated[
+        bool, typer.Option("--class-conditional", help="One conformal q-hat per class (coverage per class).")
+    ] = False,
+    target_accuracy: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option("--target-accuracy", help="Choose min_prob so accepted images reach this accuracy (guaranteed)."),
+    ] = None,
+    delta: Annotated[float, typer.Option("--delta", help="Risk that the target accuracy is missed.")] = 0.1,
 ) -> None:
     """Fit a temperature on labelled images and write it, with its provenance, to a deployment profile.
 
-    Prints accuracy, NLL, Brier, ECE and MCE before (T=1) and after (fitted T). Exit code 0 when every
-    image was read, 1 when some were skipped (the profile is still written), 2 for usage errors.
+    Prints accuracy, NLL, Brier, ECE and MCE before (T=1) and after (fitted T). With --ood-tpr,
+    --conformal or --target-accuracy it also fits those decisions, at the fitted temperature, into the
+    profile. Exit code 0 when every image was read, 1 when some were skipped (the profile is still
+    written), 2 for usage errors.
     """
+    from yolo_probs.cli.decisions import fitted_lines
     from yolo_probs.cli.model_options import merged_options
     from yolo_probs.dataset import load_labelled_folder
+    from yolo_probs.decisions.ood import DEFAULT_SCORE
+    from yolo_probs.decisions.pipeline import DecisionOptions
     from yolo_probs.model import YoloProbs
     from yolo_probs.profile import save_profile
     from yolo_probs.workflow import calibrate as run_calibration
 
+    asked = DecisionOptions(
+        ood_tpr=ood_tpr,
+        ood_score=ood_score or DEFAULT_SCORE,
+        conformal=conformal,
+        score=score,
+        randomized=randomized,
+        class_conditional=class_conditional,
+        target_accuracy=target_accuracy,
+        delta=delta,
+    )  # checked before any inference
+    risk_plot = plot.with_name(f"{plot.stem}-risk-coverage.png") if plot is not None and target_accuracy else None
     kwargs, base = merged_options(
-        profile, model=model, top_k=top_k, min_prob=min_prob, imgsz=imgsz, device=device, batch=batch
+        profile, model=model, top_k=top_k, min_prob=min_prob, imgsz=imgsz, device=device, batch=batch, engine=engine
     )
     kwargs.pop("calibrator", None)  # calibrate fits its own
+    if base is not None and "reject" in (base.decisions or {}) and min_prob is None and target_accuracy is None:
+        kwargs["min_prob"] = None  # it was guaranteed at the old calibration only
+        warn(f"{profile}: its min_prob came from a reject threshold fitted at its own temperature and is not kept; "
+             "pass --target-accuracy to choose a new one")  # fmt: skip
     model_path = kwargs.pop("model", None)
     if model_path is None:
         raise typer.BadParameter("pass --model PATH (or --profile PROFILE)", param_hint="--model")
     _check_outputs(output, plot, [model_path, profile], data)
+    set_verbose(verbose)
     with YoloProbs(model_path, **kwargs) as clf:
         folder = load_labelled_folder(data, clf.names, split)
         with _progress(len(folder.files)) as advance:
-            result = run_calibration(clf, folder, bins=bins, progress=advance)
+            result = run_calibration(
+                clf, folder, bins=bins, progress=advance, decisions=asked.to_workflow(plot=risk_plot)
+            )
     _report_skipped(result.collected.failures)
     for line in result.warnings:
         warn(line)
     _print_table(result.before, result.after, f"fitted on {result.where}")
     print(f"fitted temperature: T = {result.calibrator.temperature:.6g}")
+    for line in fitted_lines(result.decisions):
+        print(line)
     saved = result.to_profile(
         model_path,
         name=name or (base.name if base and base.name else output.stem),
@@ -191,6 +244,8 @@ def calibrate(
         c = result.collected
         plot_reliability(plot, c.logits, c.labels, n_bins=bins, title=title, calibrator=result.calibrator)
         print(f"reliability diagram written to {plot}")
+        if risk_plot is not None:
+            print(f"risk-coverage curve written to {risk_plot}")
     if result.collected.failures:
         raise typer.Exit(1)
 
@@ -218,22 +273,38 @@ def evaluate(
         str | None, typer.Option("--device", help="cpu, 0, cuda:0, ...; default: Ultralytics' choice.")
     ] = None,
     batch: Annotated[int, typer.Option("--batch", help="Images per forward pass.")] = 16,
+    engine: EngineOption = None,
+    verbose: VerboseOption = False,
+    ood_data: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--ood-data", metavar="DIR", help="Images of no trained class: AUROC and FPR95 of the detector."),
+    ] = None,
 ) -> None:
     """Score a temperature on labelled images (another split than the one it was fitted on).
 
-    Reports accuracy, NLL, Brier, ECE, MCE and adaptive ECE at T=1 and at the given temperature.
+    Reports accuracy, NLL, Brier, ECE, MCE and adaptive ECE at T=1 and at the given temperature, and
+    the profile's decisions: unknown inputs (AUROC, FPR at 95% TPR with --ood-data), conformal sets
+    (coverage, set sizes) and the reject threshold (coverage, accuracy of accepted images).
     Exit code 0 when every image was read, 1 when some were skipped, 2 for usage errors.
     """
+    from yolo_probs.cli.decisions import print_report
     from yolo_probs.dataset import load_labelled_folder
     from yolo_probs.model import YoloProbs
     from yolo_probs.workflow import evaluate as run_evaluation
 
     _check_outputs(None, plot, [model, profile], data)
+    set_verbose(verbose)
     if profile is None and model is None:
         raise typer.BadParameter(
             "pass --profile PROFILE, or --model PATH (and --temperature T)", param_hint="--profile"
         )
-    options: dict[str, Any] = {"temperature": temperature, "imgsz": imgsz, "device": device, "batch": batch}
+    options: dict[str, Any] = {
+        "temperature": temperature,
+        "imgsz": imgsz,
+        "device": device,
+        "batch": batch,
+        "engine": engine,
+    }
     if profile is not None:
         clf = YoloProbs.from_profile(profile, model=model, **options)
     else:
@@ -241,7 +312,8 @@ def evaluate(
     with clf:
         folder = load_labelled_folder(data, clf.names, split)
         with _progress(len(folder.files)) as advance:
-            result = run_evaluation(clf, folder, bins=bins, profile=clf.profile, progress=advance)
+            extra = {"ood": {"ood_data": ood_data}} if ood_data is not None else None
+            result = run_evaluation(clf, folder, bins=bins, profile=clf.profile, progress=advance, options=extra)
     _report_skipped(result.collected.failures)
     for line in result.warnings:
         warn(line)
@@ -249,6 +321,7 @@ def evaluate(
         print(json.dumps(result.to_dict(), indent=2))
     else:
         _print_table(result.before, result.after, f"evaluated on {result.where}")
+        print_report(result.details)
     if plot is not None:
         from yolo_probs.reliability import plot_reliability
 

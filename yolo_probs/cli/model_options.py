@@ -12,6 +12,8 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import logging
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -61,6 +63,34 @@ StdOption = Annotated[
     typer.Option("--std", help="Preprocessing: per-channel std after /255: 'imagenet', 'none' or R,G,B."),
 ]
 BgrOption = Annotated[bool, typer.Option("--bgr", help="Preprocessing: feed BGR channels instead of RGB.")]
+EngineOption = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
+        "--engine",
+        help="Ultralytics checkpoints: torch (hook the PyTorch model), onnxruntime, openvino, or auto (the fastest "
+        "installed for the device; --verbose says which). [default: the profile's, else torch]",
+    ),
+]
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Say on stderr which engine runs the model and where it is cached.")
+]
+
+
+class _StderrLines(logging.Handler):
+    """``yolo-probs: message`` on whatever ``sys.stderr`` is when the record comes."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"yolo-probs: {record.getMessage()}", file=sys.stderr, flush=True)
+
+
+def set_verbose(verbose: bool) -> None:
+    """Show the library's INFO lines (engine choice, cache folder) on stderr, or stop showing them."""
+    logger = logging.getLogger("yolo_probs")
+    for handler in [h for h in logger.handlers if isinstance(h, _StderrLines)]:
+        logger.removeHandler(handler)
+    if verbose:
+        logger.addHandler(_StderrLines())
+    logger.setLevel(logging.INFO if verbose else logging.NOTSET)
 
 
 def _channels(text: str | None, which: str) -> tuple[float, float, float] | None:

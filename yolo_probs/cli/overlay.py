@@ -11,6 +11,7 @@ from yolo_probs.cli import app, error
 from yolo_probs.cli.model_options import (
     MODEL_HELP,
     BgrOption,
+    EngineOption,
     LayerOption,
     MeanOption,
     NamesOption,
@@ -18,8 +19,10 @@ from yolo_probs.cli.model_options import (
     ResizeOption,
     StdOption,
     StretchOption,
+    VerboseOption,
     build_classifier,
     model_kwargs,
+    set_verbose,
 )
 
 
@@ -94,6 +97,8 @@ def overlay(
     mean: MeanOption = None,
     std: StdOption = None,
     bgr: BgrOption = False,
+    engine: EngineOption = None,
+    verbose: VerboseOption = False,
 ) -> None:
     """Show (and/or record) SOURCE with the top-k probabilities, temperature, FPS and uncertainty drawn on it.
 
@@ -121,6 +126,7 @@ def overlay(
     except SourceError as exc:
         error(str(exc))
         raise typer.Exit(1) from None
+    set_verbose(verbose)
     try:
         clf = build_classifier(
             model=model,
@@ -130,6 +136,7 @@ def overlay(
             min_prob=min_prob,
             imgsz=imgsz,
             device=device,
+            engine=engine,
             **extra,
         )
     except BaseException:

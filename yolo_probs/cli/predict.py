@@ -15,6 +15,7 @@ from yolo_probs.cli import app, error, note
 from yolo_probs.cli.model_options import (
     MODEL_HELP,
     BgrOption,
+    EngineOption,
     LayerOption,
     MeanOption,
     NamesOption,
@@ -22,8 +23,10 @@ from yolo_probs.cli.model_options import (
     ResizeOption,
     StdOption,
     StretchOption,
+    VerboseOption,
     build_classifier,
     model_kwargs,
+    set_verbose,
 )
 from yolo_probs.cli.progress import progress_bar
 
@@ -158,6 +161,8 @@ def predict(
             "Needs 'pip install yolo-probs[ray]'.",
         ),
     ] = None,
+    engine: EngineOption = None,
+    verbose: VerboseOption = False,
 ) -> None:
     """Classify SOURCE... and print temperature-scaled top-k probabilities.
 
@@ -168,6 +173,7 @@ def predict(
     from yolo_probs.sources import InputFailure
     from yolo_probs.writers import WRITERS, format_for_path, make_writer
 
+    set_verbose(verbose)
     chosen = fmt.value if fmt is not None else format_for_path(output)
     inputs = _local_inputs(sources, model, profile, names) if output is not None else []
     if output is not None:  # before the model loads: never destroy an input, fail in one line
@@ -189,7 +195,7 @@ def predict(
         from yolo_probs.cli.ray_predict import predict_on_ray
 
         options = {"temperature": temperature, "top_k": top_k, "min_prob": min_prob, "imgsz": imgsz, **extra}
-        options |= {"device": device, "batch": batch}
+        options |= {"device": device, "batch": batch, "engine": engine}
         predict_on_ray(
             sources,
             address=ray,
@@ -210,6 +216,7 @@ def predict(
         imgsz=imgsz,
         device=device,
         batch=batch,
+        engine=engine,
         **extra,
     )
     failed: list[str] = []

@@ -8,10 +8,16 @@ Each kind of decision is a :class:`DecisionKind` (build a rule from a profile en
 during calibration; evaluate it), registered in :func:`load_builtin`: one module plus one line.
 :func:`decisions_from_profile` builds the rules a profile's ``decisions:`` mapping describes.
 
+Built-in kinds, one module each (pure numpy math, ``fit``, the rule, ``evaluate``): ``ood``
+(:mod:`~yolo_probs.decisions.ood`, unknown inputs), ``conformal`` (:mod:`~yolo_probs.decisions.conformal`,
+prediction sets) and ``reject`` (:mod:`~yolo_probs.decisions.selective`, a reject threshold with a
+guarantee). Each entry records the calibrator it was made at; a classifier with another one is refused.
+
 Example:
-    >>> from yolo_probs.decisions import DECISIONS
-    >>> isinstance(DECISIONS, dict)
-    True
+    >>> from yolo_probs.decisions import DECISIONS, load_builtin
+    >>> load_builtin()
+    >>> list(DECISIONS)
+    ['ood', 'conformal', 'reject']
 """
 
 from __future__ import annotations
@@ -70,7 +76,12 @@ def register_decision(kind: DecisionKind) -> DecisionKind:
 
 
 def load_builtin() -> None:
-    """Register the built-in decision kinds (idempotent)."""
+    """Register the built-in decision kinds (idempotent): ``ood``, ``conformal``, ``reject``."""
+    from yolo_probs.decisions import conformal, ood, selective
+
+    for module in (ood, conformal, selective):
+        if module.KIND.key not in DECISIONS:
+            register_decision(module.KIND)
 
 
 def decisions_from_profile(profile: Profile, classifier: Any) -> list[DecisionRule]:

@@ -2,8 +2,9 @@
 
 :class:`OverlayDrawer` is pure OpenCV drawing: give it a BGR frame and a
 :class:`~yolo_probs.prediction.Prediction`, it returns the frame with a semi-transparent panel
-(top-k bars, names, percentages, temperature, FPS, entropy and top-1 margin, an "uncertain" state)
-and the outline of the centre square that an Ultralytics classifier really sees.
+(top-k bars, names, percentages, temperature, FPS, entropy and top-1 margin, an "uncertain" state,
+an "unknown" state when a profile's detector flags the input, conformal set members outlined) and
+the outline of the centre square that an Ultralytics classifier really sees.
 
 Example:
     >>> import numpy as np
@@ -81,6 +82,8 @@ class OverlayDrawer:
         show_view: outline the centre square the model sees.
         panel_width: panel width as a fraction of the frame width (grown on narrow frames so text fits).
         top_color, bar_color, uncertain_color, text_color, track_color, view_color: BGR colours.
+        unknown_color: the UNKNOWN state (a profile's unknown-input detector flagged the frame).
+        set_color: the outline marking classes in the conformal prediction set.
 
     Sizes scale with the frame: the same drawer is legible on 320x240 and on 4K. Drawing happens in
     place on ``frame`` (no full-frame copy: only the panel area is blended) and the same array is
@@ -102,6 +105,8 @@ class OverlayDrawer:
         text_color: _Color = (255, 255, 255),
         track_color: _Color = (70, 70, 70),
         view_color: _Color = (0, 220, 255),
+        unknown_color: _Color = (200, 60, 230),
+        set_color: _Color = (255, 255, 0),
     ) -> None:
         from yolo_probs.probs import check_min_prob
 
@@ -120,6 +125,8 @@ class OverlayDrawer:
         self.text_color = text_color
         self.track_color = track_color
         self.view_color = view_color
+        self.unknown_color = unknown_color
+        self.set_color = set_color
         self._layouts: dict[tuple[int, int, int, tuple[str, ...]], _Layout] = {}
         self._labels: dict[tuple[str, ...], tuple[str, ...]] = {}
 
@@ -222,14 +229,17 @@ class OverlayDrawer:
         top = prediction.top
         lay = self._layout(h, w, len(top), tuple(labels[c.index] for c in top))
         uncertain = self.min_prob is not None and prediction.top1conf < self.min_prob
+        unknown = bool(prediction.unknown)  # not the same as uncertain: unlike anything the model was calibrated on
+        members = {c.index for c in prediction.set} if prediction.set is not None else set()
 
         if self.show_view and (lay.view[2] - lay.view[0] < w or lay.view[3] - lay.view[1] < h):
             self._draw_view(frame, lay)
 
         x0, y0, x1, y1 = lay.panel
         self._darken(frame, x0, y0, x1, y1)
-        if uncertain:  # a coloured edge makes the state visible at a glance, even from afar
-            cv2.rectangle(frame, (x0, y0), (x1 - 1, y1 - 1), self.uncertain_color, max(2, lay.thick), cv2.LINE_AA)
+        if unknown or uncertain:  # a coloured edge makes the state visible at a glance, even from afar
+            edge = self.unknown_color if unknown else self.uncertain_color
+            cv2.rectangle(frame, (x0, y0), (x1 - 1, y1 - 1), edge, max(2, lay.thick), cv2.LINE_AA)
 
         baseline = lay.row - lay.pad
         header = f"T {prediction.temperature:.2f}"
@@ -239,10 +249,16 @@ class OverlayDrawer:
             header += "  PAUSED"
         self._text(frame, header, (lay.name_x, y0 + lay.pad + baseline), lay, self.text_color)
 
-        if uncertain:
+        if unknown:
+            state, color = f"UNKNOWN  ood {prediction.ood_score:.2f}", self.unknown_color
+        elif uncertain:
             state, color = f"UNCERTAIN  p<{self.min_prob:.2f}", self.uncertain_color
         else:
             state, color = f"H {prediction.entropy:.2f}  margin {prediction.margin:.2f}", self.text_color
+        if prediction.set is not None:  # the set's size, when it fits in the panel
+            longer = f"{state}  set {len(prediction.set)}"
+            if lay.name_x + cv2.getTextSize(longer, _FONT, lay.font_scale, lay.thick)[0][0] <= x1 - lay.pad:
+                state = longer
         self._text(frame, state, (lay.name_x, y0 + lay.pad + lay.row + baseline), lay, color)
 
         for i, cls in enumerate(top):
@@ -251,9 +267,12 @@ class OverlayDrawer:
             by1 = by0 + lay.bar_h
             cv2.rectangle(frame, (lay.bar_x0, by0), (lay.bar_x1, by1), self.track_color, -1)
             filled = lay.bar_x0 + round((lay.bar_x1 - lay.bar_x0) * min(max(cls.prob, 0.0), 1.0))
-            bar_color = (self.uncertain_color if uncertain else self.top_color) if i == 0 else self.bar_color
+            lead = self.unknown_color if unknown else self.uncertain_color if uncertain else self.top_color
+            bar_color = lead if i == 0 else self.bar_color
             if filled > lay.bar_x0:
                 cv2.rectangle(frame, (lay.bar_x0, by0), (filled, by1), bar_color, -1)
+            if cls.index in members:  # in the conformal set: outlined
+                cv2.rectangle(frame, (lay.bar_x0 - 2, by0 - 2), (lay.bar_x1 + 2, by1 + 2), self.set_color, 1)
             self._text(frame, labels[cls.index], (lay.name_x, ry + baseline), lay, self.text_color)
             self._text(frame, f"{percent(cls.prob):>6}", (lay.pct_x, ry + baseline), lay, self.text_color)
 

@@ -1,0 +1,119 @@
+"""``yolo-probs soft-labels``: a teacher's probabilities at a high temperature, one row per image, for distillation."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from yolo_probs.cli import app, error
+from yolo_probs.cli.model_options import (
+    MODEL_HELP,
+    BgrOption,
+    LayerOption,
+    MeanOption,
+    NamesOption,
+    ProfileOption,
+    ResizeOption,
+    StdOption,
+    StretchOption,
+    build_classifier,
+    model_kwargs,
+)
+from yolo_probs.cli.progress import progress_bar
+
+
+class SoftLabelFormat(str, Enum):  # noqa: UP042  (Typer needs a str Enum it can list in --help)
+    """Soft-label file formats (see :data:`yolo_probs.soft_labels.SOFT_LABEL_FORMATS`)."""
+
+    parquet = "parquet"
+    jsonl = "jsonl"
+
+
+@app.command("soft-labels")
+def soft_labels_command(
+    sources: Annotated[
+        list[str], typer.Argument(help="Image files, folders, globs or video files.", metavar="SOURCE...")
+    ],
+    temperature: Annotated[
+        float,
+        typer.Option(
+            "--temperature",
+            "-t",
+            help="Soften the teacher: probs = softmax(logits / T), T > 0 (e.g. 4).",
+            show_default=False,
+        ),
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="File to write: .parquet or .jsonl (written atomically).")
+    ],
+    model: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--model", "-m", help=f"{MODEL_HELP} [default: the profile's, else yolo26n-cls.pt]"),
+    ] = None,
+    profile: ProfileOption = None,
+    fmt: Annotated[
+        Optional[SoftLabelFormat],  # noqa: UP045
+        typer.Option("--format", "-f", help="File format; default: from the --output suffix."),
+    ] = None,
+    imgsz: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--imgsz", help="Inference size; default: the checkpoint's own."),
+    ] = None,
+    device: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--device", help="cpu, 0, cuda:0, ...; default: Ultralytics' choice."),
+    ] = None,
+    batch: Annotated[int, typer.Option("--batch", help="Images per forward pass.")] = 1,
+    layer: LayerOption = None,
+    names: NamesOption = None,
+    resize: ResizeOption = None,
+    stretch: StretchOption = False,
+    mean: MeanOption = None,
+    std: StdOption = None,
+    bgr: BgrOption = False,
+) -> None:
+    """Write one row per image: source, frame, label (its class folder, if any), probs at T, logits.
+
+    Knowledge distillation (Hinton et al. 2015) trains a small student on these soft probabilities.
+    Bad inputs are listed on stderr and skipped; the others are written. Exit code 0 when every input
+    succeeded, 1 when some failed, 2 for usage errors.
+    """
+    from yolo_probs.cli.predict import _count_frames
+    from yolo_probs.soft_labels import expand_class_folders, format_for_soft_labels, write_soft_labels
+
+    chosen = format_for_soft_labels(output, fmt.value if fmt is not None else None)  # checked before the model loads
+    extra = model_kwargs(
+        layer=layer, names=names, imgsz=imgsz, resize=resize, stretch=stretch, mean=mean, std=std, bgr=bgr
+    )
+    clf = build_classifier(
+        model=model,
+        profile=profile,
+        temperature=temperature,
+        imgsz=imgsz,
+        device=device,
+        batch=batch,
+        decisions=[],
+        **extra,
+    )
+    counted = expand_class_folders(sources, clf.names) if sys.stderr.isatty() else []
+    bar = progress_bar("soft labels", _count_frames(counted) if counted else 0)
+
+    def report(item: object) -> None:
+        if not hasattr(item, "probs"):
+            error(str(item))
+        if bar:
+            bar.advance(bar.task_ids[0])
+
+    protect = [p for p in (model, profile) if p is not None and Path(p).is_file()]
+    with clf, bar or contextlib.nullcontext():
+        result = write_soft_labels(clf, sources, output, fmt=chosen, on_item=report, protect=protect)
+    typer.echo(f"wrote {result.rows} rows to {result.path} ({result.format}, T={clf.temperature:g})")
+    if result.failures:
+        total = result.rows + len(result.failures)
+        error(f"{len(result.failures)} of {total} inputs failed (listed above); the others were written")
+        raise typer.Exit(1)

@@ -1,0 +1,489 @@
+"""Unknown inputs (out-of-distribution detection): scores, a threshold at a chosen TPR, AUROC and FPR95.
+
+Every score is "higher = more typical of the calibration images":
+
+- ``energy``: ``T * logsumexp(z / T)``, the negative free energy of Liu et al. 2020 at the calibration
+  temperature (1 when the calibrator has none). Needs real logits.
+- ``maxlogit``: the largest logit. Needs real logits.
+- ``msp``: the maximum calibrated probability (the baseline everybody thresholds by hand).
+- ``entropy``: minus the entropy of the calibrated probabilities.
+- ``knn``: minus the distance from the L2-normalised feature entering the final layer to its k-th nearest
+  neighbour in a bank of calibration images (Sun et al. 2022). Needs the model's features.
+
+The threshold accepts a fraction ``tpr`` of the labelled in-distribution calibration images. Energy
+and max-logit from a probabilities-only export are constant (``logsumexp(log p) = 0``): use ``msp``,
+``entropy`` or a PyTorch model there.
+
+Example:
+    >>> import numpy as np
+    >>> ood_scores("energy", np.array([[4.0, 0.0], [0.5, 0.4]]), temperature=1.0).round(3).tolist()
+    [4.018, 1.144]
+    >>> auroc(np.array([3.0, 2.0, 4.0]), np.array([1.0, 2.5])), threshold_at_tpr(np.arange(10.0), 0.9)
+    (0.8333333333333334, 1.0)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from yolo_probs.decisions._common import check_calibrator, check_fraction, made_at, take
+from yolo_probs.errors import ConfigError
+
+if TYPE_CHECKING:
+    from yolo_probs.backends import BackendOutput
+    from yolo_probs.calibration import Calibrator
+    from yolo_probs.prediction import Prediction
+
+__all__ = [
+    "DEFAULT_K",
+    "DEFAULT_SCORE",
+    "LOGIT_SCORES",
+    "MAX_BANK",
+    "OOD_SCORES",
+    "OODFit",
+    "OODReport",
+    "OODRule",
+    "auroc",
+    "evaluate_ood",
+    "fit_ood",
+    "fpr_at_tpr",
+    "knn_scores",
+    "ood_scores",
+    "threshold_at_tpr",
+]
+
+OOD_SCORES = ("knn", "energy", "maxlogit", "msp", "entropy")
+#: Scores that need real logits (constant on a probabilities-only export).
+LOGIT_SCORES = ("energy", "maxlogit")
+#: Chosen from the measurements in the README (digits vs scikit-image/scikit-learn photos).
+DEFAULT_SCORE = "knn"
+DEFAULT_K = 1  # best of k = 1, 5, 10, 50 on the digits study (a bank of a few hundred images)
+#: Most calibration images kept in a k-NN feature bank (a random subset beyond that).
+MAX_BANK = 5000
+
+
+def _logsumexp(x: np.ndarray) -> np.ndarray:
+    m = np.max(x, axis=1, keepdims=True)
+    with np.errstate(under="ignore"):
+        return (m + np.log(np.sum(np.exp(x - m), axis=1, keepdims=True)))[:, 0]
+
+
+def ood_scores(
+    score: str,
+    logits: np.ndarray,
+    *,
+    probs: np.ndarray | None = None,
+    temperature: float = 1.0,
+    features: np.ndarray | None = None,
+    bank: np.ndarray | None = None,
+    k: int = DEFAULT_K,
+    leave_one_out: bool = False,
+) -> np.ndarray:
+    """Typicality scores (higher = more typical), one per row of ``(N, C)`` logits; float64.
+
+    Args:
+        score: one of :data:`OOD_SCORES`.
+        logits: raw logits.
+        probs: calibrated probabilities (``msp``/``entropy``); default ``softmax(logits / temperature)``.
+        temperature: the temperature of ``energy`` (and of the default ``probs``).
+        features, bank, k, leave_one_out: for ``knn`` (see :func:`knn_scores`).
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    if z.ndim != 2:
+        raise ConfigError(f"OOD scores need (N, C) logits, got shape {z.shape}")
+    if score == "energy":
+        return float(temperature) * _logsumexp(z / float(temperature))
+    if score == "maxlogit":
+        return np.asarray(z.max(axis=1))
+    if score in ("msp", "entropy"):
+        if probs is None:
+            from yolo_probs.probs import softmax
+
+            probs = softmax(z, temperature)
+        p = np.asarray(probs, dtype=np.float64)
+        if score == "msp":
+            return np.asarray(p.max(axis=1))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            plogp = np.where(p > 0, p * np.log(p), 0.0)
+        return np.asarray(plogp.sum(axis=1))
+    if score == "knn":
+        if features is None or bank is None:
+            raise ConfigError("the knn score needs features and a feature bank")
+        return knn_scores(features, bank, k, leave_one_out=leave_one_out)
+    raise ConfigError(f"unknown OOD score {score!r}; choose one of {', '.join(OOD_SCORES)}", option="ood_score")
+
+
+def normalize(features: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (float32); an all-zero row stays zero."""
+    f = np.asarray(features, dtype=np.float32)
+    norms = np.linalg.norm(f, axis=1, keepdims=True)
+    return f / np.maximum(norms, 1e-12)
+
+
+def knn_scores(
+    features: np.ndarray, bank: np.ndarray, k: int = DEFAULT_K, *, leave_one_out: bool = False, chunk: int = 1024
+) -> np.ndarray:
+    """Minus the Euclidean distance from each normalised feature to its ``k``-th nearest bank row.
+
+    ``bank`` holds normalised rows. With ``leave_one_out`` the queries are the bank itself, and each
+    row's own zero distance is skipped (so calibration images are not scored against themselves).
+
+    Example:
+        >>> bank = normalize(np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]))
+        >>> knn_scores(np.array([[2.0, 0.0]]), bank, k=1).round(3).tolist()
+        [-0.0]
+    """
+    q = normalize(features)
+    b = np.asarray(bank, dtype=np.float32)
+    if q.ndim != 2 or b.ndim != 2 or q.shape[1] != b.shape[1]:
+        raise ConfigError(f"features {q.shape} and feature bank {b.shape} do not match; re-run 'yolo-probs calibrate'")
+    kk = int(k) + (1 if leave_one_out else 0)
+    if not 1 <= kk <= b.shape[0]:
+        raise ConfigError(f"k={k} needs at least {kk} images in the feature bank, it has {b.shape[0]}; lower k")
+    out = np.empty(q.shape[0], dtype=np.float64)
+    for start in range(0, q.shape[0], chunk):
+        sims = q[start : start + chunk] @ b.T  # cosine similarity of unit vectors
+        kth = -np.partition(-sims, kk - 1, axis=1)[:, kk - 1]  # the kk-th largest similarity
+        out[start : start + chunk] = -np.sqrt(np.clip(2.0 - 2.0 * kth.astype(np.float64), 0.0, None))
+    return out
+
+
+def threshold_at_tpr(scores: np.ndarray, tpr: float) -> float:
+    """The largest threshold such that at least a fraction ``tpr`` of ``scores`` are ``>=`` it."""
+    s = np.sort(np.asarray(scores, dtype=np.float64))
+    if s.size == 0:
+        raise ConfigError("no in-distribution scores to choose a threshold on")
+    n_reject = int(np.floor((1.0 - check_fraction(tpr, "the OOD true-positive rate")) * s.size + 1e-9))
+    return float(s[min(n_reject, s.size - 1)])
+
+
+def auroc(id_scores: np.ndarray, ood_scores_: np.ndarray) -> float:
+    """Area under the ROC curve for telling in-distribution (positive, higher) from OOD; ties count 1/2."""
+    a = np.asarray(id_scores, dtype=np.float64)
+    b = np.asarray(ood_scores_, dtype=np.float64)
+    if a.size == 0 or b.size == 0:
+        raise ConfigError("AUROC needs in-distribution and OOD scores")
+    both = np.concatenate([a, b])
+    order = np.argsort(both, kind="mergesort")
+    ranks = np.empty(both.size, dtype=np.float64)
+    sorted_vals = both[order]
+    # average ranks over ties (Mann-Whitney U)
+    _, first, counts = np.unique(sorted_vals, return_index=True, return_counts=True)
+    avg = first + (counts + 1) / 2.0
+    ranks[order] = np.repeat(avg, counts)
+    u = ranks[: a.size].sum() - a.size * (a.size + 1) / 2.0
+    return float(u / (a.size * b.size))
+
+
+def fpr_at_tpr(id_scores: np.ndarray, ood_scores_: np.ndarray, tpr: float = 0.95) -> float:
+    """Fraction of OOD scores accepted at the threshold that accepts ``tpr`` of the in-distribution ones."""
+    t = threshold_at_tpr(id_scores, tpr)
+    return float(np.mean(np.asarray(ood_scores_) >= t))
+
+
+def bank_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a feature bank file."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class OODFit:
+    """What :func:`fit_ood` chose: the profile entry (without the bank's file name) and the bank to save."""
+
+    entry: dict[str, Any]
+    bank: np.ndarray | None
+    scores: np.ndarray  # the calibration images' scores
+
+    def save(self, bank_path: str | os.PathLike[str] | None, profile_dir: str | os.PathLike[str]) -> dict[str, Any]:
+        """Write the bank (float16 .npy) to ``bank_path`` and return the entry naming it (relative to the profile)."""
+        if self.bank is None:
+            return dict(self.entry)
+        if bank_path is None:
+            raise ConfigError("the knn score needs a file for its feature bank")
+        target = Path(bank_path)
+        np.save(target, self.bank.astype(np.float16), allow_pickle=False)
+        rel = os.path.relpath(target.resolve(), Path(profile_dir).resolve())
+        return {**self.entry, "bank": rel if not rel.startswith("..") else str(target.resolve()),
+                "bank_sha256": bank_sha256(target)}  # fmt: skip
+
+
+def fit_ood(
+    logits: np.ndarray,
+    calibrator: Calibrator,
+    *,
+    score: str = DEFAULT_SCORE,
+    tpr: float = 0.95,
+    features: np.ndarray | None = None,
+    k: int = DEFAULT_K,
+    max_bank: int = MAX_BANK,
+    seed: int = 0,
+) -> OODFit:
+    """Choose the threshold that accepts ``tpr`` of the calibration images, at ``calibrator``.
+
+    For ``knn`` the bank is the calibration images' normalised features (float16, at most ``max_bank``
+    of them) and each bank image is scored leaving itself out.
+
+    Example:
+        >>> from yolo_probs.calibration import TemperatureScaling
+        >>> z = np.random.default_rng(0).normal(size=(200, 4))
+        >>> fit = fit_ood(z, TemperatureScaling(1.0), score="energy", tpr=0.9)
+        >>> round(float(np.mean(fit.scores >= fit.entry["threshold"])), 2), fit.entry["n"]
+        (0.9, 200)
+    """
+    tpr = check_fraction(tpr, "the OOD true-positive rate (ood_tpr)", option="ood_tpr")
+    if score not in OOD_SCORES:
+        raise ConfigError(f"unknown OOD score {score!r}; choose one of {', '.join(OOD_SCORES)}", option="ood_score")
+    z = np.asarray(logits, dtype=np.float64)
+    t = calibrator.temperature or 1.0
+    entry: dict[str, Any] = {"score": score, "tpr": tpr}
+    bank = None
+    if score == "knn":
+        if features is None:
+            raise ConfigError("the knn score needs the features entering the final layer", option="ood_score")
+        feats = normalize(features)
+        keep = np.arange(feats.shape[0])
+        if keep.size > max_bank:
+            keep = np.sort(np.random.default_rng(seed).choice(keep.size, max_bank, replace=False))
+        bank = feats[keep].astype(np.float16)
+        bank32 = bank.astype(np.float32)
+        in_bank = np.zeros(feats.shape[0], dtype=bool)
+        in_bank[keep] = True
+        s = np.empty(feats.shape[0], dtype=np.float64)
+        s[in_bank] = knn_scores(bank32, bank32, k, leave_one_out=True)
+        if (~in_bank).any():
+            s[~in_bank] = knn_scores(feats[~in_bank], bank32, k)
+        entry["k"] = int(k)
+    else:
+        s = ood_scores(score, z, probs=calibrator.probs(z), temperature=t)
+    entry.update(threshold=threshold_at_tpr(s, tpr), n=int(z.shape[0]), calibrator=calibrator.to_dict())
+    return OODFit(entry, bank, s)
+
+
+@dataclass(frozen=True)
+class OODReport:
+    """OOD metrics on labelled in-distribution images and a folder of unknowns.
+
+    ``tpr``/``fpr`` are measured at the profile's threshold; ``fpr95`` at the threshold that accepts 95%
+    of these in-distribution images. ``baseline`` holds the same metrics for ``msp``.
+    """
+
+    score: str
+    threshold: float
+    auroc: float
+    fpr95: float
+    tpr: float
+    fpr: float
+    n_id: int
+    n_ood: int
+    baseline: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def evaluate_ood(
+    score: str, threshold: float, id_scores: np.ndarray, ood: np.ndarray, baseline: tuple[np.ndarray, np.ndarray] | None
+) -> OODReport:
+    """Score a detector: AUROC, FPR at 95% TPR, and the rates at ``threshold``.
+
+    Example:
+        >>> r = evaluate_ood("energy", 0.5, np.array([1.0, 2.0, 3.0]), np.array([0.0, 2.5]), None)
+        >>> r.auroc, r.tpr, r.fpr
+        (0.6666666666666666, 1.0, 0.5)
+    """
+    a, b = np.asarray(id_scores, dtype=np.float64), np.asarray(ood, dtype=np.float64)
+    base: dict[str, Any] | None = None
+    if baseline is not None and score != "msp":
+        base = {"score": "msp", "auroc": auroc(*baseline), "fpr95": fpr_at_tpr(*baseline, 0.95)}
+    return OODReport(
+        score=score,
+        threshold=float(threshold),
+        auroc=auroc(a, b),
+        fpr95=fpr_at_tpr(a, b, 0.95),
+        tpr=float(np.mean(a >= threshold)),
+        fpr=float(np.mean(b >= threshold)),
+        n_id=int(a.size),
+        n_ood=int(b.size),
+        baseline=base,
+    )
+
+
+def load_bank(entry: dict[str, Any]) -> np.ndarray:
+    """The feature bank an ``ood`` entry names (a file checked against its sha256, or an array not yet saved)."""
+    if isinstance(entry.get("bank"), np.ndarray):
+        return np.asarray(entry["bank"], dtype=np.float32)
+    path = Path(take(entry, "ood", "bank", str))
+    if not path.is_file():
+        raise ConfigError(f"feature bank {path} (decisions.ood.bank) not found; keep it beside the profile")
+    digest = take(entry, "ood", "bank_sha256", str)
+    if bank_sha256(path) != digest:
+        raise ConfigError(
+            f"feature bank {path} changed since calibration (sha256 differs); re-run 'yolo-probs calibrate'"
+        )
+    try:
+        bank = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read feature bank {path} ({exc}); re-run 'yolo-probs calibrate'") from None
+    return np.asarray(bank, dtype=np.float32)
+
+
+class OODRule:
+    """Fills ``ood_score`` and ``unknown`` on every prediction made at the calibration it was fitted at.
+
+    Example:
+        >>> import numpy as np
+        >>> from yolo_probs.backends import BackendOutput
+        >>> from yolo_probs.prediction import Prediction
+        >>> at = {"method": "temperature", "temperature": 1.0}
+        >>> rule = OODRule({"score": "maxlogit", "threshold": 2.0, "calibrator": at})
+        >>> p = Prediction.from_logits(np.array([1.0, 0.5]), ("a", "b"))
+        >>> out = rule.apply([p], BackendOutput(p.logits[None], "hook"))[0]
+        >>> out.ood_score, out.unknown
+        (1.0, True)
+    """
+
+    def __init__(self, entry: dict[str, Any], bank: np.ndarray | None = None) -> None:
+        self.score = take(entry, "ood", "score", str)
+        if self.score not in OOD_SCORES:
+            raise ConfigError(f"decisions.ood.score {self.score!r} is not one of {', '.join(OOD_SCORES)}")
+        self.threshold = take(entry, "ood", "threshold", float)
+        self.calibrator: dict[str, Any] = take(entry, "ood", "calibrator", dict)
+        self.temperature = float(self.calibrator.get("temperature") or 1.0)
+        self.k = int(entry.get("k", DEFAULT_K))
+        self.bank = bank
+        self.needs_features = self.score == "knn"
+        if self.needs_features and bank is None:
+            raise ConfigError("decisions.ood uses knn but no feature bank was given")
+
+    def scores(self, logits: np.ndarray, probs: np.ndarray, features: np.ndarray | None) -> np.ndarray:
+        """Typicality scores for a batch."""
+        return ood_scores(
+            self.score, logits, probs=probs, temperature=self.temperature, features=features, bank=self.bank, k=self.k
+        )
+
+    def apply(self, predictions: list[Prediction], output: BackendOutput) -> list[Prediction]:
+        idx = [i for i, p in enumerate(predictions) if made_at(p, self.calibrator)]
+        if not idx:
+            return predictions
+        if self.score in LOGIT_SCORES and output.how == "log(prob)":
+            raise ConfigError(
+                f"the {self.score} score needs raw logits, but this model outputs probabilities only "
+                "(energy from log p is constant); use msp or entropy, or a model that gives logits",
+                option="ood_score",
+            )
+        if self.needs_features and output.features is None:
+            raise ConfigError(
+                "the knn score needs the features entering the final layer, which this backend does not give; "
+                "use the PyTorch checkpoint or a logit score",
+                option="ood_score",
+            )
+        logits = np.stack([predictions[i].logits for i in idx])
+        probs = np.stack([predictions[i].probs for i in idx])
+        feats = output.features[idx] if output.features is not None and self.needs_features else None
+        s = self.scores(logits, probs, feats)
+        out = list(predictions)
+        for i, v in zip(idx, s, strict=True):
+            out[i] = replace(predictions[i], ood_score=float(v), unknown=bool(v < self.threshold))
+        return out
+
+
+def _rule_of(classifier: Any) -> OODRule:
+    rule = next((r for r in classifier.decisions if isinstance(r, OODRule)), None)
+    if rule is None:
+        raise ConfigError("the classifier has no unknown-input rule; build it from a profile with an ood entry")
+    return rule
+
+
+def fit(options: dict[str, Any], result: Any, classifier: Any) -> dict[str, Any]:
+    """The ``decisions.ood`` entry for :func:`yolo_probs.workflow.calibrate`.
+
+    ``options``: ``tpr`` (default 0.95), ``score`` (default :data:`DEFAULT_SCORE`), ``k``. For ``knn``
+    the entry's ``bank`` is the feature array; :func:`~yolo_probs.profile.save_profile` writes it beside
+    the profile (float16 ``.npy``) and records its sha256.
+    """
+    score = options.get("score") or DEFAULT_SCORE
+    collected = result.collected
+    if score == "knn" and collected.features is None:
+        raise ConfigError(
+            "the knn score needs the features entering the final layer, which this model's backend does not "
+            f"give (exported models have only their outputs); choose one of {', '.join(OOD_SCORES[1:])}",
+            option="ood_score",
+        )
+    found = fit_ood(
+        collected.logits,
+        result.calibrator,
+        score=score,
+        tpr=options.get("tpr", 0.95),
+        features=collected.features,
+        k=int(options.get("k") or DEFAULT_K),
+    )
+    entry = dict(found.entry)
+    if found.bank is not None:
+        entry["bank"] = found.bank
+    return entry
+
+
+def evaluate(entry: dict[str, Any], result: Any, classifier: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """The ``ood`` section of :func:`yolo_probs.workflow.evaluate`.
+
+    Without ``options["ood_data"]`` it reports the fraction of the labelled images accepted; with a
+    folder of unknowns also AUROC, FPR at 95% TPR and the rates at the threshold (and MSP's, as a
+    baseline).
+    """
+    import warnings
+
+    from yolo_probs.decisions.pipeline import list_unknowns
+
+    rule = _rule_of(classifier)
+    c = result.collected
+    probs = np.asarray(result.calibrator.probs(c.logits), dtype=np.float64)
+    id_scores = rule.scores(c.logits, probs, c.features)
+    folder = options.get("ood_data")
+    if folder is None:
+        return {"score": rule.score, "threshold": rule.threshold, "tpr": float(np.mean(id_scores >= rule.threshold)),
+                "n_id": int(id_scores.size)}  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        files = list_unknowns(folder, classifier.names)
+    result.warnings.extend(str(w.message) for w in caught)
+    logits, feats, failures = [], [], 0
+    for item in classifier.predict_each(files, features=rule.needs_features):
+        if hasattr(item, "logits"):
+            logits.append(item.logits)
+            feats.append(item.features)
+        else:
+            failures += 1
+    if failures:
+        result.warnings.append(f"{failures} of {len(files)} unknown images could not be read and were skipped")
+    if not logits:
+        raise ConfigError(f"none of the {len(files)} images under {folder} could be read", option="ood_data")
+    z = np.stack(logits).astype(np.float64)
+    p = np.asarray(result.calibrator.probs(z), dtype=np.float64)
+    f = np.stack(feats) if rule.needs_features else None
+    unknown = rule.scores(z, p, f)
+    base = (ood_scores("msp", c.logits, probs=probs), ood_scores("msp", z, probs=p))
+    return evaluate_ood(rule.score, rule.threshold, id_scores, unknown, base).to_dict()
+
+
+def build(entry: dict[str, Any], profile: Any, classifier: Any) -> OODRule:
+    """The rule a profile's ``decisions.ood`` entry describes (registered under ``"ood"``)."""
+    if not isinstance(entry, dict):
+        raise ConfigError(f"decisions.ood must be a mapping, got {entry!r}")
+    check_calibrator(entry, "ood", classifier)
+    bank = load_bank(entry) if entry.get("score") == "knn" else None
+    return OODRule(entry, bank)
+
+
+def _kind() -> Any:
+    from yolo_probs.decisions import DecisionKind
+
+    return DecisionKind(key="ood", build=build, fit=fit, evaluate=evaluate, fit_needs_features=True)
+
+
+KIND = _kind()

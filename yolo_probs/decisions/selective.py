@@ -1,0 +1,343 @@
+"""A reject threshold with a guarantee (selective classification, Learn-then-Test style).
+
+An image is accepted when its top calibrated probability is at least ``min_prob``. For a target
+accuracy ``a`` and a risk level ``delta``, :func:`choose_min_prob` tests, for each candidate threshold
+from the strictest down, the null hypothesis "the error rate of accepted images is above ``1 - a``"
+with an exact binomial test (Clopper-Pearson upper confidence bound on the error of the ``m``
+accepted images). Thresholds are tested in fixed sequences from strict to lax, each stopping at its first failure
+(``delta`` split over the few sequences), so the chosen (smallest passing) threshold has accuracy at
+least ``a`` on accepted images with probability at least ``1 - delta`` (Angelopoulos et al., Learn
+then Test, 2021). Where the sequences start depends on the confidences only, never on the labels.
+
+Example:
+    >>> round(binomial_upper_bound(0, 300, 0.1), 4), round(binomial_upper_bound(3, 300, 0.1), 4)
+    (0.0076, 0.0221)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from yolo_probs.decisions._common import check_calibrator, check_fraction, made_at, take
+from yolo_probs.errors import ConfigError
+
+if TYPE_CHECKING:
+    import os
+
+    from yolo_probs.backends import BackendOutput
+    from yolo_probs.prediction import Prediction
+
+__all__ = [
+    "RejectChoice",
+    "RejectReport",
+    "RejectRule",
+    "binomial_cdf",
+    "binomial_upper_bound",
+    "choose_min_prob",
+    "evaluate_reject",
+    "plot_risk_coverage",
+    "risk_coverage",
+]
+
+#: Most candidate thresholds tested (quantiles of the confidences beyond that).
+MAX_CANDIDATES = 2000
+
+
+def _log_factorials(n: int) -> np.ndarray:
+    return np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, n + 1, dtype=np.float64)))])
+
+
+def binomial_cdf(k: int, n: int, p: float, _logfact: np.ndarray | None = None) -> float:
+    """``P(Binomial(n, p) <= k)``, exact (a log-space sum), for 0 <= k <= n.
+
+    Example:
+        >>> round(binomial_cdf(1, 10, 0.2), 6)
+        0.37581
+    """
+    if k >= n or p <= 0.0:
+        return 1.0
+    if p >= 1.0:
+        return 0.0
+    lf = _log_factorials(n) if _logfact is None else _logfact
+    i = np.arange(k + 1)
+    terms = lf[n] - lf[i] - lf[n - i] + i * math.log(p) + (n - i) * math.log1p(-p)
+    m = float(terms.max())
+    return min(1.0, math.exp(m) * float(np.exp(terms - m).sum()))
+
+
+def binomial_upper_bound(errors: int, n: int, delta: float) -> float:
+    """Clopper-Pearson upper bound: the largest error rate ``e`` with ``P(Binomial(n, e) <= errors) >= delta``."""
+    if n == 0 or errors >= n:
+        return 1.0
+    lf = _log_factorials(n)
+    lo, hi = errors / n, 1.0
+    for _ in range(50):
+        mid = (lo + hi) / 2
+        if binomial_cdf(errors, n, mid, lf) >= delta:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+def risk_coverage(conf: np.ndarray, correct: np.ndarray) -> dict[str, np.ndarray]:
+    """For each candidate threshold (strictest first): accepted count, errors, coverage and accuracy.
+
+    Candidates are the distinct confidences (at most :data:`MAX_CANDIDATES` of their quantiles); they
+    depend on the confidences only, never on the labels.
+    """
+    c = np.asarray(conf, dtype=np.float64)
+    ok = np.asarray(correct, dtype=bool)
+    order = np.argsort(-c, kind="stable")
+    c_sorted, wrong_cum = c[order], np.cumsum(~ok[order])
+    cand = np.unique(c)[::-1]
+    if cand.size > MAX_CANDIDATES:
+        cand = np.unique(np.quantile(c, np.linspace(1.0, 0.0, MAX_CANDIDATES), method="lower"))[::-1]
+    m = np.searchsorted(-c_sorted, -cand, side="right")  # accepted: conf >= threshold
+    errors = np.where(m > 0, wrong_cum[np.maximum(m - 1, 0)], 0)
+    acc = np.where(m > 0, 1.0 - errors / np.maximum(m, 1), np.nan)
+    return {"threshold": cand, "accepted": m, "errors": errors, "coverage": m / c.size, "accuracy": acc}
+
+
+def _zero_error_count(eps: float, level: float) -> int:
+    """Fewest accepted images that pass with zero errors: ``(1 - eps)^m <= level``."""
+    return max(1, math.ceil(math.log(level) / math.log1p(-eps)))
+
+
+@dataclass(frozen=True)
+class RejectChoice:
+    """The chosen threshold and what it was tested on."""
+
+    min_prob: float
+    target_accuracy: float
+    delta: float
+    n: int
+    coverage: float
+    accuracy: float
+    error_bound: float
+
+    def to_entry(self, calibrator: dict[str, Any]) -> dict[str, Any]:
+        """The profile's ``decisions.reject`` entry."""
+        return {**asdict(self), "calibrator": calibrator}
+
+
+def choose_min_prob(
+    conf: Any, correct: Any, target_accuracy: float, delta: float = 0.1
+) -> tuple[RejectChoice, dict[str, np.ndarray]]:
+    """The smallest ``min_prob`` whose accepted images reach ``target_accuracy`` with probability >= 1 - delta.
+
+    Fixed-sequence testing stops at its first failure, so a sequence that starts where only a handful
+    of images are accepted (little evidence) would stop at once. ``delta`` is therefore split evenly
+    over a few sequences (Bonferroni) that start where ``m0``, ``2 m0``, ``4 m0``, ... images are
+    accepted (``m0``: the fewest that can pass at all) and walk down to laxer thresholds; the smallest
+    threshold passed by any of them is chosen. Where they start depends on the confidences only.
+
+    Returns the choice and the risk-coverage curve (:func:`risk_coverage`, plus ``error_bound`` at the
+    tested level).
+
+    Raises:
+        ConfigError: no threshold passes (the message gives the best accuracy any threshold guarantees).
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> conf = rng.uniform(0.5, 1.0, 2000)
+        >>> correct = rng.uniform(size=2000) < conf  # calibrated: accuracy equals confidence
+        >>> choice, _ = choose_min_prob(conf, correct, target_accuracy=0.9, delta=0.1)
+        >>> 0.7 < choice.min_prob < 0.9, choice.accuracy >= 0.9
+        (True, True)
+    """
+    target = check_fraction(target_accuracy, "the target accuracy", option="target_accuracy")
+    delta = check_fraction(delta, "delta (the risk of missing the target)", option="delta")
+    c = np.asarray(conf, dtype=np.float64).reshape(-1)
+    ok = np.asarray(correct, dtype=bool).reshape(-1)
+    if c.size == 0 or c.size != ok.size:
+        raise ConfigError(f"need as many confidences as correctness flags (got {c.size} and {ok.size})")
+    eps = 1.0 - target
+    curve = risk_coverage(c, ok)
+    m = curve["accepted"]
+    sequences = int(min(8, max(1, math.floor(math.log2(max(c.size / _zero_error_count(eps, delta), 1.0))) + 1)))
+    level = delta / sequences
+    m0 = _zero_error_count(eps, level)
+    pvalue = np.full(m.size, np.nan)  # P(Binomial(m, eps) <= errors): small = evidence of error below eps
+
+    def passes(j: int) -> bool:  # the same as "Clopper-Pearson bound <= eps", one CDF instead of a bisection
+        if np.isnan(pvalue[j]):
+            pvalue[j] = binomial_cdf(int(curve["errors"][j]), int(m[j]), eps)
+        return bool(pvalue[j] <= level)
+
+    chosen: int | None = None
+    starts = sorted({int(np.argmax(m >= m0 * 2**s)) for s in range(sequences) if (m >= m0 * 2**s).any()})
+    for start in starts:
+        for j in range(start, m.size):
+            if not passes(j):
+                break
+            chosen = j if chosen is None else max(chosen, j)
+    tested = np.flatnonzero(~np.isnan(pvalue))
+    if tested.size > 30:  # the plot and the message need the bounds of a few of them only
+        tested = tested[np.linspace(0, tested.size - 1, 30).astype(int)]
+    bound = np.full(m.size, np.nan)
+    for j in {*tested.tolist(), *([chosen] if chosen is not None else [])}:
+        bound[j] = binomial_upper_bound(int(curve["errors"][j]), int(m[j]), level)
+    curve["error_bound"] = bound
+    curve["level"] = np.asarray(level)
+    if chosen is None:
+        best = 1.0 - float(np.nanmin(bound)) if tested.size else 0.0
+        raise ConfigError(
+            f"no threshold reaches accuracy {target:.4g} with probability {1 - delta:.4g} on these {c.size} images "
+            f"(the best any tested threshold guarantees is {best:.4g}; even with no errors it takes {m0} "
+            "accepted images); use more calibration images, a lower target accuracy or a larger delta",
+            option="target_accuracy",
+        )
+    choice = RejectChoice(
+        min_prob=float(curve["threshold"][chosen]),
+        target_accuracy=target,
+        delta=delta,
+        n=int(c.size),
+        coverage=float(curve["coverage"][chosen]),
+        accuracy=float(curve["accuracy"][chosen]),
+        error_bound=float(bound[chosen]),
+    )
+    return choice, curve
+
+
+@dataclass(frozen=True)
+class RejectReport:
+    """The reject threshold on labelled images: how many are accepted and how accurate they are."""
+
+    min_prob: float
+    target_accuracy: float
+    coverage: float
+    accuracy: float | None
+    accepted: int
+    n: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def evaluate_reject(entry: dict[str, Any], conf: Any, correct: Any) -> RejectReport:
+    """Coverage and accuracy of accepted images at an entry's ``min_prob``.
+
+    Example:
+        >>> r = evaluate_reject({"min_prob": 0.8, "target_accuracy": 0.9}, [0.9, 0.7, 0.95], [True, False, False])
+        >>> r.coverage, r.accuracy
+        (0.6666666666666666, 0.5)
+    """
+    c = np.asarray(conf, dtype=np.float64)
+    ok = np.asarray(correct, dtype=bool)
+    accepted = c >= float(entry["min_prob"])
+    m = int(accepted.sum())
+    return RejectReport(
+        min_prob=float(entry["min_prob"]),
+        target_accuracy=float(entry["target_accuracy"]),
+        coverage=m / c.size,
+        accuracy=float(ok[accepted].mean()) if m else None,
+        accepted=m,
+        n=int(c.size),
+    )
+
+
+def plot_risk_coverage(path: str | os.PathLike[str], curve: dict, choice: RejectChoice, title: str = "") -> None:
+    """Write the accuracy-coverage curve (empirical and guaranteed) with the chosen threshold marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.2), dpi=120)
+    keep = curve["accepted"] > 0
+    ax.plot(curve["coverage"][keep], curve["accuracy"][keep], label="accuracy of accepted images")
+    tested = ~np.isnan(curve["error_bound"])
+    ax.plot(curve["coverage"][tested], 1 - curve["error_bound"][tested], ".", markersize=3,
+            label="guaranteed at the thresholds tested")  # fmt: skip
+    ax.axhline(choice.target_accuracy, color="grey", linestyle=":", label=f"target {choice.target_accuracy:g}")
+    ax.scatter([choice.coverage], [choice.accuracy], color="red", zorder=3,
+               label=f"min_prob {choice.min_prob:.4g}: coverage {choice.coverage:.1%}")  # fmt: skip
+    ax.set_xlabel("coverage (fraction of images accepted)")
+    ax.set_ylabel("accuracy")
+    ax.set_xlim(0, 1.02)
+    ax.set_title(title or "risk-coverage (reject threshold)")
+    ax.legend(loc="lower left", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+class RejectRule:
+    """Keeps the guaranteed threshold: a prediction whose top probability is below it gets an empty ``top``.
+
+    The profile's ``min_prob`` already does this; the rule also holds when ``min_prob`` is overridden
+    by a lower value, and it leaves predictions made at another temperature alone.
+
+    Example:
+        >>> import numpy as np
+        >>> from yolo_probs.backends import BackendOutput
+        >>> from yolo_probs.prediction import Prediction
+        >>> rule = RejectRule({"min_prob": 0.9, "calibrator": {"method": "temperature", "temperature": 1.0}})
+        >>> p = Prediction.from_logits(np.array([1.0, 0.5]), ("a", "b"))
+        >>> rule.apply([p], BackendOutput(p.logits[None], "hook"))[0].top
+        []
+    """
+
+    needs_features = False
+
+    def __init__(self, entry: dict[str, Any]) -> None:
+        self.min_prob = take(entry, "reject", "min_prob", float)
+        self.target_accuracy = float(entry.get("target_accuracy", float("nan")))
+        self.calibrator: dict[str, Any] = take(entry, "reject", "calibrator", dict)
+
+    def apply(self, predictions: list[Prediction], output: BackendOutput) -> list[Prediction]:
+        from dataclasses import replace
+
+        return [
+            replace(p, top=[]) if made_at(p, self.calibrator) and p.top1conf < self.min_prob else p for p in predictions
+        ]
+
+
+def _conf_correct(result: Any) -> tuple[np.ndarray, np.ndarray]:
+    c = result.collected
+    probs = np.asarray(result.calibrator.probs(c.logits), dtype=np.float64)
+    return probs.max(axis=1), probs.argmax(axis=1) == c.labels
+
+
+def fit(options: dict[str, Any], result: Any, classifier: Any) -> dict[str, Any]:
+    """The ``decisions.reject`` entry for :func:`yolo_probs.workflow.calibrate`.
+
+    ``options``: ``target_accuracy`` (required), ``delta`` (default 0.1), ``plot`` (a PNG path for the
+    risk-coverage curve). The profile's ``min_prob`` becomes the entry's ``min_prob``.
+    """
+    if "target_accuracy" not in options:
+        raise ConfigError("a reject threshold needs a target accuracy (e.g. 0.99)", option="target_accuracy")
+    conf, correct = _conf_correct(result)
+    choice, curve = choose_min_prob(conf, correct, options["target_accuracy"], options.get("delta", 0.1))
+    if options.get("plot"):
+        plot_risk_coverage(options["plot"], curve, choice, title=f"risk-coverage on {result.where}")
+    return choice.to_entry(result.calibrator.to_dict())
+
+
+def evaluate(entry: dict[str, Any], result: Any, classifier: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """The ``reject`` section of :func:`yolo_probs.workflow.evaluate`: coverage and accuracy when accepted."""
+    conf, correct = _conf_correct(result)
+    return evaluate_reject(entry, conf, correct).to_dict()
+
+
+def build(entry: dict[str, Any], profile: Any, classifier: Any) -> RejectRule:
+    """The rule a profile's ``decisions.reject`` entry describes (registered under ``"reject"``)."""
+    if not isinstance(entry, dict):
+        raise ConfigError(f"decisions.reject must be a mapping, got {entry!r}")
+    check_calibrator(entry, "reject", classifier)
+    return RejectRule(entry)
+
+
+def _kind() -> Any:
+    from yolo_probs.decisions import DecisionKind
+
+    return DecisionKind(key="reject", build=build, fit=fit, evaluate=evaluate)
+
+
+KIND = _kind()

@@ -1,0 +1,97 @@
+"""Overlap decoding and preprocessing with inference, for backends that can preprocess on their own.
+
+A backend with a ``prepare(images) -> batch`` method (the fast engines) lets :func:`pipelined` split
+the work: a reader thread decodes frames (:func:`~yolo_probs.sources.iter_frames`) and preprocesses
+whole batches while the calling thread runs the model on the previous batch. Thread counts come from
+:func:`~yolo_probs.backends._engine.engine_threads`: on 2 cores, one thread reads while the engine
+computes on one intra-op thread, so neither fights the other for a core. With more cores, batches are
+preprocessed by a small pool. Outputs keep the input order, a bad input comes out as an
+:class:`~yolo_probs.sources.InputFailure` in its place, and at most ``depth`` batches wait in memory,
+so an endless stream runs in flat memory.
+
+Example:
+    >>> import numpy as np
+    >>> from yolo_probs.backends import BackendOutput
+    >>> class Mean:  # a toy backend: one "logit" per image, its mean pixel
+    ...     def prepare(self, images):
+    ...         return np.stack([im.mean(axis=(0, 1)) for im in images]).astype(np.float32)
+    ...     def run_tensor(self, batch, *, features=False):
+    ...         return BackendOutput(batch, "output")
+    >>> frames = [np.full((4, 4, 3), v, np.uint8) for v in (1, 2, 3)]
+    >>> outs = list(pipelined(Mean(), frames, batch=2))
+    >>> [(out.logits[:, 0].tolist(), [src for src, _ in meta]) for out, meta in outs]
+    [([1.0, 2.0], ['image0', 'image1']), ([3.0], ['image2'])]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from yolo_probs._prefetch import prefetched
+from yolo_probs.backends.base import BackendOutput
+from yolo_probs.sources import Frame, InputFailure, iter_frames
+
+__all__ = ["pipelined"]
+
+Meta = list[tuple[str, int | None]]
+
+
+def pipelined(
+    backend: Any,
+    source: Any,
+    *,
+    batch: int,
+    features: bool = False,
+    workers: int | None = None,
+    depth: int | None = None,
+) -> Generator[tuple[BackendOutput, Meta] | InputFailure, None, None]:
+    """Yield ``(output, [(source, frame), ...])`` per batch and failures in place, in input order.
+
+    Args:
+        backend: has ``prepare(images)`` (thread-safe) and ``run_tensor(batch, features=...)``.
+        source: what :func:`~yolo_probs.sources.iter_frames` accepts.
+        batch: images per batch; a failure ends the batch before it, as in the sequential loop.
+        features: ask the backend for features too.
+        workers: preprocessing threads (default: from the core count).
+        depth: batches read ahead (default: ``2 * workers``, and at least 16 images' worth, which
+            smooths out slow frames; a few MB at imgsz 224).
+    """
+    from yolo_probs.backends._engine import engine_threads
+
+    workers = workers or engine_threads()[1]
+    depth = depth or max(2 * workers, -(-16 // batch))
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="yolo-probs-prepare") if workers > 1 else None
+
+    def prepare(frames: list[Frame]) -> tuple[Any, Meta]:
+        return backend.prepare([f.image for f in frames]), [(f.source, f.frame) for f in frames]
+
+    def batches() -> Iterator[Future[tuple[Any, Meta]] | tuple[Any, Meta] | InputFailure]:
+        pending: list[Frame] = []
+        for item in iter_frames(source, workers=workers):
+            if isinstance(item, InputFailure):
+                if pending:
+                    yield pool.submit(prepare, pending) if pool else prepare(pending)
+                    pending = []
+                yield item
+                continue
+            pending.append(item)
+            if len(pending) == batch:
+                yield pool.submit(prepare, pending) if pool else prepare(pending)
+                pending = []
+        if pending:
+            yield pool.submit(prepare, pending) if pool else prepare(pending)
+
+    ahead = prefetched(batches(), depth=depth)
+    try:
+        for item in ahead:
+            if isinstance(item, InputFailure):
+                yield item
+                continue
+            tensor, meta = item.result() if isinstance(item, Future) else item
+            yield backend.run_tensor(tensor, features=features), meta
+    finally:
+        getattr(ahead, "close", lambda: None)()  # stops the reader thread when the consumer stops early
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
