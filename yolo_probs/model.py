@@ -103,6 +103,10 @@ class YoloProbs:
             engine=engine,
         )
         self.batch = options.batch
+        if engine in (None, "torch", "auto"):  # the CPU engines say themselves that they do not take a GPU
+            from yolo_probs.devices import check_device
+
+            check_device(device)  # before the model loads: a device this machine lacks, and the ones it has
         self.backend: Backend = resolve_backend(model, options)
         self.names: tuple[str, ...] = tuple(self.backend.names)
         if calibrator is None:

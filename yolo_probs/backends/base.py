@@ -87,9 +87,6 @@ class BackendOptions:
             raise ConfigError(f"imgsz must be a whole number >= 1, got {imgsz!r}; pass e.g. 224", option="imgsz")
         if imgsz is not None and imgsz > MAX_IMGSZ:
             raise ConfigError(f"imgsz {imgsz} is above the limit of {MAX_IMGSZ} pixels; pass e.g. 224", option="imgsz")
-        from yolo_probs.devices import check_device
-
-        check_device(self.device)  # before a model loads: say which devices exist
 
     def with_(self, **changes: Any) -> BackendOptions:
         """A copy with some fields changed."""
