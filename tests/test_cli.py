@@ -111,7 +111,8 @@ def test_bad_input_in_a_batch(capsys, kind, bad_inputs, model_path, image_paths,
     assert code == 1 and out == ""
     assert len(target.read_text().splitlines()) == 2  # the good inputs are written
     lines = err.strip().splitlines()
-    assert len(lines) == 2 and lines[0].startswith(f"yolo-probs: error: {bad}: ") and "1 of 3 inputs failed" in lines[1]
+    assert len(lines) == 3 and lines[0].startswith(f"yolo-probs: error: {bad}: ") and "1 of 3 inputs failed" in lines[2]
+    assert lines[1] == f"yolo-probs: wrote 2 records to {target}"
     assert "Traceback" not in err
 
 
@@ -164,11 +165,11 @@ def test_progress_bar_on_stderr_only_for_a_terminal(monkeypatch, capsys, model_p
     out = tmp_path / "p.jsonl"
     args = ["predict", str(ROOT / "examples" / "images"), "-m", str(model_path), "-o", str(out)]
     assert main(args) == 0
-    assert capsys.readouterr().err == ""  # not a terminal: no bar
+    assert capsys.readouterr().err == f"yolo-probs: wrote 6 records to {out}\n"  # not a terminal: no bar
     terminal = _Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
     assert main(args) == 0
-    assert terminal.getvalue() == ""  # a run shorter than progress.SHOW_AFTER shows no bar at all
+    assert terminal.getvalue() == f"yolo-probs: wrote 6 records to {out}\n"  # shorter than SHOW_AFTER: no bar
     monkeypatch.setattr("yolo_probs.cli.progress.SHOW_AFTER", 0.0)
     assert main(args) == 0
     assert "classifying" in terminal.getvalue()

@@ -13,7 +13,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from yolo_probs.errors import ConfigError, ModelError, SourceError, YoloProbsError
+from yolo_probs.errors import ConfigError, ModelError, OutputError, SourceError, YoloProbsError
 from yolo_probs.prediction import Prediction
 from yolo_probs.probs import TopClass, log_softmax, softmax, top_k
 
@@ -41,6 +41,7 @@ __all__ = [
     "EvaluationResult",
     "InputFailure",
     "ModelError",
+    "OutputError",
     "OverlayDrawer",
     "Prediction",
     "Profile",

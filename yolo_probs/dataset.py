@@ -43,7 +43,9 @@ class LabelledFolder:
 
 
 def _images(folder: Path) -> list[str]:
-    return sorted(str(p) for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    # Not only regular files: a FIFO or a broken link named like an image is listed, so that reading it
+    # becomes a named, counted failure (sources never opens a FIFO) instead of vanishing silently.
+    return sorted(str(p) for p in folder.iterdir() if not p.is_dir() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def _resolve_split(root: Path, split: str) -> tuple[Path, str | None]:

@@ -11,6 +11,22 @@ Example:
 
 from __future__ import annotations
 
+__all__ = ["ConfigError", "ModelError", "OutputError", "SourceError", "YoloProbsError", "printable"]
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (newlines, tabs, escapes) written as ``\\n``-style escapes.
+
+    A file name may hold a newline; shown raw it would split a one-line error over two lines.
+
+    Example:
+        >>> print(printable("bad\\nname.jpg"))
+        bad\\nname.jpg
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
 
 class YoloProbsError(Exception):
     """Base class of every error raised on purpose by yolo-probs.
@@ -36,10 +52,24 @@ class SourceError(YoloProbsError):
     """
 
     def __init__(self, source: str, reason: str) -> None:
-        super().__init__(f"{source}: {reason}", option="source")
+        super().__init__(f"{printable(source)}: {reason}", option="source")
         self.source = source
         self.reason = reason
 
 
 class ModelError(YoloProbsError):
     """A model is missing, corrupt, not a classifier, or has no layer whose output are logits."""
+
+
+class OutputError(YoloProbsError):
+    """An output file could not be written (disk full, permissions, a folder): the records were not all saved.
+
+    Unlike a usage error it happens after the work started, so the CLI exits with status 1.
+    """
+
+    exit_code = 1
+    #: True for a broken pipe on stdout (``yolo-probs ... | head``): nothing to tell the user.
+    quiet = False
+
+    def __init__(self, *args: object, option: str | None = "output") -> None:
+        super().__init__(*args, option=option)

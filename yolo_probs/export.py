@@ -237,9 +237,21 @@ def export_folded(
     from yolo_probs.calibration import TemperatureScaling
 
     cal = calibrator if calibrator is not None else TemperatureScaling(temperature)
-    fmt = format or ("torchscript" if Path(output).suffix.lower() in TORCHSCRIPT_SUFFIXES else "onnx")
+    suffix = Path(output).suffix.lower()
+    by_suffix = "torchscript" if suffix in TORCHSCRIPT_SUFFIXES else "onnx" if suffix == ".onnx" else None
+    fmt = format or by_suffix or "onnx"
     if fmt not in EXPORT_FORMATS:
         raise ConfigError(f"export format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+    if by_suffix is not None and fmt != by_suffix:  # a .onnx file holding TorchScript would fool every reader
+        want = ".onnx" if fmt == "onnx" else ".torchscript"
+        raise ConfigError(
+            f"format {fmt} does not match the output {os.fspath(output)} (its suffix {suffix} means {by_suffix}); "
+            f"name the output *{want}, or choose format {by_suffix}",
+            option="output",
+        )
+    from yolo_probs.outputs import check_not_input
+
+    check_not_input(output, [model if isinstance(model, str | os.PathLike) else None, profile])
     if isinstance(model, str | os.PathLike) and Path(model).suffix.lower() in EXPORTED_SUFFIXES:
         raise ModelError(
             f"{os.fspath(model)} is already exported and has no weights to fold a temperature into; "
@@ -271,7 +283,12 @@ def export_folded(
                 f"{META_PREFIX}profile": os.fspath(profile) if profile is not None else None,
             }
             _write_metadata(produced, fmt, meta, Path(tmp) / "final")
-            shutil.copyfile(Path(tmp) / "final", out)
+            partial = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+            try:  # copy next to the target, then rename: an interrupted export leaves the old file whole
+                shutil.copyfile(Path(tmp) / "final", partial)
+                os.replace(partial, out)
+            finally:
+                partial.unlink(missing_ok=True)
     except BaseException:
         if not existed:
             out.unlink(missing_ok=True)  # do not leave an empty claim behind

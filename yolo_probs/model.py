@@ -103,6 +103,10 @@ class YoloProbs:
             engine=engine,
         )
         self.batch = options.batch
+        if engine in (None, "torch", "auto"):  # the CPU engines say themselves that they do not take a GPU
+            from yolo_probs.devices import check_device
+
+            check_device(device)  # before the model loads: a device this machine lacks, and the ones it has
         self.backend: Backend = resolve_backend(model, options)
         self.names: tuple[str, ...] = tuple(self.backend.names)
         folded = getattr(self.backend, "folded_calibrator", None)
@@ -193,7 +197,10 @@ class YoloProbs:
         """Whether a decision rule needs the features that enter the final layer."""
         return any(getattr(d, "needs_features", False) for d in self.decisions)
 
-    def _predictions(self, out: BackendOutput, frames: list[tuple[str, int | None]]) -> list[Prediction]:
+    def _predictions(self, out: BackendOutput, frames: list[tuple[str, int | None]]) -> list[Prediction | InputFailure]:
+        from yolo_probs.tensor_input import nan_failures
+
+        out, frames, failures = nan_failures(out, frames)  # NaN logits: a failure, never NaN probabilities
         feats = out.features if out.features is not None else [None] * len(frames)
         preds = [
             Prediction.from_logits(
@@ -211,9 +218,14 @@ class YoloProbs:
         ]
         for rule in self.decisions:
             preds = rule.apply(preds, out)
-        return preds
+        if not failures:
+            return list(preds)
+        merged: list[Prediction | InputFailure] = list(preds)
+        for index, failure in failures:  # back in input order
+            merged.insert(index, failure)
+        return merged
 
-    def _run(self, frames: list[Frame], features: bool) -> list[Prediction]:
+    def _run(self, frames: list[Frame], features: bool) -> list[Prediction | InputFailure]:
         out = self.backend.run([f.image for f in frames], features=features or self.wants_features)
         return self._predictions(out, [(f.source, f.frame) for f in frames])
 
@@ -225,8 +237,9 @@ class YoloProbs:
         the input of the model's final layer (:attr:`Prediction.features`) where the backend has one.
         """
         if type(source).__module__.split(".", 1)[0] == "torch":  # a BCHW float tensor in [0, 1], as Ultralytics takes
-            out = self.backend.run_tensor(source, features=features or self.wants_features)
-            yield from self._predictions(out, [(f"tensor{i}", None) for i in range(out.logits.shape[0])])
+            from yolo_probs.tensor_input import run_checked
+
+            yield from run_checked(self.backend, source, features or self.wants_features, self._predictions)
             return
         if getattr(self.backend, "prepare", None) is not None:  # fast engines: decode + preprocess overlap inference
             from yolo_probs.pipeline import pipelined

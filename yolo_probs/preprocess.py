@@ -65,9 +65,13 @@ class Preprocess:
     rgb: bool = True
 
     def __post_init__(self) -> None:
+        from yolo_probs.backends.base import MAX_IMGSZ
+
         for what, v in (("size", self.size), ("resize", self.resize)):
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
                 raise ConfigError(f"preprocess {what} must be a whole number >= 1, got {v!r}; pass e.g. 224")
+            if v is not None and v > MAX_IMGSZ:
+                raise ConfigError(f"preprocess {what} {v} is above the limit of {MAX_IMGSZ} pixels; pass e.g. 224")
         if self.mode not in ("crop", "stretch"):
             raise ConfigError(f"preprocess mode must be 'crop' or 'stretch', got {self.mode!r}")
         object.__setattr__(self, "mean", _triple(self.mean, "mean"))

@@ -74,6 +74,10 @@ class Profile:
         imgsz = self.imgsz
         if imgsz is not None and (isinstance(imgsz, bool) or not isinstance(imgsz, int) or imgsz < 1):
             raise ConfigError(f"imgsz must be a whole number >= 1 or null, got {self.imgsz!r}")
+        from yolo_probs.backends.base import MAX_IMGSZ
+
+        if imgsz is not None and imgsz > MAX_IMGSZ:
+            raise ConfigError(f"imgsz {imgsz} is above the limit of {MAX_IMGSZ} pixels; use e.g. 224 or null")
 
     def model_kwargs(self, **explicit: Any) -> dict[str, Any]:
         """Keyword arguments for :class:`~yolo_probs.model.YoloProbs` (``model`` included), with ``explicit`` on top.

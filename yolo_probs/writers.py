@@ -3,8 +3,11 @@
 Every writer takes ``(stream, logits=False)``, receives predictions one by one with ``write`` and
 finishes the document with ``close``; its ``suffixes`` say which ``--output`` file names pick it. The
 CLI's ``--format`` choices and its suffix-to-format map come from :data:`WRITERS`, so adding a format
-is one class plus one :func:`register_writer` line. Records are written as they arrive and flushed, so
-whatever succeeded before a failure or an interruption is on disk.
+is one class plus one :func:`register_writer` line. Records are written as they arrive and flushed.
+Output files are opened by :func:`yolo_probs.outputs.open_output`: a writer whose class says
+``atomic = False`` (JSON Lines) streams into the file; every other writer (JSON, CSV, Parquet...)
+writes to a temporary file renamed into place at the end, so an interrupted run never leaves half a
+document in place of a good one.
 
 Example:
     >>> import io, numpy as np
@@ -57,6 +60,7 @@ class JsonLinesWriter:
     name: ClassVar[str] = "jsonl"
     suffixes: ClassVar[tuple[str, ...]] = (".jsonl",)
     binary: ClassVar[bool] = False
+    atomic: ClassVar[bool] = False  # every line is a whole record: stream it
 
     def __init__(self, stream: TextIO, logits: bool = False) -> None:
         self.stream, self.logits = stream, logits
@@ -74,6 +78,7 @@ class JsonWriter(JsonLinesWriter):
 
     name: ClassVar[str] = "json"
     suffixes: ClassVar[tuple[str, ...]] = (".json",)
+    atomic: ClassVar[bool] = True
 
     def __init__(self, stream: TextIO, logits: bool = False) -> None:
         super().__init__(stream, logits)

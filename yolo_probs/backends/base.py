@@ -84,9 +84,9 @@ class BackendOptions:
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise ConfigError(f"batch must be a whole number >= 1, got {batch!r}; pass e.g. 8")
         if imgsz is not None and (isinstance(imgsz, bool) or not isinstance(imgsz, int) or imgsz < 1):
-            raise ConfigError(f"imgsz must be a whole number >= 1, got {imgsz!r}; pass e.g. 224")
+            raise ConfigError(f"imgsz must be a whole number >= 1, got {imgsz!r}; pass e.g. 224", option="imgsz")
         if imgsz is not None and imgsz > MAX_IMGSZ:
-            raise ConfigError(f"imgsz {imgsz} is above the limit of {MAX_IMGSZ} pixels; pass e.g. 224")
+            raise ConfigError(f"imgsz {imgsz} is above the limit of {MAX_IMGSZ} pixels; pass e.g. 224", option="imgsz")
 
     def with_(self, **changes: Any) -> BackendOptions:
         """A copy with some fields changed."""

@@ -150,6 +150,10 @@ class ExportedBackend:
         if options.layer is not None:
             raise ConfigError(f"layer does not apply to exported model {os.fspath(model)}: it has no layers to hook")
         self.path = Path(model)
+        if self.path.is_dir():
+            raise ModelError(
+                f"{self.path} is a folder, not a model file; pass the path of an exported classifier", option="model"
+            )
         if not self.path.is_file():
             raise ModelError(
                 f"model file not found: {self.path}; pass the path of an exported classifier", option="model"

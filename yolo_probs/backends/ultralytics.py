@@ -82,7 +82,10 @@ def load_classifier(model: str | os.PathLike[str] | YOLO) -> YOLO:
                     option="model",
                 )
         try:
-            yolo = YOLO(name, verbose=False)
+            if local.is_file() and local.suffix.lower() not in {".pt", ".yaml", ".yml"}:
+                yolo = _load_renamed(local)  # checked above: an Ultralytics checkpoint inside
+            else:
+                yolo = YOLO(name, verbose=False)
         except (ConnectionError, FileNotFoundError) as exc:
             raise ModelError(
                 f"cannot get model {name}: it is not a local file and could not be downloaded ({_first_line(exc)}); "
@@ -102,6 +105,24 @@ def load_classifier(model: str | os.PathLike[str] | YOLO) -> YOLO:
             option="model",
         )
     return yolo
+
+
+def _load_renamed(path: Path) -> YOLO:
+    """An Ultralytics checkpoint saved under another suffix (``best.pth``): Ultralytics picks its loader by
+    suffix and would treat it as an export of a detection model, so load it through a ``.pt`` link."""
+    import tempfile
+
+    from ultralytics import YOLO
+
+    with tempfile.TemporaryDirectory(prefix="yolo-probs-") as folder:
+        link = Path(folder) / f"{path.stem}.pt"
+        try:
+            link.symlink_to(path.resolve())
+        except OSError:
+            import shutil
+
+            shutil.copyfile(path, link)
+        return YOLO(str(link), verbose=False)
 
 
 class UltralyticsBackend:

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import warnings
@@ -58,6 +59,7 @@ OPTION_HINTS = {
     "model": "--model PATH",
     "profile": "--profile PATH",
     "output": "--output PATH",
+    "plot": "--plot PATH",
     "device": "--device",
     "imgsz": "--imgsz N",
     "engine": "--engine",
@@ -77,8 +79,17 @@ OPTION_HINTS = {
 
 
 def error(message: str) -> None:
-    """Print one ``yolo-probs: error: ...`` line on stderr."""
-    print(f"yolo-probs: error: {message}", file=sys.stderr, flush=True)
+    """Print one ``yolo-probs: error: ...`` line on stderr (control characters escaped: one line, always)."""
+    from yolo_probs.errors import printable
+
+    print(f"yolo-probs: error: {printable(message)}", file=sys.stderr, flush=True)
+
+
+def note(message: str) -> None:
+    """Print one ``yolo-probs: ...`` line on stderr (what was written where)."""
+    from yolo_probs.errors import printable
+
+    print(f"yolo-probs: {printable(message)}", file=sys.stderr, flush=True)
 
 
 def _bare_ray(argv: list[str]) -> list[str]:
@@ -98,6 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     # Ultralytics' INFO/WARNING lines go to stdout, where they would corrupt --format json/jsonl/csv.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     os.environ.setdefault("YOLO_VERBOSE", "False")
+    # OpenCV's own "[ WARN:0@...]" / "[ERROR:0@...]" lines (camera probes, codecs, TIFF tags) and Qt's
+    # "QFontDatabase: Cannot find font directory" notices (opencv-python ships Qt without fonts) would
+    # break the one-line-per-problem promise too; yolo-probs reports each problem itself.
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
+    os.environ.setdefault("QT_LOGGING_RULES", "default.warning=false")
 
     from typer.core import TyperCommand
 
@@ -118,9 +134,13 @@ def main(argv: list[str] | None = None) -> int:
         error("interrupted")
         return 130
     except YoloProbsError as exc:
+        if getattr(exc, "quiet", False):  # stdout's reader went away: stop writing to it, say nothing
+            with contextlib.suppress(OSError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return int(getattr(exc, "exit_code", 1))
         hint = OPTION_HINTS.get(exc.option or "")
         error(f"{exc} ({hint})" if hint else str(exc))
-        return 2
+        return int(getattr(exc, "exit_code", 2))  # 2: usage; an OutputError (disk full) is 1
     except Exception as exc:
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):  # Typer's / Click's usage errors
             ctx = getattr(exc, "ctx", None)
@@ -150,5 +170,9 @@ _SHOW_WARNING = warnings.showwarning
 
 
 def run() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+    """Console-script entry point: :func:`main` with native libraries' own stderr lines filtered out."""
+    from yolo_probs.cli.quiet_stderr import filtered_stderr
+
+    with filtered_stderr():
+        code = main()
+    sys.exit(code)

@@ -113,14 +113,30 @@ def _print_candidates(details: dict[str, Any]) -> None:
     Console(soft_wrap=True).print(table)
 
 
-def _make_parent(path: Path, option: str) -> None:
-    """Create the folder of an output file up front, so a typo fails before minutes of inference."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise typer.BadParameter(
-            f"cannot create {path.parent} ({exc.strerror}); choose a writable path", param_hint=option
-        ) from None
+#: Reliability diagram formats (what matplotlib's Agg canvas writes).
+PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".eps", ".ps")
+
+
+def _check_outputs(output: Path | None, plot: Path | None, inputs: list[Any], data: str) -> None:
+    """Check the profile and plot paths before minutes of inference: writable, not a folder, not an input
+    (the model, the profile, or an image of DATA)."""
+    from yolo_probs._paths import check_writable
+    from yolo_probs.outputs import check_not_input
+    from yolo_probs.sources import IMAGE_SUFFIXES
+
+    root = Path(data).resolve()
+    for path in (output, plot):  # an existing image inside DATA is one of the inputs
+        if path is not None and path.suffix.lower() in IMAGE_SUFFIXES and path.resolve().is_relative_to(root):
+            inputs = [*inputs, path]
+
+    if output is not None:
+        check_not_input(output, inputs)
+        check_writable(output, "--output", example="profile.yaml")
+    if plot is not None:
+        check_not_input(plot, [*inputs, output], option="plot")
+        if output is not None and plot.resolve() == output.resolve():
+            raise typer.BadParameter(f"{plot} is also the --output profile; choose another file", param_hint="--plot")
+        check_writable(plot, "--plot", PLOT_SUFFIXES)
 
 
 _DATA_HELP = "Labelled images: DATA/<class>/*.jpg, or a dataset root holding DATA/<split>/<class>/..."
@@ -215,9 +231,6 @@ def calibrate(
     from yolo_probs.profile import save_profile
     from yolo_probs.workflow import calibrate as run_calibration
 
-    _make_parent(output, "--output")
-    if plot is not None:
-        _make_parent(plot, "--plot")
     asked = DecisionOptions(
         ood_tpr=ood_tpr,
         ood_score=ood_score or DEFAULT_SCORE,
@@ -240,6 +253,7 @@ def calibrate(
     model_path = kwargs.pop("model", None)
     if model_path is None:
         raise typer.BadParameter("pass --model PATH (or --profile PROFILE)", param_hint="--model")
+    _check_outputs(output, plot, [model_path, profile], data)
     set_verbose(verbose)
     with YoloProbs(model_path, **kwargs) as clf:
         folder = load_labelled_folder(data, clf.names, split)
@@ -328,8 +342,7 @@ def evaluate(
     from yolo_probs.model import YoloProbs
     from yolo_probs.workflow import evaluate as run_evaluation
 
-    if plot is not None:
-        _make_parent(plot, "--plot")
+    _check_outputs(None, plot, [model, profile], data)
     set_verbose(verbose)
     if profile is None and model is None:
         raise typer.BadParameter(

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from yolo_probs.cli import app, error
+from yolo_probs.cli import app, error, note
 from yolo_probs.cli.model_options import (
     MODEL_HELP,
     BgrOption,
@@ -48,19 +48,31 @@ def _output_formats() -> type[StrEnum]:
 OutputFormat = _output_formats()
 
 
-@contextlib.contextmanager
-def _open_output(path: Path | None, binary: bool = False) -> Iterator[Any]:
-    if path is None:
-        yield sys.stdout
-        return
-    try:
-        stream = path.open("wb") if binary else path.open("w", encoding="utf-8", newline="")
-    except OSError as exc:
-        raise typer.BadParameter(
-            f"cannot write {path} ({exc.strerror}); choose a writable path", param_hint="--output"
-        ) from None
-    with stream:
-        yield stream
+def _open_output(path: Path | None, binary: bool = False, inputs: list[Any] | None = None) -> Any:
+    """The output stream (stdout when None), through :func:`yolo_probs.outputs.open_output`: never an
+    input, written atomically unless the format streams (jsonl), write errors named in one line."""
+    from yolo_probs.outputs import open_output
+    from yolo_probs.writers import format_for_path
+
+    atomic = True
+    if path is not None:
+        from yolo_probs.writers import WRITERS
+
+        atomic = getattr(WRITERS.get(format_for_path(path), object), "atomic", True)
+    return open_output(path, binary=binary, atomic=atomic, inputs=inputs or ())
+
+
+def _local_inputs(sources: list[str], *others: Any) -> list[Any]:
+    """The local files this run reads (images, videos, model, profile, names): never to be overwritten."""
+    from yolo_probs.sources import ImageInput, StreamInput, expand
+
+    found: list[Any] = [x for x in others if x is not None]
+    for item in expand(sources):
+        if isinstance(item, ImageInput):
+            found.append(item.path)
+        elif isinstance(item, StreamInput) and isinstance(item.target, str):
+            found.append(item.target)
+    return found
 
 
 def _count_frames(sources: list[str]) -> int:
@@ -157,11 +169,15 @@ def predict(
     Exit code 0 when every input succeeded, 1 when some failed (the others are still written and the
     failures listed on stderr), 2 for usage errors.
     """
+    from yolo_probs.outputs import check_not_input, open_output
     from yolo_probs.sources import InputFailure
     from yolo_probs.writers import WRITERS, format_for_path, make_writer
 
     set_verbose(verbose)
     chosen = fmt.value if fmt is not None else format_for_path(output)
+    inputs = _local_inputs(sources, model, profile, names) if output is not None else []
+    if output is not None:  # before the model loads: never destroy an input, fail in one line
+        check_not_input(output, inputs)
     binary = WRITERS[chosen].binary
     if binary and output is None:  # a Parquet file on a terminal or in a pipe helps no one
         raise typer.BadParameter(f"--format {chosen} writes a binary file; pass e.g. --output out.{chosen}")
@@ -205,34 +221,66 @@ def predict(
     )
     failed: list[str] = []
     seen: set[str] = set()
+    lost_frames = written = 0
     bar = progress_bar("classifying", _count_frames(sources) if sys.stderr.isatty() else 0)
     frames: deque[Frame] = deque()  # decoded, waiting for their prediction (--save only)
-    with clf, _open_output(output, binary) as stream:
-        writer: Writer = make_writer(chosen, stream, logits)
-        with bar or contextlib.nullcontext():
-            try:
-                for item in clf.predict_each(_tap(sources, frames, clf.batch) if copies else sources):
-                    if isinstance(item, InputFailure):
-                        failed.append(item.source)
-                        error(str(item))
-                    else:
-                        seen.add(item.source)
-                        writer.write(item)
-                        if copies is not None:
-                            copies.add(frames.popleft().image, item)
+    atomic = getattr(WRITERS[chosen], "atomic", True)  # jsonl streams; json, csv, parquet are renamed into place
+    try:
+        with clf, open_output(output, binary=binary, atomic=atomic, inputs=inputs) as stream:
+            writer: Writer = make_writer(chosen, stream, logits)
+            with bar or contextlib.nullcontext():
+                try:
+                    for item in clf.predict_each(_tap(sources, frames, clf.batch) if copies else sources):
+                        if isinstance(item, InputFailure):
+                            if item.frame is None:
+                                failed.append(item.source)
+                            else:
+                                lost_frames += item.frames
+                            error(str(item))
+                            if (
+                                copies is not None
+                                and frames
+                                and (frames[0].source, frames[0].frame)
+                                == (
+                                    item.source,
+                                    item.frame,
+                                )
+                            ):
+                                frames.popleft()  # decoded, but the model gave NaN for it
+                        else:
+                            seen.add(item.source)
+                            writer.write(item)
+                            written += 1
+                            if copies is not None:
+                                copies.add(frames.popleft().image, item)
+                        if bar:
+                            bar.advance(bar.task_ids[0])
+                finally:
                     if bar:
-                        bar.advance(bar.task_ids[0])
-            finally:
-                if bar:
-                    bar.stop()  # erase the bar before the table prints, or it stays glued to it
-                writer.close()
-                if copies is not None:
-                    _report_copies(copies, save)
-    if failed:
-        error(f"{len(failed)} of {len(failed) + len(seen)} inputs failed (listed above); the others were written")
+                        bar.stop()  # erase the bar before the table prints, or it stays glued to it
+                    writer.close()
+                    if copies is not None:
+                        _report_copies(copies, save)
+    except KeyboardInterrupt:
+        if output is not None:
+            note(f"interrupted: kept the {_records(written)} written so far in {output}")
+        raise
+    if output is not None:
+        note(f"wrote {_records(written)} to {output}")
+    if failed or lost_frames:
+        parts = []
+        if lost_frames:
+            parts.append(f"{lost_frames} video frame{'s were' if lost_frames != 1 else ' was'} skipped")
+        if failed:
+            parts.append(f"{len(failed)} of {len(failed) + len(seen)} inputs failed")
+        error(f"{' and '.join(parts)} (listed above); the others were written")
         raise typer.Exit(1)
     if copies is not None and copies.failures:
         raise typer.Exit(1)
+
+
+def _records(n: int) -> str:
+    return f"{n} record{'s' if n != 1 else ''}"
 
 
 def _tap(sources: list[str], frames: deque[Frame], batch: int) -> Iterator[Frame | InputFailure]:

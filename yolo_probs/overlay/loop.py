@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from yolo_probs._paths import claim_output
+from yolo_probs.calibration.temperature import T_MAX, T_MIN
 from yolo_probs.errors import ConfigError, SourceError
 from yolo_probs.overlay.canvas import to_canvas
 from yolo_probs.overlay.draw import OverlayDrawer
@@ -387,10 +388,10 @@ class Controls:
             return None
         ch = chr(key & 0xFF)
         if ch in "+=":  # '=' is '+' without shift on most keyboards
-            self.temperature *= T_STEP
+            self.temperature = min(self.temperature * T_STEP, max(T_MAX, self.temperature))
             return "temperature"
-        if ch in "-_":
-            self.temperature /= T_STEP
+        if ch in "-_":  # both clamped to the range calibration searches: T never reaches 0 or infinity
+            self.temperature = max(self.temperature / T_STEP, min(T_MIN, self.temperature))
             return "temperature"
         if ch == "r":
             assert self.reset_temperature is not None
