@@ -152,6 +152,6 @@ def test_video_plays_at_its_own_rate_unless_fast(tmp_path: Path, display: str, f
     assert summary.startswith("8 frames"), summary
     paced_at_most = 2.0 * 8 / 7  # 7 intervals of 1/2 s at least: never faster than the file
     if fast:
-        assert fps > paced_at_most, summary  # 8 frames of a 64-pixel model take well under 3.5 s
+        assert fps > paced_at_most + 0.05, summary  # 8 frames of a 64-pixel model take well under 3.5 s
     else:
-        assert fps <= paced_at_most + 0.01, summary
+        assert fps <= paced_at_most + 0.05, summary  # the summary rounds fps to 0.1 (2.29 prints as 2.3)
