@@ -101,17 +101,26 @@ def _quiet_ultralytics() -> Any:
 
 
 def _export_ultralytics(
-    model: Any, cal: Calibrator, fmt: str, workdir: Path, imgsz: int | None, layer: str | None
+    model: Any, cal: Calibrator, fmt: str, workdir: Path, imgsz: int | None, layer: str | None, extras: bool = False
 ) -> tuple[Path, str, dict[str, Any]]:
-    """Fold T into a copy of an Ultralytics classifier and export it with Ultralytics' own exporter."""
+    """Fold T into a copy of an Ultralytics classifier and export it with Ultralytics' own exporter.
+
+    With ``extras`` the graph is exported by :func:`_export_extra_outputs` instead, with the metadata
+    keys of Ultralytics' exports that a reader needs (task, image size, names).
+    """
     from ultralytics.engine.exporter import Exporter
 
     from yolo_probs.backends.ultralytics import load_classifier
 
     yolo = load_classifier(model)
     source: nn.Module = yolo.model  # type: ignore[assignment]  # a loaded YOLO always holds its nn.Module
-    net, name = cal.fold(source, layer)
     size = imgsz or int((getattr(source, "args", None) or {}).get("imgsz", 224))
+    if extras:
+        produced, name = _export_extra_outputs(source, cal, workdir, size, layer)
+        own = yolo.names
+        labels = dict(own) if isinstance(own, dict) else dict(enumerate(own))
+        return produced, name, {"task": "classify", "imgsz": [size, size], "names": labels}
+    net, name = cal.fold(source, layer)
     # The exporter writes next to this path: keep it in our temp folder.
     setattr(net, "pt_path", str(workdir / "model.pt"))  # noqa: B010
     args = {"task": "classify", "mode": "export", "format": fmt, "imgsz": size, "batch": 1, "device": "cpu"}
@@ -137,6 +146,7 @@ def _export_module(
     layer: str | None,
     preprocess: Preprocess | None,
     names: Any,
+    extras: bool = False,
 ) -> tuple[Path, str, dict[str, Any]]:
     """Fold T into a copy of a plain PyTorch classifier and export ``softmax(module(x))``."""
     import torch
@@ -157,7 +167,9 @@ def _export_module(
     meta: dict[str, Any] = {"imgsz": [pre.size, pre.size], f"{META_PREFIX}preprocess": dataclasses.asdict(pre)}
     if labels != tuple(str(i) for i in range(len(labels))):  # index names are the default: no need to store them
         meta["names"] = dict(enumerate(labels))
-    if fmt == "onnx":
+    if extras:
+        produced, name = _export_extra_outputs(module, cal, workdir, pre.size, layer)
+    elif fmt == "onnx":
         produced = workdir / "model.onnx"
         torch.onnx.export(
             wrapped,
@@ -175,6 +187,59 @@ def _export_module(
             warnings.simplefilter("ignore", FutureWarning)  # torch >= 2.9 deprecates TorchScript, still supported
             torch.jit.trace(wrapped, x).save(str(produced))
     return produced, name, meta
+
+
+def _export_extra_outputs(
+    module: nn.Module, cal: Calibrator, workdir: Path, size: int, layer: str | None
+) -> tuple[Path, str]:
+    """Export ONNX with outputs ``output0`` (calibrated probabilities), ``logits`` (raw) and ``features``.
+
+    ``logits`` are the original final layer's output (before the folded temperature) and ``features``
+    its flattened input, as the hook path captures them; the original layer is kept beside the folded
+    one and applied to the same features, so the backbone runs once.
+    """
+    import torch
+    from torch import nn
+
+    folded, name = cal.fold(module, layer)
+    folded = folded.float().eval()
+    raw_head = copy.deepcopy(module.get_submodule(name)).float().eval()
+
+    class ExtraOutputs(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net, self.raw = folded, raw_head
+            self.seen: list[torch.Tensor] = []
+            folded.get_submodule(name).register_forward_hook(lambda m, i, o: self.seen.extend([o, i[0]]))
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            self.seen.clear()
+            self.net(x)
+            calibrated, feats = self.seen[-2], self.seen[-1]
+            logits = self.raw(feats)
+            return torch.softmax(calibrated.flatten(1), dim=1), logits.flatten(1), feats.flatten(1)
+
+    graph = ExtraOutputs().eval()
+    x = torch.zeros(1, 3, size, size)
+    with torch.no_grad():
+        probs, _, _ = graph(x)
+    if probs.ndim != 2:
+        raise ModelError(f"layer {name!r} outputs shape {list(probs.shape)}, not [batch, classes]")
+    produced = workdir / "model.onnx"
+    axes = {"images": {0: "batch"}, "output0": {0: "batch"}, "logits": {0: "batch"}, "features": {0: "batch"}}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # tracer warnings about Python control flow in Ultralytics' heads
+        torch.onnx.export(
+            graph,
+            (x,),
+            str(produced),
+            input_names=["images"],
+            output_names=["output0", "logits", "features"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
+    return produced, name
 
 
 def _write_metadata(produced: Path, fmt: str, meta: dict[str, Any], output: Path) -> None:
@@ -212,6 +277,7 @@ def export_folded(
     layer: str | None = None,
     preprocess: Preprocess | None = None,
     names: Any = None,
+    extra_outputs: bool = False,
 ) -> ExportResult:
     """Export ``model`` with ``temperature`` folded into its final linear layer.
 
@@ -225,6 +291,10 @@ def export_folded(
         imgsz: input size (default: the checkpoint's own, 224 for plain modules).
         profile: the deployment profile T came from, recorded in the metadata.
         layer, preprocess, names: for plain PyTorch modules, as in :class:`~yolo_probs.model.YoloProbs`.
+        extra_outputs: ONNX only, temperature scaling only: add the outputs ``logits`` (the original
+            model's raw logits, before the folded temperature) and ``features`` (the input of the final
+            layer) after the calibrated probabilities (still output 0), so logit and feature scores
+            (energy, max-logit, k-NN) work on the export.
 
     Example:
         >>> import tempfile, torchvision
@@ -249,6 +319,18 @@ def export_folded(
             f"name the output *{want}, or choose format {by_suffix}",
             option="output",
         )
+    if extra_outputs and fmt != "onnx":
+        raise ConfigError(
+            f"the extra logits and features outputs are available in ONNX exports only, not {fmt}; "
+            "name the output *.onnx or leave them out",
+            option="extra_outputs",
+        )
+    if extra_outputs and cal.method != "temperature":
+        raise ConfigError(
+            f"the extra logits and features outputs need temperature scaling, but the calibrator is {cal.method} "
+            "(a reader of the export could not apply it to the raw logits); export without them",
+            option="extra_outputs",
+        )
     from yolo_probs.outputs import check_not_input
 
     check_not_input(output, [model if isinstance(model, str | os.PathLike) else None, profile])
@@ -272,9 +354,11 @@ def export_folded(
             if module is None:
                 if preprocess is not None or names is not None:
                     raise ConfigError("preprocessing and names options apply to plain PyTorch models only")
-                produced, name, meta = _export_ultralytics(model, cal, fmt, Path(tmp), imgsz, layer)
+                produced, name, meta = _export_ultralytics(model, cal, fmt, Path(tmp), imgsz, layer, extra_outputs)
             else:
-                produced, name, meta = _export_module(module, cal, fmt, Path(tmp), imgsz, layer, preprocess, names)
+                produced, name, meta = _export_module(
+                    module, cal, fmt, Path(tmp), imgsz, layer, preprocess, names, extra_outputs
+                )
             source = model if isinstance(model, str | os.PathLike) else type(model).__name__
             meta |= {
                 **_calibrator_meta(cal),

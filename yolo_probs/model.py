@@ -244,7 +244,7 @@ class YoloProbs:
         if getattr(self.backend, "prepare", None) is not None:  # fast engines: decode + preprocess overlap inference
             from yolo_probs.pipeline import pipelined
 
-            batches = pipelined(self.backend, source, batch=self.batch, features=self.wants_features)
+            batches = pipelined(self.backend, source, batch=self.batch, features=features or self.wants_features)
             with contextlib.closing(batches):
                 for done in batches:
                     if isinstance(done, InputFailure):

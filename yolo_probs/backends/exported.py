@@ -136,6 +136,10 @@ class ExportedBackend:
     ``folded_calibrator`` is the mapping of another calibration method folded in (vector scaling,
     Dirichlet, ETS): those cannot be undone, so the logits are the calibrated log-probabilities and
     :class:`~yolo_probs.model.YoloProbs` applies nothing more (see :class:`~yolo_probs.calibration.Folded`).
+
+    An ONNX graph with outputs named ``logits`` (and ``features``), as ``yolo-probs export --logits``
+    writes, gives the original model's raw logits directly (``how == "output"``; the folded temperature
+    is still reported but not multiplied out) and the features when asked for.
     """
 
     name = "exported"
@@ -160,6 +164,8 @@ class ExportedBackend:
             )
         self._warned = False
         self._input_size: int | None = None
+        self._logits_output: str | None = None  # names of extra raw-logits / features outputs, if the graph has them
+        self._features_output: str | None = None
         self.device_type = "cpu"
         try:
             self.metadata = read_metadata(self.path)
@@ -201,11 +207,20 @@ class ExportedBackend:
     def _forward(self, batch: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def _forward_named(self, batch: np.ndarray, names: list[str]) -> list[np.ndarray]:
+        raise NotImplementedError
+
     def run_tensor(self, batch: Any, *, features: bool = False) -> BackendOutput:
-        """A preprocessed (N, 3, H, W) float32 batch -> logits (an export has no features to give)."""
+        """A preprocessed (N, 3, H, W) float32 batch -> logits (features only from a ``features`` output)."""
         if not isinstance(batch, np.ndarray):
             batch = batch.detach().float().cpu().numpy()
-        out = self._forward(np.ascontiguousarray(batch, dtype=np.float32))
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        if self._logits_output is not None:  # the graph gives the raw logits: nothing to recover or undo
+            want = [self._logits_output] + ([self._features_output] if features and self._features_output else [])
+            got = self._forward_named(batch, want)
+            feats = got[1].reshape(len(got[1]), -1) if len(got) > 1 else None
+            return BackendOutput(got[0].astype(np.float32, copy=False), "output", feats)
+        out = self._forward(batch)
         logits, how, affected = outputs_to_logits(out)
         if self.folded_temperature is not None:  # back to the original model's logits (up to a shift per row)
             logits = logits * np.float32(self.folded_temperature)
@@ -260,6 +275,10 @@ class OnnxBackend(ExportedBackend):
         in_shape = inputs[0].shape
         self._input_name = inputs[0].name
         self._output_name = outputs[0].name
+        named = {o.name for o in outputs[1:]}
+        if "logits" in named:
+            self._logits_output = "logits"
+            self._features_output = "features" if "features" in named else None
         self._fixed_batch = in_shape[0] if isinstance(in_shape[0], int) else None
         self._input_size = in_shape[-1] if len(in_shape) == 4 and isinstance(in_shape[-1], int) else None
 
@@ -274,10 +293,14 @@ class OnnxBackend(ExportedBackend):
         return self.run_tensor(self.prepare(images), features=features)
 
     def _forward(self, batch: np.ndarray) -> np.ndarray:
+        return self._forward_named(batch, [self._output_name])[0]
+
+    def _forward_named(self, batch: np.ndarray, names: list[str]) -> list[np.ndarray]:
         if self._fixed_batch is not None and batch.shape[0] != self._fixed_batch:
             # A fixed-batch export (Ultralytics' default) runs one image at a time.
-            return np.concatenate([self._forward(batch[i : i + 1]) for i in range(batch.shape[0])])
-        return np.asarray(self._session.run([self._output_name], {self._input_name: batch})[0])
+            parts = [self._forward_named(batch[i : i + 1], names) for i in range(batch.shape[0])]
+            return [np.concatenate([p[j] for p in parts]) for j in range(len(names))]
+        return [np.asarray(o) for o in self._session.run(names, {self._input_name: batch})]
 
 
 class TorchScriptBackend(ExportedBackend):

@@ -75,6 +75,7 @@ OPTION_HINTS = {
     "target_accuracy": "--target-accuracy",
     "delta": "--delta",
     "ray": "--ray",
+    "extra_outputs": "--logits",
 }
 
 

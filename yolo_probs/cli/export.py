@@ -55,6 +55,15 @@ def export_command(
     mean: MeanOption = None,
     std: StdOption = None,
     bgr: BgrOption = False,
+    logits: Annotated[
+        bool,
+        typer.Option(
+            "--logits",
+            help="Also output the raw logits ('logits', before the temperature) and the final layer's input "
+            "('features') after the calibrated probabilities, so energy, max-logit and knn unknown-input "
+            "scores work on the export (ONNX, temperature scaling only).",
+        ),
+    ] = False,
 ) -> None:
     """Export --model with --temperature folded in: the export's own softmax is the calibrated probability.
 
@@ -81,10 +90,12 @@ def export_command(
         format=fmt.value if fmt else None,
         imgsz=imgsz,
         profile=profile,
+        extra_outputs=logits,
         **extra,
     )
     what = f"T={result.temperature:g}" if result.method == "temperature" else f"the {result.method} calibrator"
     typer.echo(
         f"wrote {result.path} ({result.format}; {what} folded into layer {result.layer}; "
-        "its softmax output is the calibrated probability)"
+        "its softmax output is the calibrated probability"
+        + ("; raw logits and features as outputs 'logits' and 'features')" if logits else ")")
     )
