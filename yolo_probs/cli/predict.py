@@ -237,15 +237,8 @@ def predict(
                             else:
                                 lost_frames += item.frames
                             error(str(item))
-                            if (
-                                copies is not None
-                                and frames
-                                and (frames[0].source, frames[0].frame)
-                                == (
-                                    item.source,
-                                    item.frame,
-                                )
-                            ):
+                            waiting = (frames[0].source, frames[0].frame) if copies is not None and frames else None
+                            if waiting == (item.source, item.frame):
                                 frames.popleft()  # decoded, but the model gave NaN for it
                         else:
                             seen.add(item.source)
