@@ -175,3 +175,15 @@ def test_atomic_output_keeps_permissions_and_writes_through_links(tmp_path: Path
     with open_output(link) as stream:
         stream.write("new")
     assert link.is_symlink() and real.read_text() == "new" and (real.stat().st_mode & 0o777) == 0o640
+
+
+@pytest.mark.parametrize("name", ["out.jsonl", "notes.txt"])
+def test_output_that_is_a_named_source_of_another_type_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str
+) -> None:
+    # Not an image, so predict would only report it as a failure; but it is the user's file: never truncate it.
+    target = tmp_path / name
+    target.write_text('{"keep": "me"}\n')
+    code, _, err = run(capsys, "predict", str(target), "-m", str(MODEL), "-o", str(target))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert target.read_text() == '{"keep": "me"}\n'

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections import deque
 from enum import StrEnum
@@ -67,6 +68,7 @@ def _local_inputs(sources: list[str], *others: Any) -> list[Any]:
     from yolo_probs.sources import ImageInput, StreamInput, expand
 
     found: list[Any] = [x for x in others if x is not None]
+    found += [s for s in sources if os.path.isfile(s)]  # named on the command line, readable or not
     for item in expand(sources):
         if isinstance(item, ImageInput):
             found.append(item.path)
