@@ -1,7 +1,8 @@
-"""Check an output file before long work (an export, a recording), so a bad path fails in one line first."""
+"""File helpers: check an output file before long work (so a bad path fails in one line first), hash a file."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -72,3 +73,12 @@ def check_writable(
             probe.unlink()
     except OSError as exc:
         raise ConfigError(f"{option} {out}: cannot write there ({exc.strerror}); choose a writable path") from None
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB chunks (checkpoints, calibrator files, feature banks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

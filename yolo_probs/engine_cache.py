@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from yolo_probs._paths import file_sha256
+
 if TYPE_CHECKING:
     from torch import nn
 
@@ -73,15 +75,6 @@ def writable_root(root: Path | None = None) -> tuple[Path, str | None]:
         fallback.mkdir(parents=True, exist_ok=True)
         reason = exc.strerror or type(exc).__name__
         return fallback, f"engine cache {root} is not writable ({reason}); using {fallback} instead"
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def entry_key(*, checkpoint: str, imgsz: int | None, batch_shape: str, engine: str, version: str) -> str:

@@ -19,7 +19,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import numbers
 import os
 import tempfile
@@ -27,6 +26,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from yolo_probs._paths import file_sha256
 from yolo_probs.errors import ConfigError, ModelError
 from yolo_probs.probs import check_min_prob, check_temperature, check_top_k
 
@@ -128,15 +128,6 @@ class Profile:
                 f"{self.model_sha256[:12]}...; the model changed since calibration: re-run 'yolo-probs calibrate' "
                 "(or point the profile at the right model)"
             )
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 _FIELDS = {f.name: f for f in fields(Profile)}

@@ -24,7 +24,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from yolo_probs._paths import file_sha256
 from yolo_probs.decisions._common import check_calibrator, check_fraction, made_at, take
 from yolo_probs.errors import ConfigError
 
@@ -189,7 +189,7 @@ def fpr_at_tpr(id_scores: np.ndarray, ood_scores_: np.ndarray, tpr: float = 0.95
 
 def bank_sha256(path: str | os.PathLike[str]) -> str:
     """Hex sha256 of a feature bank file."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return file_sha256(path)
 
 
 @dataclass(frozen=True)

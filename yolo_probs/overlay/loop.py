@@ -22,13 +22,13 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from yolo_probs._cv2 import quiet_opencv
 from yolo_probs._paths import claim_output
 from yolo_probs.calibration.temperature import T_MAX, T_MIN
 from yolo_probs.errors import ConfigError, SourceError
@@ -49,20 +49,6 @@ _FOLDER_FPS = 5.0  # recording rate for image folders, which have no frame rate 
 _LIVE_FPS = 30.0  # when a camera or stream does not announce its rate
 #: Keys that move on from a still image: space, n, Enter.
 NEXT_KEYS = (ord(" "), ord("n"), 13, 10)
-
-
-@contextlib.contextmanager
-def _quiet_opencv() -> Iterator[None]:
-    """Silence OpenCV's own log lines (a missing camera prints several) so that errors stay one line."""
-    import cv2
-
-    log = cv2.utils.logging
-    level = log.getLogLevel()
-    log.setLogLevel(log.LOG_LEVEL_SILENT)
-    try:
-        yield
-    finally:
-        log.setLogLevel(level)
 
 
 # -- readers --
@@ -250,7 +236,7 @@ def open_source(source: str, *, live: bool | None = None) -> Reader:
         return FolderReader(source)
     target = items[0].target
     is_live = isinstance(target, int) or str(target).startswith(STREAM_PREFIXES) if live is None else live
-    with _quiet_opencv():
+    with quiet_opencv():
         cap = cv2.VideoCapture(target)
         if not cap.isOpened():
             cap.release()
@@ -335,7 +321,7 @@ def frames_in(path: str | os.PathLike[str]) -> int:
 
     if not os.path.isfile(path) or os.path.getsize(path) == 0:
         return 0
-    with _quiet_opencv():
+    with quiet_opencv():
         cap = cv2.VideoCapture(os.fspath(path))
         try:
             if not cap.isOpened():
