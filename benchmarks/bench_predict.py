@@ -200,6 +200,19 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def settle(device: str) -> None:
+    """Let the previous contender's leftovers die down before the next is timed, the same for all.
+
+    Threads that spin after their work (OpenMP, TBB, ONNX Runtime pools) and a garbage collection
+    that Ultralytics' objects would trigger mid-run otherwise land on whoever is timed next.
+    """
+    import gc
+
+    sync(device)
+    gc.collect()
+    time.sleep(0.2)
+
+
 def report(model: str, title: str, folder: str, args: argparse.Namespace) -> None:
     per_batch: dict[int, dict[str, float]] = {}
     cpu_ms: dict[int, dict[str, float]] = {}
@@ -211,7 +224,7 @@ def report(model: str, title: str, folder: str, args: argparse.Namespace) -> Non
         cpu: dict[str, list[float]] = {name: [] for name in runs}
         for _ in range(args.rounds):
             for name, fn in runs.items():
-                sync(args.device)
+                settle(args.device)
                 start, cpu_start = time.perf_counter(), time.process_time()
                 count = fn()
                 sync(args.device)

@@ -102,3 +102,13 @@ def test_predict_each_with_an_engine_matches_torch_in_order(tmp_path, monkeypatc
     for a, b in zip(ours, theirs, strict=True):
         if not isinstance(a, InputFailure):
             np.testing.assert_allclose(a.probs, b.probs, atol=1e-4)
+
+
+def test_a_backend_with_a_smaller_run_batch_gets_batches_of_that_size():
+    backend = Recorder()
+    backend.run_batch = 2
+    frames = [np.full((4, 4, 3), v, np.uint8) for v in range(5)]
+    outs = list(pipelined(backend, frames, batch=8))
+    assert [out.logits.shape[0] for out, _ in outs] == [2, 2, 1]
+    assert _flatten(outs) == [(float(v), f"image{v}") for v in range(5)]
+    assert [out.logits.shape[0] for out, _ in pipelined(backend, frames, batch=1)] == [1] * 5  # never above batch

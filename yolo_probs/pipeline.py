@@ -52,7 +52,9 @@ def pipelined(
     Args:
         backend: has ``prepare(images)`` (thread-safe) and ``run_tensor(batch, features=...)``.
         source: what :func:`~yolo_probs.sources.iter_frames` accepts.
-        batch: images per batch; a failure ends the batch before it, as in the sequential loop.
+        batch: images per batch; a failure ends the batch before it, as in the sequential loop. A
+            backend with a smaller ``run_batch`` (ONNX Runtime: 2) gets batches of that size: the
+            pipeline then fills and drains sooner, and the records are the same.
         features: ask the backend for features too.
         workers: preprocessing threads (default: from the core count).
         depth: batches read ahead (default: ``2 * workers``, and at least 16 images' worth, which
@@ -60,6 +62,7 @@ def pipelined(
     """
     from yolo_probs.backends._engine import engine_threads
 
+    batch = max(1, min(batch, getattr(backend, "run_batch", None) or batch))
     workers = workers or engine_threads()[1]
     depth = depth or max(2 * workers, -(-16 // batch))
     pool = ThreadPoolExecutor(workers, thread_name_prefix="yolo-probs-prepare") if workers > 1 else None

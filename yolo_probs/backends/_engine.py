@@ -90,15 +90,25 @@ class EngineBackend:
         engine: the engine's name (``"onnxruntime"``, ``"openvino"``).
         preprocess: the recipe :meth:`prepare` reproduces bit for bit.
         entry: the cache folder the graph was loaded from.
+        run_batch: images per engine run in :mod:`yolo_probs.pipeline` (at most the asked batch; see
+            :meth:`EngineFactory.run_batch`).
     """
 
     folded_temperature: float | None = None
     device_type = "cpu"
 
     def __init__(
-        self, runner: Runner, *, names: tuple[str, ...], preprocess: Preprocess, engine: str, entry: Path
+        self,
+        runner: Runner,
+        *,
+        names: tuple[str, ...],
+        preprocess: Preprocess,
+        engine: str,
+        entry: Path,
+        run_batch: int | None = None,
     ) -> None:
         self._runner = runner
+        self.run_batch = run_batch
         self.names = names
         self.preprocess = preprocess
         self.engine = engine
@@ -148,6 +158,10 @@ class EngineFactory:
     def batch_shape(self, batch: int) -> str:
         """How the graph's batch axis is exported for ``batch``: ``"dynamic"`` or ``"static-N"``."""
         return "dynamic"
+
+    def run_batch(self, batch: int) -> int:
+        """Images per engine run when :mod:`yolo_probs.pipeline` feeds it (``batch`` by default)."""
+        return batch
 
     def build(self, onnx_path: Path, scratch: Path, batch: int, imgsz: int) -> list[str]:
         """Turn the logits graph in ``onnx_path`` (inside ``scratch``) into the files this engine loads."""
@@ -279,7 +293,14 @@ def load_engine(engine: EngineFactory, model: Any, options: BackendOptions) -> A
     log.info("engine %s: %s (cache %s)", engine.name, _shown(model), entry.folder)
     if digest is None:  # a private export: the session holds what it needs, so the files can go now
         shutil.rmtree(folder.parent, ignore_errors=True)
-    return EngineBackend(runner, names=names, preprocess=pre, engine=engine.name, entry=entry.folder)
+    return EngineBackend(
+        runner,
+        names=names,
+        preprocess=pre,
+        engine=engine.name,
+        entry=entry.folder,
+        run_batch=max(1, min(options.batch, engine.run_batch(options.batch))),
+    )
 
 
 def _build(engine: EngineFactory, torch_backend: Any, folder: Path, expect: dict[str, Any], batch: int) -> CacheEntry:
