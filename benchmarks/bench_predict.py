@@ -8,7 +8,7 @@ runs every contender once, so drifts in machine load hit all of them):
 - ``ultralytics``: plain ``YOLO(model).predict(folder, stream=True)``, the reference of the ratios;
 - ``ultralytics-openvino``: Ultralytics predicting with its own OpenVINO export (if OpenVINO is installed);
 - ``yolo-probs torch``: today's hook path; ``yolo-probs <engine>``: each installed fast engine and ``auto``;
-- ``floor decode+preprocess``: decode and numpy preprocessing alone, one thread;
+- ``floor decode+preprocess``: the engines' decoding and preprocessing alone, one thread;
 - ``floor forward <engine>``: the engine's forward alone on preprocessed batches held in memory.
 
 Prints median img/s, the ratio to Ultralytics, and the process CPU milliseconds per image (all
@@ -116,7 +116,7 @@ def contenders(model: str, folder: str, batch: int, imgsz: int, device: str) -> 
 
         def floor_preprocess() -> int:
             count, pending = 0, []
-            for item in iter_frames(folder):
+            for item in iter_frames(folder, read=some.read):  # the engines' reader: Pillow for plain JPEGs
                 assert isinstance(item, Frame)
                 pending.append(item.image)
                 if len(pending) == batch:

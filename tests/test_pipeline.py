@@ -76,8 +76,9 @@ def test_endless_stream_reads_a_bounded_number_ahead():
     for _, _ in zip(range(10), stream, strict=False):
         pass
     time.sleep(0.3)  # give the reader every chance to run ahead
-    # 10 batches consumed, at most depth (2) in the queue, one being built and one being put
-    assert 40 <= pulled <= 40 + 4 * 4
+    # 10 batches consumed; ahead of them at most depth (2) prepared batches and 2 outputs queued, and
+    # one batch in the hands of each of the reader (being built, being put) and the engine thread
+    assert 40 <= pulled <= 40 + 4 * (2 + 2 + 3)
     stream.close()
     time.sleep(0.3)
     assert not any(t.name.startswith("yolo-probs-prefetch") and t.is_alive() for t in threading.enumerate())
@@ -112,3 +113,22 @@ def test_a_backend_with_a_smaller_run_batch_gets_batches_of_that_size():
     assert [out.logits.shape[0] for out, _ in outs] == [2, 2, 1]
     assert _flatten(outs) == [(float(v), f"image{v}") for v in range(5)]
     assert [out.logits.shape[0] for out, _ in pipelined(backend, frames, batch=1)] == [1] * 5  # never above batch
+
+
+def test_a_backend_with_its_own_reader_decodes_the_files(tmp_path):
+    import cv2
+
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"{i}.png")
+        cv2.imwrite(str(paths[-1]), np.full((6, 6, 3), 10 * i, np.uint8))
+    read: list[str] = []
+    backend = Recorder()
+
+    def own_read(path):
+        read.append(path)
+        return np.full((2, 2, 3), 7, np.uint8)
+
+    backend.read = own_read
+    assert _flatten(pipelined(backend, [str(p) for p in paths], batch=2)) == [(7.0, str(p)) for p in paths]
+    assert read == [str(p) for p in paths]

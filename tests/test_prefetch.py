@@ -41,3 +41,24 @@ def test_abandoned_generator_stops_the_thread():
     time.sleep(0.3)
     assert len(produced) == count <= 5
     assert not any(t.name == "yolo-probs-prefetch" and t.is_alive() for t in threading.enumerate())
+
+
+def test_the_producer_cleans_up_its_generator_in_its_own_thread():
+    cleaned: list[str] = []
+
+    def source():
+        try:
+            i = 0
+            while True:
+                yield i
+                i += 1
+        finally:
+            cleaned.append(threading.current_thread().name)
+
+    gen = prefetched(source(), depth=2)
+    assert next(gen) == 0
+    gen.close()
+    deadline = time.monotonic() + 5
+    while not cleaned and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert cleaned == ["yolo-probs-prefetch"]

@@ -23,20 +23,28 @@ def prefetched(items: Iterator[T], depth: int = 4) -> Iterator[T]:
     buffer: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
     stop = threading.Event()
 
+    def put(item: object) -> bool:
+        """Hand ``item`` over, unless the consumer has gone; False then."""
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        buffer.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(item):
                     return
-            buffer.put(_DONE)
+            put(_DONE)
         except BaseException as exc:  # handed to the consumer, which re-raises it
-            buffer.put(exc)
+            put(exc)
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:  # a generator: run its clean-up (threads, open videos) here, in its thread
+                close()
 
     worker = threading.Thread(target=produce, name="yolo-probs-prefetch", daemon=True)
     worker.start()

@@ -29,6 +29,8 @@ import numpy as np
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from PIL import Image
+
     from yolo_probs.preprocess import Preprocess
 
 __all__ = ["crop_box", "fast_preprocess", "resize_crop", "supports"]
@@ -59,30 +61,50 @@ def crop_box(width: int, height: int, pre: Preprocess) -> tuple[tuple[int, int],
     return (new_w, new_h), (left, top, left + size, top + size)
 
 
-def resize_crop(image: np.ndarray, pre: Preprocess) -> np.ndarray:
-    """One HxWx3 uint8 frame -> the ``size x size x 3`` uint8 crop the model sees (channel order kept)."""
+def resize_crop(image: np.ndarray | Image.Image, pre: Preprocess) -> np.ndarray:
+    """One frame -> the ``size x size x C`` uint8 crop the model sees, channel order kept.
+
+    ``image`` is an HxWx3 (or HxW) uint8 array, or a Pillow image in RGB or L mode (as
+    :mod:`yolo_probs.fast_decode` gives), which is resized where it lies, with no copy in.
+    """
     from PIL import Image
 
-    height, width = image.shape[:2]
+    if isinstance(image, Image.Image):
+        width, height = image.size
+    else:
+        height, width = image.shape[:2]
     (new_w, new_h), (left, top, right, bottom) = crop_box(width, height, pre)
     if (new_w, new_h) == (width, height):
-        return np.ascontiguousarray(image[top:bottom, left:right])
-    resized = Image.fromarray(np.ascontiguousarray(image)).resize((new_w, new_h), Image.Resampling.BILINEAR)
+        return np.asarray(image)[top:bottom, left:right]
+    if not isinstance(image, Image.Image):
+        image = Image.fromarray(np.ascontiguousarray(image))
+    resized = image.resize((new_w, new_h), Image.Resampling.BILINEAR)
     # Crop after resizing: PIL's resize(box=...) takes the box in float32, which moves the filter taps.
     return np.asarray(resized)[top:bottom, left:right]
 
 
-def fast_preprocess(pre: Preprocess, images: Sequence[np.ndarray]) -> np.ndarray:
-    """Stack BGR uint8 frames into the float32 ``(N, 3, size, size)`` batch ``pre(images)`` would give.
+def _as_rgb(crop: np.ndarray, source: np.ndarray | Image.Image) -> np.ndarray:
+    """A crop in RGB order: arrays are BGR (or gray), Pillow images RGB (or L)."""
+    if crop.ndim == 2:
+        return np.repeat(crop[:, :, None], 3, axis=2)
+    return crop if not isinstance(source, np.ndarray) else crop[:, :, ::-1]
+
+
+def fast_preprocess(pre: Preprocess, images: Sequence[np.ndarray | Image.Image]) -> np.ndarray:
+    """Stack frames into the float32 ``(N, 3, size, size)`` batch ``pre(images)`` would give.
+
+    ``images`` are BGR uint8 arrays (HxWx3, or HxW gray), or Pillow images in RGB or L mode; a batch
+    may mix them.
 
     Raises:
         ValueError: ``pre`` crops more than it resizes (torchvision pads then); use ``pre(images)``.
     """
     if not supports(pre):
         raise ValueError("a crop larger than the resize pads the image; use Preprocess.__call__ for it")
-    crops = np.stack([resize_crop(im if im.ndim == 3 else np.dstack([im] * 3), pre) for im in images])
-    order = [2, 1, 0] if pre.rgb else [0, 1, 2]  # frames are BGR
-    batch = crops.transpose(0, 3, 1, 2)[:, order].astype(np.float32)
+    crops = np.stack([_as_rgb(resize_crop(im, pre), im) for im in images])
+    if not pre.rgb:
+        crops = crops[:, :, :, ::-1]
+    batch = crops.transpose(0, 3, 1, 2).astype(np.float32, order="C")
     batch /= np.float32(255.0)  # ToTensor: float32 division, bit for bit
     if pre.mean != (0.0, 0.0, 0.0) or pre.std != (1.0, 1.0, 1.0):
         mean = np.asarray(pre.mean, np.float32).reshape(1, 3, 1, 1)

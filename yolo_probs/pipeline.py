@@ -1,13 +1,15 @@
 """Overlap decoding and preprocessing with inference, for backends that can preprocess on their own.
 
 A backend with a ``prepare(images) -> batch`` method (the fast engines) lets :func:`pipelined` split
-the work: a reader thread decodes frames (:func:`~yolo_probs.sources.iter_frames`) and preprocesses
-whole batches while the calling thread runs the model on the previous batch. Thread counts come from
-:func:`~yolo_probs.backends._engine.engine_threads`: on 2 cores, one thread reads while the engine
-computes on one intra-op thread, so neither fights the other for a core. With more cores, batches are
-preprocessed by a small pool. Outputs keep the input order, a bad input comes out as an
-:class:`~yolo_probs.sources.InputFailure` in its place, and at most ``depth`` batches wait in memory,
-so an endless stream runs in flat memory.
+the work into three threads: a reader thread decodes frames (:func:`~yolo_probs.sources.iter_frames`,
+with the backend's own ``read`` if it has one) and preprocesses whole batches, an engine thread runs
+the model on the batch before, and the calling thread turns the outputs before that into results.
+Thread counts come from :func:`~yolo_probs.backends._engine.engine_threads`: on 2 cores, one thread
+reads while the engine computes on one intra-op thread, so neither fights the other for a core
+(the caller's share is small). With more cores, batches are preprocessed by a small pool. Outputs
+keep the input order, a bad input comes out as an :class:`~yolo_probs.sources.InputFailure` in its
+place, and at most ``depth`` prepared batches and 2 outputs wait in memory (plus one batch in the
+hands of each thread), so an endless stream runs in flat memory.
 
 Example:
     >>> import numpy as np
@@ -31,7 +33,7 @@ from typing import Any
 
 from yolo_probs._prefetch import prefetched
 from yolo_probs.backends.base import BackendOutput
-from yolo_probs.sources import Frame, InputFailure, iter_frames
+from yolo_probs.sources import Frame, InputFailure, iter_frames, read_image
 
 __all__ = ["pipelined"]
 
@@ -50,7 +52,9 @@ def pipelined(
     """Yield ``(output, [(source, frame), ...])`` per batch and failures in place, in input order.
 
     Args:
-        backend: has ``prepare(images)`` (thread-safe) and ``run_tensor(batch, features=...)``.
+        backend: has ``prepare(images)`` (thread-safe) and ``run_tensor(batch, features=...)``, and
+            may have ``read(path)``, which then decodes image files for its ``prepare`` (the fast
+            engines hand plain JPEGs to Pillow, see :mod:`yolo_probs.fast_decode`).
         source: what :func:`~yolo_probs.sources.iter_frames` accepts.
         batch: images per batch; a failure ends the batch before it, as in the sequential loop. A
             backend with a smaller ``run_batch`` (ONNX Runtime: 2) gets batches of that size: the
@@ -72,7 +76,7 @@ def pipelined(
 
     def batches() -> Iterator[Future[tuple[Any, Meta]] | tuple[Any, Meta] | InputFailure]:
         pending: list[Frame] = []
-        for item in iter_frames(source, workers=workers):
+        for item in iter_frames(source, workers=workers, read=getattr(backend, "read", read_image)):
             if isinstance(item, InputFailure):
                 if pending:
                     yield pool.submit(prepare, pending) if pool else prepare(pending)
@@ -87,14 +91,24 @@ def pipelined(
             yield pool.submit(prepare, pending) if pool else prepare(pending)
 
     ahead = prefetched(batches(), depth=depth)
+
+    def run() -> Iterator[tuple[BackendOutput, Meta] | InputFailure]:
+        try:
+            for item in ahead:
+                if isinstance(item, InputFailure):
+                    yield item
+                    continue
+                tensor, meta = item.result() if isinstance(item, Future) else item
+                yield backend.run_tensor(tensor, features=features), meta
+        finally:
+            getattr(ahead, "close", lambda: None)()  # stops the reader thread
+
+    # The engine runs in a thread of its own, so the caller's work on each output (softmax, top-k,
+    # writing records) overlaps the next forward instead of delaying it.
+    outputs = prefetched(run(), depth=2)
     try:
-        for item in ahead:
-            if isinstance(item, InputFailure):
-                yield item
-                continue
-            tensor, meta = item.result() if isinstance(item, Future) else item
-            yield backend.run_tensor(tensor, features=features), meta
+        yield from outputs
     finally:
-        getattr(ahead, "close", lambda: None)()  # stops the reader thread when the consumer stops early
+        getattr(outputs, "close", lambda: None)()  # stops the engine thread, which stops the reader
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)

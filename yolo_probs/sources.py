@@ -15,7 +15,7 @@ import glob
 import os
 import stat
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,9 +33,12 @@ __all__ = [
     "ImageInput",
     "InputFailure",
     "StreamInput",
+    "check_encoded",
     "decode_image",
     "expand",
     "iter_frames",
+    "opencv_decode",
+    "read_bytes",
     "read_image",
 ]
 
@@ -214,7 +217,8 @@ def expand(sources: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -
             yield InputFailure(name, "no such file or folder; check the path")
 
 
-def _read_bytes(source: str) -> bytes:
+def read_bytes(source: str) -> bytes:
+    """The bytes of an image file or URL; :class:`SourceError` naming it if they cannot be read."""
     if source.startswith(STREAM_PREFIXES):
         import urllib.request
 
@@ -281,7 +285,7 @@ def read_image(source: str) -> np.ndarray:
 
     Raises :class:`SourceError` with a one-line message that names the file.
     """
-    return decode_image(_read_bytes(source), source)
+    return decode_image(read_bytes(source), source)
 
 
 def decode_image(data: bytes, source: str) -> np.ndarray:
@@ -289,8 +293,15 @@ def decode_image(data: bytes, source: str) -> np.ndarray:
 
     Raises :class:`SourceError` naming ``source`` for empty, truncated and undecodable data.
     """
-    import cv2
+    check_encoded(data, source)
+    return opencv_decode(data, source)
 
+
+def check_encoded(data: bytes, source: str) -> None:
+    """The checks made before any decoder runs: empty files, truncated JPEG/PNG, decompression bombs.
+
+    Raises :class:`SourceError` naming ``source``.
+    """
     if not data:
         raise SourceError(source, "the file is empty (0 bytes); re-copy or re-export it")
     if data[:2] == b"\xff\xd8" and data.rstrip(b"\x00")[-2:] != _JPEG_END:
@@ -298,6 +309,12 @@ def decode_image(data: bytes, source: str) -> np.ndarray:
     if data[:8] == b"\x89PNG\r\n\x1a\n" and _PNG_END not in data[-64:]:
         raise SourceError(source, "truncated PNG (no IEND chunk); re-download or re-export it")
     _check_pixels(source, data)
+
+
+def opencv_decode(data: bytes, source: str) -> np.ndarray:
+    """OpenCV's decode of data that passed :func:`check_encoded` (EXIF orientation applied), HxWx3 BGR uint8."""
+    import cv2
+
     try:
         with quiet_opencv():  # libtiff and other decoders report through OpenCV's log
             image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
@@ -412,9 +429,9 @@ def _shape_hint(image: np.ndarray) -> str:
     return "convert it to HxWx3 BGR first"
 
 
-def _read_frame(item: ImageInput) -> Frame | InputFailure:
+def _read_frame(item: ImageInput, read: Callable[[str], Any] = read_image) -> Frame | InputFailure:
     try:
-        return Frame(item.path, read_image(item.path))
+        return Frame(item.path, read(item.path))
     except SourceError as exc:
         return InputFailure(exc.source, exc.reason)
     except (MemoryError, Exception) as exc:  # a decoder bug must not abort the batch: name the file, go on
@@ -453,16 +470,20 @@ def _inputs(sources: Any) -> Iterator[Input | Frame]:
             yield InputFailure(exc.source, exc.reason)
 
 
-def iter_frames(sources: Any, workers: int = 1) -> Iterator[Frame | InputFailure]:
+def iter_frames(
+    sources: Any, workers: int = 1, read: Callable[[str], Any] = read_image
+) -> Iterator[Frame | InputFailure]:
     """Yield decoded frames (and failures, in order) for any mix of names, arrays and PIL images.
 
     With ``workers`` > 1, image files are decoded by that many threads (OpenCV releases the GIL), at
     most ``2 * workers`` ahead; video frames are read one by one. Memory stays flat either way.
+    ``read`` decodes an image file (default :func:`read_image`); a backend may bring its own (see
+    :meth:`yolo_probs.backends._engine.EngineBackend.read`), whose images only its ``prepare`` sees.
     """
     if workers <= 1:
         for item in _inputs(sources):
             if isinstance(item, ImageInput):
-                yield _read_frame(item)
+                yield _read_frame(item, read)
             elif isinstance(item, StreamInput):
                 yield from _iter_stream(item)
             else:
@@ -475,7 +496,7 @@ def iter_frames(sources: Any, workers: int = 1) -> Iterator[Frame | InputFailure
         ahead: deque[Future[Frame | InputFailure]] = deque()
         for item in _inputs(sources):
             if isinstance(item, ImageInput):
-                ahead.append(pool.submit(_read_frame, item))
+                ahead.append(pool.submit(_read_frame, item, read))
                 if len(ahead) >= 2 * workers:
                     yield ahead.popleft().result()
                 continue

@@ -40,6 +40,8 @@ from yolo_probs.errors import ConfigError, ModelError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from PIL import Image
+
     from yolo_probs.engine_cache import CacheEntry
     from yolo_probs.preprocess import Preprocess
 
@@ -114,8 +116,21 @@ class EngineBackend:
         self.engine = engine
         self.entry = entry
 
-    def prepare(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        """BGR uint8 frames -> the float32 (N, 3, H, W) batch (numpy/PIL only; safe to call from any thread)."""
+    @staticmethod
+    def read(source: str) -> np.ndarray | Image.Image:
+        """Decode an image file for :meth:`prepare`: Pillow for plain JPEGs where its pixels equal OpenCV's.
+
+        See :mod:`yolo_probs.fast_decode`; :mod:`yolo_probs.pipeline` reads files with it.
+        """
+        from yolo_probs.fast_decode import read_for_engine
+
+        return read_for_engine(source)
+
+    def prepare(self, images: Sequence[np.ndarray | Image.Image]) -> np.ndarray:
+        """BGR uint8 frames (or Pillow images from :meth:`read`) -> the float32 (N, 3, H, W) batch.
+
+        numpy/PIL only; safe to call from any thread.
+        """
         from yolo_probs.fast_preprocess import fast_preprocess
 
         return fast_preprocess(self.preprocess, images)
