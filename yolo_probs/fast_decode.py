@@ -123,11 +123,10 @@ def pillow_matches_opencv() -> bool:
     try:
         for data in _references():
             image = _pillow_jpeg(data)
-            if image is None:
-                return False
-            ours = np.asarray(image)
-            ours = np.dstack([ours] * 3) if ours.ndim == 2 else ours
-            if not np.array_equal(ours, _opencv_pixels(data)):
+            ours = None if image is None else np.asarray(image)
+            if ours is not None and ours.ndim == 2:
+                ours = np.dstack([ours] * 3)
+            if ours is None or not np.array_equal(ours, _opencv_pixels(data)):
                 log.info("Pillow and OpenCV decode JPEGs differently here; OpenCV decodes them all")
                 return False
     except Exception as exc:  # an encoder flag this OpenCV lacks, ...: the safe side

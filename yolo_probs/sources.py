@@ -61,7 +61,11 @@ _PNG_END = b"IEND\xaeB`\x82"
 
 @dataclass(frozen=True)
 class Frame:
-    """One decoded image: ``image`` is HxWx3 BGR uint8; ``frame`` is the 0-based index in a video."""
+    """One decoded image: ``image`` is HxWx3 BGR uint8; ``frame`` is the 0-based index in a video.
+
+    Read through a backend's own reader (``iter_frames(read=...)``), ``image`` is whatever that reader
+    gives (the fast engines: a Pillow image for plain JPEGs), which only that backend's ``prepare`` sees.
+    """
 
     source: str
     image: np.ndarray
