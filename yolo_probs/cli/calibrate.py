@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from yolo_probs.cli import app, error
-from yolo_probs.cli.model_options import MODEL_HELP, EngineOption, VerboseOption, set_verbose
+from yolo_probs.cli.model_options import (
+    MODEL_HELP,
+    BatchOption,
+    DeviceOption,
+    EngineOption,
+    VerboseOption,
+    set_verbose,
+)
 from yolo_probs.cli.progress import progress_bar
 
 if TYPE_CHECKING:
@@ -175,10 +182,8 @@ def calibrate(
     imgsz: Annotated[
         int | None, typer.Option("--imgsz", help="Inference size. [default: --profile's, else the checkpoint's own]")
     ] = None,
-    device: Annotated[
-        str | None, typer.Option("--device", help="cpu, 0, cuda:0, ...; default: Ultralytics' choice.")
-    ] = None,
-    batch: Annotated[int, typer.Option("--batch", help="Images per forward pass.")] = 16,
+    device: DeviceOption = None,
+    batch: BatchOption = 16,
     method: Annotated[
         Method,
         typer.Option(
@@ -319,10 +324,8 @@ def evaluate(
     imgsz: Annotated[
         int | None, typer.Option("--imgsz", help="Inference size; default: the profile's, else the checkpoint's.")
     ] = None,
-    device: Annotated[
-        str | None, typer.Option("--device", help="cpu, 0, cuda:0, ...; default: Ultralytics' choice.")
-    ] = None,
-    batch: Annotated[int, typer.Option("--batch", help="Images per forward pass.")] = 16,
+    device: DeviceOption = None,
+    batch: BatchOption = 16,
     engine: EngineOption = None,
     verbose: VerboseOption = False,
     ood_data: Annotated[

@@ -71,6 +71,19 @@ EngineOption = Annotated[
         "installed for the device; --verbose says which). [default: the profile's, else torch]",
     ),
 ]
+ModelOption = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--model", "-m", help=f"{MODEL_HELP} [default: the profile's, else yolo26n-cls.pt]"),
+]
+ImgszOption = Annotated[
+    Optional[int],  # noqa: UP045
+    typer.Option("--imgsz", help="Inference size. [default: the profile's, else the checkpoint's own]"),
+]
+DeviceOption = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--device", help="cpu, 0, cuda:0, ...; default: Ultralytics' choice."),
+]
+BatchOption = Annotated[int, typer.Option("--batch", help="Images per forward pass.")]
 VerboseOption = Annotated[
     bool, typer.Option("--verbose", "-v", help="Say on stderr which engine runs the model and where it is cached.")
 ]

@@ -9,11 +9,13 @@ import typer
 
 from yolo_probs.cli import app, error
 from yolo_probs.cli.model_options import (
-    MODEL_HELP,
     BgrOption,
+    DeviceOption,
     EngineOption,
+    ImgszOption,
     LayerOption,
     MeanOption,
+    ModelOption,
     NamesOption,
     ProfileOption,
     ResizeOption,
@@ -32,9 +34,7 @@ def overlay(
         str,
         typer.Argument(help="Webcam index (0), video file, stream URL (rtsp/http) or image folder.", metavar="SOURCE"),
     ],
-    model: Annotated[
-        str | None, typer.Option("--model", "-m", help=f"{MODEL_HELP} [default: the profile's, else yolo26n-cls.pt]")
-    ] = None,
+    model: ModelOption = None,
     profile: ProfileOption = None,
     temperature: Annotated[
         float | None,
@@ -54,12 +54,8 @@ def overlay(
             help="Show UNCERTAIN when the top probability is below this (0..1). [default: the profile's, else never]",
         ),
     ] = None,
-    imgsz: Annotated[
-        int | None, typer.Option("--imgsz", help="Inference size. [default: the profile's, else the checkpoint's own]")
-    ] = None,
-    device: Annotated[
-        str | None, typer.Option("--device", help="cpu, 0, cuda:0, ...; default: Ultralytics' choice.")
-    ] = None,
+    imgsz: ImgszOption = None,
+    device: DeviceOption = None,
     save: Annotated[
         Path | None,
         typer.Option(

@@ -14,11 +14,14 @@ import typer
 
 from yolo_probs.cli import app, error, note
 from yolo_probs.cli.model_options import (
-    MODEL_HELP,
+    BatchOption,
     BgrOption,
+    DeviceOption,
     EngineOption,
+    ImgszOption,
     LayerOption,
     MeanOption,
+    ModelOption,
     NamesOption,
     ProfileOption,
     ResizeOption,
@@ -98,9 +101,7 @@ def predict(
             help="Image files, folders, globs, video files, webcam index or stream URL.", metavar="SOURCE..."
         ),
     ],
-    model: Annotated[
-        str | None, typer.Option("--model", "-m", help=f"{MODEL_HELP} [default: the profile's, else yolo26n-cls.pt]")
-    ] = None,
+    model: ModelOption = None,
     profile: ProfileOption = None,
     temperature: Annotated[
         float | None,
@@ -125,13 +126,9 @@ def predict(
             "--min-prob", help="Drop classes below this probability (0..1). [default: the profile's, else none]"
         ),
     ] = None,
-    imgsz: Annotated[
-        int | None, typer.Option("--imgsz", help="Inference size. [default: the profile's, else the checkpoint's own]")
-    ] = None,
-    device: Annotated[
-        str | None, typer.Option("--device", help="cpu, 0, cuda:0, ...; default: Ultralytics' choice.")
-    ] = None,
-    batch: Annotated[int, typer.Option("--batch", help="Images per forward pass.")] = 1,
+    imgsz: ImgszOption = None,
+    device: DeviceOption = None,
+    batch: BatchOption = 1,
     fmt: Annotated[
         OutputFormat | None,  # type: ignore[valid-type]
         typer.Option("--format", "-f", help="Output format; default: from the --output suffix, else table."),

@@ -12,10 +12,12 @@ import typer
 
 from yolo_probs.cli import app, error
 from yolo_probs.cli.model_options import (
-    MODEL_HELP,
+    BatchOption,
     BgrOption,
+    DeviceOption,
     LayerOption,
     MeanOption,
+    ModelOption,
     NamesOption,
     ProfileOption,
     ResizeOption,
@@ -51,10 +53,7 @@ def soft_labels_command(
     output: Annotated[
         Path, typer.Option("--output", "-o", help="File to write: .parquet or .jsonl (written atomically).")
     ],
-    model: Annotated[
-        Optional[str],  # noqa: UP045
-        typer.Option("--model", "-m", help=f"{MODEL_HELP} [default: the profile's, else yolo26n-cls.pt]"),
-    ] = None,
+    model: ModelOption = None,
     profile: ProfileOption = None,
     fmt: Annotated[
         Optional[SoftLabelFormat],  # noqa: UP045
@@ -64,11 +63,8 @@ def soft_labels_command(
         Optional[int],  # noqa: UP045
         typer.Option("--imgsz", help="Inference size; default: the checkpoint's own."),
     ] = None,
-    device: Annotated[
-        Optional[str],  # noqa: UP045
-        typer.Option("--device", help="cpu, 0, cuda:0, ...; default: Ultralytics' choice."),
-    ] = None,
-    batch: Annotated[int, typer.Option("--batch", help="Images per forward pass.")] = 1,
+    device: DeviceOption = None,
+    batch: BatchOption = 1,
     layer: LayerOption = None,
     names: NamesOption = None,
     resize: ResizeOption = None,
