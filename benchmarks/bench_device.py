@@ -30,20 +30,7 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-
-def make_images(folder: Path, n: int, size: tuple[int, int] = (640, 480)) -> None:
-    """N JPEG photos-of-digits at a camera-like size, from the bundled digits (no download)."""
-    import cv2
-    import numpy as np
-    from sklearn.datasets import load_digits
-
-    digits = load_digits().images
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        ink = (255 - digits[i % len(digits)] * 15).clip(0, 255).astype(np.uint8)
-        image = cv2.resize(ink, size, interpolation=cv2.INTER_CUBIC)
-        noisy = (image.astype(np.int16) + rng.integers(-12, 13, image.shape)).clip(0, 255).astype(np.uint8)
-        cv2.imwrite(str(folder / f"img_{i:05d}.jpg"), cv2.cvtColor(noisy, cv2.COLOR_GRAY2BGR))
+from bench_overhead import make_images  # noqa: E402  (the same photos-of-digits folder)
 
 
 def main() -> None:

@@ -38,8 +38,7 @@ def make_images(folder: Path, n: int, size: tuple[int, int] = (640, 480)) -> Non
         ink = (255 - digits[i % len(digits)] * 15).clip(0, 255).astype(np.uint8)
         image = cv2.resize(ink, size, interpolation=cv2.INTER_CUBIC)
         noisy = (image.astype(np.int16) + rng.integers(-12, 13, image.shape)).clip(0, 255).astype(np.uint8)
-        path = folder / f"img_{i:04d}.jpg"
-        cv2.imwrite(str(path), cv2.cvtColor(noisy, cv2.COLOR_GRAY2BGR))
+        cv2.imwrite(str(folder / f"img_{i:05d}.jpg"), cv2.cvtColor(noisy, cv2.COLOR_GRAY2BGR))
 
 
 def main() -> None:
