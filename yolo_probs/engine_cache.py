@@ -160,13 +160,13 @@ def export_logits_onnx(module: nn.Module, imgsz: int, path: Path, *, batch: int 
     copied, so the caller's model and hooks are untouched.
     """
     import copy
-    import warnings
     from collections import OrderedDict
 
     import torch
     from torch import nn
 
     from yolo_probs.capture import find_logits_layer
+    from yolo_probs.export import trace_onnx
 
     # Copy without the caller's hooks (the hook path's capture holds thread-locals, which do not copy).
     stashed = {m: (m._forward_hooks, m._forward_pre_hooks) for m in module.modules()}
@@ -198,17 +198,5 @@ def export_logits_onnx(module: nn.Module, imgsz: int, path: Path, *, batch: int 
         logits, _ = graph(x)
     if logits.ndim != 2:
         raise ValueError(f"the final layer outputs shape {list(logits.shape)}, not [batch, classes]")
-    dynamic = None if batch else {"images": {0: "batch"}, "logits": {0: "batch"}, "features": {0: "batch"}}
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # tracer warnings about Python control flow in Ultralytics' heads
-        torch.onnx.export(
-            graph,
-            (x,),
-            str(path),
-            input_names=["images"],
-            output_names=["logits", "features"],
-            dynamic_axes=dynamic,
-            opset_version=17,
-            dynamo=False,
-        )
+    trace_onnx(graph, x, path, ["logits", "features"], batch=batch)
     return int(logits.shape[1])

@@ -37,6 +37,7 @@ from yolo_probs.errors import ConfigError, ModelError
 from yolo_probs.probs import check_temperature
 
 if TYPE_CHECKING:
+    import torch
     from torch import nn
 
     from yolo_probs.calibration.base import Calibrator
@@ -171,16 +172,7 @@ def _export_module(
         produced, name = _export_extra_outputs(module, cal, workdir, pre.size, layer)
     elif fmt == "onnx":
         produced = workdir / "model.onnx"
-        torch.onnx.export(
-            wrapped,
-            (x,),
-            str(produced),
-            input_names=["images"],
-            output_names=["output0"],
-            dynamic_axes={"images": {0: "batch"}, "output0": {0: "batch"}},
-            opset_version=17,
-            dynamo=False,
-        )
+        trace_onnx(wrapped, x, produced, ["output0"])
     else:
         produced = workdir / "model.torchscript"
         with torch.no_grad(), warnings.catch_warnings():
@@ -226,20 +218,30 @@ def _export_extra_outputs(
     if probs.ndim != 2:
         raise ModelError(f"layer {name!r} outputs shape {list(probs.shape)}, not [batch, classes]")
     produced = workdir / "model.onnx"
-    axes = {"images": {0: "batch"}, "output0": {0: "batch"}, "logits": {0: "batch"}, "features": {0: "batch"}}
+    trace_onnx(graph, x, produced, ["output0", "logits", "features"])
+    return produced, name
+
+
+def trace_onnx(graph: nn.Module, x: torch.Tensor, path: Path, outputs: list[str], *, batch: int | None = None) -> None:
+    """Trace ``graph`` on ``x`` into an ONNX file (opset 17): input ``images``, then ``outputs``.
+
+    The batch axis is dynamic unless ``batch`` fixes it (then ``x`` has that batch).
+    """
+    import torch
+
+    axes = None if batch else {name: {0: "batch"} for name in ["images", *outputs]}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer warnings about Python control flow in Ultralytics' heads
         torch.onnx.export(
             graph,
             (x,),
-            str(produced),
+            str(path),
             input_names=["images"],
-            output_names=["output0", "logits", "features"],
+            output_names=outputs,
             dynamic_axes=axes,
             opset_version=17,
             dynamo=False,
         )
-    return produced, name
 
 
 def _write_metadata(produced: Path, fmt: str, meta: dict[str, Any], output: Path) -> None:
