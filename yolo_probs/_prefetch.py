@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
 _DONE = object()
 
 
-def prefetched(items: Iterator[T], depth: int = 4) -> Iterator[T]:
+def prefetched(items: Iterator[T], depth: int = 4) -> Generator[T, None, None]:
     """Yield ``items`` in order while a thread produces up to ``depth`` of them ahead.
 
     Exceptions raised by the producer are re-raised here; abandoning the generator stops the thread.

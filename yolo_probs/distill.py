@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from yolo_probs.errors import ConfigError, ModelError, SourceError, YoloProbsError
+from yolo_probs.errors import ConfigError, ModelError, SourceError, YoloProbsError, first_line
 from yolo_probs.probs import check_temperature
 
 if TYPE_CHECKING:
@@ -475,7 +475,7 @@ def _train(
         try:
             trainer = DistillationTrainer(overrides, teacher, DistillationLoss(temperature, alpha))
         except (SyntaxError, TypeError, ValueError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc)
             raise ConfigError(f"Ultralytics rejected the training arguments: {first}") from None
         if progress is not None:
             trainer.add_callback("on_fit_epoch_end", _reporter(progress))

@@ -11,7 +11,18 @@ Example:
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "ModelError", "OutputError", "SourceError", "YoloProbsError", "printable"]
+__all__ = ["ConfigError", "ModelError", "OutputError", "SourceError", "YoloProbsError", "first_line", "printable"]
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type's name when it has none (for one-line errors).
+
+    Example:
+        >>> first_line(ValueError("bad header\\nmore detail")), first_line(KeyError())
+        ('bad header', 'KeyError')
+    """
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 def printable(text: str) -> str:

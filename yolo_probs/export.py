@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from yolo_probs._paths import claim_output
 from yolo_probs.backends.exported import EXPORTED_SUFFIXES, META_PREFIX, TORCHSCRIPT_META, TORCHSCRIPT_SUFFIXES
+from yolo_probs.backends.ultralytics import is_ultralytics
 from yolo_probs.capture import find_logits_layer
 from yolo_probs.errors import ConfigError, ModelError
 from yolo_probs.probs import check_temperature
@@ -347,7 +348,7 @@ def export_folded(
 
     from yolo_probs.backends.torch_module import load_module
 
-    ultralytics = type(model).__module__.split(".", 1)[0] == "ultralytics"
+    ultralytics = is_ultralytics(model)
     module = None
     if not ultralytics:
         module = model if isinstance(model, nn.Module) else load_module(model)

@@ -66,7 +66,7 @@ def pipelined(
     """
     from yolo_probs.backends._engine import engine_threads
 
-    batch = max(1, min(batch, getattr(backend, "run_batch", None) or batch))
+    batch = min(batch, getattr(backend, "run_batch", None) or batch)
     workers = workers or engine_threads()[1]
     depth = depth or max(2 * workers, -(-16 // batch))
     pool = ThreadPoolExecutor(workers, thread_name_prefix="yolo-probs-prepare") if workers > 1 else None
@@ -101,7 +101,7 @@ def pipelined(
                 tensor, meta = item.result() if isinstance(item, Future) else item
                 yield backend.run_tensor(tensor, features=features), meta
         finally:
-            getattr(ahead, "close", lambda: None)()  # stops the reader thread
+            ahead.close()  # stops the reader thread
 
     # The engine runs in a thread of its own, so the caller's work on each output (softmax, top-k,
     # writing records) overlaps the next forward instead of delaying it.
@@ -109,6 +109,6 @@ def pipelined(
     try:
         yield from outputs
     finally:
-        getattr(outputs, "close", lambda: None)()  # stops the engine thread, which stops the reader
+        outputs.close()  # stops the engine thread, which stops the reader
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)

@@ -118,7 +118,8 @@ class CalibrationResult(_Scored):
 
         A fitted ``reject`` decision sets ``min_prob`` to its guaranteed threshold.
         """
-        from yolo_probs.profile import Profile, file_sha256
+        from yolo_probs._paths import file_sha256
+        from yolo_probs.profile import Profile
 
         path = os.fspath(model)
         cal = self.calibrator

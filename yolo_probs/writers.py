@@ -161,10 +161,6 @@ class TableWriter:
         self.stream, self.logits = stream, logits
         self.records: list[tuple[str, str, str, str, str]] = []
 
-    @property
-    def rows(self) -> int:
-        return len(self.records)
-
     def write(self, prediction: Prediction) -> None:
         top = "  ".join(f"{c.name} {percent(c.prob)}" for c in prediction.top) or "(none above min-prob)"
         if prediction.set is not None:

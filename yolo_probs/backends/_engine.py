@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from yolo_probs.backends.base import BackendOptions, BackendOutput
+from yolo_probs.backends.base import BackendOptions, BackendOutput, shown_model
 from yolo_probs.errors import ConfigError, ModelError
 
 if TYPE_CHECKING:
@@ -79,10 +79,6 @@ def engine_threads(cores: int | None = None) -> tuple[int, int]:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
-def _shown(model: Any) -> str:
-    return os.fspath(model) if isinstance(model, str | os.PathLike) else type(model).__name__
 
 
 class EngineBackend:
@@ -161,6 +157,8 @@ class EngineFactory:
     import_name = ""
     install = ""
     is_engine = True
+    #: Backends that already run what they load on this engine: a model they claim goes to them.
+    delegates_to: frozenset[str] = frozenset()
 
     def available(self) -> bool:
         """Whether the engine's package is installed (checked without importing it)."""
@@ -193,10 +191,10 @@ class EngineFactory:
     def __call__(self, model: Any, options: BackendOptions) -> Any:
         other = claimed_elsewhere(model, options)
         if other is not None:
-            if self.name == "onnxruntime" and other.name == "onnx":
-                return other(model, options)  # an .onnx file: ONNX Runtime already runs it
+            if other.name in self.delegates_to:
+                return other(model, options)  # e.g. an .onnx file: the onnx backend already runs it on ONNX Runtime
             raise ConfigError(
-                f"engine {self.name!r} runs Ultralytics checkpoints (.pt, .yaml); {_shown(model)} is run by the "
+                f"engine {self.name!r} runs Ultralytics checkpoints (.pt, .yaml); {shown_model(model)} is run by the "
                 f"{other.name!r} backend: leave engine unset",
                 option="engine",
             )
@@ -218,7 +216,7 @@ def claimed_elsewhere(model: Any, options: BackendOptions) -> Any:
 
 def _checkpoint_digest(model: Any) -> str | None:
     """sha256 of a ``.pt`` checkpoint file; None for YAML and in-memory models (nothing stable to key on)."""
-    from yolo_probs.engine_cache import file_sha256
+    from yolo_probs._paths import file_sha256
 
     path = os.fspath(model) if isinstance(model, str | os.PathLike) else None
     if path is None or not path.lower().endswith(".pt") or not os.path.isfile(path):
@@ -239,6 +237,7 @@ def load_engine(engine: EngineFactory, model: Any, options: BackendOptions) -> A
         ConfigError: the engine is not installed (the message names the extra), or a GPU was asked for.
         ModelError: the model cannot be loaded at all (same errors as the torch path).
     """
+    from yolo_probs.backends.ultralytics import check_options
     from yolo_probs.engine_cache import entry_key, open_entry, writable_root
     from yolo_probs.names import load_names
     from yolo_probs.preprocess import Preprocess
@@ -250,11 +249,7 @@ def load_engine(engine: EngineFactory, model: Any, options: BackendOptions) -> A
             f"engine {engine.name!r} runs on the CPU; for device {options.device!r} leave engine unset (torch)",
             option="engine",
         )
-    if options.layer is not None or options.preprocess is not None:
-        raise ConfigError(
-            "layer and preprocessing options apply to plain PyTorch and exported models; "
-            "an Ultralytics model uses its own head and transforms"
-        )
+    check_options(options)
     intra, _ = engine_threads()
     digest = _checkpoint_digest(model)
     version = engine.version()
@@ -294,7 +289,7 @@ def load_engine(engine: EngineFactory, model: Any, options: BackendOptions) -> A
             raise
         except Exception as exc:
             warnings.warn(
-                f"engine {engine.name} could not run {_shown(model)} ({_first_line(exc)}); using torch instead",
+                f"engine {engine.name} could not run {shown_model(model)} ({_first_line(exc)}); using torch instead",
                 EngineWarning,
                 stacklevel=4,
             )
@@ -305,7 +300,7 @@ def load_engine(engine: EngineFactory, model: Any, options: BackendOptions) -> A
     own = tuple(str(n) for n in meta["names"])
     names = load_names(options.names, len(own), default=dict(enumerate(own)))
     pre = Preprocess(**meta["preprocess"])
-    log.info("engine %s: %s (cache %s)", engine.name, _shown(model), entry.folder)
+    log.info("engine %s: %s (cache %s)", engine.name, shown_model(model), entry.folder)
     if digest is None:  # a private export: the session holds what it needs, so the files can go now
         shutil.rmtree(folder.parent, ignore_errors=True)
     return EngineBackend(

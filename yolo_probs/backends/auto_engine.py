@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from yolo_probs.backends._engine import EngineFactory, claimed_elsewhere, load_engine
+from yolo_probs.backends._engine import EngineFactory, _torch_backend, claimed_elsewhere, load_engine
 from yolo_probs.backends.base import BackendOptions
 
 __all__ = ["CPU_PREFERENCE", "AutoEngine", "choose_engine"]
@@ -72,9 +72,7 @@ class AutoEngine(EngineFactory):
         AutoEngine.last_choice = (engine, why)
         log.info("engine auto: %s (%s)", engine, why)
         if engine == "torch":
-            from yolo_probs.backends.ultralytics import UltralyticsBackend
-
-            return UltralyticsBackend(model, options.with_(engine=None))
+            return _torch_backend(model, options)
         from yolo_probs.backends import BACKENDS
 
         factory = next(f for f in BACKENDS if getattr(f, "is_engine", False) and f.name == engine)

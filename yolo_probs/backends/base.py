@@ -49,7 +49,14 @@ __all__ = [
     "BackendOutput",
     "register_backend",
     "resolve_backend",
+    "shown_model",
 ]
+
+
+def shown_model(model: Any) -> str:
+    """How a model is named in messages: its path, else its type's name."""
+    return os.fspath(model) if isinstance(model, str | os.PathLike) else type(model).__name__
+
 
 #: Largest accepted inference size: 4096 px (a 3 x 4096 x 4096 float32 input is 200 MB per image).
 MAX_IMGSZ = 4096
@@ -178,8 +185,7 @@ def resolve_backend(model: Any, options: BackendOptions | None = None) -> Backen
     for factory in BACKENDS:
         if factory.can_load(model, opts):
             return factory(model, opts)  # type: ignore[no-any-return]
-    shown = os.fspath(model) if isinstance(model, str | os.PathLike) else type(model).__name__
     raise ModelError(
-        f"no backend can load {shown}: pass an Ultralytics -cls checkpoint (.pt) or YAML, an .onnx/.torchscript "
-        "export, a torch.nn.Module, or a backend object"
+        f"no backend can load {shown_model(model)}: pass an Ultralytics -cls checkpoint (.pt) or YAML, an "
+        ".onnx/.torchscript export, a torch.nn.Module, or a backend object"
     )

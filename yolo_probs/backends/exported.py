@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from yolo_probs.backends.base import BackendOptions, BackendOutput
-from yolo_probs.errors import ConfigError, ModelError
+from yolo_probs.errors import ConfigError, ModelError, first_line
 from yolo_probs.names import load_names
 from yolo_probs.preprocess import Preprocess
 
@@ -173,7 +173,7 @@ class ExportedBackend:
         except (ModelError, ConfigError):
             raise
         except Exception as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            first = first_line(exc)
             raise ModelError(
                 f"cannot load exported model {self.path} ({first}); pass an ONNX or TorchScript classifier"
             ) from None

@@ -33,6 +33,7 @@ class OnnxRuntimeEngine(EngineFactory):
     name = "onnxruntime"
     import_name = "onnxruntime"
     install = "install it with: pip install onnxruntime"
+    delegates_to = frozenset({"onnx"})
 
     def version(self) -> str:
         """ONNX Runtime's version."""

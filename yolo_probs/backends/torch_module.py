@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from yolo_probs.backends.base import BackendOptions, BackendOutput
+from yolo_probs.backends.ultralytics import is_ultralytics
 from yolo_probs.capture import LogitCapture, find_logits_layer
-from yolo_probs.errors import ModelError
+from yolo_probs.errors import ModelError, first_line
 from yolo_probs.names import load_names, names_of
 from yolo_probs.preprocess import Preprocess
 
@@ -132,7 +133,7 @@ def load_module(spec: str | os.PathLike[str]) -> nn.Module | None:
         try:
             obj = torch.load(text, map_location="cpu", weights_only=False)
         except Exception as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            first = first_line(exc)
             raise ModelError(f"cannot load {text} ({first}); pass a checkpoint saved with torch.save") from None
         if isinstance(obj, nn.Module):
             return obj
@@ -159,7 +160,7 @@ class TorchBackend:
         if isinstance(model, str | os.PathLike):
             text = os.fspath(model)
             return _is_factory(text) or (Path(text).is_file() and checkpoint_kind(text) == "module")
-        if type(model).__module__.split(".", 1)[0] == "ultralytics":
+        if is_ultralytics(model):
             return False
         try:
             from torch import nn

@@ -27,7 +27,7 @@ import numpy as np
 
 from yolo_probs.backends.base import BackendOptions, BackendOutput
 from yolo_probs.capture import LogitCapture, find_logits_layer
-from yolo_probs.errors import ConfigError, ModelError
+from yolo_probs.errors import ConfigError, ModelError, first_line
 from yolo_probs.names import load_names
 
 if TYPE_CHECKING:
@@ -41,9 +41,13 @@ DEFAULT_MODEL = "yolo26n-cls.pt"
 SHIPPED_MODEL = "examples/models/digits-yolo26n-cls.pt"
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+def check_options(options: BackendOptions) -> None:
+    """ConfigError for options an Ultralytics model cannot take (its head and transforms are its own)."""
+    if options.layer is not None or options.preprocess is not None:
+        raise ConfigError(
+            "layer and preprocessing options apply to plain PyTorch and exported models; "
+            "an Ultralytics model uses its own head and transforms"
+        )
 
 
 def is_ultralytics(model: Any) -> bool:
@@ -88,13 +92,13 @@ def load_classifier(model: str | os.PathLike[str] | YOLO) -> YOLO:
                 yolo = YOLO(name, verbose=False)
         except (ConnectionError, FileNotFoundError) as exc:
             raise ModelError(
-                f"cannot get model {name}: it is not a local file and could not be downloaded ({_first_line(exc)}); "
+                f"cannot get model {name}: it is not a local file and could not be downloaded ({first_line(exc)}); "
                 f"pass a local checkpoint, e.g. {SHIPPED_MODEL}",
                 option="model",
             ) from None
         except Exception as exc:  # corrupt files fail deep inside torch.load / the YAML parser
             raise ModelError(
-                f"{name} is not a model file Ultralytics can read ({type(exc).__name__}: {_first_line(exc)}); "
+                f"{name} is not a model file Ultralytics can read ({type(exc).__name__}: {first_line(exc)}); "
                 "pass an Ultralytics -cls checkpoint (.pt) or model YAML",
                 option="model",
             ) from None
@@ -146,11 +150,7 @@ class UltralyticsBackend:
         return is_ultralytics(model) or isinstance(model, str | os.PathLike)
 
     def __init__(self, model: Any, options: BackendOptions) -> None:
-        if options.layer is not None or options.preprocess is not None:
-            raise ConfigError(
-                "layer and preprocessing options apply to plain PyTorch and exported models; "
-                "an Ultralytics model uses its own head and transforms"
-            )
+        check_options(options)
         self.yolo = load_classifier(model)
         own = self.yolo.names
         self.names: tuple[str, ...] = load_names(options.names, len(own), default=own)

@@ -30,6 +30,7 @@ import numpy as np
 
 from yolo_probs.calibration import _fit
 from yolo_probs.errors import ConfigError
+from yolo_probs.probs import log_softmax
 
 __all__ = ["DirichletCalibration"]
 
@@ -43,11 +44,6 @@ def dirichlet_loss(lp: Any, y: Any, w: Any, b: Any, reg: float) -> Any:
     c = b.numel()
     off = (w**2).sum() - (torch.diagonal(w) ** 2).sum()
     return nll + reg * (off / (c * (c - 1)) + (b**2).sum() / c)
-
-
-def _log_softmax(x: np.ndarray) -> np.ndarray:
-    s = x - x.max(axis=1, keepdims=True)
-    return s - np.log(np.exp(s).sum(axis=1, keepdims=True))
 
 
 class DirichletCalibration:
@@ -97,7 +93,7 @@ class DirichletCalibration:
 
         x, y, t = _fit.prepare(logits, labels, self.method)
         c = x.shape[1]
-        lp = _fit.to_torch(_log_softmax(x.astype(np.float64)), _fit.compute_dtype(x))
+        lp = _fit.to_torch(log_softmax(x.astype(np.float64)), _fit.compute_dtype(x))
         yt = torch.from_numpy(y)
         start = [np.eye(c) / t, np.zeros(c)]
         if warm_start and self.weights is not None and self.bias is not None and self.bias.size == c:
@@ -111,7 +107,7 @@ class DirichletCalibration:
         w, b = self._params()
         x, one_d = _fit.as_logits(logits)
         _fit.check_classes(x, b.size, self.method)
-        return _fit.finish(_log_softmax(_log_softmax(x) @ w.T + b), one_d)
+        return _fit.finish(log_softmax(log_softmax(x) @ w.T + b), one_d)
 
     def probs(self, logits: Any) -> np.ndarray:
         """Calibrated probabilities (float32, rows sum to 1)."""

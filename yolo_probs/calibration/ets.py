@@ -24,7 +24,7 @@ import numpy as np
 
 from yolo_probs.calibration import _fit
 from yolo_probs.errors import ConfigError
-from yolo_probs.probs import check_temperature
+from yolo_probs.probs import check_temperature, log_softmax
 
 __all__ = ["EnsembleTemperatureScaling"]
 
@@ -35,11 +35,6 @@ def ets_loss(p_t: Any, p_1: Any, c: int, v: Any) -> Any:
 
     w = torch.softmax(v, dim=0)
     return -torch.log(w[0] * p_t + w[1] * p_1 + w[2] / c).mean()
-
-
-def _log_softmax(x: np.ndarray) -> np.ndarray:
-    s = x - x.max(axis=1, keepdims=True)
-    return s - np.log(np.exp(s).sum(axis=1, keepdims=True))
 
 
 class EnsembleTemperatureScaling:
@@ -89,8 +84,8 @@ class EnsembleTemperatureScaling:
         x, y, t = _fit.prepare(logits, labels, self.method)
         rows = np.arange(y.size)
         x64 = x.astype(np.float64)
-        p_t = torch.from_numpy(np.exp(_log_softmax(x64 / t)[rows, y]))
-        p_1 = torch.from_numpy(np.exp(_log_softmax(x64)[rows, y]))
+        p_t = torch.from_numpy(np.exp(log_softmax(x64 / t)[rows, y]))
+        p_1 = torch.from_numpy(np.exp(log_softmax(x64)[rows, y]))
         c = x.shape[1]
         (v,) = _fit.minimize(lambda p: ets_loss(p_t, p_1, c, p[0]), [np.array([2.0, 0.0, 0.0])])
         w = np.exp(v - v.max())
@@ -104,9 +99,7 @@ class EnsembleTemperatureScaling:
         c = x.shape[1]
         with np.errstate(divide="ignore"):
             lw = np.log(w)  # a weight of exactly 0 gives -inf: that member drops out
-            parts = np.stack(
-                [lw[0] + _log_softmax(x / t), lw[1] + _log_softmax(x), np.full(x.shape, lw[2] - np.log(c))]
-            )
+            parts = np.stack([lw[0] + log_softmax(x / t), lw[1] + log_softmax(x), np.full(x.shape, lw[2] - np.log(c))])
         top = parts.max(axis=0)
         return _fit.finish(top + np.log(np.exp(parts - top).sum(axis=0)), one_d)
 

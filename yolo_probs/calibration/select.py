@@ -151,7 +151,7 @@ def _n_params(method: str, c: int) -> int:
     return {"temperature": 1, "ets": 4, "vector": 2 * c, "dirichlet": c * c + c}[method]
 
 
-def _candidates(methods: tuple[str, ...], c: int) -> list[tuple[str, float | None]]:
+def _candidates(methods: tuple[str, ...]) -> list[tuple[str, float | None]]:
     out: list[tuple[str, float | None]] = []
     for m in METHODS:
         if m in methods:
@@ -174,7 +174,7 @@ def _cross_validate(
     methods: tuple[str, ...], x: np.ndarray, y: np.ndarray, fold: np.ndarray, folds: int
 ) -> list[Candidate]:
     c = x.shape[1]
-    grid = _candidates(methods, c)
+    grid = _candidates(methods)
     nll = dict.fromkeys(grid, 0.0)
     hits = dict.fromkeys(grid, 0.0)
     secs = dict.fromkeys(grid, 0.0)
@@ -267,13 +267,13 @@ def select_calibrator(
     scored = ("temperature", *wanted) if "temperature" not in wanted else wanted
     if n < folds * MIN_PER_FOLD:
         notes.append(f"only {n} samples: too few for {folds}-fold cross-validation, so no method is compared")
-        return _without_cv(wanted, x, y, (), folds, seed, notes)
+        return _without_cv(wanted, x, y, folds, seed, notes)
     fold = stratified_folds(y, folds, seed)
     table = _cross_validate(scored, x, y, fold, folds)
     reference = next(t for t in table if t.method == "temperature")
     if not math.isfinite(reference.cv_nll):  # e.g. a training fold with no mistakes: nothing can be compared
         notes.append(f"cross-validation is not possible ({reference.note.split(';')[0]}), so no method is compared")
-        return _without_cv(wanted, x, y, (), folds, seed, notes)
+        return _without_cv(wanted, x, y, folds, seed, notes)
     table = [Candidate(**{**asdict(t), "eligible": t.method in wanted and math.isfinite(t.cv_nll)}) for t in table]
     eligible = [t for t in table if t.eligible]
     if not eligible:
@@ -291,7 +291,6 @@ def _without_cv(
     wanted: tuple[str, ...],
     x: np.ndarray,
     y: np.ndarray,
-    table: tuple[Candidate, ...],
     folds: int,
     seed: int,
     notes: list[str],
@@ -300,7 +299,7 @@ def _without_cv(
     method = wanted[0] if len(wanted) == 1 else "temperature"
     reg = 1.0 if method in ("vector", "dirichlet") else None
     cal = _make(method, reg).fit(x, y)
-    return Selection(cal, method, reg, table, folds, seed, int(y.size), int(x.shape[1]), tuple(notes))
+    return Selection(cal, method, reg, (), folds, seed, int(y.size), int(x.shape[1]), tuple(notes))
 
 
 def fit_method(method: str, logits: Any, labels: Any, *, folds: int = 5, seed: int = 0) -> Selection:

@@ -41,7 +41,7 @@ def _count(value: Any) -> int:
 
 def store_calibrator(calibrator: dict[str, Any], profile_path: str | os.PathLike[str]) -> dict[str, Any]:
     """The mapping to write under ``calibrator:``; writes the ``.npz`` beside ``profile_path`` when large."""
-    from yolo_probs.profile import file_sha256
+    from yolo_probs._paths import file_sha256
 
     arrays = {k: v for k, v in calibrator.items() if k not in _RESERVED and _count(v) > 1}
     if sum(_count(v) for v in arrays.values()) <= INLINE_MAX:
@@ -68,7 +68,7 @@ def store_calibrator(calibrator: dict[str, Any], profile_path: str | os.PathLike
 
 def load_calibrator(calibrator: dict[str, Any], profile_path: str | os.PathLike[str]) -> dict[str, Any]:
     """``calibrator`` with a ``file:`` entry replaced by the arrays it holds (checked against ``sha256``)."""
-    from yolo_probs.profile import file_sha256
+    from yolo_probs._paths import file_sha256
 
     if "file" not in calibrator:
         return calibrator

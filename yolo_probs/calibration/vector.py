@@ -28,6 +28,7 @@ import numpy as np
 
 from yolo_probs.calibration import _fit
 from yolo_probs.errors import ConfigError
+from yolo_probs.probs import log_softmax
 
 __all__ = ["VectorScaling"]
 
@@ -102,9 +103,7 @@ class VectorScaling:
         a, b = self._params()
         x, one_d = _fit.as_logits(logits)
         _fit.check_classes(x, a.size, self.method)
-        s = x * a + b
-        s -= s.max(axis=1, keepdims=True)
-        return _fit.finish(s - np.log(np.exp(s).sum(axis=1, keepdims=True)), one_d)
+        return _fit.finish(log_softmax(x * a + b), one_d)
 
     def probs(self, logits: Any) -> np.ndarray:
         """Calibrated probabilities (float32, rows sum to 1)."""

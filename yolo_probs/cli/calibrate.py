@@ -341,8 +341,8 @@ def evaluate(
     Exit code 0 when every image was read, 1 when some were skipped, 2 for usage errors.
     """
     from yolo_probs.cli.decisions import print_report
+    from yolo_probs.cli.model_options import build_classifier
     from yolo_probs.dataset import load_labelled_folder
-    from yolo_probs.model import YoloProbs
     from yolo_probs.workflow import evaluate as run_evaluation
 
     _check_outputs(None, plot, [model, profile], data)
@@ -351,17 +351,9 @@ def evaluate(
         raise typer.BadParameter(
             "pass --profile PROFILE, or --model PATH (and --temperature T)", param_hint="--profile"
         )
-    options: dict[str, Any] = {
-        "temperature": temperature,
-        "imgsz": imgsz,
-        "device": device,
-        "batch": batch,
-        "engine": engine,
-    }
-    if profile is not None:
-        clf = YoloProbs.from_profile(profile, model=model, **options)
-    else:
-        clf = YoloProbs(model, **{k: v for k, v in options.items() if v is not None})
+    clf = build_classifier(
+        model=model, profile=profile, temperature=temperature, imgsz=imgsz, device=device, batch=batch, engine=engine
+    )
     with clf:
         folder = load_labelled_folder(data, clf.names, split)
         with _progress(len(folder.files)) as advance:

@@ -225,7 +225,8 @@ def predict(
     frames: deque[Frame] = deque()  # decoded, waiting for their prediction (--save only)
     atomic = getattr(WRITERS[chosen], "atomic", True)  # jsonl streams; json, csv, parquet are renamed into place
     try:
-        with clf, open_output(output, binary=binary, atomic=atomic, inputs=inputs) as stream:
+        # inputs=(): check_not_input ran above, before the model loaded
+        with clf, open_output(output, binary=binary, atomic=atomic, inputs=()) as stream:
             writer: Writer = make_writer(chosen, stream, logits)
             with bar or contextlib.nullcontext():
                 try:
@@ -277,8 +278,6 @@ def _records(n: int) -> str:
 
 def _tap(sources: list[str], frames: deque[Frame], batch: int) -> Iterator[Frame | InputFailure]:
     """Decode ``sources`` once and keep each frame until its prediction comes back (at most a batch ahead)."""
-    import os
-
     from yolo_probs.sources import Frame, iter_frames
 
     workers = min(8, max(1, (os.cpu_count() or 1) - 1)) if batch >= 8 else 1

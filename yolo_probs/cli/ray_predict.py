@@ -14,8 +14,7 @@ from typing import Any
 
 from yolo_probs.cli import error
 from yolo_probs.cli.model_options import build_classifier
-
-_LOCAL_SCHEMES = ("http://", "https://", "rtsp://", "rtmp://", "tcp://", "udp://")
+from yolo_probs.sources import STREAM_PREFIXES
 
 
 def _absolute(path: Any) -> Any:
@@ -30,7 +29,7 @@ def _inputs(sources: list[str]) -> tuple[list[str], list[str]]:
     paths: list[str] = []
     failures: list[str] = []
     for source in sources:
-        if "://" in source and not source.startswith(_LOCAL_SCHEMES):
+        if "://" in source and not source.startswith(STREAM_PREFIXES):
             paths.append(source)  # a bucket or other filesystem Ray's reader knows (s3://, gs://, ...)
             continue
         for item in expand(source):

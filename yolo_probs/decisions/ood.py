@@ -24,7 +24,6 @@ Example:
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -187,11 +186,6 @@ def fpr_at_tpr(id_scores: np.ndarray, ood_scores_: np.ndarray, tpr: float = 0.95
     return float(np.mean(np.asarray(ood_scores_) >= t))
 
 
-def bank_sha256(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a feature bank file."""
-    return file_sha256(path)
-
-
 @dataclass(frozen=True)
 class OODFit:
     """What :func:`fit_ood` chose: the profile entry (without the bank's file name) and the bank to save."""
@@ -199,18 +193,6 @@ class OODFit:
     entry: dict[str, Any]
     bank: np.ndarray | None
     scores: np.ndarray  # the calibration images' scores
-
-    def save(self, bank_path: str | os.PathLike[str] | None, profile_dir: str | os.PathLike[str]) -> dict[str, Any]:
-        """Write the bank (float16 .npy) to ``bank_path`` and return the entry naming it (relative to the profile)."""
-        if self.bank is None:
-            return dict(self.entry)
-        if bank_path is None:
-            raise ConfigError("the knn score needs a file for its feature bank")
-        target = Path(bank_path)
-        np.save(target, self.bank.astype(np.float16), allow_pickle=False)
-        rel = os.path.relpath(target.resolve(), Path(profile_dir).resolve())
-        return {**self.entry, "bank": rel if not rel.startswith("..") else str(target.resolve()),
-                "bank_sha256": bank_sha256(target)}  # fmt: skip
 
 
 def fit_ood(
@@ -322,7 +304,7 @@ def load_bank(entry: dict[str, Any]) -> np.ndarray:
     if not path.is_file():
         raise ConfigError(f"feature bank {path} (decisions.ood.bank) not found; keep it beside the profile")
     digest = take(entry, "ood", "bank_sha256", str)
-    if bank_sha256(path) != digest:
+    if file_sha256(path) != digest:
         raise ConfigError(
             f"feature bank {path} changed since calibration (sha256 differs); re-run 'yolo-probs calibrate'"
         )

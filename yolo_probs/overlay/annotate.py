@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from yolo_probs.errors import ConfigError
-from yolo_probs.overlay.canvas import to_canvas
+from yolo_probs.overlay.canvas import canvas_size, to_canvas
 from yolo_probs.overlay.draw import OverlayDrawer
 
 if TYPE_CHECKING:
@@ -149,7 +149,7 @@ class AnnotatedCopies:
             rate = cap.get(cv2.CAP_PROP_FPS) if cap.isOpened() else 0.0
             cap.release()
             fps = float(rate) if rate and 0 < rate < 1000 else fps
-        h, w = to_canvas(image).shape[:2]
+        h, w = canvas_size(*image.shape[:2])
         self._video_size = (w, h)
         name = source if os.path.isfile(source) else f"stream-{source.replace('/', '_').replace(':', '_')}"
         for suffix, codec in ((".mp4", "mp4v"), (".avi", "MJPG")):
