@@ -117,12 +117,12 @@ def _export_ultralytics(
     yolo = load_classifier(model)
     source: nn.Module = yolo.model  # type: ignore[assignment]  # a loaded YOLO always holds its nn.Module
     size = imgsz or int((getattr(source, "args", None) or {}).get("imgsz", 224))
+    net, name = cal.fold(source, layer)
     if extras:
-        produced, name = _export_extra_outputs(source, cal, workdir, size, layer)
+        produced = _export_extra_outputs(source, net, name, workdir, size)
         own = yolo.names
         labels = dict(own) if isinstance(own, dict) else dict(enumerate(own))
         return produced, name, {"task": "classify", "imgsz": [size, size], "names": labels}
-    net, name = cal.fold(source, layer)
     # The exporter writes next to this path: keep it in our temp folder.
     setattr(net, "pt_path", str(workdir / "model.pt"))  # noqa: B010
     args = {"task": "classify", "mode": "export", "format": fmt, "imgsz": size, "batch": 1, "device": "cpu"}
@@ -170,7 +170,7 @@ def _export_module(
     if labels != tuple(str(i) for i in range(len(labels))):  # index names are the default: no need to store them
         meta["names"] = dict(enumerate(labels))
     if extras:
-        produced, name = _export_extra_outputs(module, cal, workdir, pre.size, layer)
+        produced = _export_extra_outputs(module, net, name, workdir, pre.size)
     elif fmt == "onnx":
         produced = workdir / "model.onnx"
         trace_onnx(wrapped, x, produced, ["output0"])
@@ -182,9 +182,7 @@ def _export_module(
     return produced, name, meta
 
 
-def _export_extra_outputs(
-    module: nn.Module, cal: Calibrator, workdir: Path, size: int, layer: str | None
-) -> tuple[Path, str]:
+def _export_extra_outputs(module: nn.Module, folded: nn.Module, name: str, workdir: Path, size: int) -> Path:
     """Export ONNX with outputs ``output0`` (calibrated probabilities), ``logits`` (raw) and ``features``.
 
     ``logits`` are the original final layer's output (before the folded temperature) and ``features``
@@ -194,7 +192,6 @@ def _export_extra_outputs(
     import torch
     from torch import nn
 
-    folded, name = cal.fold(module, layer)
     folded = folded.float().eval()
     raw_head = copy.deepcopy(module.get_submodule(name)).float().eval()
 
@@ -220,7 +217,7 @@ def _export_extra_outputs(
         raise ModelError(f"layer {name!r} outputs shape {list(probs.shape)}, not [batch, classes]")
     produced = workdir / "model.onnx"
     trace_onnx(graph, x, produced, ["output0", "logits", "features"])
-    return produced, name
+    return produced
 
 
 def trace_onnx(graph: nn.Module, x: torch.Tensor, path: Path, outputs: list[str], *, batch: int | None = None) -> None:
