@@ -31,7 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from yolo_probs.calibration import fit_temperature
-from yolo_probs.probs import log_softmax
+from yolo_probs.core.probs import log_softmax
 
 
 def synthetic_logits(n: int, c: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -3,7 +3,7 @@
 The teacher is the shipped ``examples/models/digits-yolo26n-cls.pt`` (imgsz 64, trained on all 1,078
 training images). The student is ``yolo26n-cls.yaml`` from scratch at imgsz 32 (a quarter of the
 pixels) on a stratified subset of the training images (``--per-class`` each). Both arms go through
-the same trainer (:func:`yolo_probs.distill.distill`: Ultralytics' classification trainer, the same
+the same trainer (:func:`yolo_probs.distill.train.distill`: Ultralytics' classification trainer, the same
 augmentation, epochs, batch and seed); only the loss differs: ``alpha = 0`` is plain cross-entropy
 (Ultralytics' own loss), the other arm uses ``--alpha`` and ``--temperature``. Each student is then
 evaluated on the untouched ``test`` split at T = 1: top-1 accuracy, NLL and ECE (15 equal-width bins,
@@ -35,12 +35,13 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("YOLO_VERBOSE", "False")
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
+from yolo_probs.api.model import YoloProbs  # noqa: E402
+from yolo_probs.api.workflow import collect_logits  # noqa: E402
 from yolo_probs.calibration import fit_temperature  # noqa: E402
-from yolo_probs.dataset import collect_logits, load_labelled_folder  # noqa: E402
-from yolo_probs.distill import distill  # noqa: E402
+from yolo_probs.core.metrics import evaluate_logits  # noqa: E402
+from yolo_probs.distill.train import distill  # noqa: E402
 from yolo_probs.errors import ConfigError  # noqa: E402
-from yolo_probs.metrics import evaluate_logits  # noqa: E402
-from yolo_probs.model import YoloProbs  # noqa: E402
+from yolo_probs.inputs.labelled import load_labelled_folder  # noqa: E402
 
 TEACHER = ROOT / "examples" / "models" / "digits-yolo26n-cls.pt"
 DATA = ROOT / "examples" / "data" / "digits"

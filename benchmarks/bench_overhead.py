@@ -100,7 +100,7 @@ def main() -> None:
     # noise of a whole run on a shared CPU is larger than this, so it says what the ratio can be at most.
     import numpy as np
 
-    from yolo_probs.prediction import Prediction
+    from yolo_probs.core.prediction import Prediction
 
     row = np.random.default_rng(0).normal(size=len(ours.names)).astype(np.float32)
     reps = 2000

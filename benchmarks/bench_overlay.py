@@ -23,7 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from yolo_probs.model import YoloProbs  # noqa: E402
+from yolo_probs.api.model import YoloProbs  # noqa: E402
 from yolo_probs.overlay import OverlayDrawer  # noqa: E402
 from yolo_probs.overlay.loop import run_overlay  # noqa: E402
 
@@ -56,7 +56,7 @@ def overlay_loop(clf: YoloProbs, video: Path, out: Path | None) -> float:
 
 
 def draw_ms(size: tuple[int, int], repeat: int) -> float:
-    from yolo_probs.prediction import Prediction
+    from yolo_probs.core.prediction import Prediction
 
     pred = Prediction.from_logits(np.linspace(3, -2, 10), tuple("0123456789"), top_k=5)
     frame = np.full((size[1], size[0], 3), 127, np.uint8)

@@ -1,8 +1,8 @@
 """Ray Data on one machine vs the local loop: the same N images to Parquet, records checked equal.
 
 Times, in one process: the local run (``YoloProbs.predict`` on the folder, records to a Parquet
-file, as ``yolo-probs predict DIR -o out.parquet``), and :func:`yolo_probs.ray.predict_files` on a
-local cluster (``ray.init(num_cpus=CPUS)``, actors planned by :func:`~yolo_probs.ray.plan_actors`),
+file, as ``yolo-probs predict DIR -o out.parquet``), and :func:`yolo_probs.integrations.ray.predict_files` on a
+local cluster (``ray.init(num_cpus=CPUS)``, actors planned by :func:`~yolo_probs.integrations.ray.plan_actors`),
 records to Parquet, as ``yolo-probs predict DIR --ray -o out.parquet``. Cluster start-up is timed
 apart; each Ray round starts its actors anew (part of the cost of a job). Then checks that both
 files hold the same records.
@@ -39,9 +39,9 @@ def main() -> None:
     from bench_device import make_images
 
     from yolo_probs import YoloProbs
-    from yolo_probs.parquet import read_records
-    from yolo_probs.ray import connect, plan_actors, predict_files
-    from yolo_probs.writers import make_writer
+    from yolo_probs.integrations.ray import connect, plan_actors, predict_files
+    from yolo_probs.outputs.formats import make_writer
+    from yolo_probs.outputs.parquet import read_records
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "images"

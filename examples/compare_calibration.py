@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from yolo_probs.calibration import CalibrationWarning, fit_calibrator
-from yolo_probs.metrics import evaluate_logits
+from yolo_probs.core.metrics import evaluate_logits
 
 
 def miscalibrated_logits(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

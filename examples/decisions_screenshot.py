@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from examples.make_unknowns import SIZE, sample_photos  # noqa: E402
-from yolo_probs.model import YoloProbs  # noqa: E402
+from yolo_probs.api.model import YoloProbs  # noqa: E402
 from yolo_probs.overlay import OverlayDrawer  # noqa: E402
 from yolo_probs.overlay.canvas import to_canvas  # noqa: E402
 

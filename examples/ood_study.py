@@ -29,8 +29,8 @@ def collect(clf, files: list[str]) -> tuple[np.ndarray, np.ndarray]:
 def main() -> None:
     from yolo_probs import YoloProbs
     from yolo_probs.calibration import TemperatureScaling, fit_temperature
-    from yolo_probs.dataset import load_labelled_folder
     from yolo_probs.decisions.ood import OOD_SCORES, auroc, fit_ood, fpr_at_tpr, knn_scores, ood_scores
+    from yolo_probs.inputs.labelled import load_labelled_folder
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=HERE / "data" / "digits")

@@ -13,11 +13,11 @@ import torch
 from scipy.special import softmax as sp_softmax
 
 from yolo_probs import BackendOutput, YoloProbs
-from yolo_probs.backends import BACKENDS, BackendOptions, load_builtin, resolve_backend
-from yolo_probs.backends.torch_module import checkpoint_kind
+from yolo_probs.backends import BACKENDS, BackendOptions, resolve_backend
+from yolo_probs.backends.identify import checkpoint_kind
 from yolo_probs.cli import main
+from yolo_probs.core.prediction import Prediction
 from yolo_probs.errors import ModelError
-from yolo_probs.prediction import Prediction
 
 from .conftest import IMAGES, MODEL
 
@@ -38,7 +38,7 @@ def pt_logits() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def folded_t2(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from yolo_probs.export import export_folded
+    from yolo_probs.export.folded import export_folded
 
     out = tmp_path_factory.mktemp("folded") / "digits-t2.onnx"
     export_folded(str(MODEL), output=out, temperature=2.0)
@@ -49,8 +49,7 @@ def folded_t2(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_builtin_backends_are_registered_in_order() -> None:
-    load_builtin()
-    assert [b.name for b in BACKENDS][-4:] == ["onnx", "torchscript", "torch-module", "ultralytics"]
+    assert list(BACKENDS)[-4:] == ["onnx", "torchscript", "torch-module", "ultralytics"]
 
 
 def test_each_kind_of_model_gets_its_backend(tmp_path: Path) -> None:
@@ -170,7 +169,7 @@ def test_folded_export_in_the_cli(capsys: pytest.CaptureFixture[str], folded_t2:
 
 
 def test_profile_pointing_at_a_folded_export(tmp_path: Path, folded_t2: Path, pt_logits: np.ndarray) -> None:
-    from yolo_probs.profile import Profile, save_profile
+    from yolo_probs.api.profile import Profile, save_profile
 
     path = save_profile(Profile(model=str(folded_t2), temperature=0.8), tmp_path / "p.yaml")
     with YoloProbs.from_profile(path) as clf:
@@ -208,7 +207,7 @@ def test_a_file_that_is_not_a_model(capsys: pytest.CaptureFixture[str], tmp_path
 
 
 def test_evaluate_logits_validates_its_inputs_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    import yolo_probs.metrics as metrics
+    import yolo_probs.core.metrics as metrics
 
     calls = []
     real = metrics.check_logits_labels
@@ -222,7 +221,7 @@ def test_plot_reliability_leaves_matplotlib_global_state_alone(tmp_path: Path) -
     import matplotlib
     import matplotlib.pyplot as plt
 
-    from yolo_probs.reliability import plot_reliability
+    from yolo_probs.outputs.plots import plot_reliability
 
     before, figures = matplotlib.get_backend(), plt.get_fignums()
     rng = np.random.default_rng(0)
@@ -236,7 +235,7 @@ def test_library_calibrate_returns_a_result_the_profile_is_built_from(tmp_path: 
     import shutil
 
     from yolo_probs import calibrate
-    from yolo_probs.profile import load_profile, save_profile
+    from yolo_probs.api.profile import load_profile, save_profile
 
     for image, label in [("digit_3", "3"), ("digit_5", "5"), ("digit_7", "7"), ("hard_3", "8"), ("digit_0", "0")]:
         (tmp_path / "data" / label).mkdir(parents=True, exist_ok=True)

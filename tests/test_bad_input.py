@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.overlay.media import make_video
 from yolo_probs import YoloProbs
 from yolo_probs.cli import main
 from yolo_probs.errors import ConfigError, ModelError, SourceError, YoloProbsError
-from yolo_probs.sources import Frame, InputFailure, iter_frames
+from yolo_probs.inputs.sources import Frame, InputFailure, iter_frames
 
 from .conftest import MODEL, ROOT
-from .overlay_media import make_video
 
 torch = pytest.importorskip("torch")
 JSONL = ("-f", "jsonl", "-k", "1")
@@ -135,7 +135,7 @@ def test_decompression_bomb_in_the_overlay(tmp_path: Path, image_paths, capsys) 
 def test_the_pixel_limit_is_a_setting(monkeypatch, image_paths) -> None:
     from PIL import Image
 
-    import yolo_probs.sources as sources
+    import yolo_probs.inputs.sources as sources
 
     monkeypatch.setattr(sources, "MAX_IMAGE_PIXELS", 64 * 64 - 1)
     (failure,) = iter_frames(str(image_paths[0]))  # a 64 x 64 digit
@@ -411,7 +411,7 @@ def test_yolo_probs_error_family() -> None:
 def test_streams_skip_bad_frames_too(tmp_path: Path, monkeypatch) -> None:
     """A stream announces no frame count: a failed read followed by a good one is a skipped frame; failed reads
     at the end are the end of the stream, not lost frames."""
-    from yolo_probs.sources import StreamInput
+    from yolo_probs.inputs.sources import StreamInput
 
     monkeypatch.setattr(StreamInput, "frame_count", lambda self: None)
     video = wipe_frames(make_video(tmp_path / "clip.avi", 8), [3, 7])

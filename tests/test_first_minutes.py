@@ -17,13 +17,13 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.overlay.media import make_video
 from yolo_probs import __version__
 from yolo_probs.cli import main
-from yolo_probs.prediction import Prediction
-from yolo_probs.writers import TableWriter
+from yolo_probs.core.prediction import Prediction
+from yolo_probs.outputs.formats import TableWriter
 
 from .conftest import MODEL, ROOT
-from .overlay_media import make_video
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:

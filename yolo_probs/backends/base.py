@@ -1,11 +1,11 @@
 """The backend interface: how a model turns frames into logits, and the registry that picks a backend.
 
-:class:`~yolo_probs.model.YoloProbs` holds exactly one backend and never branches on the kind of
+:class:`~yolo_probs.api.model.YoloProbs` holds exactly one backend and never branches on the kind of
 model. A backend is any object with ``names``, ``folded_temperature``, ``run``, ``run_tensor`` and
 ``close`` (see :class:`Backend`); the built-in ones (Ultralytics predictor, plain ``torch.nn.Module``,
 ONNX, TorchScript, and the fast engines) are classes registered in :data:`BACKENDS` that also answer
-``can_load(model, options)``. Adding an engine is one module with one class plus one
-:func:`register_backend` line.
+``can_load(model, options)``. Adding an engine is one module with one class plus one line in the
+:data:`BACKENDS` table.
 
 Example:
     >>> import numpy as np
@@ -27,39 +27,30 @@ Example:
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from yolo_probs._util.registry import Registry
+from yolo_probs.backends.identify import shown_model
 from yolo_probs.errors import ConfigError, ModelError
+from yolo_probs.inputs.preprocess import MAX_IMGSZ, Preprocess
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     import numpy as np
 
-    from yolo_probs.preprocess import Preprocess
 
 __all__ = [
     "BACKENDS",
-    "MAX_IMGSZ",
     "Backend",
     "BackendFactory",
     "BackendOptions",
     "BackendOutput",
+    "engines",
     "register_backend",
     "resolve_backend",
-    "shown_model",
 ]
-
-
-def shown_model(model: Any) -> str:
-    """How a model is named in messages: its path, else its type's name."""
-    return os.fspath(model) if isinstance(model, str | os.PathLike) else type(model).__name__
-
-
-#: Largest accepted inference size: 4096 px (a 3 x 4096 x 4096 float32 input is 200 MB per image).
-MAX_IMGSZ = 4096
 
 
 @dataclass(frozen=True)
@@ -118,15 +109,15 @@ class BackendOutput:
 
 @runtime_checkable
 class Backend(Protocol):
-    """What :class:`~yolo_probs.model.YoloProbs` needs from a model.
+    """What :class:`~yolo_probs.api.model.YoloProbs` needs from a model.
 
     ``names`` are the class names; ``folded_temperature`` is the temperature already applied inside
     the model's own output (a yolo-probs export records it), else None; ``device_type`` is ``"cpu"`` or
     ``"cuda"``. ``run`` takes BGR ``HxWx3`` uint8 frames, ``run_tensor`` an already preprocessed
     ``(N, 3, H, W)`` float batch (numpy or torch). ``close`` releases hooks and sessions; a later
     ``run`` sets them up again. A backend may also have ``prepare(images) -> batch`` (thread-safe,
-    no model): :meth:`~yolo_probs.model.YoloProbs.predict_each` then preprocesses in a reader thread
-    while the model runs (:mod:`yolo_probs.pipeline`).
+    no model): :meth:`~yolo_probs.api.model.YoloProbs.predict_each` then preprocesses in a reader thread
+    while the model runs (:mod:`yolo_probs.inputs.readahead`).
     """
 
     names: tuple[str, ...]
@@ -151,15 +142,34 @@ class BackendFactory(Protocol):
     def __call__(self, model: Any, options: BackendOptions) -> Backend: ...
 
 
-#: Registered backend classes, asked in order; the first whose ``can_load`` says yes loads the model.
-BACKENDS: list[Any] = []
+#: Backend factories by name, asked in order; the first whose ``can_load`` says yes loads the model.
+#: The fast engines come first: they answer only when ``engine=`` names them, and then before any other
+#: backend, so that an engine asked for a model it cannot run says so instead of being ignored. Then
+#: exported graphs by suffix (ONNX, TorchScript), plain PyTorch modules, and Ultralytics last, whose
+#: ``can_load`` takes any path. Adding an engine is one module plus one line here.
+BACKENDS: Registry[Any] = Registry(
+    "backend",
+    {
+        "onnxruntime": "yolo_probs.backends.engines.ort:ENGINE",
+        "openvino": "yolo_probs.backends.engines.openvino:ENGINE",
+        "auto": "yolo_probs.backends.engines.auto:ENGINE",
+        "onnx": "yolo_probs.backends.exported:OnnxBackend",
+        "torchscript": "yolo_probs.backends.exported:TorchScriptBackend",
+        "torch-module": "yolo_probs.backends.torch_module:TorchBackend",
+        "ultralytics": "yolo_probs.backends.ultralytics:UltralyticsBackend",
+    },
+    option="engine",
+)
 
 
 def register_backend(factory: Any, *, first: bool = False) -> Any:
-    """Add a backend class to :data:`BACKENDS` (at the front with ``first``); returns it (usable as a decorator)."""
-    if factory not in BACKENDS:
-        BACKENDS.insert(0, factory) if first else BACKENDS.append(factory)
-    return factory
+    """Add a backend class under its ``name`` (at the front with ``first``); returns it (usable as a decorator)."""
+    return BACKENDS.register(factory.name, factory, first=first)
+
+
+def engines() -> dict[str, Any]:
+    """The registered fast engines (``is_engine``), by name."""
+    return {name: f for name, f in BACKENDS.items() if getattr(f, "is_engine", False)}
 
 
 def _is_backend(obj: Any) -> bool:
@@ -172,17 +182,13 @@ def resolve_backend(model: Any, options: BackendOptions | None = None) -> Backen
     Raises:
         ModelError: no registered backend can load ``model`` (the message says what is accepted).
     """
-    from yolo_probs.backends import load_builtin
-
     if _is_backend(model):
         return model  # type: ignore[no-any-return]
-    load_builtin()
     opts = options or BackendOptions()
-    engines = {"torch"} | {f.name for f in BACKENDS if getattr(f, "is_engine", False)}
-    if opts.engine is not None and opts.engine not in engines:
-        choices = ", ".join(sorted(engines))
-        raise ConfigError(f"unknown engine {opts.engine!r}; choose one of {choices}", option="engine")
-    for factory in BACKENDS:
+    names = {"torch", *engines()}
+    if opts.engine is not None and opts.engine not in names:
+        raise ConfigError(f"unknown engine {opts.engine!r}; choose one of {', '.join(sorted(names))}", option="engine")
+    for factory in BACKENDS.values():
         if factory.can_load(model, opts):
             return factory(model, opts)  # type: ignore[no-any-return]
     raise ModelError(

@@ -28,6 +28,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -47,8 +49,6 @@ def _pil_taps(in_size: int, out_size: int, start: int, count: int) -> tuple[Any,
     Returns ``(index, weight)``, both ``(count, ksize)``: input positions and Pillow's fixed-point
     integer weights (as float64), exactly as ``precompute_coeffs`` / ``normalize_coeffs_8bpc`` make them.
     """
-    import numpy as np
-
     scale = in_size / out_size
     filterscale = max(scale, 1.0)
     support = 1.0 * filterscale  # the bilinear (triangle) filter has support 1
@@ -74,7 +74,6 @@ def _pil_taps(in_size: int, out_size: int, start: int, count: int) -> tuple[Any,
 def _pil_matrix(in_size: int, out_size: int, start: int, count: int, device: str) -> tuple[int, int, Any]:
     """The taps of :func:`_pil_taps` as ``(lo, hi, matrix)``: a dense ``(hi - lo, count)`` float64 matrix on
     ``device`` over the input positions ``lo .. hi`` that the outputs use (the crop needs fewer than all)."""
-    import numpy as np
     import torch
 
     index, weight = _pil_taps(in_size, out_size, start, count)
@@ -177,7 +176,6 @@ class DevicePreprocess:
         Frames of one size are uploaded and resized together; a batch of mixed sizes takes one
         resize per size.
         """
-        import numpy as np
         import torch
 
         device = torch.device(device)

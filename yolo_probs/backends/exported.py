@@ -26,10 +26,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from yolo_probs._util.threads import engine_threads
 from yolo_probs.backends.base import BackendOptions, BackendOutput
+from yolo_probs.backends.torch_module import torch_device
+from yolo_probs.core.names import load_names
 from yolo_probs.errors import ConfigError, ModelError, first_line
-from yolo_probs.names import load_names
-from yolo_probs.preprocess import Preprocess
+from yolo_probs.inputs.fast_preprocess import fast_preprocess, supports
+from yolo_probs.inputs.preprocess import Preprocess
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -135,7 +138,7 @@ class ExportedBackend:
     model's (up to a constant per row), and ``temperature`` keeps one meaning everywhere.
     ``folded_calibrator`` is the mapping of another calibration method folded in (vector scaling,
     Dirichlet, ETS): those cannot be undone, so the logits are the calibrated log-probabilities and
-    :class:`~yolo_probs.model.YoloProbs` applies nothing more (see :class:`~yolo_probs.calibration.Folded`).
+    :class:`~yolo_probs.api.model.YoloProbs` applies nothing more (see :class:`~yolo_probs.calibration.folded.Folded`).
 
     An ONNX graph with outputs named ``logits`` (and ``features``), as ``yolo-probs export --logits``
     writes, gives the original model's raw logits directly (``how == "output"``; the folded temperature
@@ -257,11 +260,10 @@ class OnnxBackend(ExportedBackend):
         if want_cuda and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, "CUDAExecutionProvider")
             self.device_type = "cuda"
-        from yolo_probs.backends._engine import engine_threads
 
         options = ort.SessionOptions()
         options.log_severity_level = 3
-        # Half the cores at most: the other half decode and preprocess (see yolo_probs.pipeline); two
+        # Half the cores at most: the other half decode and preprocess (see yolo_probs.inputs.readahead); two
         # compute threads on two cores fight the decoder and stall whenever another process holds a core.
         options.intra_op_num_threads = engine_threads()[0]
         self._session = ort.InferenceSession(str(self.path), options, providers=providers)
@@ -284,8 +286,6 @@ class OnnxBackend(ExportedBackend):
 
     def prepare(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """BGR frames -> the input batch, with numpy/PIL only where that gives the same pixels (thread-safe)."""
-        from yolo_probs.fast_preprocess import fast_preprocess, supports
-
         return fast_preprocess(self.preprocess, images) if supports(self.preprocess) else self.preprocess(images)
 
     def run(self, images: Sequence[np.ndarray], *, features: bool = False) -> BackendOutput:
@@ -311,8 +311,6 @@ class TorchScriptBackend(ExportedBackend):
 
     def _load(self, device: str | None) -> None:
         import torch
-
-        from yolo_probs.backends.torch_module import torch_device
 
         self.device = torch_device(device or "cpu")
         self.device_type = self.device.type

@@ -3,7 +3,7 @@
 Example:
     >>> import numpy as np, torch
     >>> from yolo_probs.backends import BackendOptions
-    >>> from yolo_probs.preprocess import Preprocess
+    >>> from yolo_probs.inputs.preprocess import Preprocess
     >>> from yolo_probs.backends.torch_module import TorchBackend
     >>> net = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(3, 4))
     >>> backend = TorchBackend(net, BackendOptions(preprocess=Preprocess.imagenet(16), device="cpu"))
@@ -17,19 +17,17 @@ from __future__ import annotations
 import copy
 import importlib
 import os
-import pickletools
-import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from yolo_probs.backends.base import BackendOptions, BackendOutput
-from yolo_probs.backends.ultralytics import is_ultralytics
-from yolo_probs.capture import LogitCapture, find_logits_layer
+from yolo_probs.backends.identify import checkpoint_kind, is_ultralytics
+from yolo_probs.core.capture import LogitCapture, find_logits_layer
+from yolo_probs.core.names import load_names, names_of
 from yolo_probs.errors import ModelError, first_line
-from yolo_probs.names import load_names, names_of
-from yolo_probs.preprocess import Preprocess
+from yolo_probs.inputs.preprocess import Preprocess
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -37,7 +35,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-__all__ = ["TorchBackend", "checkpoint_kind", "load_module", "torch_device"]
+__all__ = ["TorchBackend", "load_module", "torch_device"]
 
 
 def torch_device(device: str | None) -> torch.device:
@@ -51,46 +49,6 @@ def torch_device(device: str | None) -> torch.device:
         return torch.device(f"cuda:{text}" if text.isdigit() else text)
     except RuntimeError:
         raise ModelError(f"unknown device {device!r}; pass cpu, 0, cuda:0, ...") from None
-
-
-def checkpoint_kind(path: str | os.PathLike[str]) -> str:
-    """What a ``torch.save`` file holds, read from its pickle opcodes without unpickling anything.
-
-    ``"module"`` for a whole pickled ``nn.Module`` that is not Ultralytics', ``"ultralytics"`` for an
-    Ultralytics checkpoint (a dict holding Ultralytics classes), ``"other"`` for anything else
-    (state dicts, legacy or corrupt files, non-torch files). So each checkpoint is unpickled once, by the
-    backend that runs it.
-    """
-    try:
-        with zipfile.ZipFile(path) as archive:
-            pkl = next((n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"), None)
-            if pkl is None:
-                return "other"
-            data = archive.read(pkl)
-    except (OSError, zipfile.BadZipFile, ValueError):
-        return "other"
-    first: str | None = None
-    ultralytics = False
-    pending: list[str] = []  # STACK_GLOBAL takes module and name from the two strings pushed before it
-    try:
-        for op, arg, _ in pickletools.genops(data):
-            if op.name in ("PROTO", "FRAME"):
-                continue
-            if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE"):
-                pending = [*pending[-1:], str(arg)]
-            if op.name in ("GLOBAL", "STACK_GLOBAL"):
-                module = str(arg).split(" ", 1)[0] if op.name == "GLOBAL" else (pending[0] if pending else "")
-                ultralytics = ultralytics or module.startswith("ultralytics")
-                first = first or ("global:" + module)
-            elif first is None:
-                first = op.name
-    except Exception:
-        return "other"
-    if first is not None and first.startswith("global:") and not first.startswith("global:ultralytics"):
-        if first.startswith(("global:collections", "global:torch._utils")):
-            return "ultralytics" if ultralytics else "other"  # an OrderedDict state dict or a tensor
-        return "module"
-    return "ultralytics" if ultralytics else "other"
 
 
 def _import_factory(text: str) -> nn.Module:

@@ -19,6 +19,8 @@ Example:
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,16 +28,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from yolo_probs.backends.base import BackendOptions, BackendOutput
-from yolo_probs.capture import LogitCapture, find_logits_layer
+from yolo_probs.backends.device_preprocess import DevicePreprocess
+from yolo_probs.backends.identify import checkpoint_kind, is_ultralytics
+from yolo_probs.core.capture import LogitCapture, find_logits_layer
+from yolo_probs.core.names import load_names
 from yolo_probs.errors import ConfigError, ModelError, first_line
-from yolo_probs.names import load_names
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from ultralytics import YOLO
 
-__all__ = ["DEFAULT_MODEL", "SHIPPED_MODEL", "UltralyticsBackend", "is_ultralytics", "load_classifier"]
+__all__ = ["DEFAULT_MODEL", "SHIPPED_MODEL", "UltralyticsBackend", "load_classifier"]
 
 DEFAULT_MODEL = "yolo26n-cls.pt"
 SHIPPED_MODEL = "examples/models/digits-yolo26n-cls.pt"
@@ -48,11 +52,6 @@ def check_options(options: BackendOptions) -> None:
             "layer and preprocessing options apply to plain PyTorch and exported models; "
             "an Ultralytics model uses its own head and transforms"
         )
-
-
-def is_ultralytics(model: Any) -> bool:
-    """Whether ``model`` is an object from the ``ultralytics`` package (a ``YOLO``, a ``ClassificationModel``)."""
-    return type(model).__module__.split(".", 1)[0] == "ultralytics"
 
 
 def load_classifier(model: str | os.PathLike[str] | YOLO) -> YOLO:
@@ -76,15 +75,17 @@ def load_classifier(model: str | os.PathLike[str] | YOLO) -> YOLO:
             raise ModelError(
                 f"{name} is a folder, not a model file; pass the path of a classification checkpoint", option="model"
             )
-        if local.is_file() and local.suffix.lower() not in {".yaml", ".yml"}:
-            from yolo_probs.backends.torch_module import checkpoint_kind
-
-            if checkpoint_kind(local) != "ultralytics":  # an image, a text file, a state dict: not a model
-                raise ModelError(
-                    f"{name} is not a model file Ultralytics can read (no Ultralytics checkpoint inside); "
-                    "pass an Ultralytics -cls checkpoint (.pt) or model YAML",
-                    option="model",
-                )
+        # an image, a text file, a state dict: not a model
+        if (
+            local.is_file()
+            and local.suffix.lower() not in {".yaml", ".yml"}
+            and checkpoint_kind(local) != "ultralytics"
+        ):
+            raise ModelError(
+                f"{name} is not a model file Ultralytics can read (no Ultralytics checkpoint inside); "
+                "pass an Ultralytics -cls checkpoint (.pt) or model YAML",
+                option="model",
+            )
         try:
             if local.is_file() and local.suffix.lower() not in {".pt", ".yaml", ".yml"}:
                 yolo = _load_renamed(local)  # checked above: an Ultralytics checkpoint inside
@@ -114,8 +115,6 @@ def load_classifier(model: str | os.PathLike[str] | YOLO) -> YOLO:
 def _load_renamed(path: Path) -> YOLO:
     """An Ultralytics checkpoint saved under another suffix (``best.pth``): Ultralytics picks its loader by
     suffix and would treat it as an export of a detection model, so load it through a ``.pt`` link."""
-    import tempfile
-
     from ultralytics import YOLO
 
     with tempfile.TemporaryDirectory(prefix="yolo-probs-") as folder:
@@ -123,8 +122,6 @@ def _load_renamed(path: Path) -> YOLO:
         try:
             link.symlink_to(path.resolve())
         except OSError:
-            import shutil
-
             shutil.copyfile(path, link)
         return YOLO(str(link), verbose=False)
 
@@ -227,8 +224,6 @@ class UltralyticsBackend:
         if use_device is None:
             use_device = predictor.device.type == "cuda"
         if use_device:
-            from yolo_probs.backends.device_preprocess import DevicePreprocess
-
             pre = DevicePreprocess.for_predictor(predictor)
             if pre is not None:  # None: non-standard transforms, keep Ultralytics' own
                 return self.run_tensor(pre(images, predictor.device), features=features)

@@ -3,12 +3,12 @@
 Pure numpy/torch: nothing here knows about Ultralytics, images or models. Temperature scaling
 (:mod:`yolo_probs.calibration.temperature`) is the default method; vector scaling
 (:mod:`~yolo_probs.calibration.vector`), Dirichlet calibration (:mod:`~yolo_probs.calibration.dirichlet`)
-and ensemble temperature scaling (:mod:`~yolo_probs.calibration.ets`) are one module each, registered
-in :func:`load_builtin`; :mod:`~yolo_probs.calibration.select` chooses among them by cross-validation.
+and ensemble temperature scaling (:mod:`~yolo_probs.calibration.ets`) are one module each, listed in
+:data:`~yolo_probs.calibration.base.CALIBRATORS`; :mod:`~yolo_probs.calibration.select` chooses among
+them by cross-validation.
 
 Example:
-    >>> from yolo_probs.calibration import CALIBRATORS, load_builtin
-    >>> load_builtin()
+    >>> from yolo_probs.calibration import CALIBRATORS
     >>> sorted(CALIBRATORS)
     ['dirichlet', 'ets', 'temperature', 'vector']
 """
@@ -30,7 +30,6 @@ from yolo_probs.calibration.temperature import (
     T_MIN,
     CalibrationWarning,
     TemperatureScaling,
-    check_logits_labels,
     fit_temperature,
 )
 
@@ -44,24 +43,8 @@ __all__ = [
     "Calibrator",
     "TemperatureScaling",
     "calibrator_from_dict",
-    "check_logits_labels",
     "fit_calibrator",
     "fit_temperature",
-    "load_builtin",
     "register_calibrator",
     "register_selector",
 ]
-
-
-def load_builtin() -> None:
-    """Register the built-in methods (idempotent); the multi-parameter ones load on first use."""
-    from yolo_probs.calibration.dirichlet import DirichletCalibration
-    from yolo_probs.calibration.ets import EnsembleTemperatureScaling
-    from yolo_probs.calibration.select import selector
-    from yolo_probs.calibration.vector import VectorScaling
-
-    for cls in (TemperatureScaling, EnsembleTemperatureScaling, VectorScaling, DirichletCalibration):
-        register_calibrator(cls)
-    # "auto" chooses among all by cross-validation; vector and dirichlet choose their regularisation so
-    for name in ("auto", "vector", "dirichlet"):
-        register_selector(name, selector(name))

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from yolo_probs.calibration.temperature import MIN_SAMPLES, CalibrationWarning, check_logits_labels, fit_temperature
+from yolo_probs.calibration.temperature import MIN_SAMPLES, CalibrationWarning, fit_temperature
+from yolo_probs.core.checks import check_logits_labels
 from yolo_probs.errors import ConfigError
 
 FLOAT64_MAX_ENTRIES = 250_000

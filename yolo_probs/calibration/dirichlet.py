@@ -29,8 +29,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from yolo_probs.calibration import _fit
+from yolo_probs.calibration.fold import fold_head
+from yolo_probs.core.probs import log_softmax
 from yolo_probs.errors import ConfigError
-from yolo_probs.probs import log_softmax
 
 __all__ = ["DirichletCalibration"]
 
@@ -135,8 +136,6 @@ class DirichletCalibration:
         """Append ``log_softmax`` and a ``C x C`` linear layer after the final linear layer."""
         import torch
         from torch import nn
-
-        from yolo_probs.calibration._fold import fold_head
 
         w, b = self._params()
         linear = nn.Linear(b.size, b.size)

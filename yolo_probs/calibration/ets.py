@@ -23,8 +23,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from yolo_probs.calibration import _fit
+from yolo_probs.calibration.fold import fold_head
+from yolo_probs.core.probs import check_temperature, log_softmax
 from yolo_probs.errors import ConfigError
-from yolo_probs.probs import check_temperature, log_softmax
 
 __all__ = ["EnsembleTemperatureScaling"]
 
@@ -127,8 +128,6 @@ class EnsembleTemperatureScaling:
 
     def fold(self, module: Any, layer: str | None = None) -> tuple[Any, str]:
         """Append the mix after the final linear layer; the folded logits are ``log p``."""
-        from yolo_probs.calibration._fold import fold_head
-
         t, w = self._params()
         return fold_head(module, _EtsHead(t, w), "ensemble temperature scaling", layer)
 

@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from yolo_probs.core.probs import log_softmax, softmax
 from yolo_probs.errors import ConfigError
-from yolo_probs.probs import log_softmax, softmax
 
 __all__ = ["Folded", "resolve_folded"]
 

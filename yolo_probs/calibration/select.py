@@ -38,8 +38,9 @@ from typing import Any
 
 import numpy as np
 
-from yolo_probs.calibration.base import Calibrator
-from yolo_probs.calibration.temperature import CalibrationWarning, check_logits_labels
+from yolo_probs.calibration.base import CALIBRATORS, Calibrator
+from yolo_probs.calibration.temperature import CalibrationWarning
+from yolo_probs.core.checks import check_logits_labels
 from yolo_probs.errors import ConfigError
 
 __all__ = [
@@ -50,7 +51,10 @@ __all__ = [
     "Candidate",
     "Selection",
     "fit_method",
+    "select_auto",
     "select_calibrator",
+    "select_dirichlet",
+    "select_vector",
     "selector",
     "stratified_folds",
 ]
@@ -140,9 +144,6 @@ def stratified_folds(labels: Any, folds: int = 5, seed: int = 0) -> np.ndarray:
 
 
 def _make(method: str, reg: float | None) -> Any:
-    from yolo_probs.calibration import CALIBRATORS, load_builtin
-
-    load_builtin()
     cls = CALIBRATORS[method]
     return cls(reg=reg) if reg is not None else cls()
 
@@ -247,7 +248,7 @@ def select_calibrator(
         seed: fixes the folds.
 
     Raises:
-        ConfigError: bad data (see :func:`~yolo_probs.calibration.check_logits_labels`), unknown methods,
+        ConfigError: bad data (see :func:`~yolo_probs.core.checks.check_logits_labels`), unknown methods,
             or a fit that fails on the whole set (one class, every sample right).
     """
     if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
@@ -332,3 +333,9 @@ def selector(method: str) -> Any:
         return result.calibrator, {**details, "candidates": result.table()}
 
     return select
+
+
+#: The selectors of :data:`~yolo_probs.calibration.base.SELECTORS`.
+select_auto = selector("auto")
+select_vector = selector("vector")
+select_dirichlet = selector("dirichlet")

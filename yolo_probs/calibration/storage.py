@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from yolo_probs._util.hashing import file_sha256
 from yolo_probs.errors import ConfigError
 
 __all__ = ["INLINE_MAX", "load_calibrator", "store_calibrator"]
@@ -41,8 +42,6 @@ def _count(value: Any) -> int:
 
 def store_calibrator(calibrator: dict[str, Any], profile_path: str | os.PathLike[str]) -> dict[str, Any]:
     """The mapping to write under ``calibrator:``; writes the ``.npz`` beside ``profile_path`` when large."""
-    from yolo_probs._paths import file_sha256
-
     arrays = {k: v for k, v in calibrator.items() if k not in _RESERVED and _count(v) > 1}
     if sum(_count(v) for v in arrays.values()) <= INLINE_MAX:
         return {k: (np.asarray(v).tolist() if isinstance(v, np.ndarray) else v) for k, v in calibrator.items()
@@ -68,8 +67,6 @@ def store_calibrator(calibrator: dict[str, Any], profile_path: str | os.PathLike
 
 def load_calibrator(calibrator: dict[str, Any], profile_path: str | os.PathLike[str]) -> dict[str, Any]:
     """``calibrator`` with a ``file:`` entry replaced by the arrays it holds (checked against ``sha256``)."""
-    from yolo_probs._paths import file_sha256
-
     if "file" not in calibrator:
         return calibrator
     source = os.fspath(profile_path)

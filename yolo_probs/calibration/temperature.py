@@ -26,8 +26,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from yolo_probs.calibration.fold import fold_temperature
+from yolo_probs.core.checks import check_logits_labels
+from yolo_probs.core.probs import check_temperature, log_softmax, softmax
 from yolo_probs.errors import ConfigError
-from yolo_probs.probs import check_temperature, log_softmax, softmax
 
 __all__ = [
     "MIN_SAMPLES",
@@ -35,7 +37,6 @@ __all__ = [
     "T_MIN",
     "CalibrationWarning",
     "TemperatureScaling",
-    "check_logits_labels",
     "fit_temperature",
 ]
 
@@ -47,59 +48,6 @@ _SUBSAMPLE = 4096
 
 class CalibrationWarning(UserWarning):
     """The data allow a fit, but the temperature it gives should not be trusted (too few samples, a bound hit)."""
-
-
-def check_logits_labels(logits: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Validate ``(N, C)`` logits and ``N`` integer labels in ``[0, C)``; return them as numpy arrays.
-
-    Raises :class:`ConfigError` naming the problem: wrong shapes, no samples, fewer than 2 classes,
-    non-finite logits, non-integer or out-of-range labels.
-
-    Example:
-        >>> check_logits_labels([[1.0, 2.0]], [3])
-        Traceback (most recent call last):
-        ...
-        yolo_probs.errors.ConfigError: labels must be class indices in [0, 2), got 3 (sample 0); check the label mapping
-    """
-    x = _to_numpy(logits)
-    y = _to_numpy(labels)
-    if x.ndim != 2:
-        raise ConfigError(f"logits must be a 2-D array (samples x classes), got shape {x.shape}")
-    if y.ndim != 1 or y.shape[0] != x.shape[0]:
-        raise ConfigError(
-            f"labels must be a 1-D array with one label per row of logits ({x.shape[0]}), got shape {y.shape}"
-        )
-    if x.shape[0] == 0:
-        raise ConfigError("no samples: logits and labels are empty; collect some labelled images first")
-    if x.shape[1] < 2:
-        raise ConfigError(f"logits need at least 2 classes, got {x.shape[1]}")
-    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
-        raise ConfigError(f"logits must be real numbers, got dtype {x.dtype}")
-    bad_rows = ~np.isfinite(x).all(axis=1)
-    if bad_rows.any():
-        first = int(np.flatnonzero(bad_rows)[0])
-        raise ConfigError(
-            f"{int(bad_rows.sum())} of {x.shape[0]} rows of logits contain NaN or inf (first: sample {first}); "
-            "drop those samples or fix the model output"
-        )
-    if y.dtype == np.bool_ or not (
-        np.issubdtype(y.dtype, np.integer) or (np.issubdtype(y.dtype, np.floating) and np.all(np.mod(y, 1) == 0))
-    ):
-        raise ConfigError(f"labels must be whole-number class indices, got dtype {y.dtype}")
-    out = (y < 0) | (y >= x.shape[1])
-    if out.any():
-        first = int(np.flatnonzero(out)[0])
-        raise ConfigError(
-            f"labels must be class indices in [0, {x.shape[1]}), got {y[first]:g} (sample {first}); "
-            "check the label mapping"
-        )
-    return x, y.astype(np.int64, copy=False)
-
-
-def _to_numpy(a: Any) -> np.ndarray:
-    if type(a).__module__.split(".", 1)[0] == "torch":
-        return a.detach().cpu().numpy()
-    return np.asarray(a)
 
 
 def _nll_grad_hess(z: Any, zy: Any, beta: float, buf: Any) -> tuple[float, float, float]:
@@ -174,7 +122,7 @@ def fit_temperature(
         max_iter: cap on the number of passes over the data.
 
     Raises:
-        ConfigError: bad shapes or values (see :func:`check_logits_labels`), labels of a single class
+        ConfigError: bad shapes or values (:func:`~yolo_probs.core.checks.check_logits_labels`), labels of one class
             (a T fitted on one class says nothing about the others), or every sample classified
             correctly (the NLL then keeps falling as T -> 0, so there is no finite best T).
 
@@ -282,7 +230,5 @@ class TemperatureScaling:
         return cls(data["temperature"])
 
     def fold(self, module: Any, layer: str | None = None) -> tuple[Any, str]:
-        """Divide the final linear layer's weight and bias by T (see :func:`yolo_probs.export.fold_temperature`)."""
-        from yolo_probs.export import fold_temperature
-
+        """Divide the final layer's weight and bias by T (:func:`~yolo_probs.calibration.fold.fold_temperature`)."""
         return fold_temperature(module, self._t, layer)

@@ -27,8 +27,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from yolo_probs.calibration import _fit
+from yolo_probs.calibration.fold import fold_affine
+from yolo_probs.core.probs import log_softmax
 from yolo_probs.errors import ConfigError
-from yolo_probs.probs import log_softmax
 
 __all__ = ["VectorScaling"]
 
@@ -129,7 +130,5 @@ class VectorScaling:
 
     def fold(self, module: Any, layer: str | None = None) -> tuple[Any, str]:
         """Scale the final layer's weight rows and bias by ``scale``, then add ``bias``: no extra graph ops."""
-        from yolo_probs.calibration._fold import fold_affine
-
         a, b = self._params()
         return fold_affine(module, a, b, layer)

@@ -18,7 +18,19 @@ import warnings
 from typing import Any
 
 import typer
+from typer.core import TyperCommand
 
+from yolo_probs import __version__
+from yolo_probs.cli import _env  # noqa: F401  (first: OpenCV and Ultralytics read these settings when imported)
+from yolo_probs.cli._help import HelpCommand
+from yolo_probs.cli.calibrate import calibrate, evaluate
+from yolo_probs.cli.console import error
+from yolo_probs.cli.distill import distill_command
+from yolo_probs.cli.export import export_command
+from yolo_probs.cli.overlay import overlay
+from yolo_probs.cli.predict import predict
+from yolo_probs.cli.quiet_stderr import filtered_stderr
+from yolo_probs.cli.soft_labels import soft_labels_command
 from yolo_probs.errors import YoloProbsError
 
 app = typer.Typer(
@@ -32,8 +44,6 @@ app = typer.Typer(
 
 def _print_version(value: bool) -> None:
     if value:
-        from yolo_probs import __version__
-
         print(f"yolo-probs {__version__}")
         raise typer.Exit(0)
 
@@ -54,12 +64,23 @@ def _root(
         raise typer.Exit(0)
 
 
+# One module per command; registered here, in the order --help lists them.
+app.command("calibrate")(calibrate)
+app.command("evaluate")(evaluate)
+app.command("distill")(distill_command)
+app.command("export")(export_command)
+app.command("overlay")(overlay)
+app.command("predict")(predict)
+app.command("soft-labels")(soft_labels_command)
+
+
 #: How the CLI spells the setting a library error is about (:attr:`YoloProbsError.option`).
 OPTION_HINTS = {
     "model": "--model PATH",
     "profile": "--profile PATH",
     "output": "--output PATH",
     "plot": "--plot PATH",
+    "save": "--save PATH",
     "device": "--device",
     "imgsz": "--imgsz N",
     "engine": "--engine",
@@ -79,20 +100,6 @@ OPTION_HINTS = {
 }
 
 
-def error(message: str) -> None:
-    """Print one ``yolo-probs: error: ...`` line on stderr (control characters escaped: one line, always)."""
-    from yolo_probs.errors import printable
-
-    print(f"yolo-probs: error: {printable(message)}", file=sys.stderr, flush=True)
-
-
-def note(message: str) -> None:
-    """Print one ``yolo-probs: ...`` line on stderr (what was written where)."""
-    from yolo_probs.errors import printable
-
-    print(f"yolo-probs: {printable(message)}", file=sys.stderr, flush=True)
-
-
 def _bare_ray(argv: list[str]) -> list[str]:
     """A bare ``--ray`` (last, or before another option) means ``--ray local``: Typer has no optional values."""
     out = list(argv)
@@ -104,22 +111,6 @@ def _bare_ray(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (the console script exits with it)."""
-    from yolo_probs.cli import calibrate, distill, export, overlay, predict, soft_labels  # noqa: F401  (registers the commands)
-
-    # FFmpeg's own log lines ("moov atom not found") would break the one-line-per-error promise, and
-    # Ultralytics' INFO/WARNING lines go to stdout, where they would corrupt --format json/jsonl/csv.
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-    os.environ.setdefault("YOLO_VERBOSE", "False")
-    # OpenCV's own "[ WARN:0@...]" / "[ERROR:0@...]" lines (camera probes, codecs, TIFF tags) and Qt's
-    # "QFontDatabase: Cannot find font directory" notices (opencv-python ships Qt without fonts) would
-    # break the one-line-per-problem promise too; yolo-probs reports each problem itself.
-    os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
-    os.environ.setdefault("QT_LOGGING_RULES", "default.warning=false")
-
-    from typer.core import TyperCommand
-
-    from yolo_probs.cli._help import HelpCommand
-
     for info in app.registered_commands:  # usage lines that read 'SOURCE...', not '{SOURCE...}...'
         if info.cls is TyperCommand:
             info.cls = HelpCommand
@@ -172,8 +163,6 @@ _SHOW_WARNING = warnings.showwarning
 
 def run() -> None:
     """Console-script entry point: :func:`main` with native libraries' own stderr lines filtered out."""
-    from yolo_probs.cli.quiet_stderr import filtered_stderr
-
     with filtered_stderr():
         code = main()
     sys.exit(code)

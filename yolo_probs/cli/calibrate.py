@@ -17,19 +17,32 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from yolo_probs.cli import app, error
-from yolo_probs.cli.model_options import (
+from yolo_probs.api.model import YoloProbs
+from yolo_probs.api.profile import save_profile
+from yolo_probs.api.workflow import calibrate as run_calibration
+from yolo_probs.api.workflow import evaluate as run_evaluation
+from yolo_probs.cli.console import error, set_verbose, warn
+from yolo_probs.cli.decisions import fitted_lines, print_report
+from yolo_probs.cli.options import (
     MODEL_HELP,
     BatchOption,
     DeviceOption,
     EngineOption,
     VerboseOption,
-    set_verbose,
+    build_classifier,
+    merged_options,
 )
 from yolo_probs.cli.progress import progress_bar
+from yolo_probs.decisions.ood import DEFAULT_SCORE
+from yolo_probs.decisions.options import DecisionOptions
+from yolo_probs.decisions.selective import reject_curve
+from yolo_probs.inputs.labelled import load_labelled_folder
+from yolo_probs.inputs.sources import IMAGE_SUFFIXES
+from yolo_probs.outputs.files import check_not_input, check_output
+from yolo_probs.outputs.plots import plot_reliability, plot_risk_coverage
 
 if TYPE_CHECKING:
-    from yolo_probs.metrics import CalibrationReport
+    from yolo_probs.core.metrics import CalibrationReport
 
 _MAX_LISTED = 10
 
@@ -49,11 +62,6 @@ class ReportFormat(str, Enum):  # noqa: UP042 (same style as predict's OutputFor
 
     table = "table"
     json = "json"
-
-
-def warn(message: str) -> None:
-    """Print one ``yolo-probs: warning: ...`` line on stderr."""
-    print(f"yolo-probs: warning: {message}", file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager
@@ -127,9 +135,6 @@ PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".webp", ".tif", ".tif
 def _check_outputs(output: Path | None, plot: Path | None, inputs: list[Any], data: str) -> None:
     """Check the profile and plot paths before minutes of inference: writable, not a folder, not an input
     (the model, the profile, or an image of DATA)."""
-    from yolo_probs._paths import check_writable
-    from yolo_probs.outputs import check_not_input
-    from yolo_probs.sources import IMAGE_SUFFIXES
 
     root = Path(data).resolve()
     for path in (output, plot):  # an existing image inside DATA is one of the inputs
@@ -138,18 +143,17 @@ def _check_outputs(output: Path | None, plot: Path | None, inputs: list[Any], da
 
     if output is not None:
         check_not_input(output, inputs)
-        check_writable(output, "--output", example="profile.yaml")
+        check_output(output, option="output", example="profile.yaml", create_folder=True)
     if plot is not None:
         check_not_input(plot, [*inputs, output], option="plot")
         if output is not None and plot.resolve() == output.resolve():
             raise typer.BadParameter(f"{plot} is also the --output profile; choose another file", param_hint="--plot")
-        check_writable(plot, "--plot", PLOT_SUFFIXES)
+        check_output(plot, option="plot", suffixes=PLOT_SUFFIXES, create_folder=True)
 
 
 _DATA_HELP = "Labelled images: DATA/<class>/*.jpg, or a dataset root holding DATA/<split>/<class>/..."
 
 
-@app.command()
 def calibrate(
     data: Annotated[str, typer.Argument(help=_DATA_HELP, metavar="DATA")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Profile (YAML) to write.")],
@@ -227,14 +231,6 @@ def calibrate(
     profile. Exit code 0 when every image was read, 1 when some were skipped (the profile is still
     written), 2 for usage errors.
     """
-    from yolo_probs.cli.decisions import fitted_lines
-    from yolo_probs.cli.model_options import merged_options
-    from yolo_probs.dataset import load_labelled_folder
-    from yolo_probs.decisions.ood import DEFAULT_SCORE
-    from yolo_probs.decisions.pipeline import DecisionOptions
-    from yolo_probs.model import YoloProbs
-    from yolo_probs.profile import save_profile
-    from yolo_probs.workflow import calibrate as run_calibration
 
     asked = DecisionOptions(
         ood_tpr=ood_tpr,
@@ -269,7 +265,7 @@ def calibrate(
                 method=method.value,
                 bins=bins,
                 progress=advance,
-                decisions=asked.to_workflow(plot=risk_plot),
+                decisions=asked.to_workflow(),
             )
     _report_skipped(result.collected.failures)
     for line in result.warnings:
@@ -293,19 +289,18 @@ def calibrate(
     save_profile(saved, output)
     print(f"profile written to {output}")
     if plot is not None:
-        from yolo_probs.reliability import plot_reliability
-
         title = f"{Path(model_path).name} on {result.where}"
         c = result.collected
         plot_reliability(plot, c.logits, c.labels, n_bins=bins, title=title, calibrator=result.calibrator)
         print(f"reliability diagram written to {plot}")
         if risk_plot is not None:
+            choice, curve = reject_curve(result)
+            plot_risk_coverage(risk_plot, curve, choice, title=f"risk-coverage on {result.where}")
             print(f"risk-coverage curve written to {risk_plot}")
     if result.collected.failures:
         raise typer.Exit(1)
 
 
-@app.command()
 def evaluate(
     data: Annotated[str, typer.Argument(help=_DATA_HELP, metavar="DATA")],
     profile: Annotated[
@@ -340,10 +335,6 @@ def evaluate(
     (coverage, set sizes) and the reject threshold (coverage, accuracy of accepted images).
     Exit code 0 when every image was read, 1 when some were skipped, 2 for usage errors.
     """
-    from yolo_probs.cli.decisions import print_report
-    from yolo_probs.cli.model_options import build_classifier
-    from yolo_probs.dataset import load_labelled_folder
-    from yolo_probs.workflow import evaluate as run_evaluation
 
     _check_outputs(None, plot, [model, profile], data)
     set_verbose(verbose)
@@ -368,8 +359,6 @@ def evaluate(
         _print_table(result.before, result.after, f"evaluated on {result.where}")
         print_report(result.details)
     if plot is not None:
-        from yolo_probs.reliability import plot_reliability
-
         c = result.collected
         title = f"evaluated on {result.where}"
         plot_reliability(plot, c.logits, c.labels, n_bins=bins, title=title, calibrator=result.calibrator)

@@ -1,6 +1,6 @@
 """How ``calibrate`` and ``evaluate`` print the decisions (unknown inputs, conformal sets, reject threshold).
 
-The numbers come from :mod:`yolo_probs.decisions` through :mod:`yolo_probs.workflow`; this module
+The numbers come from :mod:`yolo_probs.decisions` through :mod:`yolo_probs.api.workflow`; this module
 only formats them.
 """
 

@@ -7,14 +7,13 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from yolo_probs.cli import app
+from yolo_probs.distill.train import DistillEpoch, distill
+from yolo_probs.errors import ConfigError
 
 
 def _train_args(items: list[str] | None) -> dict[str, Any]:
     """``KEY=VALUE`` pairs, values read as YAML scalars (``0.0`` -> float, ``false`` -> bool, ``none`` -> None)."""
     import yaml
-
-    from yolo_probs.errors import ConfigError
 
     parsed: dict[str, Any] = {}
     for item in items or []:
@@ -26,7 +25,6 @@ def _train_args(items: list[str] | None) -> dict[str, Any]:
     return parsed
 
 
-@app.command("distill")
 def distill_command(
     data: Annotated[
         Path, typer.Argument(help="Dataset root with train/<class>/ and val/<class>/ image folders.", metavar="DATA")
@@ -79,8 +77,6 @@ def distill_command(
     (frozen) seeing the same augmented batch. The student keeps the teacher's class names and order;
     -o is an ordinary Ultralytics checkpoint (the best epoch). Exit code 0 on success, 2 for usage errors.
     """
-    from yolo_probs.distill import DistillEpoch, distill
-
     extra = _train_args(train_arg)
 
     def report(e: DistillEpoch) -> None:

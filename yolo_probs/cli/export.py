@@ -8,8 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from yolo_probs.cli import app
-from yolo_probs.cli.model_options import (
+from yolo_probs.cli.options import (
     MODEL_HELP,
     BgrOption,
     LayerOption,
@@ -22,6 +21,8 @@ from yolo_probs.cli.model_options import (
     merged_options,
     model_kwargs,
 )
+from yolo_probs.errors import ConfigError
+from yolo_probs.export.folded import export_folded
 
 
 class ExportFormat(str, Enum):  # noqa: UP042  (Typer needs a str Enum it can list in --help)
@@ -31,7 +32,6 @@ class ExportFormat(str, Enum):  # noqa: UP042  (Typer needs a str Enum it can li
     torchscript = "torchscript"
 
 
-@app.command("export")
 def export_command(
     output: Annotated[Path, typer.Option("--output", "-o", help="File to write (.onnx or .torchscript).")],
     model: Annotated[Optional[str], typer.Option("--model", "-m", help=MODEL_HELP)] = None,  # noqa: UP045
@@ -70,8 +70,6 @@ def export_command(
     The final linear layer's weight and bias are divided by T in a copy of the model; T and the
     source are recorded in the export's metadata. Exit code 0 on success, 2 for usage errors.
     """
-    from yolo_probs.errors import ConfigError
-    from yolo_probs.export import export_folded
 
     kwargs, _ = merged_options(profile, model=model, temperature=temperature, imgsz=imgsz)
     model, calibrator, imgsz = kwargs.get("model"), kwargs.get("calibrator"), kwargs.get("imgsz")

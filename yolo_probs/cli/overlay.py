@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from yolo_probs.cli import app, error
-from yolo_probs.cli.model_options import (
+from yolo_probs.cli.console import error, set_verbose
+from yolo_probs.cli.options import (
     BgrOption,
     DeviceOption,
     EngineOption,
@@ -24,11 +24,12 @@ from yolo_probs.cli.model_options import (
     VerboseOption,
     build_classifier,
     model_kwargs,
-    set_verbose,
 )
+from yolo_probs.errors import SourceError
+from yolo_probs.overlay import OverlayDrawer
+from yolo_probs.overlay.loop import check_display, check_output, open_source, run_overlay
 
 
-@app.command()
 def overlay(
     source: Annotated[
         str,
@@ -105,9 +106,6 @@ def overlay(
     corrupt (skipped and counted) or the recording holds fewer frames than were drawn (what it holds
     is reported), 2 for usage errors (no display, unwritable --save, bad option).
     """
-    from yolo_probs.errors import SourceError
-    from yolo_probs.overlay import OverlayDrawer
-    from yolo_probs.overlay.loop import check_display, check_output, open_source, run_overlay
 
     extra = model_kwargs(
         layer=layer, names=names, imgsz=imgsz, resize=resize, stretch=stretch, mean=mean, std=std, bgr=bgr

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from yolo_probs.cli import app, error, note
-from yolo_probs.cli.model_options import (
+from yolo_probs.cli.console import error, note, set_verbose
+from yolo_probs.cli.options import (
     BatchOption,
     BgrOption,
     DeviceOption,
@@ -30,46 +30,32 @@ from yolo_probs.cli.model_options import (
     VerboseOption,
     build_classifier,
     model_kwargs,
-    set_verbose,
 )
 from yolo_probs.cli.progress import progress_bar
+from yolo_probs.cli.ray_predict import predict_on_ray
+from yolo_probs.inputs.sources import Frame, ImageInput, InputFailure, StreamInput, count_frames, expand, iter_frames
+from yolo_probs.outputs.files import check_not_input
+from yolo_probs.outputs.formats import WRITERS, format_for_path, make_writer, open_records
+from yolo_probs.overlay.annotate import AnnotatedCopies
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from yolo_probs.inputs.sources import Frame, InputFailure
+    from yolo_probs.outputs.formats import Writer
     from yolo_probs.overlay.annotate import AnnotatedCopies
-    from yolo_probs.sources import Frame, InputFailure
-    from yolo_probs.writers import Writer
 
 
 def _output_formats() -> type[StrEnum]:
-    from yolo_probs.writers import WRITERS
-
     return StrEnum("OutputFormat", {name: name for name in WRITERS})  # type: ignore[return-value]
 
 
-#: The ``--format`` choices: one per registered writer (:data:`yolo_probs.writers.WRITERS`).
+#: The ``--format`` choices: one per registered writer (:data:`yolo_probs.outputs.formats.WRITERS`).
 OutputFormat = _output_formats()
-
-
-def _open_output(path: Path | None, binary: bool = False, inputs: list[Any] | None = None) -> Any:
-    """The output stream (stdout when None), through :func:`yolo_probs.outputs.open_output`: never an
-    input, written atomically unless the format streams (jsonl), write errors named in one line."""
-    from yolo_probs.outputs import open_output
-    from yolo_probs.writers import format_for_path
-
-    atomic = True
-    if path is not None:
-        from yolo_probs.writers import WRITERS
-
-        atomic = getattr(WRITERS.get(format_for_path(path), object), "atomic", True)
-    return open_output(path, binary=binary, atomic=atomic, inputs=inputs or ())
 
 
 def _local_inputs(sources: list[str], *others: Any) -> list[Any]:
     """The local files this run reads (images, videos, model, profile, names): never to be overwritten."""
-    from yolo_probs.sources import ImageInput, StreamInput, expand
-
     found: list[Any] = [x for x in others if x is not None]
     found += [s for s in sources if os.path.isfile(s)]  # named on the command line, readable or not
     for item in expand(sources):
@@ -80,20 +66,6 @@ def _local_inputs(sources: list[str], *others: Any) -> list[Any]:
     return found
 
 
-def _count_frames(sources: list[str]) -> int:
-    """Images plus announced video frames: the progress bar's total (cheap: no decoding)."""
-    from yolo_probs.sources import ImageInput, StreamInput, expand
-
-    total = 0
-    for item in expand(sources):
-        if isinstance(item, ImageInput):
-            total += 1
-        elif isinstance(item, StreamInput):
-            total += item.frame_count() or 0
-    return total
-
-
-@app.command()
 def predict(
     sources: Annotated[
         list[str],
@@ -168,9 +140,6 @@ def predict(
     Exit code 0 when every input succeeded, 1 when some failed (the others are still written and the
     failures listed on stderr), 2 for usage errors.
     """
-    from yolo_probs.outputs import check_not_input, open_output
-    from yolo_probs.sources import InputFailure
-    from yolo_probs.writers import WRITERS, format_for_path, make_writer
 
     set_verbose(verbose)
     chosen = fmt.value if fmt is not None else format_for_path(output)
@@ -184,15 +153,11 @@ def predict(
         raise typer.BadParameter("--save draws on this machine; run without --ray to save annotated copies")
     copies = None
     if save is not None:  # checked (and created) before the model loads
-        from yolo_probs.overlay.annotate import AnnotatedCopies
-
         copies = AnnotatedCopies(save)
     extra = model_kwargs(
         layer=layer, names=names, imgsz=imgsz, resize=resize, stretch=stretch, mean=mean, std=std, bgr=bgr
     )
     if ray is not None:
-        from yolo_probs.cli.ray_predict import predict_on_ray
-
         options = {"temperature": temperature, "top_k": top_k, "min_prob": min_prob, "imgsz": imgsz, **extra}
         options |= {"device": device, "batch": batch, "engine": engine}
         predict_on_ray(
@@ -221,12 +186,11 @@ def predict(
     failed: list[str] = []
     seen: set[str] = set()
     lost_frames = written = 0
-    bar = progress_bar("classifying", _count_frames(sources) if sys.stderr.isatty() else 0)
+    bar = progress_bar("classifying", count_frames(sources) if sys.stderr.isatty() else 0)
     frames: deque[Frame] = deque()  # decoded, waiting for their prediction (--save only)
-    atomic = getattr(WRITERS[chosen], "atomic", True)  # jsonl streams; json, csv, parquet are renamed into place
     try:
         # inputs=(): check_not_input ran above, before the model loaded
-        with clf, open_output(output, binary=binary, atomic=atomic, inputs=()) as stream:
+        with clf, open_records(output, chosen) as stream:
             writer: Writer = make_writer(chosen, stream, logits)
             with bar or contextlib.nullcontext():
                 try:
@@ -278,8 +242,6 @@ def _records(n: int) -> str:
 
 def _tap(sources: list[str], frames: deque[Frame], batch: int) -> Iterator[Frame | InputFailure]:
     """Decode ``sources`` once and keep each frame until its prediction comes back (at most a batch ahead)."""
-    from yolo_probs.sources import Frame, iter_frames
-
     workers = min(8, max(1, (os.cpu_count() or 1) - 1)) if batch >= 8 else 1
     for item in iter_frames(sources, workers=workers):
         if isinstance(item, Frame):

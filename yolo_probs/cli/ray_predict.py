@@ -12,9 +12,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from yolo_probs.cli import error
-from yolo_probs.cli.model_options import build_classifier
-from yolo_probs.sources import STREAM_PREFIXES
+import typer
+
+from yolo_probs.cli.console import error
+from yolo_probs.cli.options import build_classifier
+from yolo_probs.inputs.sources import STREAM_PREFIXES, ImageInput, InputFailure, expand
+from yolo_probs.integrations.ray import check_address, connect, predict_files, require_ray
+from yolo_probs.outputs.formats import make_writer, open_records
 
 
 def _absolute(path: Any) -> Any:
@@ -24,8 +28,6 @@ def _absolute(path: Any) -> Any:
 
 def _inputs(sources: list[str]) -> tuple[list[str], list[str]]:
     """Image paths and URIs for Ray, and the failure lines for everything else."""
-    from yolo_probs.sources import ImageInput, InputFailure, expand
-
     paths: list[str] = []
     failures: list[str] = []
     for source in sources:
@@ -55,12 +57,6 @@ def predict_on_ray(
     options: dict[str, Any],
 ) -> None:
     """Score ``sources`` on the cluster and write the records to ``output`` (Parquet); exit 1 if some failed."""
-    import typer
-
-    from yolo_probs.cli.predict import _open_output
-    from yolo_probs.ray import check_address, connect, predict_files, require_ray
-    from yolo_probs.writers import make_writer
-
     if fmt != "parquet":
         raise typer.BadParameter("--ray writes Parquet; pass e.g. --output out.parquet", param_hint="--output")
     require_ray()
@@ -79,7 +75,7 @@ def predict_on_ray(
     for line in failures:
         error(line)
     written, failed = 0, len(failures)
-    with _open_output(output, binary=True) as stream:
+    with open_records(output, fmt) as stream:
         writer = make_writer(fmt, stream, logits)
         try:
             for record in predict_files(paths, classifier=factory, logits=logits):

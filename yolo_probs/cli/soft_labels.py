@@ -10,8 +10,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from yolo_probs.cli import app, error
-from yolo_probs.cli.model_options import (
+from yolo_probs.cli.console import error
+from yolo_probs.cli.options import (
     BatchOption,
     BgrOption,
     DeviceOption,
@@ -27,16 +27,17 @@ from yolo_probs.cli.model_options import (
     model_kwargs,
 )
 from yolo_probs.cli.progress import progress_bar
+from yolo_probs.distill.soft_labels import expand_class_folders, format_for_soft_labels, write_soft_labels
+from yolo_probs.inputs.sources import count_frames
 
 
 class SoftLabelFormat(str, Enum):  # noqa: UP042  (Typer needs a str Enum it can list in --help)
-    """Soft-label file formats (see :data:`yolo_probs.soft_labels.SOFT_LABEL_FORMATS`)."""
+    """Soft-label file formats (see :data:`yolo_probs.distill.soft_labels.SOFT_LABEL_FORMATS`)."""
 
     parquet = "parquet"
     jsonl = "jsonl"
 
 
-@app.command("soft-labels")
 def soft_labels_command(
     sources: Annotated[
         list[str], typer.Argument(help="Image files, folders, globs or video files.", metavar="SOURCE...")
@@ -79,8 +80,6 @@ def soft_labels_command(
     Bad inputs are listed on stderr and skipped; the others are written. Exit code 0 when every input
     succeeded, 1 when some failed, 2 for usage errors.
     """
-    from yolo_probs.cli.predict import _count_frames
-    from yolo_probs.soft_labels import expand_class_folders, format_for_soft_labels, write_soft_labels
 
     chosen = format_for_soft_labels(output, fmt.value if fmt is not None else None)  # checked before the model loads
     extra = model_kwargs(
@@ -97,7 +96,7 @@ def soft_labels_command(
         **extra,
     )
     counted = expand_class_folders(sources, clf.names) if sys.stderr.isatty() else []
-    bar = progress_bar("soft labels", _count_frames(counted) if counted else 0)
+    bar = progress_bar("soft labels", count_frames(counted) if counted else 0)
 
     def report(item: object) -> None:
         if not hasattr(item, "probs"):

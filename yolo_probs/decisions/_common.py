@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from yolo_probs.errors import ConfigError
 
 if TYPE_CHECKING:
-    from yolo_probs.prediction import Prediction
+    from yolo_probs.core.prediction import Prediction
 
 __all__ = [
     "calibrator_label",

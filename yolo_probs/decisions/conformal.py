@@ -36,12 +36,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from yolo_probs.calibration import calibrator_from_dict
+from yolo_probs.core.probs import TopClass
 from yolo_probs.decisions._common import check_calibrator, check_fraction, made_at, take
+from yolo_probs.decisions.base import DecisionKind
 from yolo_probs.errors import ConfigError
 
 if TYPE_CHECKING:
     from yolo_probs.backends import BackendOutput
-    from yolo_probs.prediction import Prediction
+    from yolo_probs.core.prediction import Prediction
 
 __all__ = [
     "CONFORMAL_SCORES",
@@ -284,7 +287,7 @@ class ConformalRule:
     Example:
         >>> import numpy as np
         >>> from yolo_probs.backends import BackendOutput
-        >>> from yolo_probs.prediction import Prediction
+        >>> from yolo_probs.core.prediction import Prediction
         >>> at = {"method": "temperature", "temperature": 1.0}
         >>> entry = {"alpha": 0.1, "score": "lac", "qhat": 0.8, "calibrator": at}
         >>> p = Prediction.from_logits(np.array([2.0, 1.5, -3.0]), ("a", "b", "c"))
@@ -304,14 +307,11 @@ class ConformalRule:
             raise ConfigError(f"decisions.conformal.qhat has {len(qhat)} values for {num_classes} classes")
         self.entry = entry
         self.calibrator: dict[str, Any] = take(entry, "conformal", "calibrator", dict)
-        from yolo_probs.calibration import calibrator_from_dict
 
         self._probs = calibrator_from_dict(self.calibrator)  # float64 probabilities, as at fitting
         self.rng = np.random.default_rng(int(entry.get("seed", 0)))
 
     def apply(self, predictions: list[Prediction], output: BackendOutput) -> list[Prediction]:
-        from yolo_probs.probs import TopClass
-
         idx = [i for i, p in enumerate(predictions) if made_at(p, self.calibrator)]
         if not idx:
             return predictions
@@ -332,7 +332,7 @@ def probs64(calibrator: Any, logits: np.ndarray) -> np.ndarray:
 
 
 def fit(options: dict[str, Any], result: Any, classifier: Any) -> dict[str, Any]:
-    """The ``decisions.conformal`` entry for :func:`yolo_probs.workflow.calibrate`, at its fitted calibrator.
+    """The ``decisions.conformal`` entry for :func:`yolo_probs.api.workflow.calibrate`, at its fitted calibrator.
 
     ``options``: ``alpha`` (required), ``score`` (default :data:`DEFAULT_SCORE`), ``randomized``, ``class_conditional``,
     ``penalty``, ``k_reg``.
@@ -355,7 +355,7 @@ def fit(options: dict[str, Any], result: Any, classifier: Any) -> dict[str, Any]
 
 
 def evaluate(entry: dict[str, Any], result: Any, classifier: Any, options: dict[str, Any]) -> dict[str, Any]:
-    """The ``conformal`` section of :func:`yolo_probs.workflow.evaluate`: coverage and set sizes."""
+    """The ``conformal`` section of :func:`yolo_probs.api.workflow.evaluate`: coverage and set sizes."""
     c = result.collected
     return evaluate_conformal(entry, probs64(result.calibrator, c.logits), c.labels, classifier.names).to_dict()
 
@@ -368,10 +368,4 @@ def build(entry: dict[str, Any], profile: Any, classifier: Any) -> ConformalRule
     return ConformalRule(entry, len(classifier.names))
 
 
-def _kind() -> Any:
-    from yolo_probs.decisions import DecisionKind
-
-    return DecisionKind(key="conformal", build=build, fit=fit, evaluate=evaluate)
-
-
-KIND = _kind()
+KIND = DecisionKind(key="conformal", build=build, fit=fit, evaluate=evaluate)

@@ -24,20 +24,24 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from yolo_probs._paths import file_sha256
+from yolo_probs._util.hashing import file_sha256
+from yolo_probs.core.probs import softmax
 from yolo_probs.decisions._common import check_calibrator, check_fraction, made_at, take
+from yolo_probs.decisions.base import DecisionKind
 from yolo_probs.errors import ConfigError
+from yolo_probs.inputs.labelled import list_unknowns
 
 if TYPE_CHECKING:
     from yolo_probs.backends import BackendOutput
     from yolo_probs.calibration import Calibrator
-    from yolo_probs.prediction import Prediction
+    from yolo_probs.core.prediction import Prediction
 
 __all__ = [
     "DEFAULT_K",
@@ -102,8 +106,6 @@ def ood_scores(
         return np.asarray(z.max(axis=1))
     if score in ("msp", "entropy"):
         if probs is None:
-            from yolo_probs.probs import softmax
-
             probs = softmax(z, temperature)
         p = np.asarray(probs, dtype=np.float64)
         if score == "msp":
@@ -321,7 +323,7 @@ class OODRule:
     Example:
         >>> import numpy as np
         >>> from yolo_probs.backends import BackendOutput
-        >>> from yolo_probs.prediction import Prediction
+        >>> from yolo_probs.core.prediction import Prediction
         >>> at = {"method": "temperature", "temperature": 1.0}
         >>> rule = OODRule({"score": "maxlogit", "threshold": 2.0, "calibrator": at})
         >>> p = Prediction.from_logits(np.array([1.0, 0.5]), ("a", "b"))
@@ -383,10 +385,10 @@ def _rule_of(classifier: Any) -> OODRule:
 
 
 def fit(options: dict[str, Any], result: Any, classifier: Any) -> dict[str, Any]:
-    """The ``decisions.ood`` entry for :func:`yolo_probs.workflow.calibrate`.
+    """The ``decisions.ood`` entry for :func:`yolo_probs.api.workflow.calibrate`.
 
     ``options``: ``tpr`` (default 0.95), ``score`` (default :data:`DEFAULT_SCORE`), ``k``. For ``knn``
-    the entry's ``bank`` is the feature array; :func:`~yolo_probs.profile.save_profile` writes it beside
+    the entry's ``bank`` is the feature array; :func:`~yolo_probs.api.profile.save_profile` writes it beside
     the profile (float16 ``.npy``) and records its sha256.
     """
     score = options.get("score") or DEFAULT_SCORE
@@ -412,16 +414,12 @@ def fit(options: dict[str, Any], result: Any, classifier: Any) -> dict[str, Any]
 
 
 def evaluate(entry: dict[str, Any], result: Any, classifier: Any, options: dict[str, Any]) -> dict[str, Any]:
-    """The ``ood`` section of :func:`yolo_probs.workflow.evaluate`.
+    """The ``ood`` section of :func:`yolo_probs.api.workflow.evaluate`.
 
     Without ``options["ood_data"]`` it reports the fraction of the labelled images accepted; with a
     folder of unknowns also AUROC, FPR at 95% TPR and the rates at the threshold (and MSP's, as a
     baseline).
     """
-    import warnings
-
-    from yolo_probs.decisions.pipeline import list_unknowns
-
     rule = _rule_of(classifier)
     c = result.collected
     probs = np.asarray(result.calibrator.probs(c.logits), dtype=np.float64)
@@ -462,10 +460,4 @@ def build(entry: dict[str, Any], profile: Any, classifier: Any) -> OODRule:
     return OODRule(entry, bank)
 
 
-def _kind() -> Any:
-    from yolo_probs.decisions import DecisionKind
-
-    return DecisionKind(key="ood", build=build, fit=fit, evaluate=evaluate, fit_needs_features=True)
-
-
-KIND = _kind()
+KIND = DecisionKind(key="ood", build=build, fit=fit, evaluate=evaluate, fit_needs_features=True)

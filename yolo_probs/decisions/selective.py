@@ -17,19 +17,18 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from yolo_probs.decisions._common import check_calibrator, check_fraction, made_at, take
+from yolo_probs.decisions.base import DecisionKind
 from yolo_probs.errors import ConfigError
 
 if TYPE_CHECKING:
-    import os
-
     from yolo_probs.backends import BackendOutput
-    from yolo_probs.prediction import Prediction
+    from yolo_probs.core.prediction import Prediction
 
 __all__ = [
     "RejectChoice",
@@ -39,7 +38,7 @@ __all__ = [
     "binomial_upper_bound",
     "choose_min_prob",
     "evaluate_reject",
-    "plot_risk_coverage",
+    "reject_curve",
     "risk_coverage",
 ]
 
@@ -241,33 +240,6 @@ def evaluate_reject(entry: dict[str, Any], conf: Any, correct: Any) -> RejectRep
     )
 
 
-def plot_risk_coverage(path: str | os.PathLike[str], curve: dict, choice: RejectChoice, title: str = "") -> None:
-    """Write the accuracy-coverage curve (empirical and guaranteed) with the chosen threshold marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4.2), dpi=120)
-    keep = curve["accepted"] > 0
-    ax.plot(curve["coverage"][keep], curve["accuracy"][keep], label="accuracy of accepted images")
-    tested = ~np.isnan(curve["error_bound"])
-    ax.plot(curve["coverage"][tested], 1 - curve["error_bound"][tested], ".", markersize=3,
-            label="guaranteed at the thresholds tested")  # fmt: skip
-    ax.axhline(choice.target_accuracy, color="grey", linestyle=":", label=f"target {choice.target_accuracy:g}")
-    ax.scatter([choice.coverage], [choice.accuracy], color="red", zorder=3,
-               label=f"min_prob {choice.min_prob:.4g}: coverage {choice.coverage:.1%}")  # fmt: skip
-    ax.set_xlabel("coverage (fraction of images accepted)")
-    ax.set_ylabel("accuracy")
-    ax.set_xlim(0, 1.02)
-    ax.set_title(title or "risk-coverage (reject threshold)")
-    ax.legend(loc="lower left", fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
 class RejectRule:
     """Keeps the guaranteed threshold: a prediction whose top probability is below it gets an empty ``top``.
 
@@ -277,7 +249,7 @@ class RejectRule:
     Example:
         >>> import numpy as np
         >>> from yolo_probs.backends import BackendOutput
-        >>> from yolo_probs.prediction import Prediction
+        >>> from yolo_probs.core.prediction import Prediction
         >>> rule = RejectRule({"min_prob": 0.9, "calibrator": {"method": "temperature", "temperature": 1.0}})
         >>> p = Prediction.from_logits(np.array([1.0, 0.5]), ("a", "b"))
         >>> rule.apply([p], BackendOutput(p.logits[None], "hook"))[0].top
@@ -292,8 +264,6 @@ class RejectRule:
         self.calibrator: dict[str, Any] = take(entry, "reject", "calibrator", dict)
 
     def apply(self, predictions: list[Prediction], output: BackendOutput) -> list[Prediction]:
-        from dataclasses import replace
-
         return [
             replace(p, top=[]) if made_at(p, self.calibrator) and p.top1conf < self.min_prob else p for p in predictions
         ]
@@ -306,22 +276,32 @@ def _conf_correct(result: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fit(options: dict[str, Any], result: Any, classifier: Any) -> dict[str, Any]:
-    """The ``decisions.reject`` entry for :func:`yolo_probs.workflow.calibrate`.
+    """The ``decisions.reject`` entry for :func:`yolo_probs.api.workflow.calibrate`.
 
-    ``options``: ``target_accuracy`` (required), ``delta`` (default 0.1), ``plot`` (a PNG path for the
-    risk-coverage curve). The profile's ``min_prob`` becomes the entry's ``min_prob``.
+    ``options``: ``target_accuracy`` (required), ``delta`` (default 0.1). The profile's ``min_prob``
+    becomes the entry's ``min_prob``; :func:`reject_curve` gives the risk-coverage curve behind it.
     """
     if "target_accuracy" not in options:
         raise ConfigError("a reject threshold needs a target accuracy (e.g. 0.99)", option="target_accuracy")
     conf, correct = _conf_correct(result)
-    choice, curve = choose_min_prob(conf, correct, options["target_accuracy"], options.get("delta", 0.1))
-    if options.get("plot"):
-        plot_risk_coverage(options["plot"], curve, choice, title=f"risk-coverage on {result.where}")
+    choice, _ = choose_min_prob(conf, correct, options["target_accuracy"], options.get("delta", 0.1))
     return choice.to_entry(result.calibrator.to_dict())
 
 
+def reject_curve(result: Any) -> tuple[RejectChoice, dict[str, np.ndarray]]:
+    """The fitted threshold of a calibration result and its risk-coverage curve (see :func:`choose_min_prob`).
+
+    Raises ConfigError when ``result`` fitted no reject threshold.
+    """
+    entry = result.decisions.get("reject")
+    if entry is None:
+        raise ConfigError("no reject threshold was fitted; calibrate with a target accuracy", option="target_accuracy")
+    conf, correct = _conf_correct(result)
+    return choose_min_prob(conf, correct, entry["target_accuracy"], entry["delta"])
+
+
 def evaluate(entry: dict[str, Any], result: Any, classifier: Any, options: dict[str, Any]) -> dict[str, Any]:
-    """The ``reject`` section of :func:`yolo_probs.workflow.evaluate`: coverage and accuracy when accepted."""
+    """The ``reject`` section of :func:`yolo_probs.api.workflow.evaluate`: coverage and accuracy when accepted."""
     conf, correct = _conf_correct(result)
     return evaluate_reject(entry, conf, correct).to_dict()
 
@@ -334,10 +314,4 @@ def build(entry: dict[str, Any], profile: Any, classifier: Any) -> RejectRule:
     return RejectRule(entry)
 
 
-def _kind() -> Any:
-    from yolo_probs.decisions import DecisionKind
-
-    return DecisionKind(key="reject", build=build, fit=fit, evaluate=evaluate)
-
-
-KIND = _kind()
+KIND = DecisionKind(key="reject", build=build, fit=fit, evaluate=evaluate)

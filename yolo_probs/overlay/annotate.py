@@ -9,7 +9,7 @@ Two inputs with the same file name get ``name-2.png``, ``name-3.png``...; an inp
 
 Example:
     >>> import tempfile, numpy as np
-    >>> from yolo_probs.prediction import Prediction
+    >>> from yolo_probs.core.prediction import Prediction
     >>> p = Prediction.from_logits(np.array([2.0, 0.0]), names=("cat", "dog"), top_k=2, source="a/cat.jpg")
     >>> with tempfile.TemporaryDirectory() as d:
     ...     copies = AnnotatedCopies(d)
@@ -29,9 +29,10 @@ import numpy as np
 from yolo_probs.errors import ConfigError
 from yolo_probs.overlay.canvas import canvas_size, to_canvas
 from yolo_probs.overlay.draw import OverlayDrawer
+from yolo_probs.overlay.loop import _fit
 
 if TYPE_CHECKING:
-    from yolo_probs.prediction import Prediction
+    from yolo_probs.core.prediction import Prediction
 
 __all__ = ["IMAGE_SUFFIXES", "AnnotatedCopies", "check_folder"]
 
@@ -125,8 +126,6 @@ class AnnotatedCopies:
             self.failures.append(f"{path}: cannot write the annotated copy; check the folder and free space")
 
     def _write_frame(self, image: np.ndarray, prediction: Prediction) -> None:
-        from yolo_probs.overlay.loop import _fit
-
         if prediction.source != self._video_source:
             self._finish_video()
             self._open_video(prediction.source, image)

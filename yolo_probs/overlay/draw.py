@@ -1,7 +1,7 @@
 """Draw what a classifier believes, and how sure it is, on top of a video frame.
 
 :class:`OverlayDrawer` is pure OpenCV drawing: give it a BGR frame and a
-:class:`~yolo_probs.prediction.Prediction`, it returns the frame with a semi-transparent panel
+:class:`~yolo_probs.core.prediction.Prediction`, it returns the frame with a semi-transparent panel
 (top-k bars, names, percentages, temperature, FPS, entropy and top-1 margin, an "uncertain" state,
 an "unknown" state when a profile's detector flags the input, conformal set members outlined) and
 the outline of the centre square that an Ultralytics classifier really sees.
@@ -9,7 +9,7 @@ the outline of the centre square that an Ultralytics classifier really sees.
 Example:
     >>> import numpy as np
     >>> from yolo_probs.overlay import OverlayDrawer
-    >>> from yolo_probs.prediction import Prediction
+    >>> from yolo_probs.core.prediction import Prediction
     >>> p = Prediction.from_logits(np.array([3.0, 1.0, 0.0]), names=("cat", "dog", "owl"), top_k=3)
     >>> frame = np.zeros((240, 320, 3), np.uint8)
     >>> out = OverlayDrawer(min_prob=0.5).draw(frame, p, fps=29.7)
@@ -24,8 +24,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from yolo_probs._format import percent
-from yolo_probs.prediction import Prediction
+from yolo_probs._util.format import percent
+from yolo_probs.core.prediction import Prediction
+from yolo_probs.core.probs import check_min_prob
+from yolo_probs.errors import ConfigError
 
 __all__ = ["HELP_TEXT", "OverlayDrawer", "model_view"]
 
@@ -108,12 +110,8 @@ class OverlayDrawer:
         unknown_color: _Color = (200, 60, 230),
         set_color: _Color = (255, 255, 0),
     ) -> None:
-        from yolo_probs.probs import check_min_prob
-
         self.min_prob = check_min_prob(min_prob)
         if not 0.0 <= alpha <= 1.0:
-            from yolo_probs.errors import ConfigError
-
             raise ConfigError(f"alpha must be in [0, 1], got {alpha!r}; pass e.g. 0.6")
         self.alpha = float(alpha)
         self.name_chars = max(2, int(name_chars))
@@ -221,8 +219,6 @@ class OverlayDrawer:
             help: draw the key help line along the bottom.
         """
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-            from yolo_probs.errors import ConfigError
-
             raise ConfigError(f"draw needs an HxWx3 uint8 BGR frame, got {frame.dtype} {frame.shape}")
         h, w = frame.shape[:2]
         labels = self._short_names(prediction.names)

@@ -1,4 +1,4 @@
-"""The overlay loop: capture frames, predict with :class:`~yolo_probs.model.YoloProbs`, draw, show, record.
+"""The overlay loop: capture frames, predict with :class:`~yolo_probs.api.model.YoloProbs`, draw, show, record.
 
 Live sources (webcam index, rtsp/http streams) are read in a thread that keeps only the newest
 frame, so a slow model drops frames instead of falling behind. Video files and image folders are
@@ -28,17 +28,17 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from yolo_probs._cv2 import quiet_opencv
-from yolo_probs._paths import claim_output
+from yolo_probs._util.opencv import quiet_opencv
 from yolo_probs.calibration.temperature import T_MAX, T_MIN
 from yolo_probs.errors import ConfigError, SourceError
+from yolo_probs.inputs.sources import STREAM_PREFIXES, InputFailure, StreamInput, expand, iter_frames
+from yolo_probs.outputs import files
 from yolo_probs.overlay.canvas import to_canvas
 from yolo_probs.overlay.draw import OverlayDrawer
-from yolo_probs.sources import STREAM_PREFIXES, InputFailure, StreamInput, expand, iter_frames
 
 if TYPE_CHECKING:
-    from yolo_probs.model import YoloProbs
-    from yolo_probs.prediction import Prediction
+    from yolo_probs.api.model import YoloProbs
+    from yolo_probs.core.prediction import Prediction
 
 __all__ = ["Controls", "OverlayStats", "check_display", "check_output", "open_source", "run_overlay"]
 
@@ -274,8 +274,7 @@ def check_output(path: str | os.PathLike[str]) -> Path:
     out = Path(path)
     if out.suffix.lower() not in _FOURCC and not out.is_dir():
         raise ConfigError(f"--save {out}: unsupported video type {out.suffix or '(none)'!r}; use .mp4 or .avi")
-    if not claim_output(out, "--save"):
-        out.unlink()
+    files.check_output(out, option="save", what="a video recording")
     return out
 
 

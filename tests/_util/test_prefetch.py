@@ -1,0 +1,64 @@
+"""The read-ahead thread keeps order, re-raises producer errors and stops when abandoned."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from yolo_probs._util.prefetch import prefetched
+
+
+def test_order_and_errors():
+    assert list(prefetched(iter(range(100)), depth=3)) == list(range(100))
+
+    def broken():
+        yield 1
+        raise RuntimeError("decoder exploded")
+
+    gen = prefetched(broken())
+    assert next(gen) == 1
+    with pytest.raises(RuntimeError, match="decoder exploded"):
+        next(gen)
+
+
+def test_abandoned_generator_stops_the_thread():
+    produced: list[int] = []
+
+    def endless():
+        i = 0
+        while True:
+            produced.append(i)
+            yield i
+            i += 1
+
+    gen = prefetched(endless(), depth=2)
+    assert next(gen) == 0
+    gen.close()
+    time.sleep(0.5)
+    count = len(produced)
+    time.sleep(0.3)
+    assert len(produced) == count <= 5
+    assert not any(t.name == "yolo-probs-prefetch" and t.is_alive() for t in threading.enumerate())
+
+
+def test_the_producer_cleans_up_its_generator_in_its_own_thread():
+    cleaned: list[str] = []
+
+    def source():
+        try:
+            i = 0
+            while True:
+                yield i
+                i += 1
+        finally:
+            cleaned.append(threading.current_thread().name)
+
+    gen = prefetched(source(), depth=2)
+    assert next(gen) == 0
+    gen.close()
+    deadline = time.monotonic() + 5
+    while not cleaned and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert cleaned == ["yolo-probs-prefetch"]

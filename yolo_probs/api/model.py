@@ -1,0 +1,293 @@
+"""The model layer: one backend, the calibrator and decision rules around it, and the prediction loop.
+
+:class:`YoloProbs` resolves its model to one backend (:mod:`yolo_probs.backends`: Ultralytics'
+predictor, a plain PyTorch module, ONNX, TorchScript, or an object of your own), turns each batch of
+logits into :class:`~yolo_probs.core.prediction.Prediction` objects with the math core, and applies the
+profile's decision rules. It has no per-kind branches.
+
+Example:
+    >>> from yolo_probs import YoloProbs
+    >>> with YoloProbs("examples/models/digits-yolo26n-cls.pt", temperature=1.5, top_k=3) as clf:
+    ...     p = clf.predict("examples/images/digit_3.png")[0]
+    >>> p.names[p.top1], len(p.top)
+    ('3', 3)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+from yolo_probs._util.prefetch import prefetched
+from yolo_probs.api.profile import load_profile
+from yolo_probs.backends import BackendOptions, resolve_backend
+from yolo_probs.backends.devices import check_device
+from yolo_probs.backends.ultralytics import DEFAULT_MODEL
+from yolo_probs.calibration import TemperatureScaling
+from yolo_probs.calibration.folded import resolve_folded
+from yolo_probs.core.prediction import Prediction
+from yolo_probs.core.probs import check_min_prob, check_top_k
+from yolo_probs.decisions import decisions_from_profile
+from yolo_probs.errors import ConfigError
+from yolo_probs.inputs.readahead import pipelined
+from yolo_probs.inputs.sources import Frame, InputFailure, iter_frames
+from yolo_probs.inputs.tensor import nan_failures, run_checked
+
+if TYPE_CHECKING:
+    from ultralytics import YOLO
+
+    from yolo_probs.api.profile import Profile
+    from yolo_probs.backends import Backend, BackendOutput
+    from yolo_probs.calibration import Calibrator
+    from yolo_probs.inputs.preprocess import Preprocess
+
+__all__ = ["YoloProbs"]
+
+
+class YoloProbs:
+    """Calibrated, top-k filtered probabilities from an image classifier.
+
+    Args:
+        model: checkpoint path, model YAML, Ultralytics hub name, a loaded ``ultralytics.YOLO``, any
+            ``torch.nn.Module``, an exported ``.onnx``/``.torchscript`` file, or a backend object of your
+            own (see :mod:`yolo_probs.backends.base`).
+        temperature: divides the original model's logits before the softmax; 1 gives the model's own
+            probabilities, above 1 softens them, below 1 sharpens them. Finite and > 0. None: the
+            temperature folded into a yolo-probs export, else 1.
+        top_k: how many classes each :attr:`Prediction.top` keeps (clipped to the number of classes).
+        min_prob: drop classes below this probability from :attr:`Prediction.top` (None keeps all k).
+        imgsz: inference size; None uses the checkpoint's own (640 for a model built from YAML).
+        device: ``"cpu"``, ``"0"``, ``"cuda:0"``...; None lets the backend choose.
+        batch: images per forward pass.
+        half: run in float16 on GPU.
+        layer: plain PyTorch models: name of the layer whose output are the logits (default: found).
+        preprocess: plain PyTorch and exported models: a :class:`~yolo_probs.inputs.preprocess.Preprocess`.
+        names: class names (list, mapping or file) replacing the model's own.
+        calibrator: a fitted calibrator (see :mod:`yolo_probs.calibration`) used instead of
+            ``temperature``; setting :attr:`temperature` later replaces it by temperature scaling.
+        decisions: decision rules applied to every prediction (see :mod:`yolo_probs.decisions`).
+        engine: ``"torch"`` (default), ``"auto"`` or a fast engine's name, for Ultralytics checkpoints.
+
+    The backend's hooks are removed by :meth:`close` (or on leaving a ``with`` block); a later call
+    sets them up again. Several threads may call :meth:`predict` at once: each gets its own logits.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | YOLO | Any = DEFAULT_MODEL,
+        *,
+        temperature: float | None = None,
+        top_k: int = 5,
+        min_prob: float | None = None,
+        imgsz: int | None = None,
+        device: str | None = None,
+        batch: int = 1,
+        half: bool = False,
+        layer: str | None = None,
+        preprocess: Preprocess | None = None,
+        names: Any = None,
+        calibrator: Calibrator | None = None,
+        decisions: list[Any] | None = None,
+        engine: str | None = None,
+    ) -> None:
+        self.top_k = top_k
+        self.min_prob = min_prob
+        if calibrator is not None and temperature is not None:
+            raise ConfigError("pass temperature or calibrator, not both")
+        if temperature is not None:  # checked before the (slow) model load
+            calibrator = TemperatureScaling(temperature)
+        options = BackendOptions(
+            layer=layer,
+            preprocess=preprocess,
+            names=names,
+            imgsz=imgsz,
+            device=device,
+            batch=batch,
+            half=half,
+            engine=engine,
+        )
+        self.batch = options.batch
+        if engine in (None, "torch", "auto"):  # the CPU engines say themselves that they do not take a GPU
+            check_device(device)  # before the model loads: a device this machine lacks, and the ones it has
+        self.backend: Backend = resolve_backend(model, options)
+        self.names: tuple[str, ...] = tuple(self.backend.names)
+        folded = getattr(self.backend, "folded_calibrator", None)
+        if folded is not None:  # an export with a calibrator inside: never apply it twice
+            calibrator = resolve_folded(calibrator, folded)
+        if calibrator is None:
+            calibrator = TemperatureScaling(getattr(self.backend, "folded_temperature", None) or 1.0)
+        self.calibrator: Calibrator = calibrator
+        self.decisions: list[Any] = list(decisions or [])
+        self.profile: Profile | None = None  # set by from_profile
+
+    @classmethod
+    def from_profile(cls, path: str | os.PathLike[str], **overrides: Any) -> YoloProbs:
+        """Build from a deployment profile (see :mod:`yolo_probs.api.profile`); keyword arguments override it.
+
+        The profile's model file is checked against its recorded sha256 (:class:`ModelError` if it
+        changed) unless ``model`` is overridden. ``None`` overrides are ignored, so CLI flags left
+        unset keep the profile's values.
+
+        Example:
+            >>> YoloProbs.from_profile("missing.yaml")  # doctest: +ELLIPSIS
+            Traceback (most recent call last):
+            ...
+            yolo_probs.errors.ConfigError: profile missing.yaml not found; create one with 'yolo-probs calibrate ...'
+        """
+        explicit_model = overrides.get("model") is not None
+        profile = load_profile(path, check_model=not explicit_model)
+        kwargs = profile.model_kwargs(**overrides)
+        decisions = kwargs.pop("decisions", None)
+        clf = cls(kwargs.pop("model"), **kwargs)
+        if decisions is None and profile.decisions:
+            decisions = decisions_from_profile(profile, clf)
+        clf.decisions = list(decisions or [])
+        clf.profile = profile
+        return clf
+
+    # -- options, validated on every change (the overlay changes them live) --
+    @property
+    def temperature(self) -> float:
+        """The temperature applied to every new prediction (the calibrator's, 1.0 if it has none).
+
+        Setting it replaces the calibrator by temperature scaling at that temperature.
+        """
+        t = self.calibrator.temperature
+        return 1.0 if t is None else t
+
+    @temperature.setter
+    def temperature(self, value: float) -> None:
+        self.calibrator = TemperatureScaling(value)
+
+    @property
+    def top_k(self) -> int:
+        """How many classes :attr:`Prediction.top` keeps."""
+        return self._top_k
+
+    @top_k.setter
+    def top_k(self, value: int) -> None:
+        self._top_k = check_top_k(value)
+
+    @property
+    def min_prob(self) -> float | None:
+        """Probability below which classes are left out of :attr:`Prediction.top`."""
+        return self._min_prob
+
+    @min_prob.setter
+    def min_prob(self, value: float | None) -> None:
+        self._min_prob = check_min_prob(value)
+
+    def close(self) -> None:
+        """Release the backend's hooks and sessions; a later :meth:`predict` sets them up again."""
+        self.backend.close()
+
+    def __enter__(self) -> YoloProbs:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- prediction --
+    @property
+    def wants_features(self) -> bool:
+        """Whether a decision rule needs the features that enter the final layer."""
+        return any(getattr(d, "needs_features", False) for d in self.decisions)
+
+    def _predictions(self, out: BackendOutput, frames: list[tuple[str, int | None]]) -> list[Prediction | InputFailure]:
+        out, frames, failures = nan_failures(out, frames)  # NaN logits: a failure, never NaN probabilities
+        feats = out.features if out.features is not None else [None] * len(frames)
+        preds = [
+            Prediction.from_logits(
+                row,
+                self.names,
+                top_k=self._top_k,
+                min_prob=self._min_prob,
+                source=source,
+                frame=frame,
+                logits_source=out.how,
+                calibrator=self.calibrator,
+                features=feat,
+            )
+            for (source, frame), row, feat in zip(frames, out.logits, feats, strict=True)
+        ]
+        for rule in self.decisions:
+            preds = rule.apply(preds, out)
+        if not failures:
+            return list(preds)
+        merged: list[Prediction | InputFailure] = list(preds)
+        for index, failure in failures:  # back in input order
+            merged.insert(index, failure)
+        return merged
+
+    def _run(self, frames: list[Frame], features: bool) -> list[Prediction | InputFailure]:
+        out = self.backend.run([f.image for f in frames], features=features or self.wants_features)
+        return self._predictions(out, [(f.source, f.frame) for f in frames])
+
+    def predict_each(self, source: Any, *, features: bool = False) -> Iterator[Prediction | InputFailure]:
+        """Stream a prediction per image or frame, and an :class:`InputFailure` in place of each bad input.
+
+        Never raises for a bad input, so a batch job can report failures and carry on; order follows
+        the inputs. Accepts what :meth:`predict` accepts. With ``features`` each prediction also carries
+        the input of the model's final layer (:attr:`Prediction.features`) where the backend has one.
+        """
+        if type(source).__module__.split(".", 1)[0] == "torch":  # a BCHW float tensor in [0, 1], as Ultralytics takes
+            yield from run_checked(self.backend, source, features or self.wants_features, self._predictions)
+            return
+        if getattr(self.backend, "prepare", None) is not None:  # fast engines: decode + preprocess overlap inference
+            batches = pipelined(self.backend, source, batch=self.batch, features=features or self.wants_features)
+            with contextlib.closing(batches):
+                for done in batches:
+                    if isinstance(done, InputFailure):
+                        yield done
+                    else:
+                        yield from self._predictions(*done)
+            return
+        # Like Ultralytics' loader: decode image files in threads for batches of 8 or more.
+        items = iter_frames(source, workers=min(8, max(1, (os.cpu_count() or 1) - 1)) if self.batch >= 8 else 1)
+        if self.backend.device_type == "cuda":  # decode while the GPU works
+            items = prefetched(items, depth=2 * self.batch)
+        pending: list[Frame] = []
+        try:
+            for item in items:
+                if isinstance(item, InputFailure):
+                    yield from self._run(pending, features) if pending else ()
+                    pending = []
+                    yield item
+                    continue
+                pending.append(item)
+                if len(pending) == self.batch:
+                    yield from self._run(pending, features)
+                    pending = []
+            if pending:
+                yield from self._run(pending, features)
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:  # stop a read-ahead thread when the consumer stops early
+                close()
+
+    @overload
+    def predict(self, source: Any, *, stream: Literal[False] = False) -> list[Prediction]: ...
+
+    @overload
+    def predict(self, source: Any, *, stream: Literal[True]) -> Iterator[Prediction]: ...
+
+    def predict(self, source: Any, *, stream: bool = False) -> list[Prediction] | Iterator[Prediction]:
+        """Classify ``source`` and return one :class:`Prediction` per image or video frame.
+
+        ``source`` may be a path, folder, glob, video file, webcam index (``"0"``), stream or image URL,
+        a numpy BGR array, a PIL image, a BCHW tensor, or a list of these. With ``stream=True`` a
+        generator is returned, so long videos use flat memory. A bad input raises
+        :class:`~yolo_probs.errors.SourceError` naming it; use :meth:`predict_each` to skip past it.
+        """
+        gen = self._predict_raising(source)
+        return gen if stream else list(gen)
+
+    def _predict_raising(self, source: Any) -> Iterator[Prediction]:
+        for item in self.predict_each(source):
+            if isinstance(item, InputFailure):
+                raise item.error()
+            yield item
+
+    __call__ = predict

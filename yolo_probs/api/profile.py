@@ -1,0 +1,304 @@
+"""Deployment profiles: one YAML file per deployment holding its model, temperature and options.
+
+A profile records the model path and its sha256 (so a retrained model is not silently paired with an
+old temperature), the temperature, ``top_k``, ``min_prob``, ``imgsz`` and, when it was written by
+``yolo-probs calibrate``, where the temperature came from (data, sample count, date, bins, metrics
+before and after). A relative ``model`` path is relative to the profile's own folder, so a profile
+and its model can be moved together. Profiles are written atomically.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> from yolo_probs.api.profile import Profile, load_profile, save_profile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> path = save_profile(Profile(name="line-3", model="yolo26n-cls.pt", temperature=1.7), folder / "p.yaml")
+    >>> p = load_profile(path)
+    >>> p.name, p.temperature, p.top_k
+    ('line-3', 1.7, 5)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import numbers
+import os
+import tempfile
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from yolo_probs._util.hashing import file_sha256
+from yolo_probs.backends.base import MAX_IMGSZ
+from yolo_probs.calibration import TemperatureScaling, calibrator_from_dict
+from yolo_probs.calibration.storage import load_calibrator, store_calibrator
+from yolo_probs.core.probs import check_min_prob, check_temperature, check_top_k
+from yolo_probs.errors import ConfigError, ModelError
+
+__all__ = ["PROFILE_VERSION", "Profile", "load_profile", "save_profile"]
+
+PROFILE_VERSION = 1
+_CALIBRATION_KEYS = {
+    "data": str,
+    "split": (str, type(None)),
+    "samples": int,
+    "skipped": int,
+    "date": str,
+    "bins": int,
+    "binning": str,
+    "method": str,
+    "before": dict,
+    "after": dict,
+}
+
+
+@dataclass
+class Profile:
+    """One deployment: model, temperature and prediction options, plus optional calibration provenance.
+
+    ``model`` is a path (as resolved when loaded) or an Ultralytics model name.
+    """
+
+    model: str
+    temperature: float
+    name: str = ""
+    model_sha256: str | None = None
+    top_k: int = 5
+    min_prob: float | None = None
+    imgsz: int | None = None
+    calibration: dict[str, Any] | None = None
+    calibrator: dict[str, Any] | None = None
+    decisions: dict[str, Any] | None = None
+    engine: str | None = None
+    version: int = PROFILE_VERSION
+
+    def __post_init__(self) -> None:
+        self.temperature = check_temperature(self.temperature)
+        self.top_k = check_top_k(self.top_k)
+        self.min_prob = check_min_prob(self.min_prob)
+        imgsz = self.imgsz
+        if imgsz is not None and (isinstance(imgsz, bool) or not isinstance(imgsz, int) or imgsz < 1):
+            raise ConfigError(f"imgsz must be a whole number >= 1 or null, got {self.imgsz!r}")
+
+        if imgsz is not None and imgsz > MAX_IMGSZ:
+            raise ConfigError(f"imgsz {imgsz} is above the limit of {MAX_IMGSZ} pixels; use e.g. 224 or null")
+
+    def model_kwargs(self, **explicit: Any) -> dict[str, Any]:
+        """Keyword arguments for :class:`~yolo_probs.api.model.YoloProbs` (``model`` included), ``explicit`` on top.
+
+        This is the one place where a profile meets explicit options: an option that is not None
+        overrides the profile's value. An explicit ``temperature`` replaces the profile's calibrator by
+        temperature scaling at that temperature; otherwise the profile's calibrator (or its temperature)
+        applies.
+
+        Example:
+            >>> p = Profile(model="m.pt", temperature=1.5, top_k=3)
+            >>> kw = p.model_kwargs(top_k=None, temperature=2.0, device="cpu")
+            >>> kw["top_k"], kw["calibrator"], kw["device"]
+            (3, TemperatureScaling(2.0), 'cpu')
+        """
+        given = {k: v for k, v in explicit.items() if v is not None}
+        temperature = given.pop("temperature", None)
+        if temperature is not None:
+            calibrator: Any = TemperatureScaling(temperature)
+        elif self.calibrator is not None:
+            calibrator = calibrator_from_dict(self.calibrator)
+        else:
+            calibrator = TemperatureScaling(self.temperature)
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "calibrator": calibrator,
+            "top_k": self.top_k,
+            "min_prob": self.min_prob,
+            "imgsz": self.imgsz,
+        }
+        if self.engine is not None:
+            kwargs["engine"] = self.engine
+        return {**kwargs, **given}
+
+    def check_model(self, source: str = "the profile") -> None:
+        """Raise :class:`ModelError` if the model file's sha256 differs from the recorded one.
+
+        Nothing is checked when no hash is recorded or the model is not a local file (a hub name).
+        """
+        if not self.model_sha256 or not Path(self.model).is_file():
+            return
+        actual = file_sha256(self.model)
+        if actual != self.model_sha256:
+            raise ModelError(
+                f"{self.model} has sha256 {actual[:12]}... but {source} was calibrated for "
+                f"{self.model_sha256[:12]}...; the model changed since calibration: re-run 'yolo-probs calibrate' "
+                "(or point the profile at the right model)"
+            )
+
+
+_FIELDS = {f.name: f for f in fields(Profile)}
+
+
+def _check_type(source: str, key: str, value: Any, kind: Any) -> None:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    ok = any(
+        (k is int and isinstance(value, int) and not isinstance(value, bool))
+        or (k is float and isinstance(value, numbers.Real) and not isinstance(value, bool))
+        or (k not in (int, float) and isinstance(value, k))
+        for k in kinds
+    )
+    if not ok:
+        want = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+        raise ConfigError(f"{source}: {key} must be {want}, got {value!r} ({type(value).__name__})")
+
+
+_TOP_TYPES: dict[str, Any] = {
+    "model": str,
+    "temperature": float,
+    "name": str,
+    "model_sha256": (str, type(None)),
+    "top_k": int,
+    "min_prob": (float, type(None)),
+    "imgsz": (int, type(None)),
+    "calibration": (dict, type(None)),
+    "calibrator": (dict, type(None)),
+    "decisions": (dict, type(None)),
+    "engine": (str, type(None)),
+    "version": int,
+}
+
+
+def load_profile(path: str | os.PathLike[str], *, check_model: bool = True) -> Profile:
+    """Read and validate a profile; with ``check_model`` compare the model file with its recorded sha256.
+
+    Raises:
+        ConfigError: missing file, bad YAML, not a mapping, unknown or missing keys, wrong types,
+            temperature <= 0 (one line naming the file and the key).
+        ModelError: the model file's sha256 differs from the recorded one.
+    """
+    import yaml
+
+    source = os.fspath(path)
+    try:
+        text = Path(source).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        hint = f"create one with 'yolo-probs calibrate ... --output {source}'"
+        raise ConfigError(f"profile {source} not found; {hint}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read profile {source} ({exc}); check the path and permissions") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ConfigError(f"{source}: not valid YAML{where} ({problem}); fix the file or re-create it") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a profile must be a YAML mapping (key: value lines), got {type(data).__name__}")
+    unknown = sorted(str(k) for k in data if k not in _FIELDS)
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown keys {', '.join(unknown)}; allowed keys: {', '.join(_FIELDS)} (check the spelling)"
+        )
+    missing = [k for k in ("model", "temperature") if k not in data]
+    if missing:
+        raise ConfigError(f"{source}: missing required keys {', '.join(missing)}")
+    for key, value in data.items():
+        _check_type(source, key, value, _TOP_TYPES[key])
+    if data.get("version", PROFILE_VERSION) != PROFILE_VERSION:
+        raise ConfigError(
+            f"{source}: profile version {data['version']} is not supported (this yolo-probs reads {PROFILE_VERSION})"
+        )
+    if data.get("calibration") is not None:
+        cal = data["calibration"]
+        bad = sorted(str(k) for k in cal if k not in _CALIBRATION_KEYS)
+        if bad:
+            allowed = ", ".join(_CALIBRATION_KEYS)
+            raise ConfigError(f"{source}: unknown keys under calibration: {', '.join(bad)}; allowed: {allowed}")
+        for key, value in cal.items():
+            _check_type(source, f"calibration.{key}", value, _CALIBRATION_KEYS[key])
+    if data.get("calibrator") is not None:  # large matrices live in a file beside the profile
+        data["calibrator"] = load_calibrator(data["calibrator"], source)
+    model = data["model"]
+    local = Path(source).parent / model
+    if not Path(model).is_absolute() and local.exists():  # relative to the profile's folder
+        model = os.path.normpath(local)
+    decisions = data.get("decisions")
+    if decisions is not None:  # files beside the profile (a decision's feature bank) are relative to its folder
+        decisions = {
+            key: {**entry, "bank": os.path.normpath(Path(source).parent / entry["bank"])}
+            if isinstance(entry, dict) and isinstance(entry.get("bank"), str) and not Path(entry["bank"]).is_absolute()
+            else entry
+            for key, entry in decisions.items()
+        }
+    try:
+        profile = Profile(**{**data, "model": model, "decisions": decisions})
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    if check_model:
+        profile.check_model(f"profile {source}")
+    return profile
+
+
+def _save_files(key: str, entry: Any, target: Path) -> Any:
+    """A decision entry as stored: an in-memory ``bank`` array is written beside the profile (float16 .npy,
+    with its sha256), a bank file under the profile's folder is named relative to it."""
+    if not isinstance(entry, dict) or "bank" not in entry:
+        return entry
+    bank = entry["bank"]
+    if not isinstance(bank, str | os.PathLike):
+        bank_path = target.with_name(f"{target.stem}.{key}-bank.npy")
+        with open(bank_path, "wb") as f:
+            np.save(f, np.asarray(bank, dtype=np.float16), allow_pickle=False)
+        return {**entry, "bank": bank_path.name, "bank_sha256": file_sha256(bank_path)}
+    absolute = Path(bank).resolve()
+    relative = os.path.relpath(absolute, target.parent.resolve())
+    return {**entry, "bank": relative if not relative.startswith("..") else str(absolute)}
+
+
+def save_profile(profile: Profile, path: str | os.PathLike[str]) -> Path:
+    """Write ``profile`` as YAML atomically (a temporary file in the same folder, then ``os.replace``).
+
+    A local model path is written relative to the profile's folder. Returns the path written.
+    """
+    import yaml
+
+    target = Path(path)
+    folder = target.parent
+    with contextlib.suppress(OSError):  # a failure shows up as a clear error from mkstemp below
+        folder.mkdir(parents=True, exist_ok=True)
+    model = profile.model
+    if Path(model).exists():  # relative when the model sits under the profile's folder, else absolute
+        absolute = Path(model).resolve()
+        relative = os.path.relpath(absolute, folder.resolve())
+        model = relative if not relative.startswith("..") else str(absolute)
+    data: dict[str, Any] = {
+        "version": profile.version,
+        "name": profile.name,
+        "model": model,
+        "model_sha256": profile.model_sha256,
+        "temperature": float(profile.temperature),
+        "top_k": profile.top_k,
+        "min_prob": profile.min_prob,
+        "imgsz": profile.imgsz,
+    }
+    for key in ("engine", "calibrator", "decisions", "calibration"):
+        if getattr(profile, key) is not None:
+            data[key] = getattr(profile, key)
+    if profile.calibrator is not None:  # large matrices go to a small file beside the profile
+        data["calibrator"] = store_calibrator(profile.calibrator, target)
+    if profile.decisions:
+        data["decisions"] = {k: _save_files(k, v, target) for k, v in profile.decisions.items()}
+    text = "# yolo-probs deployment profile (written by yolo-probs; see the README, Calibration)\n"
+    text += yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise ConfigError(f"cannot write profile {target} ({exc.strerror}); choose a writable folder") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)  # atomic: readers see the old file or the new one, never half of one
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return target

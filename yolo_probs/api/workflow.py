@@ -1,0 +1,343 @@
+"""The calibration workflow as library functions: :func:`calibrate` and :func:`evaluate`.
+
+Both read an Ultralytics classification folder (``DATA/<class>/*.jpg`` or ``DATA/<split>/<class>/...``),
+collect the classifier's logits (unreadable images are skipped and counted) and score the
+probabilities before (T = 1) and after calibration. They return result objects; the CLI only prints
+them, and :meth:`CalibrationResult.to_profile` turns a calibration into a deployment profile. Nothing
+here prints: warnings are collected in ``result.warnings``.
+
+Example:
+    >>> import pathlib, shutil, tempfile
+    >>> from yolo_probs import YoloProbs, calibrate
+    >>> data = pathlib.Path(tempfile.mkdtemp())  # a tiny labelled folder: DATA/<class>/*.png
+    >>> for image, label in [("digit_3", "3"), ("digit_5", "5"), ("digit_7", "7"), ("hard_3", "8")]:
+    ...     (data / label).mkdir(exist_ok=True)
+    ...     _ = shutil.copy(f"examples/images/{image}.png", data / label)
+    >>> with YoloProbs("examples/models/digits-yolo26n-cls.pt") as clf:
+    ...     result = calibrate(clf, data)
+    >>> result.calibrator.method, result.after.nll < result.before.nll, result.warnings[0][:30]
+    ('temperature', True, 'only 4 labelled samples: the f')
+    >>> result.to_profile("examples/models/digits-yolo26n-cls.pt", name="demo").temperature > 1
+    True
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from yolo_probs._util.hashing import file_sha256
+from yolo_probs.api.profile import Profile
+from yolo_probs.calibration import CalibrationWarning, fit_calibrator
+from yolo_probs.core.metrics import BINNING, DEFAULT_BINS, CalibrationReport, evaluate_logits
+from yolo_probs.decisions import DECISIONS
+from yolo_probs.errors import ConfigError, SourceError
+from yolo_probs.inputs.labelled import LabelledFolder, load_labelled_folder
+
+if TYPE_CHECKING:
+    from yolo_probs.api.model import YoloProbs
+    from yolo_probs.api.profile import Profile
+    from yolo_probs.calibration import Calibrator
+
+__all__ = ["CalibrationResult", "CollectedLogits", "EvaluationResult", "calibrate", "collect_logits", "evaluate"]
+
+
+@dataclass(frozen=True)
+class CollectedLogits:
+    """Logits of the readable images of a :class:`LabelledFolder`; ``failures`` are the one-line skip reasons.
+
+    ``features`` are the ``(N, D)`` inputs of the final layer when they were asked for (else None).
+    """
+
+    logits: np.ndarray
+    labels: np.ndarray
+    files: list[str]
+    failures: list[str]
+    features: np.ndarray | None = None
+
+
+def collect_logits(
+    model: Any, folder: LabelledFolder, progress: Callable[[int], None] | None = None, *, features: bool = False
+) -> CollectedLogits:
+    """Run ``model.predict_each`` (a :class:`~yolo_probs.api.model.YoloProbs`) over the folder's images.
+
+    Unreadable images are skipped and counted; ``progress(1)`` is called after each image. With
+    ``features`` the inputs of the final layer are kept too (None if the backend has none).
+
+    Raises:
+        SourceError: not one image could be read.
+    """
+    label_of = dict(zip(folder.files, folder.labels.tolist(), strict=True))
+    rows: list[np.ndarray] = []
+    labels: list[int] = []
+    files: list[str] = []
+    failures: list[str] = []
+    feats: list[np.ndarray | None] = []
+    for item in model.predict_each(folder.files, features=features):
+        if hasattr(item, "logits"):
+            rows.append(np.asarray(item.logits, dtype=np.float32))
+            feats.append(item.features)
+            labels.append(label_of[item.source])
+            files.append(item.source)
+        else:
+            failures.append(str(item))
+        if progress is not None:
+            progress(1)
+    if not rows:
+        raise SourceError(
+            str(folder.root), f"none of its {len(folder.files)} images could be read (first: {failures[0]})"
+        )
+    present = [f for f in feats if f is not None]
+    kept = np.stack(present).astype(np.float32) if features and len(present) == len(rows) else None
+    return CollectedLogits(np.stack(rows), np.asarray(labels, dtype=np.int64), files, failures, kept)
+
+
+def _where(folder: LabelledFolder) -> str:
+    return f"{folder.root}" + (f" (split {folder.split})" if folder.split else "")
+
+
+@dataclass
+class _Scored:
+    """What both results hold: the calibrator, its metrics before (T = 1) and after, and the data scored."""
+
+    calibrator: Calibrator
+    before: CalibrationReport
+    after: CalibrationReport
+    collected: CollectedLogits
+    folder: LabelledFolder
+    bins: int = DEFAULT_BINS
+    details: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def where(self) -> str:
+        """``root (split s)``: where the images came from."""
+        return _where(self.folder)
+
+
+@dataclass
+class CalibrationResult(_Scored):
+    """What :func:`calibrate` found.
+
+    Attributes:
+        calibrator: the fitted calibrator (its ``method`` and parameters go into the profile).
+        before: metrics at T = 1 on the calibration images.
+        after: metrics with ``calibrator``.
+        collected: the logits, labels (and features, if a decision needed them) of the readable images.
+        folder: the labelled folder that was read.
+        bins: equal-width bins of ECE/MCE.
+        details: what the method reported (e.g. the candidates a selector tried).
+        warnings: one-line warnings (too few samples, a bound hit, images skipped...).
+        decisions: profile entries of the decisions that were fitted (``{"ood": {...}, ...}``).
+    """
+
+    decisions: dict[str, Any] = field(default_factory=dict)
+
+    def record(self) -> dict[str, Any]:
+        """The profile's ``calibration`` provenance: data, split, counts, date, binning, metrics before and after."""
+        metrics = {
+            name: {k: v for k, v in report.to_dict().items() if k not in ("n_bins", "binning")}
+            for name, report in (("before", self.before), ("after", self.after))
+        }
+        return {
+            "data": str(self.folder.root),
+            "split": self.folder.split,
+            "samples": int(self.collected.labels.size),
+            "skipped": len(self.collected.failures),
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),  # noqa: UP017 (explicit for readers)
+            "bins": self.bins,
+            "binning": BINNING,
+            "method": self.calibrator.method,
+            **metrics,
+        }
+
+    def to_profile(
+        self,
+        model: str | os.PathLike[str],
+        *,
+        name: str = "",
+        top_k: int | None = None,
+        min_prob: float | None = None,
+        imgsz: int | None = None,
+        engine: str | None = None,
+    ) -> Profile:
+        """A deployment profile for ``model`` holding this calibration (and the decisions fitted with it).
+
+        A fitted ``reject`` decision sets ``min_prob`` to its guaranteed threshold.
+        """
+
+        path = os.fspath(model)
+        cal = self.calibrator
+        return Profile(
+            model=path,
+            temperature=cal.temperature if cal.temperature is not None else 1.0,
+            name=name,
+            model_sha256=file_sha256(path) if Path(path).is_file() else None,
+            top_k=5 if top_k is None else top_k,
+            min_prob=self.decisions["reject"]["min_prob"] if "reject" in self.decisions else min_prob,
+            imgsz=imgsz,
+            engine=engine,
+            calibrator=None if cal.method == "temperature" else cal.to_dict(),
+            decisions=dict(self.decisions) or None,
+            calibration=self.record(),
+        )
+
+
+@dataclass
+class EvaluationResult(_Scored):
+    """What :func:`evaluate` measured.
+
+    Attributes:
+        calibrator: the calibrator evaluated (the classifier's).
+        before, after: metrics at T = 1 and with ``calibrator``.
+        collected, folder, bins, warnings: as in :class:`CalibrationResult`.
+        details: one report section per decision of the classifier's profile (``{"ood": {...}, ...}``).
+    """
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document of ``yolo-probs evaluate --format json``."""
+        return {
+            "data": str(self.folder.root),
+            "split": self.folder.split,
+            "samples": int(self.collected.labels.size),
+            "skipped": len(self.collected.failures),
+            "temperature": self.after.temperature,
+            "method": self.calibrator.method,
+            "bins": self.bins,
+            "before": self.before.to_dict(),
+            "after": self.after.to_dict(),
+            **self.details,
+        }
+
+
+def _skipped(collected: CollectedLogits, total: int) -> list[str]:
+    if not collected.failures:
+        return []
+    return [f"{len(collected.failures)} of {total} images could not be read and were skipped"]
+
+
+def _accuracy_drop(result: _Scored, images: str) -> list[str]:
+    """A warning when a calibrator that can change the predicted class lowers accuracy."""
+    cal, before, after = result.calibrator, result.before, result.after
+    if not cal.changes_ranking or after.accuracy >= before.accuracy:
+        return []
+    return [
+        f"{cal.method} calibration changes the predicted class and lowers accuracy on the {images} images from "
+        f"{before.accuracy:.2%} to {after.accuracy:.2%}; check it on other labelled images or use temperature scaling"
+    ]
+
+
+def calibrate(
+    classifier: YoloProbs,
+    data: str | os.PathLike[str] | LabelledFolder,
+    *,
+    split: str = "val",
+    method: str = "temperature",
+    bins: int = DEFAULT_BINS,
+    decisions: dict[str, dict[str, Any]] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> CalibrationResult:
+    """Fit a calibrator (and the asked-for decisions) on the labelled images of ``data``.
+
+    Args:
+        classifier: the model to calibrate (its current calibrator and decision rules are not used).
+        data: a folder of class folders, or a dataset root holding ``split`` (or a loaded
+            :class:`~yolo_probs.inputs.labelled.LabelledFolder`).
+        split: the split to fit on when ``data`` holds splits.
+        method: a calibration method (``"temperature"`` or another registered one, see
+            :mod:`yolo_probs.calibration`).
+        bins: equal-width bins of ECE/MCE.
+        decisions: ``{key: options}`` of registered decisions to fit (see :mod:`yolo_probs.decisions`).
+        progress: called with 1 after each image.
+
+    Raises:
+        SourceError: no such folder, or not one image could be read.
+        ConfigError: degenerate data for the fit, an unknown method or decision.
+    """
+    asked = dict(decisions or {})
+    unknown = sorted(k for k in asked if k not in DECISIONS or DECISIONS[k].fit is None)
+    if unknown:
+        raise ConfigError(f"unknown decisions {', '.join(unknown)}; known: {', '.join(DECISIONS) or 'none'}")
+    folder = data if isinstance(data, LabelledFolder) else load_labelled_folder(data, classifier.names, split)
+    features = any(DECISIONS[k].fit_needs_features for k in asked)
+    collected = collect_logits(classifier, folder, progress, features=features)
+    found = _skipped(collected, len(folder.files))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CalibrationWarning)
+        calibrator, details = fit_calibrator(method, collected.logits, collected.labels)
+    for w in caught:
+        if issubclass(w.category, CalibrationWarning):
+            found.append(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    result = CalibrationResult(
+        calibrator=calibrator,
+        before=evaluate_logits(collected.logits, collected.labels, 1.0, bins),
+        after=evaluate_logits(collected.logits, collected.labels, n_bins=bins, calibrator=calibrator),
+        collected=collected,
+        folder=folder,
+        bins=bins,
+        details=details,
+        warnings=found,
+    )
+    found.extend(_accuracy_drop(result, "calibration"))
+    for key, options in asked.items():
+        fit = DECISIONS[key].fit
+        assert fit is not None
+        result.decisions[key] = fit(options, result, classifier)
+    return result
+
+
+def evaluate(
+    classifier: YoloProbs,
+    data: str | os.PathLike[str] | LabelledFolder,
+    *,
+    split: str = "test",
+    bins: int = DEFAULT_BINS,
+    profile: Profile | None = None,
+    options: dict[str, dict[str, Any]] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> EvaluationResult:
+    """Score the classifier's calibrator (and its profile's decisions) on labelled images of ``data``.
+
+    Args:
+        classifier: the model, with the calibrator to evaluate.
+        data: a folder of class folders, or a dataset root holding ``split`` (or a loaded
+            :class:`~yolo_probs.inputs.labelled.LabelledFolder`).
+        split: the split to evaluate when ``data`` holds splits.
+        bins: equal-width bins of ECE/MCE.
+        profile: the profile the classifier came from; its ``decisions`` are evaluated too.
+        options: per-decision evaluation options (e.g. ``{"ood": {"ood_data": "unknowns/"}}``).
+        progress: called with 1 after each image.
+    """
+    folder = data if isinstance(data, LabelledFolder) else load_labelled_folder(data, classifier.names, split)
+    collected = collect_logits(classifier, folder, progress, features=classifier.wants_features)
+    cal = classifier.calibrator
+    result = EvaluationResult(
+        calibrator=cal,
+        before=evaluate_logits(collected.logits, collected.labels, 1.0, bins),
+        after=evaluate_logits(collected.logits, collected.labels, n_bins=bins, calibrator=cal),
+        collected=collected,
+        folder=folder,
+        bins=bins,
+        warnings=_skipped(collected, len(folder.files)),
+    )
+    result.warnings.extend(_accuracy_drop(result, "evaluation"))
+    entries = (profile.decisions if profile is not None else None) or {}
+    missing = sorted(k for k in (options or {}) if k not in entries)
+    if missing:
+        raise ConfigError(
+            f"the profile has no {', '.join(missing)} entry to evaluate; calibrate with it first",
+            option={"ood": "ood_tpr", "conformal": "conformal", "reject": "target_accuracy"}.get(missing[0]),
+        )
+    for key, kind in DECISIONS.items():
+        if key in entries and kind.evaluate is not None:
+            result.details[key] = kind.evaluate(entries[key], result, classifier, (options or {}).get(key, {}))
+    return result

@@ -1,0 +1,450 @@
+"""The one file writer: every file yolo-probs writes goes through this module, with one set of rules.
+
+- A regular file or a new path is written to a unique temporary file in the same folder, flushed and
+  fsynced, then renamed over the target: readers see the old file or the new one, never half of one.
+  An existing file keeps its permission bits; a new file gets the umask's (``0o666 & ~umask``).
+- A symlink is resolved and its target written that way; the link stays a link.
+- A FIFO, a character device (``/dev/null``, a terminal) or ``-`` (stdout) is written straight into,
+  never renamed over. A format that cannot be written as a stream says so in one line instead
+  (``streams=False``).
+- Anything else (a folder, a socket, a block device) is never replaced: one :class:`ConfigError` line.
+- An interrupted or failed write leaves the old file as it was (the temporary file is removed). On
+  Ctrl-C, a writer that completes its document in a ``finally`` block (``predict``'s records) keeps
+  what it wrote when asked to (``keep_on_interrupt``).
+- An output that is one of the run's inputs (an image, a video, the model, the profile) is refused
+  before anything is opened (:func:`check_not_input`); a write error (disk full, permissions) is one
+  :class:`OutputError` naming the file.
+
+:func:`open_output` gives a stream; :func:`write_bytes` and :func:`write_text` write a whole document;
+:func:`output_path` gives a real file path to libraries that write by path (OpenCV's video writer,
+``torch.save``, ONNX, Parquet) and publishes the file at the end; :func:`check_output` checks a path
+before long work, creating nothing.
+
+Example:
+    >>> import pathlib, tempfile
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "out.json"
+    >>> with open_output(target) as stream:
+    ...     _ = stream.write("[]")
+    ...     target.exists()  # still being written under a temporary name
+    False
+    >>> target.read_text()
+    '[]'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import secrets
+import shutil
+import stat
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from yolo_probs.errors import ConfigError, OutputError, printable
+
+__all__ = [
+    "STDOUT",
+    "OutputTarget",
+    "check_not_input",
+    "check_output",
+    "open_output",
+    "output_path",
+    "resolve_output",
+    "write_bytes",
+    "write_text",
+]
+
+#: The name that means standard output.
+STDOUT = "-"
+
+Inputs = Iterable["str | os.PathLike[str] | None"]
+
+
+@dataclass(frozen=True)
+class OutputTarget:
+    """Where an output goes, as the writer sees it.
+
+    Attributes:
+        name: the output as the user named it, printable (for messages).
+        path: the file written, symlinks resolved; None for stdout.
+        kind: ``"stdout"``, ``"stream"`` (a FIFO or character device, written into), ``"file"`` (a regular
+            file, replaced atomically) or ``"new"`` (nothing there yet).
+        mode: the permission bits an existing regular file has (kept by the replacement), else None.
+    """
+
+    name: str
+    path: Path | None
+    kind: str
+    mode: int | None = None
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the output is written straight into (stdout, a FIFO, a device) rather than replaced."""
+        return self.kind in ("stdout", "stream")
+
+
+_KINDS = {
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFDIR: "a folder",
+}
+
+
+def resolve_output(
+    path: str | os.PathLike[str] | None, *, option: str = "output", example: str = "out"
+) -> OutputTarget:
+    """What writing ``path`` means (see the module docstring); ConfigError for what is never replaced.
+
+    ``None`` and ``"-"`` are stdout; a symlink is followed to its target (a dangling link to where it points).
+
+    Example:
+        >>> resolve_output("-").kind, resolve_output("/no/such/new.json").kind
+        ('stdout', 'new')
+        >>> resolve_output("/")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        yolo_probs.errors.ConfigError: /: it is a folder; name a file in it, e.g. /out
+    """
+    if path is None or os.fspath(path) == STDOUT:
+        return OutputTarget("stdout", None, "stdout")
+    name = printable(os.fspath(path))
+    real = Path(os.path.realpath(path)) if Path(path).is_symlink() else Path(path)
+    try:
+        st = os.stat(real)
+    except FileNotFoundError:
+        return OutputTarget(name, real, "new")
+    except NotADirectoryError:
+        blocking = next(f for f in real.parents if f.exists() and not f.is_dir())
+        why = f"{blocking} is a file, not a folder"
+        raise ConfigError(f"{name}: {why}; choose a writable path", option=option) from None
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot write it ({exc.strerror}); choose a writable path", option=option) from None
+    if stat.S_ISREG(st.st_mode):
+        return OutputTarget(name, real, "file", stat.S_IMODE(st.st_mode))
+    if stat.S_ISFIFO(st.st_mode) or stat.S_ISCHR(st.st_mode):
+        return OutputTarget(name, real, "stream")
+    if stat.S_ISDIR(st.st_mode):
+        shown = name.rstrip("/")
+        raise ConfigError(f"{name}: it is a folder; name a file in it, e.g. {shown}/{example}", option=option)
+    what = _KINDS.get(stat.S_IFMT(st.st_mode), "not a regular file")
+    raise ConfigError(
+        f"{name} is {what}: yolo-probs writes regular files, FIFOs and character devices only, and replaces "
+        "nothing else; choose another path",
+        option=option,
+    )
+
+
+def _identity(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISREG(st.st_mode) else None
+
+
+def check_not_input(output: str | os.PathLike[str] | None, inputs: Inputs, option: str = "output") -> None:
+    """Raise :class:`ConfigError` if ``output`` is the same file as one of ``inputs`` (links and ``./`` included).
+
+    Nothing is opened or created. Inputs that are not local regular files (URLs, webcams) are ignored.
+
+    Example:
+        >>> check_not_input("examples/images/digit_3.png", ["examples/images/digit_3.png"])  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        yolo_probs.errors.ConfigError: examples/images/digit_3.png is also an input of this run: writing it would ...
+    """
+    target = None if output is None or os.fspath(output) == STDOUT else _identity(output)
+    if target is None:
+        return
+    assert output is not None
+    for item in inputs:
+        if item is not None and _identity(item) == target:
+            same = "" if os.fspath(item) == os.fspath(output) else f" (the same file as {printable(os.fspath(item))})"
+            raise ConfigError(
+                f"{printable(os.fspath(output))} is also an input of this run{same}: writing it would destroy it; "
+                "choose another output file",
+                option=option,
+            )
+
+
+def _refuse_stream(target: OutputTarget, what: str, option: str) -> ConfigError:
+    where = "stdout" if target.kind == "stdout" else f"{target.name} (a FIFO or device)"
+    return ConfigError(f"{what} cannot be written as a stream into {where}; name a regular file", option=option)
+
+
+def check_output(
+    path: str | os.PathLike[str] | None,
+    *,
+    option: str = "output",
+    inputs: Inputs = (),
+    suffixes: tuple[str, ...] = (),
+    streams: bool = True,
+    what: str = "this output",
+    example: str = "out",
+    create_folder: bool = False,
+) -> OutputTarget:
+    """Check that ``path`` can be written later, creating nothing and touching no file.
+
+    For outputs written after long work (a profile, a plot, an export), so a bad path fails in one line
+    before the work starts: not one of ``inputs``; a known suffix when ``suffixes`` are given; never a
+    folder, socket or block device; a FIFO, device or stdout only if the format ``streams``; and a new
+    or replaced file's folder accepts a new file (a probe file is created and removed there: permission
+    bits do not tell, root may write anywhere but read-only file systems). With ``create_folder`` a
+    missing folder is created.
+
+    Example:
+        >>> check_output("/proc/plot.png", option="plot")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        yolo_probs.errors.ConfigError: /proc/plot.png: cannot write it (...); choose a writable path
+    """
+    check_not_input(path, inputs, option)
+    target = resolve_output(path, option=option, example=example + (suffixes[0] if suffixes else ""))
+    if suffixes and target.kind != "stdout" and Path(os.fspath(path or "")).suffix.lower() not in suffixes:
+        suffix = Path(os.fspath(path or "")).suffix or "(none)"
+        raise ConfigError(
+            f"{target.name}: unsupported suffix {suffix!r}; use one of {', '.join(suffixes)}", option=option
+        )
+    if target.streamed:
+        if not streams:
+            raise _refuse_stream(target, what, option)
+        return target
+    assert target.path is not None
+    folder = target.path.parent
+    blocking = next((f for f in (folder, *folder.parents) if f.exists() and not f.is_dir()), None)
+    if blocking is not None:
+        raise ConfigError(f"{target.name}: {blocking} is a file, not a folder; choose a writable path", option=option)
+    try:
+        if create_folder:
+            folder.mkdir(parents=True, exist_ok=True)
+        _temporary(target.path, None).unlink()
+    except OSError as exc:
+        raise ConfigError(
+            f"{target.name}: cannot write it ({exc.strerror}); choose a writable path", option=option
+        ) from None
+    return target
+
+
+def _temporary(path: Path, mode: int | None) -> Path:
+    """A new empty file beside ``path`` with a unique hidden name; ``mode`` (or the umask's) permission bits."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # 0o666 & ~umask, as open() gives
+    try:
+        if mode is not None:
+            os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+    return tmp
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (best effort: not every file system lets a folder be opened)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class _Guarded:
+    """A stream whose write errors become one :class:`OutputError` naming the output."""
+
+    def __init__(self, stream: Any, name: str, option: str) -> None:
+        self._stream, self._name, self._option = stream, name, option
+
+    def _fail(self, exc: OSError) -> OutputError:
+        if isinstance(exc, BrokenPipeError) and self._name == "stdout":  # `... | head`: the reader left
+            error = OutputError("stdout was closed by the reader (broken pipe)", option=self._option)
+            error.exit_code, error.quiet = 141, True  # as a shell reports a process ended by SIGPIPE
+            return error
+        reason = exc.strerror or str(exc)
+        hint = "free some space" if exc.errno == 28 else "check the path and its permissions"
+        return OutputError(
+            f"cannot write {self._name} ({reason}); {hint}, or choose another output file", option=self._option
+        )
+
+    def write(self, data: Any) -> int:
+        try:
+            return int(self._stream.write(data))
+        except OSError as exc:
+            raise self._fail(exc) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            raise self._fail(exc) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def open_output(
+    path: str | os.PathLike[str] | None,
+    *,
+    binary: bool = False,
+    atomic: bool = True,
+    streams: bool = True,
+    inputs: Inputs = (),
+    option: str = "output",
+    what: str = "this output",
+    example: str = "out",
+    keep_on_interrupt: bool = True,
+) -> Iterator[Any]:
+    """Open ``path`` for writing (stdout when None or ``"-"``), by the rules of the module docstring.
+
+    Args:
+        path: the output file.
+        binary: give a binary stream (Parquet, exports) instead of a UTF-8 text stream.
+        atomic: replace a regular file only at the end (temporary file, fsync, rename); False writes into
+            it as it goes (JSON Lines, whose every line is a whole record).
+        streams: whether the format can be written into a FIFO, a device or stdout (else ConfigError).
+        inputs: files this run reads; an output that is one of them is refused before anything opens.
+        option: the setting named in error messages.
+        what: what is written, for the message refusing a stream (``"a profile with side files"``).
+        example: a file name the message about a folder suggests.
+        keep_on_interrupt: on Ctrl-C keep what was written (the writer completed its document).
+
+    Raises:
+        ConfigError: the output is an input, a folder, a socket, or cannot be created.
+        OutputError: writing failed part-way (disk full...); the old file, if any, is left as it was.
+    """
+    check_not_input(path, inputs, option)
+    target = resolve_output(path, option=option, example=example)
+    if target.streamed and not streams:
+        raise _refuse_stream(target, what, option)
+    if target.kind == "stdout":
+        yield _Guarded(sys.stdout.buffer if binary else sys.stdout, "stdout", option)
+        return
+    assert target.path is not None
+    direct = target.streamed or not atomic
+    try:
+        write_to = target.path if direct else _temporary(target.path, target.mode)
+        raw = write_to.open("wb")
+    except OSError as exc:
+        raise ConfigError(
+            f"{target.name}: cannot write it ({exc.strerror}); choose a writable path", option=option
+        ) from None
+    stream: Any = raw if binary else io.TextIOWrapper(raw, encoding="utf-8", newline="")
+    guarded = _Guarded(stream, target.name, option)
+    keep = False
+    try:
+        yield guarded
+        keep = True
+    except KeyboardInterrupt:
+        keep = keep_on_interrupt
+        raise
+    finally:
+        _finish(stream, raw, guarded, target, write_to, keep, direct)
+
+
+def _finish(
+    stream: Any, raw: Any, guarded: _Guarded, target: OutputTarget, write_to: Path, keep: bool, direct: bool
+) -> None:
+    """Flush, fsync and rename into place (or remove the temporary file); one OutputError if that fails."""
+    failure: OutputError | None = None
+    if keep:
+        try:  # everything on disk before the rename, so the new file is whole
+            stream.flush()
+            if target.kind != "stream":
+                os.fsync(raw.fileno())
+        except OSError as exc:
+            keep, failure = False, guarded._fail(exc)
+    with contextlib.suppress(OSError):
+        stream.close()
+    if not direct:
+        assert target.path is not None
+        if keep:
+            try:
+                os.replace(write_to, target.path)
+                _fsync_folder(target.path.parent)
+            except OSError as exc:
+                keep, failure = False, guarded._fail(exc)
+        if not keep:
+            with contextlib.suppress(OSError):
+                write_to.unlink()
+    if failure is not None:
+        raise failure
+
+
+def write_bytes(path: str | os.PathLike[str] | None, data: bytes, **options: Any) -> OutputTarget:
+    """Write a whole binary document to ``path`` (see :func:`open_output` for ``options``); returns the target."""
+    with open_output(path, binary=True, keep_on_interrupt=False, **options) as stream:
+        stream.write(data)
+    return resolve_output(path)
+
+
+def write_text(path: str | os.PathLike[str] | None, text: str, **options: Any) -> OutputTarget:
+    """Write a whole UTF-8 text document to ``path`` (see :func:`open_output` for ``options``); returns the target."""
+    with open_output(path, keep_on_interrupt=False, **options) as stream:
+        stream.write(text)
+    return resolve_output(path)
+
+
+@contextlib.contextmanager
+def output_path(
+    path: str | os.PathLike[str] | None,
+    *,
+    suffix: str = "",
+    inputs: Inputs = (),
+    option: str = "output",
+    what: str = "this output",
+) -> Iterator[Path]:
+    """A real file path for a library that writes by path; the file it writes there becomes ``path`` at the end.
+
+    For a regular file or a new path the library writes a temporary file in the target's folder, which
+    is fsynced and renamed over the target when the block ends without an error (and removed otherwise);
+    for a FIFO, a device or stdout it writes into a private temporary folder, and the finished file is
+    streamed into the target. ``suffix`` is the temporary file's (some libraries pick their format by it).
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> target = pathlib.Path(tempfile.mkdtemp()) / "data.npy"
+        >>> import numpy as np
+        >>> with output_path(target, suffix=".npy") as tmp:
+        ...     np.save(tmp, np.arange(3))
+        >>> np.load(target).tolist()
+        [0, 1, 2]
+    """
+    check_not_input(path, inputs, option)
+    target = resolve_output(path, option=option)
+    if target.streamed:
+        with tempfile.TemporaryDirectory(prefix="yolo-probs-out-") as folder:
+            produced = Path(folder) / f"output{suffix}"
+            yield produced
+            with (
+                open_output(path, binary=True, option=option, what=what, keep_on_interrupt=False) as stream,
+                produced.open("rb") as source,
+            ):
+                shutil.copyfileobj(source, stream, 1 << 20)
+        return
+    assert target.path is not None
+    try:
+        tmp = _temporary(target.path, target.mode)
+    except OSError as exc:
+        raise ConfigError(
+            f"{target.name}: cannot write it ({exc.strerror}); choose a writable path", option=option
+        ) from None
+    produced = tmp.with_name(tmp.name + suffix) if suffix else tmp
+    if suffix:
+        tmp.rename(produced)
+    guarded = _Guarded(None, target.name, option)
+    try:
+        yield produced
+        with produced.open("rb+") as written:
+            os.fsync(written.fileno())
+        os.replace(produced, target.path)
+        _fsync_folder(target.path.parent)
+    except OSError as exc:
+        raise guarded._fail(exc) from None
+    finally:
+        with contextlib.suppress(OSError):
+            produced.unlink()

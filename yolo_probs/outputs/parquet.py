@@ -1,0 +1,89 @@
+"""Predictions as Arrow tables and Parquet files: one row per image or frame, the JSON record's fields as columns.
+
+The columns are fixed, so every file a run writes (the local ``predict``, each Ray block) has the
+same schema and files from several runs concatenate: ``source``, ``frame``, ``temperature``, ``top``
+(a list of ``{index, name, prob}``), then the optional fields of
+:meth:`~yolo_probs.core.prediction.Prediction.to_dict` (``calibration``, ``ood_score``, ``unknown``,
+``set``) as nullable columns, and ``logits`` when asked for. :func:`read_records` turns a file back
+into exactly the dicts the JSON writer writes.
+
+Example:
+    >>> import io, numpy as np
+    >>> from yolo_probs.core.prediction import Prediction
+    >>> p = Prediction.from_logits(np.array([0.0, 1.0]), names=("a", "b"), top_k=1, source="x.jpg")
+    >>> table = records_table([p.to_dict()])
+    >>> table.num_rows, table.column_names[:4]
+    (1, ['source', 'frame', 'temperature', 'top'])
+    >>> buf = io.BytesIO()
+    >>> import pyarrow.parquet as pq
+    >>> pq.write_table(table, buf)
+    >>> read_records(io.BytesIO(buf.getvalue())) == [p.to_dict()]
+    True
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["OPTIONAL_COLUMNS", "read_records", "records_table", "schema", "to_record"]
+
+#: Columns that :meth:`Prediction.to_dict` leaves out when they do not apply (null in Parquet).
+OPTIONAL_COLUMNS = ("calibration", "ood_score", "unknown", "set")
+
+
+def schema(logits: bool = False) -> pa.Schema:
+    """The Arrow schema of prediction records (``logits``: with the raw logits column)."""
+    import pyarrow as pa
+
+    ranked = pa.list_(pa.struct([("index", pa.int64()), ("name", pa.string()), ("prob", pa.float64())]))
+    fields = [
+        ("source", pa.string()),
+        ("frame", pa.int64()),
+        ("temperature", pa.float64()),
+        ("top", ranked),
+        ("calibration", pa.string()),
+        ("ood_score", pa.float64()),
+        ("unknown", pa.bool_()),
+        ("set", ranked),
+    ]
+    if logits:
+        fields.append(("logits", pa.list_(pa.float64())))
+    return pa.schema(fields)
+
+
+def records_table(records: list[dict[str, Any]], logits: bool | None = None) -> pa.Table:
+    """An Arrow table of JSON records (:meth:`Prediction.to_dict`); missing optional fields become null.
+
+    ``logits`` None: include the logits column when the first record has one.
+    """
+    import pyarrow as pa
+
+    if logits is None:
+        logits = bool(records) and "logits" in records[0]
+    return pa.Table.from_pylist(records, schema=schema(logits))
+
+
+def read_records(path: Any) -> list[dict[str, Any]]:
+    """The records of a predictions Parquet file (a path or binary file), as the JSON writer writes them."""
+    import pyarrow.parquet as pq
+
+    return [to_record(row) for row in pq.read_table(path).to_pylist()]
+
+
+def to_record(row: dict[str, Any]) -> dict[str, Any]:
+    """A table row as the JSON record: null optional fields dropped, as :meth:`Prediction.to_dict` leaves them out.
+
+    Example:
+        >>> to_record({"source": "a.jpg", "frame": None, "calibration": None, "ood_score": None, "unknown": None})
+        {'source': 'a.jpg', 'frame': None}
+    """
+    for key in ("calibration", "set"):
+        if key in row and row[key] is None:
+            del row[key]
+    if "ood_score" in row and row["ood_score"] is None:
+        del row["ood_score"]
+        row.pop("unknown", None)
+    return row

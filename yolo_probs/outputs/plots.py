@@ -1,0 +1,172 @@
+"""Plots (matplotlib, Agg backend): reliability diagrams before and after calibration, and the risk-coverage curve.
+
+Each panel shows, per equal-width confidence bin, the accuracy (bar), the gap to the bin's mean
+confidence (hatched red), the diagonal of perfect calibration, and underneath the number of samples
+per bin (log scale). The bins are those of :func:`yolo_probs.core.metrics.bin_stats`; the extra bin for a
+confidence of exactly 1.0 is drawn merged into the last bin.
+
+Example:
+    >>> import numpy as np, tempfile, os
+    >>> from yolo_probs.outputs.plots import plot_reliability
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(0, 3, 300); logits = rng.normal(size=(300, 3)) + 2 * np.eye(3)[y]
+    >>> out = os.path.join(tempfile.mkdtemp(), "r.png")
+    >>> plot_reliability(out, logits * 3, y, temperature=3.0).name
+    'r.png'
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from yolo_probs.calibration import TemperatureScaling
+from yolo_probs.core.metrics import DEFAULT_BINS, BinStats, bin_stats, evaluate_logits
+from yolo_probs.decisions.selective import RejectChoice
+
+if TYPE_CHECKING:
+    from yolo_probs.calibration.base import Calibrator
+
+__all__ = ["plot_reliability", "plot_risk_coverage"]
+
+
+def _merged(s: BinStats) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Counts, accuracy and confidence of the ``n_bins`` drawn bins (the 1.0 bin folded into the last)."""
+    count = s.count[:-1].copy()
+    acc_sum = s.accuracy[:-1] * count
+    conf_sum = s.confidence[:-1] * count
+    count[-1] += s.count[-1]
+    acc_sum[-1] += s.accuracy[-1] * s.count[-1]
+    conf_sum[-1] += s.confidence[-1] * s.count[-1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return count, np.where(count > 0, acc_sum / count, np.nan), np.where(count > 0, conf_sum / count, np.nan)
+
+
+def _panel(ax: Any, ax_count: Any, s: BinStats, title: str) -> None:
+    count, acc, conf = _merged(s)
+    edges = s.edges.astype(np.float64)
+    left, width = edges[:-1], np.diff(edges)
+    filled = count > 0
+    ax.bar(
+        left[filled],
+        acc[filled],
+        width[filled],
+        align="edge",
+        color="#4c72b0",
+        edgecolor="black",
+        lw=0.6,
+        label="accuracy",
+    )
+    gap_lo, gap_hi = np.minimum(acc, conf), np.maximum(acc, conf)
+    # the gap is hatched, not filled, so it reads the same over a bar (under-confident) and above it (over-confident)
+    ax.bar(
+        left[filled],
+        (gap_hi - gap_lo)[filled],
+        width[filled],
+        bottom=gap_lo[filled],
+        align="edge",
+        facecolor="none",
+        edgecolor="#cc0000",
+        hatch="///",
+        lw=0.8,
+        label="gap to mean confidence",
+    )
+    ax.plot([0, 1], [0, 1], "--", color="gray", lw=1.2, zorder=5, label="perfect calibration")
+    ax.hlines(
+        conf[filled],
+        left[filled],
+        (left + width)[filled],
+        colors="black",
+        lw=1.5,
+        zorder=6,
+        label="mean confidence of the bin",
+    )
+    ax.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy", title=title)
+    ax.set_aspect("equal", adjustable="box")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=7)
+    ax_count.bar(left, np.maximum(count, 0), width, align="edge", color="#888888", edgecolor="black", lw=0.6)
+    for x, w, c in zip(left, width, count, strict=True):
+        if c > 0:
+            ax_count.text(x + w / 2, c, f"{int(c)}", ha="center", va="bottom", fontsize=6)
+    ax_count.set(xlim=(0, 1), xlabel="confidence (top-1 probability)", ylabel="samples")
+    ax_count.set_yscale("log")
+    ax_count.set_ylim(0.8, max(float(count.max()), 1.0) * 4)
+
+
+def plot_reliability(
+    path: str | os.PathLike[str],
+    logits: Any,
+    labels: Any,
+    temperature: float | None = None,
+    *,
+    n_bins: int = DEFAULT_BINS,
+    title: str | None = None,
+    calibrator: Calibrator | None = None,
+) -> Path:
+    """Write a PNG with two reliability diagrams: ``T = 1`` (before) and after calibration.
+
+    "After" is ``calibrator``'s probabilities, or ``softmax(logits / temperature)``. Returns the path
+    written. ECE (equal-width, ``n_bins`` bins) and the sample count are in the titles. The figure is
+    drawn on its own ``Figure`` with the Agg canvas: matplotlib's global backend and pyplot state are
+    left alone (notebooks keep theirs).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if calibrator is None:
+        calibrator = TemperatureScaling(1.0 if temperature is None else temperature)
+    x = np.asarray(logits)
+    fig = Figure(figsize=(11, 7.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(2, 2, gridspec_kw={"height_ratios": [3, 1]})
+    for col, cal in enumerate((TemperatureScaling(1.0), calibrator)):
+        report = evaluate_logits(x, labels, n_bins=n_bins, calibrator=cal)
+        stats = bin_stats(cal.probs(x), labels, n_bins)
+        label = "before" if col == 0 else "after"
+        what = f"T = {cal.temperature:.3g}" if cal.method == "temperature" else cal.method
+        _panel(
+            axes[0, col],
+            axes[1, col],
+            stats,
+            f"{label}: {what}   ECE {report.ece:.2%} ({n_bins} bins)\n"
+            f"accuracy {report.accuracy:.2%}   NLL {report.nll:.4f}   n = {report.samples}",
+        )
+    if title:
+        fig.suptitle(title)
+    out = Path(path)
+    fig.savefig(out, dpi=110)
+    return out
+
+
+def plot_risk_coverage(
+    path: str | os.PathLike[str], curve: dict[str, np.ndarray], choice: RejectChoice, title: str = ""
+) -> Path:
+    """Write the accuracy-coverage curve (empirical and guaranteed) with the chosen threshold marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.2), dpi=120)
+    keep = curve["accepted"] > 0
+    ax.plot(curve["coverage"][keep], curve["accuracy"][keep], label="accuracy of accepted images")
+    tested = ~np.isnan(curve["error_bound"])
+    ax.plot(curve["coverage"][tested], 1 - curve["error_bound"][tested], ".", markersize=3,
+            label="guaranteed at the thresholds tested")  # fmt: skip
+    ax.axhline(choice.target_accuracy, color="grey", linestyle=":", label=f"target {choice.target_accuracy:g}")
+    ax.scatter([choice.coverage], [choice.accuracy], color="red", zorder=3,
+               label=f"min_prob {choice.min_prob:.4g}: coverage {choice.coverage:.1%}")  # fmt: skip
+    ax.set_xlabel("coverage (fraction of images accepted)")
+    ax.set_ylabel("accuracy")
+    ax.set_xlim(0, 1.02)
+    ax.set_title(title or "risk-coverage (reject threshold)")
+    ax.legend(loc="lower left", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
