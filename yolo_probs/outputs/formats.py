@@ -30,7 +30,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Protocol, TextIO
 
-from yolo_probs._util.format import cut_left, percent
+from yolo_probs._util.display import cut_left, percent
 from yolo_probs._util.registry import Registry
 from yolo_probs.outputs.files import open_output
 from yolo_probs.outputs.parquet import records_table, schema

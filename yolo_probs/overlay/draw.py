@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from yolo_probs._util.format import percent
+from yolo_probs._util.display import percent
 from yolo_probs.core.prediction import Prediction
 from yolo_probs.core.probs import check_min_prob
 from yolo_probs.errors import ConfigError
