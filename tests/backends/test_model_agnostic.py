@@ -365,8 +365,13 @@ def test_bad_onnx_not_a_classifier(tmp_path: Path, capsys) -> None:
 def test_bad_export_path(tmp_path: Path, capsys) -> None:
     blocker = tmp_path / "file.txt"
     blocker.write_text("x")
-    for target in (tmp_path / "missing" / "m.onnx", blocker / "m.onnx", tmp_path):
+    cases = {
+        tmp_path / "missing" / "m.onnx": "cannot write it (No such file or directory)",
+        blocker / "m.onnx": "is a file, not a folder",
+        tmp_path: "it is a folder; name a file in it",
+    }
+    for target, why in cases.items():
         code, _, err = _cli(capsys, "export", "-m", str(SHIPPED), "-t", "2", "-o", str(target))
         line = _one_line_error(err)
-        assert code == 2 and "cannot write" in line
+        assert code == 2 and why in line
     assert not list((tmp_path).glob("*.onnx"))

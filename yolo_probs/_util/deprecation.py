@@ -6,7 +6,8 @@ imported. :func:`moved_names` makes a module ``__getattr__`` for single names th
 module. Nothing is copied: the old path reads the new module's objects, so both stay the same objects.
 
 Example:
-    >>> import warnings
+    >>> import sys, warnings
+    >>> _ = sys.modules.pop("yolo_probs.probs", None)  # imported before in this process: import it afresh
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
     ...     from yolo_probs.probs import softmax
