@@ -27,7 +27,9 @@ from yolo_probs.cli.options import (
 )
 from yolo_probs.errors import SourceError
 from yolo_probs.overlay import OverlayDrawer
-from yolo_probs.overlay.loop import check_display, check_output, open_source, run_overlay
+from yolo_probs.overlay.loop import check_display, run_overlay
+from yolo_probs.overlay.readers import open_source
+from yolo_probs.overlay.recorder import check_output
 
 
 def overlay(

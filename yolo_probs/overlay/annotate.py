@@ -28,8 +28,8 @@ import numpy as np
 
 from yolo_probs.errors import ConfigError
 from yolo_probs.overlay.canvas import canvas_size, to_canvas
+from yolo_probs.overlay.canvas import letterbox as _fit
 from yolo_probs.overlay.draw import OverlayDrawer
-from yolo_probs.overlay.loop import _fit
 
 if TYPE_CHECKING:
     from yolo_probs.core.prediction import Prediction

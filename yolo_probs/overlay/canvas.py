@@ -12,13 +12,15 @@ Example:
     >>> frame = np.zeros((720, 1280, 3), np.uint8)
     >>> to_canvas(frame) is frame  # large enough already: untouched, no copy
     True
+    >>> letterbox(np.zeros((64, 64, 3), np.uint8), (640, 480)).shape  # into a video's frame size
+    (480, 640, 3)
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["MAX_WIDTH", "MIN_HEIGHT", "canvas_size", "to_canvas"]
+__all__ = ["MAX_WIDTH", "MIN_HEIGHT", "canvas_size", "letterbox", "to_canvas"]
 
 #: Frames shorter than this are enlarged to this height for drawing.
 MIN_HEIGHT = 480
@@ -51,3 +53,27 @@ def to_canvas(image: np.ndarray, min_height: int = MIN_HEIGHT) -> np.ndarray:
     import cv2
 
     return cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
+
+
+def letterbox(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` scaled into a black frame of ``size`` (width, height), keeping its aspect ratio.
+
+    A video has one frame size, but an image folder mixes sizes: each later frame is fitted into the
+    first one's size instead of being stretched.
+
+    Example:
+        >>> tall = np.full((100, 50, 3), 255, np.uint8)
+        >>> boxed = letterbox(tall, (200, 100))  # 2:1 bands of black either side of the 1:2 image
+        >>> boxed.shape, int(boxed[:, :75].max()), int(boxed[:, 75:125].min())
+        ((100, 200, 3), 0, 255)
+    """
+    import cv2
+
+    w, h = size
+    ih, iw = image.shape[:2]
+    s = min(w / iw, h / ih)
+    nw, nh = max(1, round(iw * s)), max(1, round(ih * s))
+    out = np.zeros((h, w, 3), np.uint8)
+    x0, y0 = (w - nw) // 2, (h - nh) // 2
+    out[y0 : y0 + nh, x0 : x0 + nw] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
+    return out

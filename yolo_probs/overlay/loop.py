@@ -1,259 +1,64 @@
 """The overlay loop: capture frames, predict with :class:`~yolo_probs.api.model.YoloProbs`, draw, show, record.
 
-Live sources (webcam index, rtsp/http streams) are read in a thread that keeps only the newest
-frame, so a slow model drops frames instead of falling behind. Video files and image folders are
-read frame by frame: nothing is dropped, corrupt frames are skipped and counted. In a window, video
-files play at their own frame rate (``fast=True``: as fast as the model runs) and each still image
-stays until a key is pressed (or ``still_seconds``). Small frames are drawn on an enlarged canvas
-(:mod:`yolo_probs.overlay.canvas`), in the window and in the recording.
+Each turn of :func:`run_overlay` reads a frame (:mod:`yolo_probs.overlay.readers`: live sources keep
+only the newest frame, video files and image folders give every one), predicts, draws it on a canvas
+big enough for text (:mod:`yolo_probs.overlay.canvas`) and records it (:mod:`yolo_probs.overlay.recorder`);
+in a window it then shows the frame and applies a key (:mod:`yolo_probs.overlay.controls`). Video files
+play at their own frame rate (``fast=True``: as fast as the model runs) and each still image stays
+until a key is pressed (or ``still_seconds``).
 
 Example:
-    >>> from yolo_probs.overlay.loop import Controls
-    >>> c = Controls(temperature=1.0, top_k=3, num_classes=10)
-    >>> c.handle(ord("+")), round(c.temperature, 2), c.handle(ord("]")), c.top_k
-    ('temperature', 1.1, 'top_k', 4)
+    >>> from yolo_probs import YoloProbs
+    >>> with YoloProbs("examples/models/digits-yolo26n-cls.pt", top_k=3) as clf:
+    ...     stats = run_overlay(clf, "examples/images", show=False, max_frames=2)
+    >>> stats.frames, stats.corrupt, stats.top_k, stats.saved
+    (2, 0, 3, None)
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import queue
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from yolo_probs._util.opencv import quiet_opencv
-from yolo_probs.calibration.temperature import T_MAX, T_MIN
-from yolo_probs.errors import ConfigError, SourceError
-from yolo_probs.inputs.sources import STREAM_PREFIXES, InputFailure, StreamInput, expand, iter_frames
-from yolo_probs.outputs import files
+from yolo_probs._util.deprecation import moved_names
+from yolo_probs.errors import ConfigError, YoloProbsError
+from yolo_probs.overlay import controls, readers, recorder
 from yolo_probs.overlay.canvas import to_canvas
 from yolo_probs.overlay.draw import OverlayDrawer
+
+# Looked up in this module when a recording is read back, so that a test can stand in for an encoder
+# that loses frames (tests/test_first_minutes.py).
+from yolo_probs.overlay.recorder import frames_in
 
 if TYPE_CHECKING:
     from yolo_probs.api.model import YoloProbs
     from yolo_probs.core.prediction import Prediction
 
-__all__ = ["Controls", "OverlayStats", "check_display", "check_output", "open_source", "run_overlay"]
+__all__ = ["OverlayStats", "check_display", "run_overlay"]
 
 WINDOW = "yolo-probs overlay"
-T_STEP = 1.1
-_FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "mp4v", ".avi": "MJPG"}
-_FOLDER_FPS = 5.0  # recording rate for image folders, which have no frame rate of their own
-_LIVE_FPS = 30.0  # when a camera or stream does not announce its rate
-#: Keys that move on from a still image: space, n, Enter.
-NEXT_KEYS = (ord(" "), ord("n"), 13, 10)
+
+# Names that lived here before the loop was split by job (0.2); run_overlay's own names stay. The loop
+# reads the moved ones through their modules, so that the old path warns.
+__getattr__ = moved_names(
+    __name__,
+    {
+        **dict.fromkeys(
+            ["Reader", "LatestFrameReader", "VideoFileReader", "FolderReader", "open_source"],
+            "yolo_probs.overlay.readers",
+        ),
+        **dict.fromkeys(["BackgroundWriter", "check_output", "_FOURCC"], "yolo_probs.overlay.recorder"),
+        **dict.fromkeys(["Controls", "NEXT_KEYS", "T_STEP"], "yolo_probs.overlay.controls"),
+    },
+)
 
 
-# -- readers --
-class Reader(Protocol):
-    """What the loop needs from a source."""
-
-    live: bool
-    fps: float
-    corrupt: int
-    dropped: int
-    #: Whether the frame just read is a still image (held in a window until a key), not a video frame.
-    still: bool
-    #: Whether a window should show the frames at :attr:`fps` (video files), not as fast as they come.
-    paced: bool
-
-    def read(self) -> np.ndarray | None:
-        """The next frame to show (BGR uint8), or None at the end."""
-        ...
-
-    def close(self) -> None:
-        """Release the capture."""
-        ...
-
-
-class LatestFrameReader:
-    """Reads a live capture in a thread and keeps only the newest frame.
-
-    :meth:`read` returns a frame the caller has not seen yet, waiting for one if needed; frames that
-    were replaced before anyone read them are counted in :attr:`dropped`.
-    """
-
-    live = True
-    still = False
-    paced = False
-
-    def __init__(self, cap: Any, fps: float) -> None:
-        self.fps = fps
-        self.corrupt = 0
-        self.dropped = 0
-        self._cap = cap
-        self._cond = threading.Condition()
-        self._frame: np.ndarray | None = None
-        self._seq = 0
-        self._taken = 0
-        self._done = False
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, name="yolo-probs-capture", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop:
-            ok, image = self._cap.read()
-            with self._cond:
-                if not ok or image is None:
-                    self._done = True
-                    self._cond.notify_all()
-                    return
-                if self._seq > self._taken:
-                    self.dropped += 1
-                self._frame = image
-                self._seq += 1
-                self._cond.notify_all()
-
-    def read(self, timeout: float = 10.0) -> np.ndarray | None:
-        with self._cond:
-            self._cond.wait_for(lambda: self._seq > self._taken or self._done, timeout)
-            if self._seq > self._taken:
-                self._taken = self._seq
-                return self._frame
-            return None
-
-    def close(self) -> None:
-        self._stop = True
-        self._thread.join(timeout=2.0)
-        if not self._thread.is_alive():  # never release a capture that a stalled read still uses
-            self._cap.release()
-
-
-class VideoFileReader:
-    """Reads every frame of a video file in order; frames that fail to decode are skipped and counted.
-
-    A thread decodes a few frames ahead (a bounded queue: nothing is dropped, memory stays flat), so
-    decoding overlaps with the model instead of adding to it.
-    """
-
-    live = False
-    dropped = 0
-    still = False
-    paced = True
-    max_failures_in_a_row = 16
-
-    def __init__(self, cap: Any, fps: float, frame_count: int | None, depth: int = 4) -> None:
-        self.fps = fps
-        self.corrupt = 0
-        self._cap = cap
-        self._count = frame_count
-        self._decoded = 0
-        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=depth)
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, name="yolo-probs-decode", daemon=True)
-        self._thread.start()
-
-    def _next(self) -> np.ndarray | None:
-        failures = 0
-        while True:
-            ok, image = self._cap.read()
-            if ok and image is not None and image.size:
-                self._decoded += 1
-                return image
-            # A failed read before the announced end is a damaged frame: skip it and go on. Without
-            # a frame count, a failure is taken as the end (streams and some containers).
-            seen = self._decoded + self.corrupt
-            if self._count is None or seen >= self._count or failures >= self.max_failures_in_a_row:
-                return None
-            self.corrupt += 1
-            failures += 1
-
-    def _run(self) -> None:
-        image = self._next()
-        while image is not None and not self._stop:
-            self._queue.put(image)
-            image = self._next()
-        self._queue.put(None)
-
-    def read(self) -> np.ndarray | None:
-        if self._stop:
-            return None
-        image = self._queue.get()
-        if image is None:
-            self._stop = True
-        return image
-
-    def close(self) -> None:
-        self._stop = True
-        while self._thread.is_alive():  # unblock a decoder waiting on a full queue
-            with contextlib.suppress(queue.Empty):
-                self._queue.get(timeout=0.05)
-        self._cap.release()
-
-
-class FolderReader:
-    """Reads the images (and videos) of a folder or glob in order; unreadable ones are skipped and counted."""
-
-    live = False
-    dropped = 0
-    paced = False
-
-    def __init__(self, source: str, fps: float = _FOLDER_FPS) -> None:
-        self.fps = fps
-        self.corrupt = 0
-        self.still = False
-        self.failures: list[str] = []
-        self._frames = iter_frames(source)
-
-    def read(self) -> np.ndarray | None:
-        for item in self._frames:
-            if isinstance(item, InputFailure):
-                self.corrupt += 1
-                self.failures.append(str(item))
-                continue
-            self.still = item.frame is None  # a folder may hold videos too: their frames are not held
-            return item.image
-        return None
-
-    def close(self) -> None:
-        self._frames.close()  # type: ignore[attr-defined]
-
-
-def open_source(source: str, *, live: bool | None = None) -> Reader:
-    """Open SOURCE (webcam index, video file, stream URL, image, folder or glob) for the overlay.
-
-    Args:
-        source: what the user named.
-        live: force the newest-frame-only reader on (True) or off (False); None decides from the
-            source (webcam indices and stream URLs are live).
-
-    Raises :class:`SourceError` with one line naming the source when it cannot be opened.
-    """
-    import cv2
-
-    items = list(expand(source))
-    if len(items) == 1 and isinstance(items[0], InputFailure):
-        raise items[0].error()
-    if len(items) != 1 or not isinstance(items[0], StreamInput):
-        return FolderReader(source)
-    target = items[0].target
-    is_live = isinstance(target, int) or str(target).startswith(STREAM_PREFIXES) if live is None else live
-    with quiet_opencv():
-        cap = cv2.VideoCapture(target)
-        if not cap.isOpened():
-            cap.release()
-            if isinstance(target, int):
-                raise SourceError(
-                    source, f"cannot open webcam {target}; check that it is connected and free, or try another index"
-                )
-            raise SourceError(source, "cannot open the video; check that it exists and that OpenCV can decode it")
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    fps = float(fps) if fps and 0 < fps < 1000 else (_LIVE_FPS if is_live else 25.0)
-    if is_live:
-        return LatestFrameReader(cap, fps)
-    count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-    return VideoFileReader(cap, fps, count if count > 0 else None)
-
-
-# -- checks done before anything starts --
 def check_display() -> None:
     """Raise :class:`ConfigError` when no window can be opened (checked before OpenCV tries and aborts)."""
     import cv2
@@ -267,132 +72,6 @@ def check_display() -> None:
     except cv2.error as exc:
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "OpenCV has no GUI support"
         raise ConfigError(f"cannot open a window ({first}); run with --no-show --save out.mp4") from None
-
-
-def check_output(path: str | os.PathLike[str]) -> Path:
-    """Check that a video can be written at ``path`` (suffix known, folder exists and is writable)."""
-    out = Path(path)
-    if out.suffix.lower() not in _FOURCC and not out.is_dir():
-        raise ConfigError(f"--save {out}: unsupported video type {out.suffix or '(none)'!r}; use .mp4 or .avi")
-    files.check_output(out, option="save", what="a video recording")
-    return out
-
-
-class BackgroundWriter:
-    """A ``cv2.VideoWriter`` fed through a bounded queue, so encoding overlaps with the model.
-
-    Every frame is written, in order; :meth:`release` waits for the queue to drain. :attr:`queued`
-    counts the frames handed over; :func:`frames_in` counts what really reached the file.
-    """
-
-    def __init__(self, path: Path, fps: float, size: tuple[int, int], depth: int = 8) -> None:
-        import cv2
-
-        self.queued = 0
-        self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*_FOURCC[path.suffix.lower()]), fps, size)
-        if not self._writer.isOpened():
-            self._writer.release()
-            raise ConfigError(
-                f"--save {path}: OpenCV cannot encode {path.suffix} at {size[0]}x{size[1]} here; try .avi"
-            )
-        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=depth)
-        self._thread = threading.Thread(target=self._run, name="yolo-probs-encode", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while (frame := self._queue.get()) is not None:
-            self._writer.write(frame)
-
-    def write(self, frame: np.ndarray) -> None:
-        """Queue ``frame`` (which must not be changed afterwards) for writing."""
-        self._queue.put(frame)
-        self.queued += 1
-
-    def release(self) -> None:
-        self._queue.put(None)
-        self._thread.join()
-        self._writer.release()
-
-
-def frames_in(path: str | os.PathLike[str]) -> int:
-    """How many frames a recorded video really holds (0 when it is missing, empty or unreadable)."""
-    import cv2
-
-    if not os.path.isfile(path) or os.path.getsize(path) == 0:
-        return 0
-    with quiet_opencv():
-        cap = cv2.VideoCapture(os.fspath(path))
-        try:
-            if not cap.isOpened():
-                return 0
-            count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-            if count <= 0:  # some containers do not say: count by decoding
-                count = 0
-                while cap.grab():
-                    count += 1
-            return count
-        finally:
-            cap.release()
-
-
-def _fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Letterbox ``image`` into ``size`` (w, h) keeping its aspect: image folders mix sizes, a video cannot."""
-    import cv2
-
-    w, h = size
-    ih, iw = image.shape[:2]
-    s = min(w / iw, h / ih)
-    nw, nh = max(1, round(iw * s)), max(1, round(ih * s))
-    out = np.zeros((h, w, 3), np.uint8)
-    x0, y0 = (w - nw) // 2, (h - nh) // 2
-    out[y0 : y0 + nh, x0 : x0 + nw] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
-    return out
-
-
-# -- live controls --
-@dataclass
-class Controls:
-    """Keyboard state of the overlay window: temperature, k, pause.
-
-    ``reset_temperature`` is what ``r`` goes back to (the temperature the overlay started with).
-    """
-
-    temperature: float
-    top_k: int
-    num_classes: int
-    paused: bool = False
-    reset_temperature: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.reset_temperature is None:
-            self.reset_temperature = self.temperature
-
-    def handle(self, key: int) -> str | None:
-        """Apply one key code from ``cv2.waitKey``; return what changed (or ``"quit"``, ``"snapshot"``)."""
-        if key < 0:
-            return None
-        ch = chr(key & 0xFF)
-        if ch in "+=":  # '=' is '+' without shift on most keyboards
-            self.temperature = min(self.temperature * T_STEP, max(T_MAX, self.temperature))
-            return "temperature"
-        if ch in "-_":  # both clamped to the range calibration searches: T never reaches 0 or infinity
-            self.temperature = max(self.temperature / T_STEP, min(T_MIN, self.temperature))
-            return "temperature"
-        if ch == "r":
-            assert self.reset_temperature is not None
-            self.temperature = self.reset_temperature
-            return "temperature"
-        if ch in "[]":
-            self.top_k = min(max(1, self.top_k + (1 if ch == "]" else -1)), self.num_classes)
-            return "top_k"
-        if ch == " ":
-            self.paused = not self.paused
-            return "pause"
-        if ch == "s":
-            return "snapshot"
-        if ch == "q" or key & 0xFF == 27:
-            return "quit"
-        return None
 
 
 @dataclass
@@ -426,9 +105,49 @@ class OverlayStats:
     save_error: str | None = None
 
 
+@dataclass
+class _Run:
+    """One run of the loop: what it was given, and the state carried from one frame to the next."""
+
+    clf: YoloProbs
+    reader: readers.Reader
+    drawer: OverlayDrawer
+    #: The keyboard state: temperature, k, pause.
+    keys: controls.Controls
+    stats: OverlayStats
+    recording: recorder.Recorder | None
+    show: bool
+    window: str
+    fast: bool
+    still_seconds: float
+    snapshot_dir: str | os.PathLike[str]
+    #: perf_counter() at the start, and when the last frame was drawn (for the frame rate).
+    start: float = field(default_factory=time.perf_counter)
+    last: float = 0.0
+    #: The smoothed frame rate drawn on the frame.
+    smooth: float | None = None
+    #: The current frame: its clean canvas (kept in a window, for redraws), prediction and drawing.
+    raw: np.ndarray | None = None
+    pred: Prediction | None = None
+    shown: np.ndarray | None = None
+    #: A still image waits in the window for a key until hold_until (monotonic time).
+    holding: bool = False
+    hold_until: float = 0.0
+    #: When the next frame of a video file is due in the window (monotonic time; 0 before the first).
+    due: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.last = self.start
+
+    @property
+    def needs_frame(self) -> bool:
+        """Whether to read the next frame: not while paused or holding a still image, unless none was drawn yet."""
+        return (not self.keys.paused and not self.holding) or self.pred is None
+
+
 def run_overlay(
     clf: YoloProbs,
-    source: str | Reader,
+    source: str | readers.Reader,
     *,
     drawer: OverlayDrawer | None = None,
     show: bool = True,
@@ -444,10 +163,12 @@ def run_overlay(
     Args:
         clf: the classifier; its ``temperature`` and ``top_k`` follow the keys (``r`` resets the
             temperature to the one it had when the loop started).
-        source: a name for :func:`open_source`, or an opened reader.
+        source: a name for :func:`~yolo_probs.overlay.readers.open_source`, or an opened reader.
         drawer: how to draw (default :class:`OverlayDrawer` with no ``min_prob``).
         show: display a window and read keys; False runs headless.
-        save: record the drawn frames to this video (source size and frame rate).
+        save: record the drawn frames to this video (source size and frame rate), written by the
+            rules of :mod:`yolo_probs.outputs.files` (a FIFO or device is written into, a symlink's
+            target is replaced, a folder is refused).
         max_frames: stop after this many frames.
         snapshot_dir: where ``s`` writes PNG snapshots.
         window: the window title.
@@ -460,109 +181,102 @@ def run_overlay(
     :class:`SourceError` or :class:`ConfigError` (one line each) before anything starts when the
     source, the display or the output is unusable.
     """
-    import cv2
-
     if max_frames is not None and (isinstance(max_frames, bool) or max_frames < 1):
         raise ConfigError(f"max-frames must be a whole number >= 1, got {max_frames!r}")
     if not (still_seconds >= 0.0 and np.isfinite(still_seconds)):
         raise ConfigError(f"still delay must be a number of seconds >= 0 (0: until a key), got {still_seconds!r}")
-    out = check_output(save) if save is not None else None
+    out = recorder.check_output(save, inputs=[source] if isinstance(source, str) else []) if save is not None else None
     if show:
         check_display()
-    reader = open_source(source) if isinstance(source, str) else source
-    drawer = drawer or OverlayDrawer()
-    controls = Controls(clf.temperature, clf.top_k, len(clf.names))
-    stats = OverlayStats(temperature=clf.temperature)
-    writer: BackgroundWriter | None = None
-    size: tuple[int, int] | None = None
-    smooth: float | None = None
-    start = last = time.perf_counter()
-    raw: np.ndarray | None = None
-    pred: Prediction | None = None
-    shown: np.ndarray | None = None
-    holding = False  # a still image waits in the window for a key (or still_seconds)
-    hold_until = due = 0.0
+    reader = readers.open_source(source) if isinstance(source, str) else source
+    run = _Run(
+        clf=clf,
+        reader=reader,
+        drawer=drawer or OverlayDrawer(),
+        keys=controls.Controls(clf.temperature, clf.top_k, len(clf.names)),
+        stats=OverlayStats(temperature=clf.temperature),
+        recording=recorder.Recorder(out, reader.fps) if out is not None else None,
+        show=show,
+        window=window,
+        fast=fast,
+        still_seconds=still_seconds,
+        snapshot_dir=snapshot_dir,
+    )
     try:
-        while max_frames is None or stats.frames < max_frames:
-            if (not controls.paused and not holding) or pred is None:
-                image = reader.read()
-                if image is None:
-                    break
-                pred = clf.predict(image)[0]
-                # Small frames are drawn on an enlarged copy; the model got the original.
-                canvas = to_canvas(image)
-                # Drawing is in place; keep the clean frame only when a window may need a redraw.
-                raw = canvas.copy() if show else None
-                shown = drawer.draw(canvas, pred, fps=smooth, paused=False, help=show)
-                stats.frames += 1
-                now = time.perf_counter()
-                dt, last = now - last, now
-                if dt > 0:  # exponential smoothing so the figure is readable while it changes
-                    smooth = 1.0 / dt if smooth is None else 0.9 * smooth + 0.1 / dt
-                if out is not None and stats.save_error is None:
-                    if writer is None:
-                        size = (shown.shape[1], shown.shape[0])
-                        try:
-                            writer = BackgroundWriter(out, reader.fps, size)
-                        except ConfigError as exc:
-                            stats.save_error = str(exc)
-                            if not show:  # recording was the point of a headless run
-                                break
-                    if writer is not None:
-                        assert size is not None
-                        writer.write(shown if (shown.shape[1], shown.shape[0]) == size else _fit(shown, size))
-                holding = show and reader.still
-                hold_until = time.monotonic() + still_seconds if still_seconds > 0 else float("inf")
-            if not show:
-                continue
-            assert shown is not None  # a frame was drawn before the window shows anything
-            cv2.imshow(window, shown)
-            if controls.paused or holding:
-                wait = 30
-            elif reader.paced and not fast:  # a video file plays at its own rate
-                now = time.monotonic()
-                due = max(due + 1.0 / reader.fps, now) if due else now
-                wait = max(1, round((due - now) * 1000))
-            else:
-                wait = 1
-            key = cv2.waitKey(wait)
-            if holding and (key & 0xFF in NEXT_KEYS or time.monotonic() >= hold_until):
-                holding = False
-                continue
-            if holding and _window_closed(window):
+        while max_frames is None or run.stats.frames < max_frames:
+            if run.needs_frame and not _next_frame(run):
                 break
-            action = controls.handle(key)
-            if action == "quit":
+            if show and not _handle_key(run, _show(run)):
                 break
-            if action in ("temperature", "top_k"):
-                clf.temperature, clf.top_k = controls.temperature, controls.top_k
-            if (
-                action == "snapshot"
-                and shown is not None
-                and (snap := _snapshot(shown, snapshot_dir, stats.frames, len(stats.snapshots)))
-            ):
-                stats.snapshots.append(snap)
-            if action in ("temperature", "top_k", "pause") and raw is not None and pred is not None:
-                # Re-draw the current frame at the new settings without a new forward pass.
-                pred = pred.with_temperature(controls.temperature, top_k=controls.top_k)
-                shown = drawer.draw(raw.copy(), pred, fps=smooth, paused=controls.paused, help=True)
-                last = time.perf_counter()
     finally:
-        reader.close()
-        if writer is not None:
-            writer.release()
-        if out is not None:
-            _check_recording(out, writer.queued if writer is not None else 0, stats)
-        if show:
-            with contextlib.suppress(cv2.error):
-                cv2.destroyWindow(window)
-                cv2.waitKey(1)
-    elapsed = time.perf_counter() - start
-    stats.fps = stats.frames / elapsed if elapsed > 0 else 0.0
-    stats.dropped, stats.corrupt = reader.dropped, reader.corrupt
-    stats.failures = list(getattr(reader, "failures", []))
-    stats.temperature, stats.top_k = clf.temperature, clf.top_k
-    return stats
+        _close(run)
+    return _summary(run)
+
+
+def _next_frame(run: _Run) -> bool:
+    """Read, predict, draw and record the next frame; False when the loop should stop."""
+    image = run.reader.read()
+    if image is None:
+        return False
+    run.pred = run.clf.predict(image)[0]
+    # Small frames are drawn on an enlarged copy; the model got the original.
+    canvas = to_canvas(image)
+    # Drawing is in place; keep the clean frame only when a window may need a redraw.
+    run.raw = canvas.copy() if run.show else None
+    run.shown = run.drawer.draw(canvas, run.pred, fps=run.smooth, paused=False, help=run.show)
+    run.stats.frames += 1
+    now = time.perf_counter()
+    dt, run.last = now - run.last, now
+    if dt > 0:  # exponential smoothing so the figure is readable while it changes
+        run.smooth = 1.0 / dt if run.smooth is None else 0.9 * run.smooth + 0.1 / dt
+    if run.recording is not None and not run.recording.write(run.shown) and not run.show:
+        return False  # recording was the point of a headless run
+    run.holding = run.show and run.reader.still
+    run.hold_until = time.monotonic() + run.still_seconds if run.still_seconds > 0 else float("inf")
+    return True
+
+
+def _show(run: _Run) -> int:
+    """Show the drawn frame and wait for a key: long enough to keep a video file at its own rate."""
+    import cv2
+
+    assert run.shown is not None  # a frame was drawn before the window shows anything
+    cv2.imshow(run.window, run.shown)
+    if run.keys.paused or run.holding:
+        wait = 30
+    elif run.reader.paced and not run.fast:  # a video file plays at its own rate
+        now = time.monotonic()
+        run.due = max(run.due + 1.0 / run.reader.fps, now) if run.due else now
+        wait = max(1, round((run.due - now) * 1000))
+    else:
+        wait = 1
+    return int(cv2.waitKey(wait))
+
+
+def _handle_key(run: _Run, key: int) -> bool:
+    """Apply a key from the window (-1: none); False when the loop should stop."""
+    if run.holding and (key & 0xFF in controls.NEXT_KEYS or time.monotonic() >= run.hold_until):
+        run.holding = False
+        return True
+    if run.holding and _window_closed(run.window):
+        return False
+    action = run.keys.handle(key)
+    if action == "quit":
+        return False
+    if action in ("temperature", "top_k"):
+        run.clf.temperature, run.clf.top_k = run.keys.temperature, run.keys.top_k
+    if (
+        action == "snapshot"
+        and run.shown is not None
+        and (snap := recorder.save_snapshot(run.shown, run.snapshot_dir, run.stats.frames, len(run.stats.snapshots)))
+    ):
+        run.stats.snapshots.append(snap)
+    if action in ("temperature", "top_k", "pause") and run.raw is not None and run.pred is not None:
+        # Re-draw the current frame at the new settings without a new forward pass.
+        run.pred = run.pred.with_temperature(run.keys.temperature, top_k=run.keys.top_k)
+        run.shown = run.drawer.draw(run.raw.copy(), run.pred, fps=run.smooth, paused=run.keys.paused, help=True)
+        run.last = time.perf_counter()
+    return True
 
 
 def _window_closed(window: str) -> bool:
@@ -575,11 +289,30 @@ def _window_closed(window: str) -> bool:
         return True
 
 
-def _check_recording(out: Path, drawn: int, stats: OverlayStats) -> None:
-    """Read the recording back: report what it really holds, and remove an empty file."""
-    written = frames_in(out) if drawn else 0
+def _close(run: _Run) -> None:
+    """Release the source, finish the recording and close the window (also after an error or Ctrl-C)."""
+    import cv2
+
+    run.reader.close()
+    if run.recording is not None:
+        _check_recording(run.recording, run.stats)
+    if run.show:
+        with contextlib.suppress(cv2.error):
+            cv2.destroyWindow(run.window)
+            cv2.waitKey(1)
+
+
+def _check_recording(recording: recorder.Recorder, stats: OverlayStats) -> None:
+    """Read the recording back before it is published: report what it really holds; publish it if it holds a frame.
+
+    It is read in its temporary file, since a FIFO or a device cannot be read back; an empty or
+    unreadable recording is discarded (it would pass for one), and the output is left as it was.
+    """
+    out, drawn = recording.path, recording.queued
+    recording.stop()
+    written = frames_in(recording.temp) if drawn and recording.temp is not None else 0
     stats.saved_frames = written
-    stats.saved = str(out) if written else None
+    stats.save_error = recording.error
     if stats.save_error is not None:
         pass
     elif drawn == 0:
@@ -588,22 +321,23 @@ def _check_recording(out: Path, drawn: int, stats: OverlayStats) -> None:
         stats.save_error = f"--save {out}: OpenCV's encoder wrote no frame of {drawn}; try .avi"
     elif written < drawn:
         stats.save_error = f"--save {out}: only {written} of {drawn} frames were recorded; try .avi"
-    if not written and out.is_file():
-        with contextlib.suppress(OSError):
-            out.unlink()  # an empty or unreadable file would pass for a recording
-
-
-def _snapshot(image: np.ndarray, folder: str | os.PathLike[str], frame: int, number: int) -> str | None:
-    """Write a PNG of the drawn frame; a failure is reported on one line and the overlay goes on."""
-    import cv2
-
-    path = Path(folder) / f"yolo-probs-{time.strftime('%Y%m%d-%H%M%S')}-frame{frame:06d}-{number}.png"
+    if not written:
+        recording.discard()
+        return
     try:
-        ok = cv2.imwrite(str(path), image)
-    except cv2.error:
-        ok = False
-    if not ok:
-        print(f"yolo-probs: error: cannot write snapshot {path}; check that the folder is writable", file=sys.stderr)
-        return None
-    print(f"snapshot: {path}", flush=True)
-    return str(path)
+        recording.publish()
+    except YoloProbsError as exc:  # disk full, a FIFO nobody reads...: reported, like the other recording errors
+        stats.saved_frames, stats.save_error = 0, f"--save: {exc}"
+        return
+    stats.saved = str(out)
+
+
+def _summary(run: _Run) -> OverlayStats:
+    """The run's statistics, completed from the reader and the classifier."""
+    stats, reader = run.stats, run.reader
+    elapsed = time.perf_counter() - run.start
+    stats.fps = stats.frames / elapsed if elapsed > 0 else 0.0
+    stats.dropped, stats.corrupt = reader.dropped, reader.corrupt
+    stats.failures = list(getattr(reader, "failures", []))
+    stats.temperature, stats.top_k = run.clf.temperature, run.clf.top_k
+    return stats
