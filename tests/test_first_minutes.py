@@ -151,7 +151,7 @@ def test_predict_save_writes_annotated_copies(tmp_path: Path, capsys):
     records = [json.loads(line) for line in stdout.splitlines()]
     assert len(records) == 2 + 1 + 5
     assert sorted(p.name for p in out.iterdir()) == ["clip.mp4", "digit_3-2.png", "digit_3.png", "hard_3.png"]
-    assert "annotated copies: 4 file(s), 8 frame(s)" in err and "broken.png" in err
+    assert f"yolo-probs: wrote 4 files to {out} (annotated copies, 8 frames)\n" in err and "broken.png" in err
     copy = cv2.imread(str(out / "hard_3.png"))
     source = cv2.resize(cv2.imread(str(images / "hard_3.png")), (480, 480), interpolation=cv2.INTER_NEAREST)
     assert copy.shape == (480, 480, 3)  # a 64x64 image is annotated on a 480x480 canvas
@@ -195,7 +195,7 @@ def test_overlay_save_with_no_frame_reports_nothing_written(tmp_path: Path, caps
     out = tmp_path / "out.avi"
     code, stdout, err = run(capsys, "overlay", str(folder), "-m", str(MODEL), "--no-show", "--save", str(out))
     assert code == 1 and not out.exists()
-    assert "saved" not in stdout and "nothing was recorded" in err
+    assert "wrote" not in stdout + err and "nothing was recorded" in err
 
 
 def test_overlay_save_that_the_codec_cannot_open(tmp_path: Path, capsys, monkeypatch):
@@ -205,7 +205,7 @@ def test_overlay_save_that_the_codec_cannot_open(tmp_path: Path, capsys, monkeyp
     video = make_video(tmp_path / "clip.avi", 4, (96, 64))
     out = tmp_path / "out.avi"
     code, stdout, err = run(capsys, "overlay", str(video), "-m", str(MODEL), "--no-show", "--save", str(out))
-    assert code == 1 and not out.exists() and "saved" not in stdout
+    assert code == 1 and not out.exists() and "wrote" not in stdout + err
     assert "--save" in err and "cannot encode" in err
 
 
@@ -217,4 +217,5 @@ def test_overlay_save_that_holds_fewer_frames_than_drawn(tmp_path: Path, capsys,
     video = make_video(tmp_path / "clip.avi", 5, (96, 64))
     out = tmp_path / "out.avi"
     code, stdout, err = run(capsys, "overlay", str(video), "-m", str(MODEL), "--no-show", "--save", str(out))
-    assert code == 1 and "saved 3 frames to" in stdout and "only 3 of 5 frames were recorded" in err
+    assert code == 1 and "only 3 of 5 frames were recorded" in err
+    assert f"yolo-probs: wrote 3 frames to {out}" in err and "wrote" not in stdout  # what the recording holds

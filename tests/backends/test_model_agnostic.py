@@ -288,7 +288,7 @@ def test_fold_temperature_divides_the_head_only() -> None:
 def test_folded_ultralytics_export(tmp_path: Path, pytorch_logits: np.ndarray, capsys, fmt: str) -> None:
     out = tmp_path / f"digits-t2.{fmt}"
     code, stdout, err = _cli(capsys, "export", "--model", str(SHIPPED), "-t", "2", "--format", fmt, "-o", str(out))
-    assert code == 0 and "T=2" in stdout, err
+    assert code == 0 and "T=2" in err and "wrote" not in stdout, err
     assert not (SHIPPED.parent / f"digits-yolo26n-cls.{fmt}").exists()  # nothing written next to the checkpoint
     meta = read_metadata(out)
     assert meta["yolo_probs_temperature"] == 2.0 and meta["yolo_probs_layer"] == "model.10.linear"

@@ -58,7 +58,7 @@ def test_export_folds_the_profiles_temperature(capsys, profile, tmp_path, image_
 
     target = tmp_path / "folded.onnx"
     assert main(["export", "--profile", str(profile), "--output", str(target)]) == 0
-    assert "T=2.5 folded" in capsys.readouterr().out
+    assert "T=2.5 folded" in capsys.readouterr().err
     meta = ort.InferenceSession(str(target)).get_modelmeta().custom_metadata_map
     assert float(meta["yolo_probs_temperature"]) == 2.5
     with YoloProbs(target) as folded, YoloProbs(model_path) as plain:

@@ -74,7 +74,7 @@ def test_parquet_schema_and_metadata(capsys, tmp_path, model_path, labelled):
     meta = {k.decode(): json.loads(v) for k, v in table.schema.metadata.items()}
     assert meta["yolo_probs.names"] == [str(i) for i in range(10)] and meta["yolo_probs.temperature"] == 2.5
     assert table.column("label").to_pylist() == ["3", "3"]  # digit_3.png and hard_3.png
-    assert "wrote 2 rows" in out
+    assert f"yolo-probs: wrote 2 rows to {target} (parquet, T=2.5)\n" in err and "wrote" not in out
 
 
 def test_jsonl_matches_parquet_and_labels_come_from_class_folders(capsys, tmp_path, model_path, labelled, image_paths):

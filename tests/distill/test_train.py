@@ -199,7 +199,8 @@ def test_distill_reports_the_distillation_loss(trained):
     assert epoch, err
     loss, kd, ce = map(float, epoch.groups())
     assert kd > 0 and ce > 0 and loss == pytest.approx(0.7 * kd + 0.3 * ce, abs=2e-3)  # the loss Ultralytics used
-    assert "wrote" in out and "teacher at 64" in out and "T=4" in out and "alpha=0.7" in out
+    assert "yolo-probs: wrote" in err and "teacher at 64" in err and "T=4" in err and "alpha=0.7" in err
+    assert "wrote" not in out  # stdout is for results; what was written goes to stderr
 
 
 def test_student_loads_in_yoloprobs_and_ultralytics(trained, image_paths):

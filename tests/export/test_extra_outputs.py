@@ -96,7 +96,7 @@ def test_ood_profile_applies_to_the_export(
 def test_cli_flag(exported: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     target = tmp_path / "cli.onnx"
     assert main(["export", "-m", str(MODEL), "-t", "1.5", "--logits", "-o", str(target)]) == 0
-    assert "raw logits and features" in capsys.readouterr().out
+    assert "raw logits and features" in capsys.readouterr().err
     session = ort.InferenceSession(str(target), providers=["CPUExecutionProvider"])
     assert [o.name for o in session.get_outputs()] == ["output0", "logits", "features"]
     with YoloProbs(str(target)) as clf:

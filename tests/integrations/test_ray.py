@@ -90,6 +90,7 @@ def test_cli_on_ray_writes_the_local_records(cluster, tmp_path, capsys):
     assert main(["predict", str(folder), *options, "--ray", "-o", str(remote)]) == 1
     err = capsys.readouterr().err
     assert "zz_corrupt.png: truncated PNG" in err and "1 of 7 inputs failed" in err
+    assert f"yolo-probs: wrote 6 records to {remote}\n" in err  # as the local run says it
     records = read_records(remote)
     assert len(records) == 6
     assert records == read_records(local)  # same order, same numbers

@@ -157,7 +157,10 @@ def test_cli_corrupt_frames_exit_1_after_recording(tmp_path: Path, capsys) -> No
     out = tmp_path / "out.avi"
     code = main(["overlay", str(video), "-m", str(MODEL), "--no-show", "--save", str(out), "--imgsz", "64"])
     assert code == 1
-    _one_error_line(capsys, "skipped 2 corrupt frame(s) of 8", str(video))
+    assert capsys.readouterr().err.splitlines() == [  # what the recording holds, then the one error
+        f"yolo-probs: wrote 6 frames to {out} (the overlay recording)",
+        f"yolo-probs: error: {video}: skipped 2 corrupt frame(s) of 8; re-encode it",
+    ]
     assert len(read_video(out)[0]) == 6
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -21,16 +21,32 @@ from yolo_probs.api.model import YoloProbs
 from yolo_probs.api.profile import save_profile
 from yolo_probs.api.workflow import calibrate as run_calibration
 from yolo_probs.api.workflow import evaluate as run_evaluation
-from yolo_probs.cli.console import error, set_verbose, warn
+from yolo_probs.cli.console import error, set_verbose, warn, wrote
 from yolo_probs.cli.decisions import fitted_lines, print_report
 from yolo_probs.cli.options import (
-    MODEL_HELP,
+    FORMAT,
+    MIN_PROB,
+    OUTPUT,
+    PLOT,
+    PROFILE,
+    TOP_K,
     BatchOption,
+    BinsOption,
+    DataArgument,
     DeviceOption,
     EngineOption,
+    ImgszOption,
+    ModelOrProfileOption,
+    OptionGroup,
+    PlotOption,
+    ProfileOption,
+    SplitOption,
+    TemperatureOption,
     VerboseOption,
     build_classifier,
     merged_options,
+    option_groups,
+    tailored,
 )
 from yolo_probs.cli.progress import progress_bar
 from yolo_probs.decisions.ood import DEFAULT_SCORE
@@ -42,6 +58,8 @@ from yolo_probs.outputs.files import check_not_input, check_output
 from yolo_probs.outputs.plots import plot_reliability, plot_risk_coverage
 
 if TYPE_CHECKING:
+    from yolo_probs.api.profile import Profile
+    from yolo_probs.api.workflow import CalibrationResult, EvaluationResult
     from yolo_probs.core.metrics import CalibrationReport
 
 _MAX_LISTED = 10
@@ -151,78 +169,103 @@ def _check_outputs(output: Path | None, plot: Path | None, inputs: list[Any], da
         check_output(plot, option="plot", suffixes=PLOT_SUFFIXES, create_folder=True)
 
 
-_DATA_HELP = "Labelled images: DATA/<class>/*.jpg, or a dataset root holding DATA/<split>/<class>/..."
+@dataclass(frozen=True)
+class DecisionFlags(OptionGroup):
+    """The decisions ``calibrate`` can fit besides the calibrator (see :mod:`yolo_probs.decisions`)."""
 
-
-def calibrate(
-    data: Annotated[str, typer.Argument(help=_DATA_HELP, metavar="DATA")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Profile (YAML) to write.")],
-    model: Annotated[
-        str | None,
-        typer.Option("--model", "-m", help=f"{MODEL_HELP} [default: the --profile's model]"),
-    ] = None,
-    profile: Annotated[
-        Path | None,
-        typer.Option(
-            "--profile", "-p", help="Start from this profile (model, imgsz, top-k, min-prob, name); flags override it."
-        ),
-    ] = None,
-    split: Annotated[str, typer.Option("--split", help="Split to fit on when DATA holds splits.")] = "val",
-    plot: Annotated[
-        Path | None, typer.Option("--plot", help="Also write a before/after reliability diagram (PNG).")
-    ] = None,
-    bins: Annotated[int, typer.Option("--bins", help="Equal-width bins for ECE/MCE.", min=1)] = 15,
-    name: Annotated[
-        str | None,
-        typer.Option("--name", help="Deployment name stored in the profile; default: the output file's stem."),
-    ] = None,
-    top_k: Annotated[
-        int | None, typer.Option("--top-k", "-k", help="top_k stored in the profile. [default: --profile's, else 5]")
-    ] = None,
-    min_prob: Annotated[
-        Optional[float],  # noqa: UP045
-        typer.Option("--min-prob", help="min_prob stored in the profile. [default: --profile's, else none]"),
-    ] = None,
-    imgsz: Annotated[
-        int | None, typer.Option("--imgsz", help="Inference size. [default: --profile's, else the checkpoint's own]")
-    ] = None,
-    device: DeviceOption = None,
-    batch: BatchOption = 16,
-    method: Annotated[
-        Method,
-        typer.Option(
-            "--method",
-            help="Calibration method; auto picks by 5-fold cross-validated NLL, never worse than temperature.",
-        ),
-    ] = Method.temperature,
-    engine: EngineOption = None,
-    verbose: VerboseOption = False,
     ood_tpr: Annotated[
         Optional[float],  # noqa: UP045
         typer.Option("--ood-tpr", help="Flag unknown inputs; the threshold accepts this fraction of DATA (e.g. 0.95)."),
-    ] = None,
+    ] = None
     ood_score: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option("--ood-score", help="Unknown-input score: knn (default), energy, maxlogit, msp, entropy."),
-    ] = None,
+    ] = None
     conformal: Annotated[
         Optional[float],  # noqa: UP045
         typer.Option(
             "--conformal", metavar="ALPHA", help="Conformal sets holding the true class with probability 1-ALPHA."
         ),
-    ] = None,
-    score: Annotated[str, typer.Option("--score", help="Conformal score: raps, aps or lac.")] = "raps",
-    randomized: Annotated[
-        bool, typer.Option("--randomized", help="Randomised conformal sets (exact coverage).")
-    ] = False,
+    ] = None
+    score: Annotated[str, typer.Option("--score", help="Conformal score: raps, aps or lac.")] = "raps"
+    randomized: Annotated[bool, typer.Option("--randomized", help="Randomised conformal sets (exact coverage).")] = (
+        False
+    )
     class_conditional: Annotated[
         bool, typer.Option("--class-conditional", help="One conformal q-hat per class (coverage per class).")
-    ] = False,
+    ] = False
     target_accuracy: Annotated[
         Optional[float],  # noqa: UP045
         typer.Option("--target-accuracy", help="Choose min_prob so accepted images reach this accuracy (guaranteed)."),
-    ] = None,
-    delta: Annotated[float, typer.Option("--delta", help="Risk that the target accuracy is missed.")] = 0.1,
+    ] = None
+    delta: Annotated[float, typer.Option("--delta", help="Risk that the target accuracy is missed.")] = 0.1
+
+    def checked(self) -> DecisionOptions:
+        """The decisions as the library takes them, checked (before any inference).
+
+        Example:
+            >>> DecisionFlags(conformal=0.1).checked().any
+            True
+        """
+        return DecisionOptions(
+            ood_tpr=self.ood_tpr,
+            ood_score=self.ood_score or DEFAULT_SCORE,
+            conformal=self.conformal,
+            score=self.score,
+            randomized=self.randomized,
+            class_conditional=self.class_conditional,
+            target_accuracy=self.target_accuracy,
+            delta=self.delta,
+        )
+
+
+# How calibrate shows the shared options (declared in yolo_probs.cli.options), and its own.
+# Optional[...] rather than X | None: Typer reads these annotations at runtime.
+_Output = Annotated[Path, tailored(OUTPUT, detail="the deployment profile (YAML).")]
+_Profile = Annotated[Optional[Path], tailored(PROFILE, detail="The calibration is fitted anew.")]  # noqa: UP045
+_Plot = Annotated[
+    Optional[Path],  # noqa: UP045
+    tailored(PLOT, detail="With --target-accuracy also its risk-coverage curve, as NAME-risk-coverage.png."),
+]
+_Name = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--name", help="Deployment name stored in the profile; default: the output file's stem."),
+]
+_TopK = Annotated[
+    Optional[int],  # noqa: UP045
+    tailored(TOP_K, detail="Stored in the profile.", default="the --profile's, else 5"),
+]
+_MinProb = Annotated[
+    Optional[float],  # noqa: UP045
+    tailored(MIN_PROB, detail="Stored in the profile.", default="the --profile's, else none"),
+]
+_Method = Annotated[
+    Method,
+    typer.Option(
+        "--method", help="Calibration method; auto picks by 5-fold cross-validated NLL, never worse than temperature."
+    ),
+]
+
+
+@option_groups
+def calibrate(
+    data: DataArgument,
+    output: _Output,
+    model: ModelOrProfileOption = None,
+    profile: _Profile = None,
+    split: SplitOption = "val",
+    plot: _Plot = None,
+    bins: BinsOption = 15,
+    name: _Name = None,
+    top_k: _TopK = None,
+    min_prob: _MinProb = None,
+    imgsz: ImgszOption = None,
+    device: DeviceOption = None,
+    batch: BatchOption = 16,
+    method: _Method = Method.temperature,
+    engine: EngineOption = None,
+    verbose: VerboseOption = False,
+    decisions: DecisionFlags = DecisionFlags(),
 ) -> None:
     """Fit a calibrator (a temperature by default) on labelled images and write it to a deployment profile.
 
@@ -231,26 +274,9 @@ def calibrate(
     profile. Exit code 0 when every image was read, 1 when some were skipped (the profile is still
     written), 2 for usage errors.
     """
-
-    asked = DecisionOptions(
-        ood_tpr=ood_tpr,
-        ood_score=ood_score or DEFAULT_SCORE,
-        conformal=conformal,
-        score=score,
-        randomized=randomized,
-        class_conditional=class_conditional,
-        target_accuracy=target_accuracy,
-        delta=delta,
-    )  # checked before any inference
-    risk_plot = plot.with_name(f"{plot.stem}-risk-coverage.png") if plot is not None and target_accuracy else None
-    kwargs, base = merged_options(
-        profile, model=model, top_k=top_k, min_prob=min_prob, imgsz=imgsz, device=device, batch=batch, engine=engine
-    )
-    kwargs.pop("calibrator", None)  # calibrate fits its own
-    if base is not None and "reject" in (base.decisions or {}) and min_prob is None and target_accuracy is None:
-        kwargs["min_prob"] = None  # it was guaranteed at the old calibration only
-        warn(f"{profile}: its min_prob came from a reject threshold fitted at its own temperature and is not kept; "
-             "pass --target-accuracy to choose a new one")  # fmt: skip
+    asked = decisions.checked()  # before any inference
+    flags = {"model": model, "top_k": top_k, "min_prob": min_prob, "imgsz": imgsz, "device": device, "batch": batch}
+    kwargs, base = _start_from(profile, asked, **flags, engine=engine)
     model_path = kwargs.pop("model", None)
     if model_path is None:
         raise typer.BadParameter("pass --model PATH (or --profile PROFILE)", param_hint="--model")
@@ -260,13 +286,32 @@ def calibrate(
         folder = load_labelled_folder(data, clf.names, split)
         with _progress(len(folder.files)) as advance:
             result = run_calibration(
-                clf,
-                folder,
-                method=method.value,
-                bins=bins,
-                progress=advance,
-                decisions=asked.to_workflow(),
+                clf, folder, method=method.value, bins=bins, progress=advance, decisions=asked.to_workflow()
             )
+    _print_calibration(result)
+    _save(result, output, model_path, name=name or (base.name if base and base.name else output.stem), kwargs=kwargs)
+    if plot is not None:
+        _plot_reliability(result, plot, f"{Path(model_path).name} on {result.where}", bins)
+        if asked.target_accuracy:
+            _plot_risk_coverage(result, plot.with_name(f"{plot.stem}-risk-coverage.png"))
+    if result.collected.failures:
+        raise typer.Exit(1)
+
+
+def _start_from(profile: Path | None, asked: DecisionOptions, **explicit: Any) -> tuple[dict[str, Any], Profile | None]:
+    """:class:`YoloProbs` keyword arguments from ``--profile`` and the flags given, without the calibrator."""
+    kwargs, base = merged_options(profile, **explicit)
+    kwargs.pop("calibrator", None)  # calibrate fits its own
+    keeps_reject = explicit.get("min_prob") is None and asked.target_accuracy is None
+    if base is not None and "reject" in (base.decisions or {}) and keeps_reject:
+        kwargs["min_prob"] = None  # it was guaranteed at the old calibration only
+        warn(f"{profile}: its min_prob came from a reject threshold fitted at its own temperature and is not kept; "
+             "pass --target-accuracy to choose a new one")  # fmt: skip
+    return kwargs, base
+
+
+def _print_calibration(result: CalibrationResult) -> None:
+    """What was skipped, the warnings, the candidates, the metrics table and the fitted calibrator and decisions."""
     _report_skipped(result.collected.failures)
     for line in result.warnings:
         warn(line)
@@ -278,55 +323,77 @@ def calibrate(
         print(f"fitted calibrator: {result.calibrator.method}")
     for line in fitted_lines(result.decisions):
         print(line)
+
+
+def _save(result: CalibrationResult, output: Path, model: str, *, name: str, kwargs: dict[str, Any]) -> None:
+    """Write the profile (and the files beside it that it names) and say so."""
     saved = result.to_profile(
-        model_path,
-        name=name or (base.name if base and base.name else output.stem),
+        model,
+        name=name,
         top_k=kwargs.get("top_k"),
         min_prob=kwargs.get("min_prob"),
         imgsz=kwargs.get("imgsz"),
         engine=kwargs.get("engine"),
     )
     save_profile(saved, output)
-    print(f"profile written to {output}")
-    if plot is not None:
-        title = f"{Path(model_path).name} on {result.where}"
-        c = result.collected
-        plot_reliability(plot, c.logits, c.labels, n_bins=bins, title=title, calibrator=result.calibrator)
-        print(f"reliability diagram written to {plot}")
-        if risk_plot is not None:
-            choice, curve = reject_curve(result)
-            plot_risk_coverage(risk_plot, curve, choice, title=f"risk-coverage on {result.where}")
-            print(f"risk-coverage curve written to {risk_plot}")
-    if result.collected.failures:
-        raise typer.Exit(1)
+    wrote(output, detail="deployment profile")
+    for path, what in _files_named_in(output):
+        wrote(path, detail=what)
+
+
+def _files_named_in(profile: Path) -> list[tuple[Path, str]]:
+    """The files beside ``profile`` that it names: a large calibrator's parameters, decisions' feature banks.
+
+    Read back from the profile just written, so they are the files :func:`save_profile` wrote.
+    """
+    import yaml
+
+    data = yaml.safe_load(profile.read_text(encoding="utf-8")) or {}
+    found = []
+    calibrator = data.get("calibrator")
+    if isinstance(calibrator, dict) and isinstance(calibrator.get("file"), str):
+        found.append((profile.parent / calibrator["file"], f"parameters of the {calibrator.get('method')} calibrator"))
+    for key, entry in (data.get("decisions") or {}).items():
+        if isinstance(entry, dict) and isinstance(entry.get("bank"), str):
+            found.append((profile.parent / entry["bank"], f"feature bank of decisions.{key}"))
+    return found
+
+
+def _plot_reliability(result: CalibrationResult | EvaluationResult, plot: Path, title: str, bins: int) -> None:
+    """The before/after reliability diagram of a calibration or an evaluation."""
+    c = result.collected
+    plot_reliability(plot, c.logits, c.labels, n_bins=bins, title=title, calibrator=result.calibrator)
+    wrote(plot, detail="reliability diagram")
+
+
+def _plot_risk_coverage(result: CalibrationResult, path: Path) -> None:
+    """The risk-coverage curve of the fitted reject threshold."""
+    choice, curve = reject_curve(result)
+    plot_risk_coverage(path, curve, choice, title=f"risk-coverage on {result.where}")
+    wrote(path, detail="risk-coverage curve")
+
+
+_OodData = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option("--ood-data", metavar="DIR", help="Images of no trained class: AUROC and FPR95 of the detector."),
+]
 
 
 def evaluate(
-    data: Annotated[str, typer.Argument(help=_DATA_HELP, metavar="DATA")],
-    profile: Annotated[
-        Path | None, typer.Option("--profile", "-p", help="Deployment profile giving model and temperature.")
-    ] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help=f"{MODEL_HELP} Overrides the profile's.")] = None,
-    temperature: Annotated[
-        float | None, typer.Option("--temperature", "-t", help="Temperature to evaluate; overrides the profile's.")
-    ] = None,
-    split: Annotated[str, typer.Option("--split", help="Split to evaluate when DATA holds splits.")] = "test",
-    bins: Annotated[int, typer.Option("--bins", help="Equal-width bins for ECE/MCE.", min=1)] = 15,
-    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="table or json.")] = ReportFormat.table,
-    plot: Annotated[
-        Path | None, typer.Option("--plot", help="Also write a before/after reliability diagram (PNG).")
-    ] = None,
-    imgsz: Annotated[
-        int | None, typer.Option("--imgsz", help="Inference size; default: the profile's, else the checkpoint's.")
-    ] = None,
+    data: DataArgument,
+    profile: ProfileOption = None,
+    model: ModelOrProfileOption = None,
+    temperature: TemperatureOption = None,
+    split: SplitOption = "test",
+    bins: BinsOption = 15,
+    fmt: Annotated[ReportFormat, FORMAT] = ReportFormat.table,
+    plot: PlotOption = None,
+    imgsz: ImgszOption = None,
     device: DeviceOption = None,
     batch: BatchOption = 16,
     engine: EngineOption = None,
     verbose: VerboseOption = False,
-    ood_data: Annotated[
-        Optional[Path],  # noqa: UP045
-        typer.Option("--ood-data", metavar="DIR", help="Images of no trained class: AUROC and FPR95 of the detector."),
-    ] = None,
+    ood_data: _OodData = None,
 ) -> None:
     """Score a temperature on labelled images (another split than the one it was fitted on).
 
@@ -335,7 +402,6 @@ def evaluate(
     (coverage, set sizes) and the reject threshold (coverage, accuracy of accepted images).
     Exit code 0 when every image was read, 1 when some were skipped, 2 for usage errors.
     """
-
     _check_outputs(None, plot, [model, profile], data)
     set_verbose(verbose)
     if profile is None and model is None:
@@ -359,9 +425,6 @@ def evaluate(
         _print_table(result.before, result.after, f"evaluated on {result.where}")
         print_report(result.details)
     if plot is not None:
-        c = result.collected
-        title = f"evaluated on {result.where}"
-        plot_reliability(plot, c.logits, c.labels, n_bins=bins, title=title, calibrator=result.calibrator)
-        print(f"reliability diagram written to {plot}", file=sys.stderr if fmt is ReportFormat.json else sys.stdout)
+        _plot_reliability(result, plot, f"evaluated on {result.where}", bins)
     if result.collected.failures:
         raise typer.Exit(1)

@@ -7,7 +7,9 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from yolo_probs.distill.train import DistillEpoch, distill
+from yolo_probs.cli.console import wrote
+from yolo_probs.cli.options import DATA, DEVICE, IMGSZ, OUTPUT, TEMPERATURE, BatchOption, tailored
+from yolo_probs.distill.train import DistillEpoch, DistillResult, distill
 from yolo_probs.errors import ConfigError
 
 
@@ -25,51 +27,55 @@ def _train_args(items: list[str] | None) -> dict[str, Any]:
     return parsed
 
 
+# How distill shows the shared options (declared in yolo_probs.cli.options), and its own.
+# Optional[...] rather than X | None: Typer reads these annotations at runtime.
+_Data = Annotated[Path, tailored(DATA, detail="Here: the root, with train/ and val/ splits.")]
+_Teacher = Annotated[
+    str, typer.Option("--teacher", help="The teacher: an Ultralytics -cls checkpoint (or any model predict takes).")
+]
+_Student = Annotated[
+    str,
+    typer.Option(
+        "--student", help="Model YAML (e.g. yolo26n-cls.yaml) or a .pt classifier with the teacher's classes."
+    ),
+]
+_Temperature = Annotated[
+    float, tailored(TEMPERATURE, detail="Here: of the soft term, teacher and student alike (2 to 8 is usual).")
+]
+_Output = Annotated[Path, tailored(OUTPUT, detail="the student checkpoint (.pt).")]
+_Alpha = Annotated[
+    float, typer.Option("--alpha", help="Weight of the soft term in [0, 1]; 1 - alpha weighs the labels.")
+]
+_Epochs = Annotated[int, typer.Option("--epochs", help="Training epochs.")]
+_Imgsz = Annotated[
+    Optional[int],  # noqa: UP045
+    tailored(IMGSZ, detail="The student trains at it.", default="the teacher's own"),
+]
+_Device = Annotated[Optional[str], tailored(DEVICE, detail="One device.", default="Ultralytics' choice")]  # noqa: UP045
+_Seed = Annotated[int, typer.Option("--seed", help="Random seed (Ultralytics trains deterministically).")]
+_TrainArg = Annotated[
+    Optional[list[str]],  # noqa: UP045
+    typer.Option(
+        "--train-arg",
+        help="Any other Ultralytics training argument, KEY=VALUE, repeatable (e.g. fliplr=0, lr0=0.01, "
+        "project=runs/distill to keep the run folder).",
+    ),
+]
+
+
 def distill_command(
-    data: Annotated[
-        Path, typer.Argument(help="Dataset root with train/<class>/ and val/<class>/ image folders.", metavar="DATA")
-    ],
-    teacher: Annotated[
-        str, typer.Option("--teacher", help="The teacher: an Ultralytics -cls checkpoint (or any model predict takes).")
-    ],
-    student: Annotated[
-        str,
-        typer.Option(
-            "--student", help="Model YAML (e.g. yolo26n-cls.yaml) or a .pt classifier with the teacher's classes."
-        ),
-    ],
-    temperature: Annotated[
-        float,
-        typer.Option(
-            "--temperature",
-            "-t",
-            help="Softening temperature T > 0 of the soft term (2 to 8 is usual).",
-            show_default=False,
-        ),
-    ],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Student checkpoint to write (.pt).")],
-    alpha: Annotated[
-        float, typer.Option("--alpha", help="Weight of the soft term in [0, 1]; 1 - alpha weighs the labels.")
-    ] = 0.9,
-    epochs: Annotated[int, typer.Option("--epochs", help="Training epochs.")] = 10,
-    imgsz: Annotated[
-        Optional[int],  # noqa: UP045
-        typer.Option("--imgsz", help="Student input size; default: the teacher's own."),
-    ] = None,
-    batch: Annotated[int, typer.Option("--batch", help="Images per training batch.")] = 16,
-    device: Annotated[
-        Optional[str],  # noqa: UP045
-        typer.Option("--device", help="cpu, 0, cuda:0, ... (one device); default: Ultralytics' choice."),
-    ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed (Ultralytics trains deterministically).")] = 0,
-    train_arg: Annotated[
-        Optional[list[str]],  # noqa: UP045
-        typer.Option(
-            "--train-arg",
-            help="Any other Ultralytics training argument, KEY=VALUE, repeatable (e.g. fliplr=0, lr0=0.01, "
-            "project=runs/distill to keep the run folder).",
-        ),
-    ] = None,
+    data: _Data,
+    teacher: _Teacher,
+    student: _Student,
+    temperature: _Temperature,
+    output: _Output,
+    alpha: _Alpha = 0.9,
+    epochs: _Epochs = 10,
+    imgsz: _Imgsz = None,
+    batch: BatchOption = 16,
+    device: _Device = None,
+    seed: _Seed = 0,
+    train_arg: _TrainArg = None,
 ) -> None:
     """Train --student on DATA with Ultralytics' classification trainer and a distillation loss.
 
@@ -78,16 +84,6 @@ def distill_command(
     -o is an ordinary Ultralytics checkpoint (the best epoch). Exit code 0 on success, 2 for usage errors.
     """
     extra = _train_args(train_arg)
-
-    def report(e: DistillEpoch) -> None:
-        top1 = e.metrics.get("metrics/accuracy_top1")
-        val = f"val top-1 {top1:.3f}" if top1 is not None else ""
-        if e.final:
-            typer.echo(f"best checkpoint: {val}", err=True)
-            return
-        losses = "  ".join(f"{k} {v:.4f}" for k, v in e.losses.items())
-        typer.echo(f"epoch {e.epoch}/{e.epochs}  {losses}  {val}", err=True)
-
     result = distill(
         data,
         teacher=teacher,
@@ -100,12 +96,31 @@ def distill_command(
         batch=batch,
         device=device,
         seed=seed,
-        progress=report,
+        progress=_print_epoch,
         **extra,
     )
+    wrote(result.path, detail=_student(result))
+    if result.run_dir is not None:  # kept when --train-arg project=... asked for it
+        wrote(result.run_dir, detail="Ultralytics' run folder")
+
+
+def _print_epoch(e: DistillEpoch) -> None:
+    """One line on stderr per epoch (its losses and validation accuracy), then one for the best checkpoint."""
+    top1 = e.metrics.get("metrics/accuracy_top1")
+    val = f"val top-1 {top1:.3f}" if top1 is not None else ""
+    if e.final:
+        typer.echo(f"best checkpoint: {val}", err=True)
+        return
+    losses = "  ".join(f"{k} {v:.4f}" for k, v in e.losses.items())
+    typer.echo(f"epoch {e.epoch}/{e.epochs}  {losses}  {val}", err=True)
+
+
+def _student(result: DistillResult) -> str:
+    """The detail of the ``wrote`` line: the student's size, the training settings and its classes."""
     teacher_size = f", teacher at {result.teacher_imgsz}" if result.teacher_imgsz != result.imgsz else ""
-    typer.echo(
-        f"wrote {result.path} (student at imgsz {result.imgsz}{teacher_size}; T={result.temperature:g}, "
-        f"alpha={result.alpha:g}, {result.epochs} epoch{'s' if result.epochs != 1 else ''}; "
-        f"classes: {', '.join(result.names[:10])}{', ...' if len(result.names) > 10 else ''})"
+    epochs = f"{result.epochs} epoch{'s' if result.epochs != 1 else ''}"
+    classes = ", ".join(result.names[:10]) + (", ..." if len(result.names) > 10 else "")
+    return (
+        f"student at imgsz {result.imgsz}{teacher_size}; T={result.temperature:g}, alpha={result.alpha:g}, "
+        f"{epochs}; classes: {classes}"
     )

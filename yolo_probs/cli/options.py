@@ -1,19 +1,31 @@
-"""Options shared by every command that loads a model: plain PyTorch modules and exported graphs.
+"""The options more than one command takes, each declared once, and the groups of options that travel together.
 
-Each command adds these parameters to its signature and passes ``**model_kwargs(...)`` to
-:class:`~yolo_probs.api.model.YoloProbs` (or :func:`~yolo_probs.export.folded.export_folded`).
+Each ``typer.Option(...)`` below is the one declaration of its flags and of what the option does in
+every command that takes it. A command shows it through an alias (``ModelOption``...) or through
+:func:`tailored`, which adds what the option means in that command and what leaving it out means
+there (``[default: ...]``), without repeating the flags. Options only one command takes are declared
+in that command's module. ``tests/cli/test_options.py`` checks that no flag is declared twice.
+
+Options that always travel together are an :class:`OptionGroup`: a command takes the group as one
+parameter (``prep: Preprocessing``) and :func:`option_groups` shows Typer the group's options in
+its place.
 
 Example:
-    >>> kw = model_kwargs(layer=None, names=None, imgsz=32, resize=None, stretch=True, mean=None, std="none", bgr=False)
-    >>> kw["preprocess"].size, kw["preprocess"].mode, kw["preprocess"].std
-    (32, 'stretch', (1.0, 1.0, 1.0))
+    >>> Preprocessing(stretch=True, std="none").model_kwargs(32)["preprocess"].std
+    (1.0, 1.0, 1.0)
+    >>> tailored(FORMAT, default="table").help
+    'Output format. [default: table]'
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
+import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar, get_type_hints
 
 import typer
 
@@ -24,71 +36,147 @@ from yolo_probs.errors import ConfigError
 from yolo_probs.inputs.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess
 
 if TYPE_CHECKING:
-    from yolo_probs.api.model import YoloProbs
     from yolo_probs.api.profile import Profile
 
+R = TypeVar("R")
+
+
+def tailored(declared: Any, *, detail: str = "", default: str = "", **changes: Any) -> Any:
+    """``declared`` (a ``typer.Option`` or ``typer.Argument`` below) as one command shows it.
+
+    Args:
+        declared: the one declaration of the option; its flags are kept.
+        detail: what the option means in this command, after the shared help.
+        default: what leaving the option out means in this command, shown as ``[default: ...]``.
+        changes: other settings of the declaration to change (``metavar``...), never its flags.
+
+    Example:
+        >>> tailored(BATCH, detail="Here: training images.").help
+        'Images per batch (one forward pass). Here: training images.'
+    """
+    if "param_decls" in changes:
+        raise ValueError("a tailored option keeps the flags of its declaration")
+    shown = copy.copy(declared)
+    shown.help = " ".join(part for part in (declared.help, detail, f"[default: {default}]" if default else "") if part)
+    for key, value in changes.items():
+        setattr(shown, key, value)
+    return shown
+
+
+# -- the declarations (flags and shared help), one per option --
 MODEL_HELP = (
     "Ultralytics -cls checkpoint (.pt) or YAML; exported .onnx / .torchscript; a .pt holding a pickled "
     "nn.Module; or package.module:factory (e.g. torchvision.models:resnet18)."
 )
+MODEL = typer.Option("--model", "-m", help=MODEL_HELP)
+PROFILE = typer.Option(
+    "--profile", "-p", help="Deployment profile (model, calibration, top-k, min-prob, imgsz); flags given override it."
+)
+TEMPERATURE = typer.Option(
+    "--temperature", "-t", help="Divide the logits by T > 0 before the softmax (1: the model's own probabilities)."
+)
+TOP_K = typer.Option(
+    "--top-k", "-k", help="How many of the most probable classes to keep per image (clipped to the number of classes)."
+)
+MIN_PROB = typer.Option("--min-prob", help="Probability threshold (0..1).")
+IMGSZ = typer.Option("--imgsz", help="Input size in pixels.")
+DEVICE = typer.Option("--device", help="cpu, 0, cuda:0, ...")
+BATCH = typer.Option("--batch", help="Images per batch (one forward pass).")
+ENGINE = typer.Option(
+    "--engine",
+    help="Ultralytics checkpoints: torch (hook the PyTorch model), onnxruntime, openvino, or auto (the fastest "
+    "installed for the device; --verbose says which). [default: the profile's, else torch]",
+)
+VERBOSE = typer.Option("--verbose", "-v", help="Say on stderr which engine runs the model and where it is cached.")
+OUTPUT = typer.Option("--output", "-o", help="File to write:")
+FORMAT = typer.Option("--format", "-f", help="Output format.")
+LOGITS = typer.Option("--logits", help="Also write the raw logits.")
+SAVE = typer.Option("--save", help="Also write what the overlay draws:")
+PLOT = typer.Option("--plot", help="Also write a before/after reliability diagram (.png, .pdf, .svg...).")
+BINS = typer.Option("--bins", help="Equal-width bins for ECE/MCE.", min=1)
+SPLIT = typer.Option("--split", help="Split to use when DATA holds splits.")
+DATA = typer.Argument(
+    help="Labelled images: DATA/<class>/*.jpg, or a dataset root holding DATA/<split>/<class>/...", metavar="DATA"
+)
+SOURCES = typer.Argument(help="Image files, folders, globs or video files.", metavar="SOURCE...")
 
-# Optional[...] rather than X | None: Typer reads these annotations at runtime.
-ProfileOption = Annotated[
-    Optional[Path],  # noqa: UP045
-    typer.Option(
-        "--profile",
-        "-p",
-        help="Deployment profile (model, temperature, top-k, min-prob, imgsz); explicit flags override it.",
-    ),
-]
-LayerOption = Annotated[
+# -- how the commands show them (Optional[...] rather than X | None: Typer reads these at runtime) --
+_PROFILE_ELSE = "the profile's, else {}"
+ModelOption = Annotated[Optional[str], tailored(MODEL, default=_PROFILE_ELSE.format(DEFAULT_MODEL))]  # noqa: UP045
+#: ``--model`` of the commands that need a model: from it or from ``--profile``.
+ModelOrProfileOption = Annotated[
     Optional[str],  # noqa: UP045
-    typer.Option("--layer", help="Plain PyTorch models: the layer whose output are the logits (default: found)."),
+    tailored(MODEL, default="the --profile's; without --profile it is needed"),
 ]
-NamesOption = Annotated[
-    Optional[Path],  # noqa: UP045
-    typer.Option("--names", help="Class names file: one per line, JSON or YAML (list or index: name)."),
-]
-ResizeOption = Annotated[
-    Optional[int],  # noqa: UP045
-    typer.Option("--resize", help="Preprocessing: resize the shortest side to this, then center crop --imgsz."),
-]
-StretchOption = Annotated[
-    bool, typer.Option("--stretch", help="Preprocessing: resize straight to --imgsz x --imgsz (no crop).")
-]
-MeanOption = Annotated[
-    Optional[str],  # noqa: UP045
-    typer.Option("--mean", help="Preprocessing: per-channel mean after /255: 'imagenet', 'none' or R,G,B."),
-]
-StdOption = Annotated[
-    Optional[str],  # noqa: UP045
-    typer.Option("--std", help="Preprocessing: per-channel std after /255: 'imagenet', 'none' or R,G,B."),
-]
-BgrOption = Annotated[bool, typer.Option("--bgr", help="Preprocessing: feed BGR channels instead of RGB.")]
-EngineOption = Annotated[
-    Optional[str],  # noqa: UP045
-    typer.Option(
-        "--engine",
-        help="Ultralytics checkpoints: torch (hook the PyTorch model), onnxruntime, openvino, or auto (the fastest "
-        "installed for the device; --verbose says which). [default: the profile's, else torch]",
-    ),
-]
-ModelOption = Annotated[
-    Optional[str],  # noqa: UP045
-    typer.Option("--model", "-m", help=f"{MODEL_HELP} [default: the profile's, else yolo26n-cls.pt]"),
-]
+ProfileOption = Annotated[Optional[Path], PROFILE]  # noqa: UP045
+TemperatureOption = Annotated[Optional[float], tailored(TEMPERATURE, default=_PROFILE_ELSE.format(1))]  # noqa: UP045
 ImgszOption = Annotated[
     Optional[int],  # noqa: UP045
-    typer.Option("--imgsz", help="Inference size. [default: the profile's, else the checkpoint's own]"),
+    tailored(IMGSZ, default=_PROFILE_ELSE.format("the checkpoint's own (224 for plain modules)")),
 ]
-DeviceOption = Annotated[
-    Optional[str],  # noqa: UP045
-    typer.Option("--device", help="cpu, 0, cuda:0, ...; default: Ultralytics' choice."),
-]
-BatchOption = Annotated[int, typer.Option("--batch", help="Images per forward pass.")]
-VerboseOption = Annotated[
-    bool, typer.Option("--verbose", "-v", help="Say on stderr which engine runs the model and where it is cached.")
-]
+DeviceOption = Annotated[Optional[str], tailored(DEVICE, default="Ultralytics' choice")]  # noqa: UP045
+BatchOption = Annotated[int, BATCH]
+EngineOption = Annotated[Optional[str], ENGINE]  # noqa: UP045
+VerboseOption = Annotated[bool, VERBOSE]
+PlotOption = Annotated[Optional[Path], PLOT]  # noqa: UP045
+BinsOption = Annotated[int, BINS]
+SplitOption = Annotated[str, SPLIT]
+DataArgument = Annotated[str, DATA]
+SourcesArgument = Annotated[list[str], SOURCES]
+
+
+class OptionGroup:
+    """Base of a group of options that travel together: a dataclass whose fields are the options.
+
+    A command takes the group as one parameter annotated with the class; :func:`option_groups` shows
+    Typer the fields in that parameter's place and hands the command the object built from them.
+    """
+
+
+def option_groups(command: Callable[..., R]) -> Callable[..., R]:
+    """``command`` with each :class:`OptionGroup` parameter shown to Typer as the group's own options.
+
+    Typer reads ``inspect.signature``; the returned function's signature lists the group's fields
+    where the group's parameter was, and a call gathers them back into the group. A call may also
+    pass the group itself.
+
+    Example:
+        >>> @option_groups
+        ... def show(source: str, prep: Preprocessing) -> str:
+        ...     return f"{source}: mean {prep.mean}, bgr {prep.bgr}"
+        >>> list(inspect.signature(show).parameters)
+        ['source', 'layer', 'names', 'resize', 'stretch', 'mean', 'std', 'bgr']
+        >>> show(source="a.png", mean="imagenet")
+        'a.png: mean imagenet, bgr False'
+    """
+    hints = get_type_hints(command, include_extras=True)
+    groups: dict[str, type[OptionGroup]] = {}
+    shown: list[inspect.Parameter] = []
+    for param in inspect.signature(command).parameters.values():
+        kind = hints.get(param.name, param.annotation)
+        if isinstance(kind, type) and issubclass(kind, OptionGroup):
+            groups[param.name] = kind
+            fields = get_type_hints(kind, include_extras=True)
+            shown += [_keyword(f.name, fields[f.name], f.default) for f in dataclasses.fields(kind)]  # type: ignore[arg-type]
+        else:
+            shown.append(_keyword(param.name, kind, param.default))
+
+    @functools.wraps(command)
+    def gathered(**kwargs: Any) -> R:
+        for name, group in groups.items():
+            if name not in kwargs:
+                own = {f.name for f in dataclasses.fields(group)}  # type: ignore[arg-type]
+                kwargs[name] = group(**{k: kwargs.pop(k) for k in list(kwargs) if k in own})
+        return command(**kwargs)
+
+    gathered.__signature__ = inspect.Signature(shown)  # type: ignore[attr-defined]
+    gathered.__annotations__ = {p.name: p.annotation for p in shown}
+    return gathered
+
+
+def _keyword(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    # Keyword-only: Typer passes every value by name, and a required option may follow one with a default.
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
 
 
 def _channels(text: str | None, which: str) -> tuple[float, float, float] | None:
@@ -108,37 +196,59 @@ def _channels(text: str | None, which: str) -> tuple[float, float, float] | None
     return values  # type: ignore[return-value]
 
 
-def model_kwargs(
-    *,
-    layer: str | None,
-    names: Path | None,
-    imgsz: int | None,
-    resize: int | None,
-    stretch: bool,
-    mean: str | None,
-    std: str | None,
-    bgr: bool,
-) -> dict[str, Any]:
-    """``layer``, ``names`` and ``preprocess`` keyword arguments from the command-line options.
+@dataclasses.dataclass(frozen=True)
+class Preprocessing(OptionGroup):
+    """How a plain PyTorch module or an exported graph is fed: the options of every command that loads a model."""
 
-    Without any preprocessing option ``preprocess`` is None, so the model's own recipe applies
-    (ImageNet for plain modules, the recorded one for exports). Otherwise the given options
-    override ImageNet preprocessing at ``--imgsz`` (224 by default).
-    """
-    preprocess = None
-    if resize is not None or stretch or mean is not None or std is not None or bgr:
-        base = Preprocess.imagenet(imgsz or 224)
-        changes: dict[str, Any] = {"rgb": not bgr}
-        if resize is not None:
-            changes["resize"] = resize
-        if stretch:
-            changes["mode"] = "stretch"
-        for which, text in (("mean", mean), ("std", std)):
-            value = _channels(text, which)
-            if value is not None:
-                changes[which] = value
-        preprocess = dataclasses.replace(base, **changes)
-    return {"layer": layer, "names": names, "preprocess": preprocess}
+    layer: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--layer", help="Plain PyTorch models: the layer whose output are the logits (default: found)."),
+    ] = None
+    names: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--names", help="Class names file: one per line, JSON or YAML (list or index: name)."),
+    ] = None
+    resize: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--resize", help="Preprocessing: resize the shortest side to this, then center crop --imgsz."),
+    ] = None
+    stretch: Annotated[
+        bool, typer.Option("--stretch", help="Preprocessing: resize straight to --imgsz x --imgsz (no crop).")
+    ] = False
+    mean: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--mean", help="Preprocessing: per-channel mean after /255: 'imagenet', 'none' or R,G,B."),
+    ] = None
+    std: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--std", help="Preprocessing: per-channel std after /255: 'imagenet', 'none' or R,G,B."),
+    ] = None
+    bgr: Annotated[bool, typer.Option("--bgr", help="Preprocessing: feed BGR channels instead of RGB.")] = False
+
+    def model_kwargs(self, imgsz: int | None) -> dict[str, Any]:
+        """``layer``, ``names`` and ``preprocess`` keyword arguments for :class:`~yolo_probs.api.model.YoloProbs`.
+
+        Without any preprocessing option ``preprocess`` is None, so the model's own recipe applies
+        (ImageNet for plain modules, the recorded one for exports). Otherwise the given options
+        override ImageNet preprocessing at ``imgsz`` (224 when None).
+
+        Example:
+            >>> Preprocessing().model_kwargs(64)
+            {'layer': None, 'names': None, 'preprocess': None}
+        """
+        preprocess = None
+        if self.resize is not None or self.stretch or self.mean is not None or self.std is not None or self.bgr:
+            changes: dict[str, Any] = {"rgb": not self.bgr}
+            if self.resize is not None:
+                changes["resize"] = self.resize
+            if self.stretch:
+                changes["mode"] = "stretch"
+            for which, text in (("mean", self.mean), ("std", self.std)):
+                value = _channels(text, which)
+                if value is not None:
+                    changes[which] = value
+            preprocess = dataclasses.replace(Preprocess.imagenet(imgsz or 224), **changes)
+        return {"layer": self.layer, "names": self.names, "preprocess": preprocess}
 
 
 def merged_options(profile: Path | None, **explicit: Any) -> tuple[dict[str, Any], Profile | None]:

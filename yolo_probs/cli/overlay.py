@@ -1,29 +1,32 @@
-"""``yolo-probs overlay``: a live view of what the classifier believes, and how sure it is."""
+"""``yolo-probs overlay``: a live view of what the classifier believes, and how sure it is.
+
+Cheap checks come first (the recording's path, the display, the source), so a bad option fails
+before the model loads or a camera opens; then the loop runs and :func:`_report` says what it did.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from yolo_probs.cli.console import error, set_verbose
+from yolo_probs.cli.console import error, set_verbose, wrote
 from yolo_probs.cli.options import (
-    BgrOption,
+    MIN_PROB,
+    SAVE,
+    TEMPERATURE,
+    TOP_K,
     DeviceOption,
     EngineOption,
     ImgszOption,
-    LayerOption,
-    MeanOption,
     ModelOption,
-    NamesOption,
+    Preprocessing,
     ProfileOption,
-    ResizeOption,
-    StdOption,
-    StretchOption,
     VerboseOption,
     build_classifier,
-    model_kwargs,
+    option_groups,
+    tailored,
 )
 from yolo_probs.errors import SourceError
 from yolo_probs.overlay import OverlayDrawer
@@ -31,71 +34,78 @@ from yolo_probs.overlay.loop import check_display, run_overlay
 from yolo_probs.overlay.readers import open_source
 from yolo_probs.overlay.recorder import check_output
 
+if TYPE_CHECKING:
+    from yolo_probs.api.model import YoloProbs
+    from yolo_probs.overlay.loop import OverlayStats, Reader
 
+
+# How overlay shows the shared options (declared in yolo_probs.cli.options), and its own.
+# Optional[...] rather than X | None: Typer reads these annotations at runtime.
+_Source = Annotated[
+    str, typer.Argument(help="Webcam index (0), video file, stream URL (rtsp/http) or image folder.", metavar="SOURCE")
+]
+_Temperature = Annotated[
+    Optional[float],  # noqa: UP045
+    tailored(
+        TEMPERATURE, detail="The starting T ('r' in the window comes back to it).", default="the profile's, else 1"
+    ),
+]
+_TopK = Annotated[
+    Optional[int],  # noqa: UP045
+    tailored(TOP_K, detail="They are drawn as bars.", default="the profile's, else 5"),
+]
+_MinProb = Annotated[
+    Optional[float],  # noqa: UP045
+    tailored(
+        MIN_PROB,
+        detail="The frame shows UNCERTAIN when its top class is below it.",
+        default="the profile's, else never",
+    ),
+]
+_Save = Annotated[
+    Optional[Path],  # noqa: UP045
+    tailored(SAVE, detail="a video (.mp4 or .avi) at the source's frame rate (small frames enlarged)."),
+]
+_Show = Annotated[
+    bool,
+    typer.Option(
+        "--show/--no-show",
+        help="Open a window (keys: +/- T, [/] k, r reset, space pause (stills: next), s snapshot, q quit).",
+    ),
+]
+_MaxFrames = Annotated[Optional[int], typer.Option("--max-frames", min=1, help="Stop after this many frames.")]  # noqa: UP045
+_Fast = Annotated[
+    bool,
+    typer.Option(
+        "--fast", help="In the window, play video files as fast as the model runs, not at their own frame rate."
+    ),
+]
+_StillDelay = Annotated[
+    float,
+    typer.Option(
+        "--still-delay",
+        min=0.0,
+        help="Seconds each still image stays in the window; 0 waits for a key (space, n or Enter: next).",
+    ),
+]
+
+
+@option_groups
 def overlay(
-    source: Annotated[
-        str,
-        typer.Argument(help="Webcam index (0), video file, stream URL (rtsp/http) or image folder.", metavar="SOURCE"),
-    ],
+    source: _Source,
     model: ModelOption = None,
     profile: ProfileOption = None,
-    temperature: Annotated[
-        float | None,
-        typer.Option(
-            "--temperature",
-            "-t",
-            help="Starting temperature T > 0 ('r' in the window comes back to it). [default: the profile's, else 1]",
-        ),
-    ] = None,
-    top_k: Annotated[
-        int | None, typer.Option("--top-k", "-k", help="Classes drawn as bars. [default: the profile's, else 5]")
-    ] = None,
-    min_prob: Annotated[
-        float | None,
-        typer.Option(
-            "--min-prob",
-            help="Show UNCERTAIN when the top probability is below this (0..1). [default: the profile's, else never]",
-        ),
-    ] = None,
+    temperature: _Temperature = None,
+    top_k: _TopK = None,
+    min_prob: _MinProb = None,
     imgsz: ImgszOption = None,
     device: DeviceOption = None,
-    save: Annotated[
-        Path | None,
-        typer.Option(
-            "--save",
-            help="Record the overlay to this video (.mp4 or .avi) at the source's frame rate, as drawn "
-            "(small frames enlarged).",
-        ),
-    ] = None,
-    show: Annotated[
-        bool,
-        typer.Option(
-            "--show/--no-show",
-            help="Open a window (keys: +/- T, [/] k, r reset, space pause (stills: next), s snapshot, q quit).",
-        ),
-    ] = True,
-    max_frames: Annotated[int | None, typer.Option("--max-frames", min=1, help="Stop after this many frames.")] = None,
-    fast: Annotated[
-        bool,
-        typer.Option(
-            "--fast", help="In the window, play video files as fast as the model runs, not at their own frame rate."
-        ),
-    ] = False,
-    still_delay: Annotated[
-        float,
-        typer.Option(
-            "--still-delay",
-            min=0.0,
-            help="Seconds each still image stays in the window; 0 waits for a key (space, n or Enter: next).",
-        ),
-    ] = 0.0,
-    layer: LayerOption = None,
-    names: NamesOption = None,
-    resize: ResizeOption = None,
-    stretch: StretchOption = False,
-    mean: MeanOption = None,
-    std: StdOption = None,
-    bgr: BgrOption = False,
+    save: _Save = None,
+    show: _Show = True,
+    max_frames: _MaxFrames = None,
+    fast: _Fast = False,
+    still_delay: _StillDelay = 0.0,
+    prep: Preprocessing = Preprocessing(),  # noqa: B008  (Typer shows its fields; see option_groups)
     engine: EngineOption = None,
     verbose: VerboseOption = False,
 ) -> None:
@@ -108,36 +118,11 @@ def overlay(
     corrupt (skipped and counted) or the recording holds fewer frames than were drawn (what it holds
     is reported), 2 for usage errors (no display, unwritable --save, bad option).
     """
-
-    extra = model_kwargs(
-        layer=layer, names=names, imgsz=imgsz, resize=resize, stretch=stretch, mean=mean, std=std, bgr=bgr
-    )
-    # Cheap checks first, so a bad option fails before the model loads or a camera opens.
-    if save is not None:
-        check_output(save)
-    if show:
-        check_display()
-    try:
-        reader = open_source(source)
-    except SourceError as exc:
-        error(str(exc))
-        raise typer.Exit(1) from None
+    extra = prep.model_kwargs(imgsz)
+    reader = _open(source, save=save, show=show)
     set_verbose(verbose)
-    try:
-        clf = build_classifier(
-            model=model,
-            profile=profile,
-            temperature=temperature,
-            top_k=top_k,
-            min_prob=min_prob,
-            imgsz=imgsz,
-            device=device,
-            engine=engine,
-            **extra,
-        )
-    except BaseException:
-        reader.close()
-        raise
+    options = {"temperature": temperature, "top_k": top_k, "min_prob": min_prob, "imgsz": imgsz, "device": device}
+    clf = _classifier(reader, model=model, profile=profile, **options, engine=engine, **extra)
     # min_prob (the flag, else the profile's) marks the frame UNCERTAIN; the bars still show all k classes.
     drawer = OverlayDrawer(min_prob=clf.min_prob)
     clf.min_prob = None
@@ -152,14 +137,41 @@ def overlay(
             fast=fast,
             still_seconds=still_delay,
         )
+    _report(stats, source)
+
+
+def _open(source: str, *, save: Path | None, show: bool) -> Reader:
+    """The source, opened after the cheap checks; a source that cannot be opened exits 1 with one line."""
+    if save is not None:
+        check_output(save)
+    if show:
+        check_display()
+    try:
+        return open_source(source)
+    except SourceError as exc:
+        error(str(exc))
+        raise typer.Exit(1) from None
+
+
+def _classifier(reader: Reader, **options: Any) -> YoloProbs:
+    """The classifier (see :func:`~yolo_probs.cli.options.build_classifier`); the source is closed if it fails."""
+    try:
+        return build_classifier(**options)
+    except BaseException:
+        reader.close()
+        raise
+
+
+def _report(stats: OverlayStats, source: str) -> None:
+    """The summary on stdout, the recording written, then what went wrong (exit 1)."""
     for line in stats.failures:
         error(line)
     summary = f"{stats.frames} frames at {stats.fps:.1f} fps, final T {stats.temperature:.2f}, k {stats.top_k}"
     if stats.dropped:
         summary += f", {stats.dropped} live frames dropped to stay current"
-    if stats.saved is not None:
-        summary += f", saved {stats.saved_frames} frames to {stats.saved}"
     print(summary, flush=True)
+    if stats.saved is not None:
+        wrote(stats.saved, stats.saved_frames, "frame", "the overlay recording")
     failed = False
     if stats.corrupt:
         error(f"{source}: skipped {stats.corrupt} corrupt frame(s) of {stats.frames + stats.corrupt}; re-encode it")

@@ -1,4 +1,9 @@
-"""``yolo-probs predict``: classify images, folders, globs and videos from the shell."""
+"""``yolo-probs predict``: classify images, folders, globs and videos from the shell.
+
+The command checks its options and output first (before the model loads), builds the classifier,
+writes one record per image or frame as predictions come (:func:`_classify`), then reports what it
+wrote and what failed (:func:`_report`).
+"""
 
 from __future__ import annotations
 
@@ -6,30 +11,34 @@ import contextlib
 import os
 import sys
 from collections import deque
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from yolo_probs.cli.console import error, note, set_verbose
+from yolo_probs.cli.console import error, note, set_verbose, wrote
 from yolo_probs.cli.options import (
+    FORMAT,
+    LOGITS,
+    MIN_PROB,
+    OUTPUT,
+    SAVE,
+    SOURCES,
+    TOP_K,
     BatchOption,
-    BgrOption,
     DeviceOption,
     EngineOption,
     ImgszOption,
-    LayerOption,
-    MeanOption,
     ModelOption,
-    NamesOption,
+    Preprocessing,
     ProfileOption,
-    ResizeOption,
-    StdOption,
-    StretchOption,
+    TemperatureOption,
     VerboseOption,
     build_classifier,
-    model_kwargs,
+    option_groups,
+    tailored,
 )
 from yolo_probs.cli.progress import progress_bar
 from yolo_probs.cli.ray_predict import predict_on_ray
@@ -41,9 +50,9 @@ from yolo_probs.overlay.annotate import AnnotatedCopies
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from yolo_probs.inputs.sources import Frame, InputFailure
+    from yolo_probs.api.model import YoloProbs
+    from yolo_probs.core.prediction import Prediction
     from yolo_probs.outputs.formats import Writer
-    from yolo_probs.overlay.annotate import AnnotatedCopies
 
 
 def _output_formats() -> type[StrEnum]:
@@ -52,6 +61,86 @@ def _output_formats() -> type[StrEnum]:
 
 #: The ``--format`` choices: one per registered writer (:data:`yolo_probs.outputs.formats.WRITERS`).
 OutputFormat = _output_formats()
+
+
+# How predict shows the shared options (declared in yolo_probs.cli.options), and its own --ray.
+# Optional[...] rather than X | None: Typer reads these annotations at runtime.
+_Sources = Annotated[list[str], tailored(SOURCES, detail="Also a webcam index or a stream URL.")]
+_TopK = Annotated[Optional[int], tailored(TOP_K, default="the profile's, else 5")]  # noqa: UP045
+_MinProb = Annotated[
+    Optional[float],  # noqa: UP045
+    tailored(MIN_PROB, detail="Classes below it are dropped.", default="the profile's, else none"),
+]
+_Format = Annotated[
+    Optional[OutputFormat],  # type: ignore[valid-type]  # noqa: UP045
+    tailored(FORMAT, default="from the --output suffix, else table"),
+]
+_Output = Annotated[Optional[Path], tailored(OUTPUT, detail="the records, instead of stdout.")]  # noqa: UP045
+_Save = Annotated[
+    Optional[Path],  # noqa: UP045
+    tailored(SAVE, detail="annotated copies in this folder, one image per image, one video per video."),
+]
+_Ray = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
+        "--ray",
+        metavar="[ADDRESS]",
+        help="Score image files on a Ray cluster and write Parquet to --output: HOST:PORT, ray://HOST:PORT, "
+        "auto (the cluster this node is in); bare --ray: $RAY_ADDRESS, else a local cluster. "
+        "Needs 'pip install yolo-probs[ray]'.",
+    ),
+]
+
+
+@option_groups
+def predict(
+    sources: _Sources,
+    model: ModelOption = None,
+    profile: ProfileOption = None,
+    temperature: TemperatureOption = None,
+    top_k: _TopK = None,
+    min_prob: _MinProb = None,
+    imgsz: ImgszOption = None,
+    device: DeviceOption = None,
+    batch: BatchOption = 1,
+    fmt: _Format = None,
+    output: _Output = None,
+    logits: Annotated[bool, LOGITS] = False,
+    save: _Save = None,
+    prep: Preprocessing = Preprocessing(),  # noqa: B008  (Typer shows its fields; see option_groups)
+    ray: _Ray = None,
+    engine: EngineOption = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Classify SOURCE... and print temperature-scaled top-k probabilities.
+
+    Exit code 0 when every input succeeded, 1 when some failed (the others are still written and the
+    failures listed on stderr), 2 for usage errors.
+    """
+    set_verbose(verbose)
+    chosen = _checked_format(sources, fmt.value if fmt is not None else None, output, [model, profile, prep.names])
+    if ray is not None and save is not None:
+        raise typer.BadParameter("--save draws on this machine; run without --ray to save annotated copies")
+    copies = AnnotatedCopies(save) if save is not None else None  # checked (and created) before the model loads
+    options: dict[str, Any] = {"temperature": temperature, "top_k": top_k, "min_prob": min_prob, "imgsz": imgsz}
+    options |= {"device": device, "batch": batch, "engine": engine, **prep.model_kwargs(imgsz)}
+    if ray is not None:
+        predict_on_ray(sources, address=ray, fmt=chosen, output=output, logits=logits,
+                       model=model, profile=profile, options=options)  # fmt: skip
+        return
+    clf = build_classifier(model=model, profile=profile, **options)
+    done = _classify(clf, sources, output=output, fmt=chosen, logits=logits, copies=copies)
+    _report(done, output, copies)
+
+
+def _checked_format(sources: list[str], fmt: str | None, output: Path | None, others: list[Any]) -> str:
+    """The output format, after checking (before the model loads) that ``output`` can take it."""
+    chosen = fmt or format_for_path(output)
+    if output is not None:  # never destroy an input, fail in one line
+        check_not_input(output, _local_inputs(sources, *others))
+    if WRITERS[chosen].binary and output is None:  # a Parquet file on a terminal or in a pipe helps no one
+        raise typer.BadParameter(f"--format {chosen} writes a binary file; pass e.g. --output out.{chosen}")
+    return chosen
 
 
 def _local_inputs(sources: list[str], *others: Any) -> list[Any]:
@@ -66,150 +155,37 @@ def _local_inputs(sources: list[str], *others: Any) -> list[Any]:
     return found
 
 
-def predict(
-    sources: Annotated[
-        list[str],
-        typer.Argument(
-            help="Image files, folders, globs, video files, webcam index or stream URL.", metavar="SOURCE..."
-        ),
-    ],
-    model: ModelOption = None,
-    profile: ProfileOption = None,
-    temperature: Annotated[
-        float | None,
-        typer.Option(
-            "--temperature",
-            "-t",
-            help="Divide the logits by T before the softmax (T > 0; 1 = Ultralytics' own probabilities). "
-            "[default: the profile's, else 1]",
-        ),
-    ] = None,
-    top_k: Annotated[
-        int | None,
-        typer.Option(
-            "--top-k",
-            "-k",
-            help="Classes to keep per image, clipped to the number of classes. [default: the profile's, else 5]",
-        ),
-    ] = None,
-    min_prob: Annotated[
-        float | None,
-        typer.Option(
-            "--min-prob", help="Drop classes below this probability (0..1). [default: the profile's, else none]"
-        ),
-    ] = None,
-    imgsz: ImgszOption = None,
-    device: DeviceOption = None,
-    batch: BatchOption = 1,
-    fmt: Annotated[
-        OutputFormat | None,  # type: ignore[valid-type]
-        typer.Option("--format", "-f", help="Output format; default: from the --output suffix, else table."),
-    ] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
-    logits: Annotated[bool, typer.Option("--logits", help="Also write the raw logits.")] = False,
-    save: Annotated[
-        Path | None,
-        typer.Option(
-            "--save",
-            help="Also write annotated copies (the overlay's drawing) into this folder: one image per image, "
-            "one video per video.",
-        ),
-    ] = None,
-    layer: LayerOption = None,
-    names: NamesOption = None,
-    resize: ResizeOption = None,
-    stretch: StretchOption = False,
-    mean: MeanOption = None,
-    std: StdOption = None,
-    bgr: BgrOption = False,
-    ray: Annotated[
-        str | None,
-        typer.Option(
-            "--ray",
-            metavar="[ADDRESS]",
-            help="Score image files on a Ray cluster and write Parquet to --output: HOST:PORT, ray://HOST:PORT, "
-            "auto (the cluster this node is in); bare --ray: $RAY_ADDRESS, else a local cluster. "
-            "Needs 'pip install yolo-probs[ray]'.",
-        ),
-    ] = None,
-    engine: EngineOption = None,
-    verbose: VerboseOption = False,
-) -> None:
-    """Classify SOURCE... and print temperature-scaled top-k probabilities.
+@dataclass
+class _Done:
+    """What a run did: records written, inputs that failed, video frames lost, sources seen."""
 
-    Exit code 0 when every input succeeded, 1 when some failed (the others are still written and the
-    failures listed on stderr), 2 for usage errors.
-    """
+    written: int = 0
+    failed: list[str] = field(default_factory=list)
+    lost_frames: int = 0
+    seen: set[str] = field(default_factory=set)
+    frames: deque[Frame] = field(default_factory=deque)  # decoded, waiting for their prediction (--save only)
 
-    set_verbose(verbose)
-    chosen = fmt.value if fmt is not None else format_for_path(output)
-    inputs = _local_inputs(sources, model, profile, names) if output is not None else []
-    if output is not None:  # before the model loads: never destroy an input, fail in one line
-        check_not_input(output, inputs)
-    binary = WRITERS[chosen].binary
-    if binary and output is None:  # a Parquet file on a terminal or in a pipe helps no one
-        raise typer.BadParameter(f"--format {chosen} writes a binary file; pass e.g. --output out.{chosen}")
-    if ray is not None and save is not None:
-        raise typer.BadParameter("--save draws on this machine; run without --ray to save annotated copies")
-    copies = None
-    if save is not None:  # checked (and created) before the model loads
-        copies = AnnotatedCopies(save)
-    extra = model_kwargs(
-        layer=layer, names=names, imgsz=imgsz, resize=resize, stretch=stretch, mean=mean, std=std, bgr=bgr
-    )
-    if ray is not None:
-        options = {"temperature": temperature, "top_k": top_k, "min_prob": min_prob, "imgsz": imgsz, **extra}
-        options |= {"device": device, "batch": batch, "engine": engine}
-        predict_on_ray(
-            sources,
-            address=ray,
-            fmt=chosen,
-            output=output,
-            logits=logits,
-            model=model,
-            profile=profile,
-            options=options,
-        )
-        return
-    clf = build_classifier(
-        model=model,
-        profile=profile,
-        temperature=temperature,
-        top_k=top_k,
-        min_prob=min_prob,
-        imgsz=imgsz,
-        device=device,
-        batch=batch,
-        engine=engine,
-        **extra,
-    )
-    failed: list[str] = []
-    seen: set[str] = set()
-    lost_frames = written = 0
+
+def _classify(
+    clf: YoloProbs,
+    sources: list[str],
+    *,
+    output: Path | None,
+    fmt: str,
+    logits: bool,
+    copies: AnnotatedCopies | None,
+) -> _Done:
+    """Write one record per prediction (and its annotated copy) as they come; failures are listed as they come."""
+    done = _Done()
     bar = progress_bar("classifying", count_frames(sources) if sys.stderr.isatty() else 0)
-    frames: deque[Frame] = deque()  # decoded, waiting for their prediction (--save only)
     try:
-        # inputs=(): check_not_input ran above, before the model loaded
-        with clf, open_records(output, chosen) as stream:
-            writer: Writer = make_writer(chosen, stream, logits)
+        # inputs=(): predict checked the output against the inputs before the model loaded
+        with clf, open_records(output, fmt) as stream:
+            writer: Writer = make_writer(fmt, stream, logits)
             with bar or contextlib.nullcontext():
                 try:
-                    for item in clf.predict_each(_tap(sources, frames, clf.batch) if copies else sources):
-                        if isinstance(item, InputFailure):
-                            if item.frame is None:
-                                failed.append(item.source)
-                            else:
-                                lost_frames += item.frames
-                            error(str(item))
-                            waiting = (frames[0].source, frames[0].frame) if copies is not None and frames else None
-                            if waiting == (item.source, item.frame):
-                                frames.popleft()  # decoded, but the model gave NaN for it
-                        else:
-                            seen.add(item.source)
-                            writer.write(item)
-                            written += 1
-                            if copies is not None:
-                                copies.add(frames.popleft().image, item)
+                    for item in clf.predict_each(_tap(sources, done.frames, clf.batch) if copies else sources):
+                        _take(item, done, writer, copies)
                         if bar:
                             bar.advance(bar.task_ids[0])
                 finally:
@@ -217,19 +193,43 @@ def predict(
                         bar.stop()  # erase the bar before the table prints, or it stays glued to it
                     writer.close()
                     if copies is not None:
-                        _report_copies(copies, save)
+                        _report_copies(copies)
     except KeyboardInterrupt:
         if output is not None:
-            note(f"interrupted: kept the {_records(written)} written so far in {output}")
+            note(f"interrupted: kept the {_records(done.written)} written so far in {output}")
         raise
+    return done
+
+
+def _take(item: Prediction | InputFailure, done: _Done, writer: Writer, copies: AnnotatedCopies | None) -> None:
+    """Write one prediction (and its annotated copy), or list one failure."""
+    if isinstance(item, InputFailure):
+        if item.frame is None:
+            done.failed.append(item.source)
+        else:
+            done.lost_frames += item.frames
+        error(str(item))
+        waiting = (done.frames[0].source, done.frames[0].frame) if copies is not None and done.frames else None
+        if waiting == (item.source, item.frame):
+            done.frames.popleft()  # decoded, but the model gave NaN for it
+        return
+    done.seen.add(item.source)
+    writer.write(item)
+    done.written += 1
+    if copies is not None:
+        copies.add(done.frames.popleft().image, item)
+
+
+def _report(done: _Done, output: Path | None, copies: AnnotatedCopies | None) -> None:
+    """The file written, then what failed; exit 1 when anything failed."""
     if output is not None:
-        note(f"wrote {_records(written)} to {output}")
-    if failed or lost_frames:
+        wrote(output, done.written, "record")
+    if done.failed or done.lost_frames:
         parts = []
-        if lost_frames:
-            parts.append(f"{lost_frames} video frame{'s were' if lost_frames != 1 else ' was'} skipped")
-        if failed:
-            parts.append(f"{len(failed)} of {len(failed) + len(seen)} inputs failed")
+        if done.lost_frames:
+            parts.append(f"{done.lost_frames} video frame{'s were' if done.lost_frames != 1 else ' was'} skipped")
+        if done.failed:
+            parts.append(f"{len(done.failed)} of {len(done.failed) + len(done.seen)} inputs failed")
         error(f"{' and '.join(parts)} (listed above); the others were written")
         raise typer.Exit(1)
     if copies is not None and copies.failures:
@@ -249,9 +249,10 @@ def _tap(sources: list[str], frames: deque[Frame], batch: int) -> Iterator[Frame
         yield item
 
 
-def _report_copies(copies: AnnotatedCopies, folder: Path | None) -> None:
+def _report_copies(copies: AnnotatedCopies) -> None:
+    """Finish the copies; list those that failed, then one line for the folder."""
     written = copies.close()
     for line in copies.failures:
         error(line)
     frames = sum(written.values())
-    print(f"annotated copies: {len(written)} file(s), {frames} frame(s), in {folder}", file=sys.stderr, flush=True)
+    wrote(copies.folder, len(written), "file", f"annotated copies, {frames} frame{'s' if frames != 1 else ''}")

@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 
-from yolo_probs.cli.console import error
+from yolo_probs.cli.console import error, wrote
 from yolo_probs.cli.options import build_classifier
 from yolo_probs.inputs.sources import STREAM_PREFIXES, ImageInput, InputFailure, expand
 from yolo_probs.integrations.ray import check_address, connect, predict_files, require_ray
@@ -87,6 +87,8 @@ def predict_on_ray(
                     written += 1
         finally:
             writer.close()
+    if output is not None:
+        wrote(output, written, "record")
     if failed:
         error(f"{failed} of {failed + written} inputs failed (listed above); the others were written")
         raise typer.Exit(1)

@@ -10,21 +10,21 @@ from typing import Annotated, Optional
 
 import typer
 
-from yolo_probs.cli.console import error
+from yolo_probs.cli.console import error, wrote
 from yolo_probs.cli.options import (
+    FORMAT,
+    OUTPUT,
+    SOURCES,
+    TEMPERATURE,
     BatchOption,
-    BgrOption,
     DeviceOption,
-    LayerOption,
-    MeanOption,
+    ImgszOption,
     ModelOption,
-    NamesOption,
+    Preprocessing,
     ProfileOption,
-    ResizeOption,
-    StdOption,
-    StretchOption,
     build_classifier,
-    model_kwargs,
+    option_groups,
+    tailored,
 )
 from yolo_probs.cli.progress import progress_bar
 from yolo_probs.distill.soft_labels import expand_class_folders, format_for_soft_labels, write_soft_labels
@@ -38,41 +38,21 @@ class SoftLabelFormat(str, Enum):  # noqa: UP042  (Typer needs a str Enum it can
     jsonl = "jsonl"
 
 
+@option_groups
 def soft_labels_command(
-    sources: Annotated[
-        list[str], typer.Argument(help="Image files, folders, globs or video files.", metavar="SOURCE...")
-    ],
-    temperature: Annotated[
-        float,
-        typer.Option(
-            "--temperature",
-            "-t",
-            help="Soften the teacher: probs = softmax(logits / T), T > 0 (e.g. 4).",
-            show_default=False,
-        ),
-    ],
-    output: Annotated[
-        Path, typer.Option("--output", "-o", help="File to write: .parquet or .jsonl (written atomically).")
-    ],
+    sources: Annotated[list[str], SOURCES],
+    temperature: Annotated[float, tailored(TEMPERATURE, detail="A high T softens the teacher (e.g. 4).")],
+    output: Annotated[Path, tailored(OUTPUT, detail="the soft labels, .parquet or .jsonl (written atomically).")],
     model: ModelOption = None,
     profile: ProfileOption = None,
     fmt: Annotated[
         Optional[SoftLabelFormat],  # noqa: UP045
-        typer.Option("--format", "-f", help="File format; default: from the --output suffix."),
+        tailored(FORMAT, default="from the --output suffix"),
     ] = None,
-    imgsz: Annotated[
-        Optional[int],  # noqa: UP045
-        typer.Option("--imgsz", help="Inference size; default: the checkpoint's own."),
-    ] = None,
+    imgsz: ImgszOption = None,
     device: DeviceOption = None,
     batch: BatchOption = 1,
-    layer: LayerOption = None,
-    names: NamesOption = None,
-    resize: ResizeOption = None,
-    stretch: StretchOption = False,
-    mean: MeanOption = None,
-    std: StdOption = None,
-    bgr: BgrOption = False,
+    prep: Preprocessing = Preprocessing(),  # noqa: B008  (Typer shows its fields; see option_groups)
 ) -> None:
     """Write one row per image: source, frame, label (its class folder, if any), probs at T, logits.
 
@@ -80,11 +60,8 @@ def soft_labels_command(
     Bad inputs are listed on stderr and skipped; the others are written. Exit code 0 when every input
     succeeded, 1 when some failed, 2 for usage errors.
     """
-
     chosen = format_for_soft_labels(output, fmt.value if fmt is not None else None)  # checked before the model loads
-    extra = model_kwargs(
-        layer=layer, names=names, imgsz=imgsz, resize=resize, stretch=stretch, mean=mean, std=std, bgr=bgr
-    )
+    extra = prep.model_kwargs(imgsz)
     clf = build_classifier(
         model=model,
         profile=profile,
@@ -107,7 +84,7 @@ def soft_labels_command(
     protect = [p for p in (model, profile) if p is not None and Path(p).is_file()]
     with clf, bar or contextlib.nullcontext():
         result = write_soft_labels(clf, sources, output, fmt=chosen, on_item=report, protect=protect)
-    typer.echo(f"wrote {result.rows} rows to {result.path} ({result.format}, T={clf.temperature:g})")
+    wrote(result.path, result.rows, "row", f"{result.format}, T={clf.temperature:g}")
     if result.failures:
         total = result.rows + len(result.failures)
         error(f"{len(result.failures)} of {total} inputs failed (listed above); the others were written")
