@@ -2,7 +2,7 @@
 
 One line per file (or per folder of annotated copies), in the order they are written, with the count
 and the useful details (format, T, what the file is) in the same shape for every command
-(:func:`yolo_probs.cli.console.wrote`).
+(:func:`yolo_probs._util.console.wrote`).
 """
 
 from __future__ import annotations

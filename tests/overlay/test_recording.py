@@ -171,8 +171,10 @@ def test_snapshots_are_written_whole_or_reported(tmp_path: Path, capsys) -> None
     assert np.array_equal(cv2.imread(path), image) and _names(tmp_path) == [Path(path).name]
     assert save_snapshot(image, tmp_path / "missing", frame=13, number=2) is None
     out, err = capsys.readouterr()
-    assert out.strip() == f"snapshot: {path}"
-    assert err.count("\n") == 1 and err.startswith("yolo-probs: error: cannot write snapshot ")
+    assert out == ""
+    lines = err.splitlines()
+    assert lines[0] == f"yolo-probs: wrote {path} (snapshot)"
+    assert len(lines) == 2 and lines[1].startswith("yolo-probs: error: cannot write snapshot ")
     assert not (tmp_path / "missing").exists()
 
 

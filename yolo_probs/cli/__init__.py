@@ -21,10 +21,10 @@ import typer
 from typer.core import TyperCommand
 
 from yolo_probs import __version__
+from yolo_probs._util.console import error
 from yolo_probs.cli import _env  # noqa: F401  (first: OpenCV and Ultralytics read these settings when imported)
 from yolo_probs.cli._help import HelpCommand
 from yolo_probs.cli.calibrate import calibrate, evaluate
-from yolo_probs.cli.console import error
 from yolo_probs.cli.distill import distill_command
 from yolo_probs.cli.export import export_command
 from yolo_probs.cli.overlay import overlay

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from yolo_probs._util.console import error, set_verbose, warn, wrote
 from yolo_probs.api.model import YoloProbs
 from yolo_probs.api.profile import save_profile
 from yolo_probs.api.workflow import calibrate as run_calibration
 from yolo_probs.api.workflow import evaluate as run_evaluation
-from yolo_probs.cli.console import error, set_verbose, warn, wrote
 from yolo_probs.cli.decisions import fitted_lines, print_report
 from yolo_probs.cli.options import (
     FORMAT,

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from yolo_probs.cli.console import wrote
+from yolo_probs._util.console import wrote
 from yolo_probs.cli.options import DATA, DEVICE, IMGSZ, OUTPUT, TEMPERATURE, BatchOption, tailored
 from yolo_probs.distill.train import DistillEpoch, DistillResult, distill
 from yolo_probs.errors import ConfigError

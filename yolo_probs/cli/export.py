@@ -6,7 +6,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
-from yolo_probs.cli.console import wrote
+from yolo_probs._util.console import wrote
 from yolo_probs.cli.options import (
     FORMAT,
     LOGITS,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from yolo_probs.cli.console import error, set_verbose, wrote
+from yolo_probs._util.console import error, set_verbose, wrote
 from yolo_probs.cli.options import (
     MIN_PROB,
     SAVE,
@@ -143,7 +143,7 @@ def overlay(
 def _open(source: str, *, save: Path | None, show: bool) -> Reader:
     """The source, opened after the cheap checks; a source that cannot be opened exits 1 with one line."""
     if save is not None:
-        check_output(save)
+        check_output(save, inputs=[source])  # never record over the video being shown
     if show:
         check_display()
     try:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from yolo_probs.cli.console import error, note, set_verbose, wrote
+from yolo_probs._util.console import error, note, set_verbose, wrote
 from yolo_probs.cli.options import (
     FORMAT,
     LOGITS,

@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 
-from yolo_probs.cli.console import error, wrote
+from yolo_probs._util.console import error, wrote
 from yolo_probs.cli.options import build_classifier
 from yolo_probs.inputs.sources import STREAM_PREFIXES, ImageInput, InputFailure, expand
 from yolo_probs.integrations.ray import check_address, connect, predict_files, require_ray

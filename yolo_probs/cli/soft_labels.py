@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from yolo_probs.cli.console import error, wrote
+from yolo_probs._util.console import error, wrote
 from yolo_probs.cli.options import (
     FORMAT,
     OUTPUT,

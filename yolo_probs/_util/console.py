@@ -1,4 +1,6 @@
-"""What the command line prints besides its results: one ``yolo-probs:`` line per error, warning or file written.
+"""What yolo-probs prints for people besides its results: one ``yolo-probs:`` line per error, warning or file written.
+
+The command line and the live overlay print through these functions, so every line has one form.
 
 Every line goes to stderr (stdout holds the records), starts with ``yolo-probs:`` and is one line:
 control characters in file names are escaped (:func:`~yolo_probs.errors.printable`).
