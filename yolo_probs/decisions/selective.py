@@ -17,12 +17,12 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from yolo_probs.decisions._common import check_calibrator, check_fraction, made_at, take
+from yolo_probs.decisions._common import CalibratedRule, check_entry, check_fraction, take
 from yolo_probs.decisions.base import DecisionKind
 from yolo_probs.errors import ConfigError
 
@@ -240,7 +240,7 @@ def evaluate_reject(entry: dict[str, Any], conf: Any, correct: Any) -> RejectRep
     )
 
 
-class RejectRule:
+class RejectRule(CalibratedRule):
     """Keeps the guaranteed threshold: a prediction whose top probability is below it gets an empty ``top``.
 
     The profile's ``min_prob`` already does this; the rule also holds when ``min_prob`` is overridden
@@ -256,17 +256,14 @@ class RejectRule:
         []
     """
 
-    needs_features = False
-
     def __init__(self, entry: dict[str, Any]) -> None:
         self.min_prob = take(entry, "reject", "min_prob", float)
         self.target_accuracy = float(entry.get("target_accuracy", float("nan")))
         self.calibrator: dict[str, Any] = take(entry, "reject", "calibrator", dict)
 
-    def apply(self, predictions: list[Prediction], output: BackendOutput) -> list[Prediction]:
-        return [
-            replace(p, top=[]) if made_at(p, self.calibrator) and p.top1conf < self.min_prob else p for p in predictions
-        ]
+    def decide(self, predictions: list[Prediction], rows: list[int], output: BackendOutput) -> list[dict[str, Any]]:
+        """An empty ``top`` for each prediction below ``min_prob``."""
+        return [{"top": []} if p.top1conf < self.min_prob else {} for p in predictions]
 
 
 def _conf_correct(result: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -308,10 +305,7 @@ def evaluate(entry: dict[str, Any], result: Any, classifier: Any, options: dict[
 
 def build(entry: dict[str, Any], profile: Any, classifier: Any) -> RejectRule:
     """The rule a profile's ``decisions.reject`` entry describes (registered under ``"reject"``)."""
-    if not isinstance(entry, dict):
-        raise ConfigError(f"decisions.reject must be a mapping, got {entry!r}")
-    check_calibrator(entry, "reject", classifier)
-    return RejectRule(entry)
+    return RejectRule(check_entry(entry, "reject", classifier))
 
 
 KIND = DecisionKind(key="reject", build=build, fit=fit, evaluate=evaluate)
