@@ -159,9 +159,10 @@ class UltralyticsBackend:
     @property
     def device_type(self) -> str:
         """``"cuda"`` or ``"cpu"``: where the predictor runs (sets it up if needed)."""
-        return str(self._ensure_predictor().device.type)
+        return str(self.predictor().device.type)
 
-    def _ensure_predictor(self) -> Any:
+    def predictor(self) -> Any:
+        """Ultralytics' predictor this backend runs (set up, with the logit hook, on first use)."""
         with self._setup_lock:
             if self._predictor is None:
                 cls = self.yolo.task_map["classify"]["predictor"]
@@ -202,7 +203,7 @@ class UltralyticsBackend:
         """
         import torch
 
-        predictor = self._ensure_predictor()
+        predictor = self.predictor()
         capture = self._capture
         assert capture is not None
         with torch.inference_mode():  # as Ultralytics' stream_inference: no autograd bookkeeping
@@ -219,7 +220,7 @@ class UltralyticsBackend:
 
     def run(self, images: Sequence[np.ndarray], *, features: bool = False) -> BackendOutput:
         """BGR frames -> logits (and the features entering the final layer, if asked)."""
-        predictor = self._ensure_predictor()
+        predictor = self.predictor()
         use_device = self.device_preprocess
         if use_device is None:
             use_device = predictor.device.type == "cuda"
