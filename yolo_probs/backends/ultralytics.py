@@ -66,43 +66,7 @@ def load_classifier(model: str | os.PathLike[str] | YOLO) -> YOLO:
         name = str(getattr(model, "ckpt_path", None) or getattr(model, "model_name", None) or "the model")
     else:
         name = os.fspath(model)
-        local = Path(name)
-        if not local.exists() and (local.parent != Path(".") or local.suffix not in {".pt", ".yaml", ".yml"}):
-            raise ModelError(
-                f"model file not found: {name}; pass the path of a classification checkpoint", option="model"
-            )
-        if local.exists() and not local.is_file():
-            raise ModelError(
-                f"{name} is a folder, not a model file; pass the path of a classification checkpoint", option="model"
-            )
-        # an image, a text file, a state dict: not a model
-        if (
-            local.is_file()
-            and local.suffix.lower() not in {".yaml", ".yml"}
-            and checkpoint_kind(local) != "ultralytics"
-        ):
-            raise ModelError(
-                f"{name} is not a model file Ultralytics can read (no Ultralytics checkpoint inside); "
-                "pass an Ultralytics -cls checkpoint (.pt) or model YAML",
-                option="model",
-            )
-        try:
-            if local.is_file() and local.suffix.lower() not in {".pt", ".yaml", ".yml"}:
-                yolo = _load_renamed(local)  # checked above: an Ultralytics checkpoint inside
-            else:
-                yolo = YOLO(name, verbose=False)
-        except (ConnectionError, FileNotFoundError) as exc:
-            raise ModelError(
-                f"cannot get model {name}: it is not a local file and could not be downloaded ({first_line(exc)}); "
-                f"pass a local checkpoint, e.g. {SHIPPED_MODEL}",
-                option="model",
-            ) from None
-        except Exception as exc:  # corrupt files fail deep inside torch.load / the YAML parser
-            raise ModelError(
-                f"{name} is not a model file Ultralytics can read ({type(exc).__name__}: {first_line(exc)}); "
-                "pass an Ultralytics -cls checkpoint (.pt) or model YAML",
-                option="model",
-            ) from None
+        yolo = _load_named(name)
     if yolo.task != "classify":
         raise ModelError(
             f"{name} is a {yolo.task!r} model, not a classifier; "
@@ -110,6 +74,42 @@ def load_classifier(model: str | os.PathLike[str] | YOLO) -> YOLO:
             option="model",
         )
     return yolo
+
+
+def _load_named(name: str) -> YOLO:
+    """A checkpoint path, model YAML or hub name; ModelError saying what to pass instead when it is none."""
+    from ultralytics import YOLO
+
+    local = Path(name)
+    if not local.exists() and (local.parent != Path(".") or local.suffix not in {".pt", ".yaml", ".yml"}):
+        raise ModelError(f"model file not found: {name}; pass the path of a classification checkpoint", option="model")
+    if local.exists() and not local.is_file():
+        raise ModelError(
+            f"{name} is a folder, not a model file; pass the path of a classification checkpoint", option="model"
+        )
+    # an image, a text file, a state dict: not a model
+    if local.is_file() and local.suffix.lower() not in {".yaml", ".yml"} and checkpoint_kind(local) != "ultralytics":
+        raise ModelError(
+            f"{name} is not a model file Ultralytics can read (no Ultralytics checkpoint inside); "
+            "pass an Ultralytics -cls checkpoint (.pt) or model YAML",
+            option="model",
+        )
+    try:
+        if local.is_file() and local.suffix.lower() not in {".pt", ".yaml", ".yml"}:
+            return _load_renamed(local)  # checked above: an Ultralytics checkpoint inside
+        return YOLO(name, verbose=False)
+    except (ConnectionError, FileNotFoundError) as exc:
+        raise ModelError(
+            f"cannot get model {name}: it is not a local file and could not be downloaded ({first_line(exc)}); "
+            f"pass a local checkpoint, e.g. {SHIPPED_MODEL}",
+            option="model",
+        ) from None
+    except Exception as exc:  # corrupt files fail deep inside torch.load / the YAML parser
+        raise ModelError(
+            f"{name} is not a model file Ultralytics can read ({type(exc).__name__}: {first_line(exc)}); "
+            "pass an Ultralytics -cls checkpoint (.pt) or model YAML",
+            option="model",
+        ) from None
 
 
 def _load_renamed(path: Path) -> YOLO:
