@@ -201,17 +201,7 @@ def fit_conformal(
     s = label_scores(p, y, score, penalty=penalty, k_reg=k_reg, u=u)
     entry: dict[str, Any] = {"alpha": alpha, "score": score}
     if class_conditional:
-        need = min_samples(alpha)
-        counts = np.bincount(y, minlength=p.shape[1])
-        short = [i for i in range(p.shape[1]) if counts[i] < need]
-        if short:
-            label = (lambda i: str(names[i])) if names is not None else str
-            shown = ", ".join(f"{label(i)} ({counts[i]})" for i in short[:10]) + (" ..." if len(short) > 10 else "")
-            raise ConfigError(
-                f"class-conditional sets at alpha={alpha:g} need at least {need} calibration images per class; "
-                f"too few for: {shown}; add images or drop class_conditional",
-                option="conformal",
-            )
+        _check_per_class(y, p.shape[1], alpha, names)
         entry["qhat"] = [conformal_quantile(s[y == c], alpha) for c in range(p.shape[1])]
     else:
         entry["qhat"] = conformal_quantile(s, alpha)
@@ -219,6 +209,21 @@ def fit_conformal(
     if score == "raps":
         entry.update(penalty=float(penalty), k_reg=int(k_reg))
     return entry
+
+
+def _check_per_class(labels: np.ndarray, classes: int, alpha: float, names: Any) -> None:
+    """ConfigError naming the classes with too few calibration images for a q-hat of their own at ``alpha``."""
+    need = min_samples(alpha)
+    counts = np.bincount(labels, minlength=classes)
+    short = [i for i in range(classes) if counts[i] < need]
+    if short:
+        label = (lambda i: str(names[i])) if names is not None else str
+        shown = ", ".join(f"{label(i)} ({counts[i]})" for i in short[:10]) + (" ..." if len(short) > 10 else "")
+        raise ConfigError(
+            f"class-conditional sets at alpha={alpha:g} need at least {need} calibration images per class; "
+            f"too few for: {shown}; add images or drop class_conditional",
+            option="conformal",
+        )
 
 
 @dataclass(frozen=True)

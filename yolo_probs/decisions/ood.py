@@ -56,6 +56,7 @@ __all__ = [
     "evaluate_ood",
     "fit_ood",
     "fpr_at_tpr",
+    "knn_bank",
     "knn_scores",
     "ood_scores",
     "threshold_at_tpr",
@@ -230,23 +231,38 @@ def fit_ood(
     if score == "knn":
         if features is None:
             raise ConfigError("the knn score needs the features entering the final layer", option="ood_score")
-        feats = normalize(features)
-        keep = np.arange(feats.shape[0])
-        if keep.size > max_bank:
-            keep = np.sort(np.random.default_rng(seed).choice(keep.size, max_bank, replace=False))
-        bank = feats[keep].astype(np.float16)
-        bank32 = bank.astype(np.float32)
-        in_bank = np.zeros(feats.shape[0], dtype=bool)
-        in_bank[keep] = True
-        s = np.empty(feats.shape[0], dtype=np.float64)
-        s[in_bank] = knn_scores(bank32, bank32, k, leave_one_out=True)
-        if (~in_bank).any():
-            s[~in_bank] = knn_scores(feats[~in_bank], bank32, k)
+        bank, s = knn_bank(features, k, max_bank, seed)
         entry["k"] = int(k)
     else:
         s = ood_scores(score, z, probs=calibrator.probs(z), temperature=t)
     entry.update(threshold=threshold_at_tpr(s, tpr), n=int(z.shape[0]), calibrator=calibrator.to_dict())
     return OODFit(entry, bank, s)
+
+
+def knn_bank(features: np.ndarray, k: int, max_bank: int = MAX_BANK, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The k-NN feature bank of the calibration images (float16) and each image's score against it.
+
+    The bank is the normalised features, at most ``max_bank`` of them (a seeded random subset); a
+    bank image is scored leaving itself out, the others against the whole bank.
+
+    Example:
+        >>> bank, s = knn_bank(np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.1]]), k=1, max_bank=2, seed=0)
+        >>> bank.dtype, bank.shape, s.shape
+        (dtype('float16'), (2, 2), (3,))
+    """
+    feats = normalize(features)
+    keep = np.arange(feats.shape[0])
+    if keep.size > max_bank:
+        keep = np.sort(np.random.default_rng(seed).choice(keep.size, max_bank, replace=False))
+    bank = feats[keep].astype(np.float16)
+    bank32 = bank.astype(np.float32)
+    in_bank = np.zeros(feats.shape[0], dtype=bool)
+    in_bank[keep] = True
+    s = np.empty(feats.shape[0], dtype=np.float64)
+    s[in_bank] = knn_scores(bank32, bank32, k, leave_one_out=True)
+    if (~in_bank).any():
+        s[~in_bank] = knn_scores(feats[~in_bank], bank32, k)
+    return bank, s
 
 
 @dataclass(frozen=True)

@@ -157,30 +157,8 @@ def choose_min_prob(
         raise ConfigError(f"need as many confidences as correctness flags (got {c.size} and {ok.size})")
     eps = 1.0 - target
     curve = risk_coverage(c, ok)
-    m = curve["accepted"]
-    sequences = int(min(8, max(1, math.floor(math.log2(max(c.size / _zero_error_count(eps, delta), 1.0))) + 1)))
-    level = delta / sequences
-    m0 = _zero_error_count(eps, level)
-    pvalue = np.full(m.size, np.nan)  # P(Binomial(m, eps) <= errors): small = evidence of error below eps
-
-    def passes(j: int) -> bool:  # the same as "Clopper-Pearson bound <= eps", one CDF instead of a bisection
-        if np.isnan(pvalue[j]):
-            pvalue[j] = binomial_cdf(int(curve["errors"][j]), int(m[j]), eps)
-        return bool(pvalue[j] <= level)
-
-    chosen: int | None = None
-    starts = sorted({int(np.argmax(m >= m0 * 2**s)) for s in range(sequences) if (m >= m0 * 2**s).any()})
-    for start in starts:
-        for j in range(start, m.size):
-            if not passes(j):
-                break
-            chosen = j if chosen is None else max(chosen, j)
-    tested = np.flatnonzero(~np.isnan(pvalue))
-    if tested.size > 30:  # the plot and the message need the bounds of a few of them only
-        tested = tested[np.linspace(0, tested.size - 1, 30).astype(int)]
-    bound = np.full(m.size, np.nan)
-    for j in {*tested.tolist(), *([chosen] if chosen is not None else [])}:
-        bound[j] = binomial_upper_bound(int(curve["errors"][j]), int(m[j]), level)
+    level, m0, chosen, tested = _fixed_sequences(curve, c.size, eps, delta)
+    bound = _error_bounds(curve, tested, chosen, level)
     curve["error_bound"] = bound
     curve["level"] = np.asarray(level)
     if chosen is None:
@@ -201,6 +179,46 @@ def choose_min_prob(
         error_bound=float(bound[chosen]),
     )
     return choice, curve
+
+
+def _fixed_sequences(
+    curve: dict[str, np.ndarray], n: int, eps: float, delta: float
+) -> tuple[float, int, int | None, np.ndarray]:
+    """The tests of :func:`choose_min_prob` along the curve's thresholds (of ``n`` images), from strict to lax.
+
+    Returns the level of each test (``delta`` split over the sequences), ``m0`` (the fewest accepted
+    images that can pass), the index of the smallest threshold passed (None: none) and the indices tested.
+    """
+    m = curve["accepted"]
+    sequences = int(min(8, max(1, math.floor(math.log2(max(n / _zero_error_count(eps, delta), 1.0))) + 1)))
+    level = delta / sequences
+    m0 = _zero_error_count(eps, level)
+    pvalue = np.full(m.size, np.nan)  # P(Binomial(m, eps) <= errors): small = evidence of error below eps
+
+    def passes(j: int) -> bool:  # the same as "Clopper-Pearson bound <= eps", one CDF instead of a bisection
+        if np.isnan(pvalue[j]):
+            pvalue[j] = binomial_cdf(int(curve["errors"][j]), int(m[j]), eps)
+        return bool(pvalue[j] <= level)
+
+    chosen: int | None = None
+    starts = sorted({int(np.argmax(m >= m0 * 2**s)) for s in range(sequences) if (m >= m0 * 2**s).any()})
+    for start in starts:
+        for j in range(start, m.size):
+            if not passes(j):
+                break
+            chosen = j if chosen is None else max(chosen, j)
+    return level, m0, chosen, np.flatnonzero(~np.isnan(pvalue))
+
+
+def _error_bounds(curve: dict[str, np.ndarray], tested: np.ndarray, chosen: int | None, level: float) -> np.ndarray:
+    """Clopper-Pearson upper bounds on the error at ``level``, at ``chosen`` and 30 of ``tested`` (NaN elsewhere)."""
+    m = curve["accepted"]
+    if tested.size > 30:  # the plot and the message need the bounds of a few of them only
+        tested = tested[np.linspace(0, tested.size - 1, 30).astype(int)]
+    bound = np.full(m.size, np.nan)
+    for j in {*tested.tolist(), *([chosen] if chosen is not None else [])}:
+        bound[j] = binomial_upper_bound(int(curve["errors"][j]), int(m[j]), level)
+    return bound
 
 
 @dataclass(frozen=True)
