@@ -43,7 +43,6 @@ from yolo_probs.inputs.labelled import LabelledFolder, load_labelled_folder
 
 if TYPE_CHECKING:
     from yolo_probs.api.model import YoloProbs
-    from yolo_probs.api.profile import Profile
     from yolo_probs.calibration import Calibrator
 
 __all__ = ["CalibrationResult", "CollectedLogits", "EvaluationResult", "calibrate", "collect_logits", "evaluate"]
