@@ -55,7 +55,7 @@ def backend():
 def test_matches_ultralytics_transforms_pixel_for_pixel(backend):
     from yolo_probs.backends.device_preprocess import DevicePreprocess
 
-    predictor = backend._ensure_predictor()
+    predictor = backend.predictor()
     pre = DevicePreprocess.for_predictor(predictor)
     assert pre is not None and pre.size == 64
     frames = _jpeg_frames(15, [(480, 640), (640, 480), (37, 91), (64, 64), (300, 301)])
@@ -126,7 +126,7 @@ def test_non_standard_transforms_keep_ultralytics_preprocessing(backend):
 
     from yolo_probs.backends.device_preprocess import DevicePreprocess
 
-    predictor = backend._ensure_predictor()
+    predictor = backend.predictor()
 
     class Custom:
         device_transform = predictor.device_transform

@@ -145,3 +145,13 @@ def test_classwise_ece_matches_torchmetrics_binary_per_class(n: int, c: int, n_b
     assert evaluate_logits(np.log(np.clip(p, 1e-30, 1)), y, n_bins=n_bins).classwise_ece == pytest.approx(
         expected, abs=1e-5
     )
+
+
+def test_ece_never_exceeds_mce_by_rounding() -> None:
+    # 103 samples of one confidence, 60 labelled 1: one bin holds them all, and its count-weighted gap
+    # divided by the count rounds an ulp above the gap itself (found by hypothesis)
+    p = np.tile(np.array([[0.6528212, 1 - 0.6528212]], np.float32), (103, 1))
+    y = np.array([1] * 60 + [0] * 43)
+    assert ece(p, y) == mce(p, y)
+    r = evaluate_logits(np.log(p), y, temperature=1.0)
+    assert r.ece <= r.mce

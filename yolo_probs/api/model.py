@@ -32,7 +32,7 @@ from yolo_probs.core.probs import check_min_prob, check_top_k
 from yolo_probs.decisions import decisions_from_profile
 from yolo_probs.errors import ConfigError
 from yolo_probs.inputs.readahead import pipelined
-from yolo_probs.inputs.sources import Frame, InputFailure, iter_frames
+from yolo_probs.inputs.sources import Frame, InputFailure, frame_batches, iter_frames
 from yolo_probs.inputs.tensor import nan_failures, run_checked
 
 if TYPE_CHECKING:
@@ -113,12 +113,7 @@ class YoloProbs:
             check_device(device)  # before the model loads: a device this machine lacks, and the ones it has
         self.backend: Backend = resolve_backend(model, options)
         self.names: tuple[str, ...] = tuple(self.backend.names)
-        folded = getattr(self.backend, "folded_calibrator", None)
-        if folded is not None:  # an export with a calibrator inside: never apply it twice
-            calibrator = resolve_folded(calibrator, folded)
-        if calibrator is None:
-            calibrator = TemperatureScaling(getattr(self.backend, "folded_temperature", None) or 1.0)
-        self.calibrator: Calibrator = calibrator
+        self.calibrator: Calibrator = _calibrator_for(self.backend, calibrator)
         self.decisions: list[Any] = list(decisions or [])
         self.profile: Profile | None = None  # set by from_profile
 
@@ -222,7 +217,7 @@ class YoloProbs:
         return merged
 
     def _run(self, frames: list[Frame], features: bool) -> list[Prediction | InputFailure]:
-        out = self.backend.run([f.image for f in frames], features=features or self.wants_features)
+        out = self.backend.run([f.image for f in frames], features=features)
         return self._predictions(out, [(f.source, f.frame) for f in frames])
 
     def predict_each(self, source: Any, *, features: bool = False) -> Iterator[Prediction | InputFailure]:
@@ -232,36 +227,32 @@ class YoloProbs:
         the inputs. Accepts what :meth:`predict` accepts. With ``features`` each prediction also carries
         the input of the model's final layer (:attr:`Prediction.features`) where the backend has one.
         """
+        features = features or self.wants_features
         if type(source).__module__.split(".", 1)[0] == "torch":  # a BCHW float tensor in [0, 1], as Ultralytics takes
-            yield from run_checked(self.backend, source, features or self.wants_features, self._predictions)
-            return
-        if getattr(self.backend, "prepare", None) is not None:  # fast engines: decode + preprocess overlap inference
-            batches = pipelined(self.backend, source, batch=self.batch, features=features or self.wants_features)
+            yield from run_checked(self.backend, source, features, self._predictions)
+        elif getattr(self.backend, "prepare", None) is not None:  # fast engines: decode + preprocess overlap inference
+            batches = pipelined(self.backend, source, batch=self.batch, features=features)
             with contextlib.closing(batches):
                 for done in batches:
                     if isinstance(done, InputFailure):
                         yield done
                     else:
                         yield from self._predictions(*done)
-            return
+        else:
+            yield from self._each_batch(source, features)
+
+    def _each_batch(self, source: Any, features: bool) -> Iterator[Prediction | InputFailure]:
+        """The plain loop: read frames, run them a batch at a time (see :meth:`predict_each`)."""
         # Like Ultralytics' loader: decode image files in threads for batches of 8 or more.
         items = iter_frames(source, workers=min(8, max(1, (os.cpu_count() or 1) - 1)) if self.batch >= 8 else 1)
         if self.backend.device_type == "cuda":  # decode while the GPU works
             items = prefetched(items, depth=2 * self.batch)
-        pending: list[Frame] = []
         try:
-            for item in items:
-                if isinstance(item, InputFailure):
-                    yield from self._run(pending, features) if pending else ()
-                    pending = []
-                    yield item
-                    continue
-                pending.append(item)
-                if len(pending) == self.batch:
-                    yield from self._run(pending, features)
-                    pending = []
-            if pending:
-                yield from self._run(pending, features)
+            for batch in frame_batches(items, self.batch):
+                if isinstance(batch, InputFailure):
+                    yield batch
+                else:
+                    yield from self._run(batch, features)
         finally:
             close = getattr(items, "close", None)
             if close is not None:  # stop a read-ahead thread when the consumer stops early
@@ -291,3 +282,17 @@ class YoloProbs:
             yield item
 
     __call__ = predict
+
+
+def _calibrator_for(backend: Backend, asked: Calibrator | None) -> Calibrator:
+    """The calibrator for ``backend``'s logits: ``asked``, else the temperature an export has folded in, else 1.
+
+    An export with another calibrator inside gets :func:`~yolo_probs.calibration.folded.resolve_folded`'s
+    answer, so that calibrator is never applied twice.
+    """
+    folded = getattr(backend, "folded_calibrator", None)
+    if folded is not None:
+        asked = resolve_folded(asked, folded)
+    if asked is None:
+        asked = TemperatureScaling(getattr(backend, "folded_temperature", None) or 1.0)
+    return asked

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -43,7 +43,6 @@ from yolo_probs.inputs.labelled import LabelledFolder, load_labelled_folder
 
 if TYPE_CHECKING:
     from yolo_probs.api.model import YoloProbs
-    from yolo_probs.api.profile import Profile
     from yolo_probs.calibration import Calibrator
 
 __all__ = ["CalibrationResult", "CollectedLogits", "EvaluationResult", "calibrate", "collect_logits", "evaluate"]
@@ -234,6 +233,58 @@ def _accuracy_drop(result: _Scored, images: str) -> list[str]:
     ]
 
 
+_Result = TypeVar("_Result", bound=_Scored)
+
+
+def _scored(
+    kind: type[_Result],
+    classifier: YoloProbs,
+    data: str | os.PathLike[str] | LabelledFolder,
+    *,
+    split: str,
+    bins: int,
+    progress: Callable[[int], None] | None,
+    features: bool,
+    images: str,
+    get_calibrator: Callable[[CollectedLogits], tuple[Calibrator, dict[str, Any], list[str]]],
+) -> _Result:
+    """What :func:`calibrate` and :func:`evaluate` share: read the labelled images, get the calibrator, score it.
+
+    ``get_calibrator(collected)`` gives the calibrator, its details and its warnings; the result's
+    warnings are the skipped images, those, and a drop in accuracy on the ``images`` images.
+    """
+    folder = data if isinstance(data, LabelledFolder) else load_labelled_folder(data, classifier.names, split)
+    collected = collect_logits(classifier, folder, progress, features=features)
+    found = _skipped(collected, len(folder.files))
+    calibrator, details, notes = get_calibrator(collected)
+    result = kind(
+        calibrator=calibrator,
+        before=evaluate_logits(collected.logits, collected.labels, 1.0, bins),
+        after=evaluate_logits(collected.logits, collected.labels, n_bins=bins, calibrator=calibrator),
+        collected=collected,
+        folder=folder,
+        bins=bins,
+        details=details,
+        warnings=found + notes,
+    )
+    result.warnings.extend(_accuracy_drop(result, images))
+    return result
+
+
+def _fit(method: str, collected: CollectedLogits) -> tuple[Calibrator, dict[str, Any], list[str]]:
+    """Fit ``method``; its :class:`CalibrationWarning` lines are returned, other warnings go on as warnings."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CalibrationWarning)
+        calibrator, details = fit_calibrator(method, collected.logits, collected.labels)
+    found = []
+    for w in caught:
+        if issubclass(w.category, CalibrationWarning):
+            found.append(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return calibrator, details, found
+
+
 def calibrate(
     classifier: YoloProbs,
     data: str | os.PathLike[str] | LabelledFolder,
@@ -265,29 +316,17 @@ def calibrate(
     unknown = sorted(k for k in asked if k not in DECISIONS or DECISIONS[k].fit is None)
     if unknown:
         raise ConfigError(f"unknown decisions {', '.join(unknown)}; known: {', '.join(DECISIONS) or 'none'}")
-    folder = data if isinstance(data, LabelledFolder) else load_labelled_folder(data, classifier.names, split)
-    features = any(DECISIONS[k].fit_needs_features for k in asked)
-    collected = collect_logits(classifier, folder, progress, features=features)
-    found = _skipped(collected, len(folder.files))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", CalibrationWarning)
-        calibrator, details = fit_calibrator(method, collected.logits, collected.labels)
-    for w in caught:
-        if issubclass(w.category, CalibrationWarning):
-            found.append(str(w.message))
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    result = CalibrationResult(
-        calibrator=calibrator,
-        before=evaluate_logits(collected.logits, collected.labels, 1.0, bins),
-        after=evaluate_logits(collected.logits, collected.labels, n_bins=bins, calibrator=calibrator),
-        collected=collected,
-        folder=folder,
+    result = _scored(
+        CalibrationResult,
+        classifier,
+        data,
+        split=split,
         bins=bins,
-        details=details,
-        warnings=found,
+        progress=progress,
+        features=any(DECISIONS[k].fit_needs_features for k in asked),
+        images="calibration",
+        get_calibrator=lambda collected: _fit(method, collected),
     )
-    found.extend(_accuracy_drop(result, "calibration"))
     for key, options in asked.items():
         fit = DECISIONS[key].fit
         assert fit is not None
@@ -317,19 +356,17 @@ def evaluate(
         options: per-decision evaluation options (e.g. ``{"ood": {"ood_data": "unknowns/"}}``).
         progress: called with 1 after each image.
     """
-    folder = data if isinstance(data, LabelledFolder) else load_labelled_folder(data, classifier.names, split)
-    collected = collect_logits(classifier, folder, progress, features=classifier.wants_features)
-    cal = classifier.calibrator
-    result = EvaluationResult(
-        calibrator=cal,
-        before=evaluate_logits(collected.logits, collected.labels, 1.0, bins),
-        after=evaluate_logits(collected.logits, collected.labels, n_bins=bins, calibrator=cal),
-        collected=collected,
-        folder=folder,
+    result = _scored(
+        EvaluationResult,
+        classifier,
+        data,
+        split=split,
         bins=bins,
-        warnings=_skipped(collected, len(folder.files)),
+        progress=progress,
+        features=classifier.wants_features,
+        images="evaluation",
+        get_calibrator=lambda _: (classifier.calibrator, {}, []),
     )
-    result.warnings.extend(_accuracy_drop(result, "evaluation"))
     entries = (profile.decisions if profile is not None else None) or {}
     missing = sorted(k for k in (options or {}) if k not in entries)
     if missing:

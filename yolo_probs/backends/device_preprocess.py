@@ -33,7 +33,6 @@ import numpy as np
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    import numpy as np
     import torch
 
 __all__ = ["DevicePreprocess"]

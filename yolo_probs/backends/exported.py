@@ -123,6 +123,18 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     return meta
 
 
+def _model_file(model: str | os.PathLike[str]) -> Path:
+    """``model`` as the path of an existing file; ModelError for a folder or a missing file."""
+    path = Path(model)
+    if path.is_dir():
+        raise ModelError(
+            f"{path} is a folder, not a model file; pass the path of an exported classifier", option="model"
+        )
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path}; pass the path of an exported classifier", option="model")
+    return path
+
+
 class ExportedBackend:
     """Common part of the ONNX and TorchScript backends: metadata, preprocessing, logits from the output.
 
@@ -156,15 +168,7 @@ class ExportedBackend:
     def __init__(self, model: str | os.PathLike[str], options: BackendOptions) -> None:
         if options.layer is not None:
             raise ConfigError(f"layer does not apply to exported model {os.fspath(model)}: it has no layers to hook")
-        self.path = Path(model)
-        if self.path.is_dir():
-            raise ModelError(
-                f"{self.path} is a folder, not a model file; pass the path of an exported classifier", option="model"
-            )
-        if not self.path.is_file():
-            raise ModelError(
-                f"model file not found: {self.path}; pass the path of an exported classifier", option="model"
-            )
+        self.path = _model_file(model)
         self._warned = False
         self._input_size: int | None = None
         self._logits_output: str | None = None  # names of extra raw-logits / features outputs, if the graph has them
@@ -180,29 +184,36 @@ class ExportedBackend:
             raise ModelError(
                 f"cannot load exported model {self.path} ({first}); pass an ONNX or TorchScript classifier"
             ) from None
-        imgsz = options.imgsz
-        meta_size = self.metadata.get("imgsz")
-        if imgsz is None:
-            imgsz = int(meta_size[0]) if isinstance(meta_size, list | tuple) else self._input_size or 224
-        recorded = self.metadata.get(f"{META_PREFIX}preprocess")
-        preprocess = options.preprocess
-        if preprocess is None and isinstance(recorded, dict):
-            preprocess = Preprocess(**recorded)
-        elif preprocess is None:
-            ultralytics = self.metadata.get("task") == "classify"
-            preprocess = Preprocess.ultralytics(imgsz) if ultralytics else Preprocess.imagenet(imgsz)
-        self.preprocess = preprocess
+        self.preprocess = options.preprocess if options.preprocess is not None else self._own_preprocess(options.imgsz)
         folded = self.metadata.get(f"{META_PREFIX}temperature")
         self.folded_temperature: float | None = float(folded) if isinstance(folded, int | float) else None
         self.folded_calibrator: dict[str, Any] | None = _folded_calibrator(self.metadata)
+        self.num_classes = self._probe_classes()
+        self.names: tuple[str, ...] = load_names(options.names, self.num_classes, default=self.metadata.get("names"))
+
+    def _own_preprocess(self, imgsz: int | None) -> Preprocess:
+        """The recipe a yolo-probs export recorded, else Ultralytics' for its exports, else ImageNet's.
+
+        The size is ``imgsz``, else the metadata's, else the graph input's, else 224.
+        """
+        recorded = self.metadata.get(f"{META_PREFIX}preprocess")
+        if isinstance(recorded, dict):
+            return Preprocess(**recorded)
+        meta_size = self.metadata.get("imgsz")
+        if imgsz is None:
+            imgsz = int(meta_size[0]) if isinstance(meta_size, list | tuple) else self._input_size or 224
+        ultralytics = self.metadata.get("task") == "classify"
+        return Preprocess.ultralytics(imgsz) if ultralytics else Preprocess.imagenet(imgsz)
+
+    def _probe_classes(self) -> int:
+        """The class count, from a forward of a blank image; ModelError unless the output is ``[batch, classes]``."""
         size = self.preprocess.size
         probe = self._forward(np.zeros((1, 3, size, size), np.float32))
         if probe.ndim != 2 or probe.shape[0] != 1:
             raise ModelError(
                 f"{self.path} is not a classifier: its output has shape {list(probe.shape)}, not [batch, classes]"
             )
-        self.num_classes = int(probe.shape[1])
-        self.names: tuple[str, ...] = load_names(options.names, self.num_classes, default=self.metadata.get("names"))
+        return int(probe.shape[1])
 
     def _load(self, device: str | None) -> None:
         raise NotImplementedError

@@ -66,43 +66,7 @@ def load_classifier(model: str | os.PathLike[str] | YOLO) -> YOLO:
         name = str(getattr(model, "ckpt_path", None) or getattr(model, "model_name", None) or "the model")
     else:
         name = os.fspath(model)
-        local = Path(name)
-        if not local.exists() and (local.parent != Path(".") or local.suffix not in {".pt", ".yaml", ".yml"}):
-            raise ModelError(
-                f"model file not found: {name}; pass the path of a classification checkpoint", option="model"
-            )
-        if local.exists() and not local.is_file():
-            raise ModelError(
-                f"{name} is a folder, not a model file; pass the path of a classification checkpoint", option="model"
-            )
-        # an image, a text file, a state dict: not a model
-        if (
-            local.is_file()
-            and local.suffix.lower() not in {".yaml", ".yml"}
-            and checkpoint_kind(local) != "ultralytics"
-        ):
-            raise ModelError(
-                f"{name} is not a model file Ultralytics can read (no Ultralytics checkpoint inside); "
-                "pass an Ultralytics -cls checkpoint (.pt) or model YAML",
-                option="model",
-            )
-        try:
-            if local.is_file() and local.suffix.lower() not in {".pt", ".yaml", ".yml"}:
-                yolo = _load_renamed(local)  # checked above: an Ultralytics checkpoint inside
-            else:
-                yolo = YOLO(name, verbose=False)
-        except (ConnectionError, FileNotFoundError) as exc:
-            raise ModelError(
-                f"cannot get model {name}: it is not a local file and could not be downloaded ({first_line(exc)}); "
-                f"pass a local checkpoint, e.g. {SHIPPED_MODEL}",
-                option="model",
-            ) from None
-        except Exception as exc:  # corrupt files fail deep inside torch.load / the YAML parser
-            raise ModelError(
-                f"{name} is not a model file Ultralytics can read ({type(exc).__name__}: {first_line(exc)}); "
-                "pass an Ultralytics -cls checkpoint (.pt) or model YAML",
-                option="model",
-            ) from None
+        yolo = _load_named(name)
     if yolo.task != "classify":
         raise ModelError(
             f"{name} is a {yolo.task!r} model, not a classifier; "
@@ -110,6 +74,42 @@ def load_classifier(model: str | os.PathLike[str] | YOLO) -> YOLO:
             option="model",
         )
     return yolo
+
+
+def _load_named(name: str) -> YOLO:
+    """A checkpoint path, model YAML or hub name; ModelError saying what to pass instead when it is none."""
+    from ultralytics import YOLO
+
+    local = Path(name)
+    if not local.exists() and (local.parent != Path(".") or local.suffix not in {".pt", ".yaml", ".yml"}):
+        raise ModelError(f"model file not found: {name}; pass the path of a classification checkpoint", option="model")
+    if local.exists() and not local.is_file():
+        raise ModelError(
+            f"{name} is a folder, not a model file; pass the path of a classification checkpoint", option="model"
+        )
+    # an image, a text file, a state dict: not a model
+    if local.is_file() and local.suffix.lower() not in {".yaml", ".yml"} and checkpoint_kind(local) != "ultralytics":
+        raise ModelError(
+            f"{name} is not a model file Ultralytics can read (no Ultralytics checkpoint inside); "
+            "pass an Ultralytics -cls checkpoint (.pt) or model YAML",
+            option="model",
+        )
+    try:
+        if local.is_file() and local.suffix.lower() not in {".pt", ".yaml", ".yml"}:
+            return _load_renamed(local)  # checked above: an Ultralytics checkpoint inside
+        return YOLO(name, verbose=False)
+    except (ConnectionError, FileNotFoundError) as exc:
+        raise ModelError(
+            f"cannot get model {name}: it is not a local file and could not be downloaded ({first_line(exc)}); "
+            f"pass a local checkpoint, e.g. {SHIPPED_MODEL}",
+            option="model",
+        ) from None
+    except Exception as exc:  # corrupt files fail deep inside torch.load / the YAML parser
+        raise ModelError(
+            f"{name} is not a model file Ultralytics can read ({type(exc).__name__}: {first_line(exc)}); "
+            "pass an Ultralytics -cls checkpoint (.pt) or model YAML",
+            option="model",
+        ) from None
 
 
 def _load_renamed(path: Path) -> YOLO:
@@ -159,9 +159,10 @@ class UltralyticsBackend:
     @property
     def device_type(self) -> str:
         """``"cuda"`` or ``"cpu"``: where the predictor runs (sets it up if needed)."""
-        return str(self._ensure_predictor().device.type)
+        return str(self.predictor().device.type)
 
-    def _ensure_predictor(self) -> Any:
+    def predictor(self) -> Any:
+        """Ultralytics' predictor this backend runs (set up, with the logit hook, on first use)."""
         with self._setup_lock:
             if self._predictor is None:
                 cls = self.yolo.task_map["classify"]["predictor"]
@@ -202,7 +203,7 @@ class UltralyticsBackend:
         """
         import torch
 
-        predictor = self._ensure_predictor()
+        predictor = self.predictor()
         capture = self._capture
         assert capture is not None
         with torch.inference_mode():  # as Ultralytics' stream_inference: no autograd bookkeeping
@@ -219,7 +220,7 @@ class UltralyticsBackend:
 
     def run(self, images: Sequence[np.ndarray], *, features: bool = False) -> BackendOutput:
         """BGR frames -> logits (and the features entering the final layer, if asked)."""
-        predictor = self._ensure_predictor()
+        predictor = self.predictor()
         use_device = self.device_preprocess
         if use_device is None:
             use_device = predictor.device.type == "cuda"

@@ -1,5 +1,9 @@
 """Shared machinery of the multi-parameter calibrators: data checks, tensors, one deterministic optimiser.
 
+:class:`AffineCalibrator` is the body vector scaling and Dirichlet calibration share (parameters,
+fit, log-probabilities, profile mapping); each of them adds only its loss, its start point, its map
+and its fold. :class:`LogProbsCalibrator` is the smaller part ETS shares too.
+
 Every fit here minimises a smooth penalised mean NLL over a few parameters with full-batch L-BFGS
 (strong Wolfe line search), from a fixed start (the fitted temperature), so the same data always give
 the same parameters. Small problems run in float64 (exact enough to agree with scipy to many digits);
@@ -11,13 +15,30 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
 from yolo_probs.calibration.temperature import MIN_SAMPLES, CalibrationWarning, fit_temperature
-from yolo_probs.core.checks import check_logits_labels
+from yolo_probs.core.checks import check_logits_labels, to_numpy
 from yolo_probs.errors import ConfigError
+
+__all__ = [
+    "FLOAT64_MAX_ENTRIES",
+    "MAX_ITER",
+    "AffineCalibrator",
+    "LogProbsCalibrator",
+    "as_logits",
+    "check_classes",
+    "check_matrix",
+    "check_reg",
+    "compute_dtype",
+    "finish",
+    "minimize",
+    "prepare",
+    "probs_from_log",
+    "to_torch",
+]
 
 FLOAT64_MAX_ENTRIES = 250_000
 MAX_ITER = 500
@@ -130,9 +151,7 @@ def check_matrix(data: dict[str, Any], key: str, shape: tuple[int, ...], method:
 
 def as_logits(logits: Any) -> tuple[np.ndarray, bool]:
     """``(N, C)`` float64 numpy logits from ``(C,)`` or ``(N, C)`` numpy/torch input, and whether it was 1-D."""
-    if type(logits).__module__.split(".", 1)[0] == "torch":
-        logits = logits.detach().cpu().numpy()
-    x = np.asarray(logits, dtype=np.float64)
+    x = np.asarray(to_numpy(logits), dtype=np.float64)
     if x.ndim not in (1, 2):
         raise ConfigError(f"logits must be (C,) or (N, C), got shape {x.shape}")
     return (x[None, :] if x.ndim == 1 else x), x.ndim == 1
@@ -157,3 +176,145 @@ def probs_from_log(log_p: np.ndarray) -> np.ndarray:
     p = np.exp(log_p)
     p /= p.sum(axis=-1, keepdims=True)
     return p.astype(np.float32)
+
+
+class LogProbsCalibrator:
+    """What every multi-parameter calibrator shares: no single temperature, probabilities from :meth:`log_probs`.
+
+    Subclasses set ``method`` and implement :meth:`log_probs`.
+    """
+
+    method: ClassVar[str]
+
+    @property
+    def temperature(self) -> float | None:
+        """None: no single temperature applies to the raw logits."""
+        return None
+
+    def log_probs(self, logits: Any) -> np.ndarray:
+        """Calibrated float64 log-probabilities, ``(C,)`` or ``(N, C)`` like ``logits``."""
+        raise NotImplementedError
+
+    def probs(self, logits: Any) -> np.ndarray:
+        """Calibrated probabilities (float32, rows sum to 1)."""
+        return probs_from_log(self.log_probs(logits))
+
+    def not_fitted(self) -> ConfigError:
+        """The error for using the calibrator before :meth:`fit`."""
+        return ConfigError(f"this {self.method} calibrator is not fitted yet; call fit(logits, labels) first")
+
+
+class AffineCalibrator(LogProbsCalibrator):
+    """``log_softmax(map(logits, coef) + bias)``: the body of vector scaling and Dirichlet calibration.
+
+    Both hold ``coef`` (``C`` scales, or a ``C x C`` matrix) and ``bias`` (``C`` numbers) in float64,
+    fit them with :func:`minimize` from temperature scaling at the fitted T, and store them under
+    ``coef_key`` and ``"bias"`` in a profile. A subclass gives only what differs: ``coef_key`` and
+    ``title`` (for messages), :meth:`coef_shape`, :meth:`start` (its start point), :meth:`loss_input`
+    and :meth:`loss` (its objective), :meth:`apply` (its map) and ``fold``.
+
+    Args:
+        coef, bias: the parameters; both None until :meth:`fit`.
+        reg: strength of the method's penalty (a number >= 0).
+
+    Example:
+        >>> from yolo_probs.calibration.vector import VectorScaling
+        >>> cal = VectorScaling([1.0, 2.0], [0.0, 0.5])
+        >>> cal.to_dict(), cal.log_probs([0.0, 0.0]).round(4).tolist()
+        ({'method': 'vector', 'scale': [1.0, 2.0], 'bias': [0.0, 0.5]}, [-0.9741, -0.4741])
+    """
+
+    changes_ranking: ClassVar[bool] = True
+    #: The profile key of ``coef`` (``"scale"``, ``"weights"``).
+    coef_key: ClassVar[str]
+    #: The method's name in messages (``"vector scaling"``).
+    title: ClassVar[str]
+
+    def __init__(self, coef: Any, bias: Any, *, reg: float) -> None:
+        self.reg = check_reg(reg, "reg")
+        self.coef: np.ndarray | None = None
+        self.bias: np.ndarray | None = None
+        if (coef is None) != (bias is None):
+            raise ConfigError(f"{self.title} needs both {self.coef_key} and bias (or neither, before fit)")
+        if coef is not None:
+            done = self.from_dict({"method": self.method, self.coef_key: coef, "bias": bias})
+            self.coef, self.bias = done.coef, done.bias
+
+    def __repr__(self) -> str:
+        k = "unfitted" if self.bias is None else f"{self.bias.size} classes"
+        return f"{type(self).__name__}({k}, reg={self.reg:g})"
+
+    # -- what each method gives --
+    @staticmethod
+    def coef_shape(classes: int) -> tuple[int, ...]:
+        """The shape of ``coef`` for ``classes`` classes."""
+        raise NotImplementedError
+
+    @staticmethod
+    def start(t: float, classes: int) -> np.ndarray:
+        """``coef`` of temperature scaling at ``t`` (the fit starts there, with zero biases)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def loss_input(x: np.ndarray) -> np.ndarray:
+        """What the loss reads, computed once per fit from the logits (default: the logits)."""
+        return x
+
+    def loss(self, data: Any, labels: Any, coef: Any, bias: Any) -> Any:
+        """The penalised mean NLL as a float64 torch scalar (``data`` from :meth:`loss_input`, maybe float32)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def apply(x: np.ndarray, coef: np.ndarray, bias: np.ndarray) -> np.ndarray:
+        """The calibrated float64 log-probabilities of ``(N, C)`` logits."""
+        raise NotImplementedError
+
+    # -- shared --
+    def params(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(coef, bias)``; ConfigError before :meth:`fit`."""
+        if self.coef is None or self.bias is None:
+            raise self.not_fitted()
+        return self.coef, self.bias
+
+    def fit(self, logits: Any, labels: Any, *, warm_start: bool = False, max_iter: int = MAX_ITER) -> Self:
+        """Minimise the penalised NLL; returns ``self``; ConfigError on degenerate data (as temperature).
+
+        With ``warm_start`` a fitted calibrator starts from its current parameters (cross-validation
+        over ``reg`` uses it); else from the fitted temperature.
+        """
+        import torch
+
+        x, y, t = prepare(logits, labels, self.method)
+        c = x.shape[1]
+        data = to_torch(self.loss_input(x), compute_dtype(x))
+        start = [self.start(t, c), np.zeros(c)]
+        if warm_start and self.coef is not None and self.bias is not None and self.bias.size == c:
+            start = [self.coef, self.bias]
+        yt = torch.from_numpy(y)
+        self.coef, self.bias = minimize(lambda p: self.loss(data, yt, p[0], p[1]), start, max_iter)
+        return self
+
+    def log_probs(self, logits: Any) -> np.ndarray:
+        """The calibrated log-probabilities (:meth:`apply`) in float64, ``(C,)`` or ``(N, C)`` like ``logits``."""
+        coef, bias = self.params()
+        x, one_d = as_logits(logits)
+        check_classes(x, bias.size, self.method)
+        return finish(self.apply(x, coef, bias), one_d)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"method": ..., coef_key: [...], "bias": [...]}``."""
+        coef, bias = self.params()
+        return {"method": self.method, self.coef_key: coef.tolist(), "bias": bias.tolist()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """From :meth:`to_dict`'s mapping: ``bias`` gives the class count (>= 2), ``coef`` must match it."""
+        bias = data.get("bias")
+        n = len(bias) if isinstance(bias, list | tuple | np.ndarray) else -1
+        b = check_matrix(data, "bias", (n,), cls.method)
+        coef = check_matrix(data, cls.coef_key, cls.coef_shape(n), cls.method)
+        if n < 2:
+            raise ConfigError(f"calibrator {cls.method!r}: bias must list one number per class (>= 2), got {bias!r}")
+        cal = cls.__new__(cls)
+        cal.reg, cal.coef, cal.bias = 0.0, coef, b
+        return cal

@@ -31,7 +31,6 @@ import numpy as np
 from yolo_probs.calibration import _fit
 from yolo_probs.calibration.fold import fold_head
 from yolo_probs.core.probs import log_softmax
-from yolo_probs.errors import ConfigError
 
 __all__ = ["DirichletCalibration"]
 
@@ -47,7 +46,7 @@ def dirichlet_loss(lp: Any, y: Any, w: Any, b: Any, reg: float) -> Any:
     return nll + reg * (off / (c * (c - 1)) + (b**2).sum() / c)
 
 
-class DirichletCalibration:
+class DirichletCalibration(_fit.AffineCalibrator):
     """``softmax(weights @ log_softmax(logits) + bias)``.
 
     Args:
@@ -56,88 +55,47 @@ class DirichletCalibration:
     """
 
     method: ClassVar[str] = "dirichlet"
-    changes_ranking: ClassVar[bool] = True
+    coef_key: ClassVar[str] = "weights"
+    title: ClassVar[str] = "Dirichlet calibration"
 
     def __init__(self, weights: Any = None, bias: Any = None, *, reg: float = 1e-2) -> None:
-        self.reg = _fit.check_reg(reg, "reg")
-        self.weights: np.ndarray | None = None
-        self.bias: np.ndarray | None = None
-        if (weights is None) != (bias is None):
-            raise ConfigError("Dirichlet calibration needs both weights and bias (or neither, before fit)")
-        if weights is not None:
-            done = self.from_dict({"method": self.method, "weights": weights, "bias": bias})
-            self.weights, self.bias = done.weights, done.bias
-
-    def __repr__(self) -> str:
-        k = "unfitted" if self.bias is None else f"{self.bias.size} classes"
-        return f"DirichletCalibration({k}, reg={self.reg:g})"
+        super().__init__(weights, bias, reg=reg)
 
     @property
-    def temperature(self) -> float | None:
-        """None: a matrix, not one temperature."""
-        return None
+    def weights(self) -> np.ndarray | None:
+        """The ``C x C`` matrix; row ``k`` makes class ``k`` (None until :meth:`fit`)."""
+        return self.coef
 
-    def _params(self) -> tuple[np.ndarray, np.ndarray]:
-        if self.weights is None or self.bias is None:
-            raise ConfigError("this dirichlet calibrator is not fitted yet; call fit(logits, labels) first")
-        return self.weights, self.bias
+    @staticmethod
+    def coef_shape(classes: int) -> tuple[int, ...]:
+        """A ``C x C`` matrix."""
+        return (classes, classes)
 
-    def fit(
-        self, logits: Any, labels: Any, *, warm_start: bool = False, max_iter: int = _fit.MAX_ITER
-    ) -> DirichletCalibration:
-        """Minimise the ODIR-penalised NLL; returns ``self``; ConfigError on degenerate data (as temperature).
+    @staticmethod
+    def start(t: float, classes: int) -> np.ndarray:
+        """``I / T``: temperature scaling of the log-probabilities."""
+        return np.eye(classes) / t
 
-        With ``warm_start`` a fitted calibrator starts from its current parameters; else from the
-        fitted temperature.
-        """
-        import torch
+    @staticmethod
+    def loss_input(x: np.ndarray) -> np.ndarray:
+        """The log-probabilities of the logits (the map acts on them)."""
+        return log_softmax(x.astype(np.float64))
 
-        x, y, t = _fit.prepare(logits, labels, self.method)
-        c = x.shape[1]
-        lp = _fit.to_torch(log_softmax(x.astype(np.float64)), _fit.compute_dtype(x))
-        yt = torch.from_numpy(y)
-        start = [np.eye(c) / t, np.zeros(c)]
-        if warm_start and self.weights is not None and self.bias is not None and self.bias.size == c:
-            start = [self.weights, self.bias]
-        w, b = _fit.minimize(lambda p: dirichlet_loss(lp, yt, p[0], p[1], self.reg), start, max_iter)
-        self.weights, self.bias = w, b
-        return self
+    def loss(self, data: Any, labels: Any, coef: Any, bias: Any) -> Any:
+        """:func:`dirichlet_loss` at this calibrator's ``reg``."""
+        return dirichlet_loss(data, labels, coef, bias, self.reg)
 
-    def log_probs(self, logits: Any) -> np.ndarray:
-        """``log_softmax(weights @ log_softmax(logits) + bias)`` in float64."""
-        w, b = self._params()
-        x, one_d = _fit.as_logits(logits)
-        _fit.check_classes(x, b.size, self.method)
-        return _fit.finish(log_softmax(log_softmax(x) @ w.T + b), one_d)
-
-    def probs(self, logits: Any) -> np.ndarray:
-        """Calibrated probabilities (float32, rows sum to 1)."""
-        return _fit.probs_from_log(self.log_probs(logits))
-
-    def to_dict(self) -> dict[str, Any]:
-        """``{"method": "dirichlet", "weights": [[...], ...], "bias": [...]}`` (row ``k`` makes class ``k``)."""
-        w, b = self._params()
-        return {"method": self.method, "weights": w.tolist(), "bias": b.tolist()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DirichletCalibration:
-        """From :meth:`to_dict`'s mapping."""
-        bias = data.get("bias")
-        n = len(bias) if isinstance(bias, list | tuple | np.ndarray) else -1
-        if n < 2:
-            raise ConfigError(f"calibrator 'dirichlet': bias must list one number per class (>= 2), got {bias!r}")
-        cal = cls.__new__(cls)
-        cal.reg = 0.0
-        cal.weights = _fit.check_matrix(data, "weights", (n, n), cls.method)
-        cal.bias = _fit.check_matrix(data, "bias", (n,), cls.method)
-        return cal
+    @staticmethod
+    def apply(x: np.ndarray, coef: np.ndarray, bias: np.ndarray) -> np.ndarray:
+        """``log_softmax(weights @ log_softmax(logits) + bias)``."""
+        return log_softmax(log_softmax(x) @ coef.T + bias)
 
     def fold(self, module: Any, layer: str | None = None) -> tuple[Any, str]:
         """Append ``log_softmax`` and a ``C x C`` linear layer after the final linear layer."""
         import torch
         from torch import nn
 
-        w, b = self._params()
+        w, b = self.params()
         linear = nn.Linear(b.size, b.size)
         with torch.no_grad():
             linear.weight.copy_(torch.from_numpy(w))

@@ -38,8 +38,10 @@ def ets_loss(p_t: Any, p_1: Any, c: int, v: Any) -> Any:
     return -torch.log(w[0] * p_t + w[1] * p_1 + w[2] / c).mean()
 
 
-class EnsembleTemperatureScaling:
+class EnsembleTemperatureScaling(_fit.LogProbsCalibrator):
     """``w0 softmax(z / T) + w1 softmax(z) + w2 / C``.
+
+    :attr:`temperature` is None (the mix is not one temperature); :attr:`tempered_at` is T.
 
     Args:
         temperature: T (None until :meth:`fit`).
@@ -64,18 +66,14 @@ class EnsembleTemperatureScaling:
         return f"EnsembleTemperatureScaling(T={self._t:.4g}, weights={np.round(self.weights, 4).tolist()})"
 
     @property
-    def temperature(self) -> float | None:
-        """None: the mix is not one temperature (its tempered part uses :attr:`tempered_at`)."""
-        return None
-
-    @property
     def tempered_at(self) -> float | None:
         """The temperature of the tempered member of the mix."""
         return self._t
 
-    def _params(self) -> tuple[float, np.ndarray]:
+    def params(self) -> tuple[float, np.ndarray]:
+        """``(T, weights)``; ConfigError before :meth:`fit`."""
         if self._t is None or self.weights is None:
-            raise ConfigError("this ets calibrator is not fitted yet; call fit(logits, labels) first")
+            raise self.not_fitted()
         return self._t, self.weights
 
     def fit(self, logits: Any, labels: Any) -> EnsembleTemperatureScaling:
@@ -95,7 +93,7 @@ class EnsembleTemperatureScaling:
 
     def log_probs(self, logits: Any) -> np.ndarray:
         """``log`` of the mix in float64 (log-sum-exp of the three weighted members, never NaN)."""
-        t, w = self._params()
+        t, w = self.params()
         x, one_d = _fit.as_logits(logits)
         c = x.shape[1]
         with np.errstate(divide="ignore"):
@@ -104,13 +102,9 @@ class EnsembleTemperatureScaling:
         top = parts.max(axis=0)
         return _fit.finish(top + np.log(np.exp(parts - top).sum(axis=0)), one_d)
 
-    def probs(self, logits: Any) -> np.ndarray:
-        """Calibrated probabilities (float32, rows sum to 1)."""
-        return _fit.probs_from_log(self.log_probs(logits))
-
     def to_dict(self) -> dict[str, Any]:
         """``{"method": "ets", "temperature": T, "weights": [w0, w1, w2]}``."""
-        t, w = self._params()
+        t, w = self.params()
         return {"method": self.method, "temperature": float(t), "weights": w.tolist()}
 
     @classmethod
@@ -128,7 +122,7 @@ class EnsembleTemperatureScaling:
 
     def fold(self, module: Any, layer: str | None = None) -> tuple[Any, str]:
         """Append the mix after the final linear layer; the folded logits are ``log p``."""
-        t, w = self._params()
+        t, w = self.params()
         return fold_head(module, _EtsHead(t, w), "ensemble temperature scaling", layer)
 
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -171,53 +171,63 @@ def _held_out(cal: Any, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(-lp[np.arange(y.size), y].sum()), float((lp.argmax(axis=1) == y).sum())
 
 
+@dataclass
+class _Running:
+    """One candidate's totals over the folds so far; ``note`` says why it dropped out."""
+
+    nll: float = 0.0
+    hits: float = 0.0
+    seconds: float = 0.0
+    note: str = ""
+
+
+def _fit_fold(key: tuple[str, float | None], previous: dict[str, Any], x: np.ndarray, y: np.ndarray) -> Any:
+    """Fit one candidate on a training fold: warm-started from the previous strength of its method, if any."""
+    method, reg = key
+    if method in previous:
+        cal = previous[method]
+        cal.reg = reg
+        return _fit_quiet(cal, x, y, warm_start=True, max_iter=_CV_MAX_ITER)
+    if reg is not None:
+        return _fit_quiet(_make(method, reg), x, y, max_iter=_CV_MAX_ITER)
+    return _fit_quiet(_make(method, reg), x, y)
+
+
 def _cross_validate(
     methods: tuple[str, ...], x: np.ndarray, y: np.ndarray, fold: np.ndarray, folds: int
 ) -> list[Candidate]:
-    c = x.shape[1]
     grid = _candidates(methods)
-    nll = dict.fromkeys(grid, 0.0)
-    hits = dict.fromkeys(grid, 0.0)
-    secs = dict.fromkeys(grid, 0.0)
-    notes: dict[tuple[str, float | None], str] = {}
+    runs = {key: _Running() for key in grid}
     for k in range(folds):
         train, test = fold != k, fold == k
         previous: dict[str, Any] = {}  # warm start along the regularisation path, strongest first
-        for key in grid:
-            if key in notes:
+        for key, run in runs.items():
+            if run.note:
                 continue
-            method, reg = key
             start = time.perf_counter()
             try:
-                if method in previous:
-                    cal = previous[method]
-                    cal.reg = reg
-                    _fit_quiet(cal, x[train], y[train], warm_start=True, max_iter=_CV_MAX_ITER)
-                elif reg is not None:
-                    cal = _fit_quiet(_make(method, reg), x[train], y[train], max_iter=_CV_MAX_ITER)
-                else:
-                    cal = _fit_quiet(_make(method, reg), x[train], y[train])
+                cal = _fit_fold(key, previous, x[train], y[train])
             except ConfigError as exc:
-                notes[key] = f"fold {k + 1} of {folds}: {exc}"
+                run.note = f"fold {k + 1} of {folds}: {exc}"
                 continue
-            if reg is not None:
-                previous[method] = cal
-            a, b = _held_out(cal, x[test], y[test])
-            nll[key] += a
-            hits[key] += b
-            secs[key] += time.perf_counter() - start
+            if key[1] is not None:
+                previous[key[0]] = cal
+            nll, hits = _held_out(cal, x[test], y[test])
+            run.nll += nll
+            run.hits += hits
+            run.seconds += time.perf_counter() - start
     n = y.size
     return [
         Candidate(
             method=m,
             reg=r,
-            params=_n_params(m, c),
-            cv_nll=math.nan if (m, r) in notes else nll[(m, r)] / n,
-            cv_accuracy=math.nan if (m, r) in notes else hits[(m, r)] / n,
-            seconds=secs[(m, r)],
-            note=notes.get((m, r), ""),
+            params=_n_params(m, x.shape[1]),
+            cv_nll=math.nan if run.note else run.nll / n,
+            cv_accuracy=math.nan if run.note else run.hits / n,
+            seconds=run.seconds,
+            note=run.note,
         )
-        for m, r in grid
+        for (m, r), run in runs.items()
     ]
 
 
@@ -256,26 +266,39 @@ def select_calibrator(
     x, y = check_logits_labels(logits, labels)
     n, c = x.shape
     notes: list[str] = []
-    if methods is None:
-        wanted = tuple(m for m in AUTO_METHODS if m != "dirichlet" or c <= MATRIX_MAX_CLASSES)
-        if c > MATRIX_MAX_CLASSES:
-            notes.append(
-                f"dirichlet not tried: {c} classes would need {c * c + c:,} parameters (auto tries it up to "
-                f"{MATRIX_MAX_CLASSES} classes)"
-            )
-    else:
-        wanted = _check_methods(methods)
+    wanted = _wanted(methods, c, notes)
     scored = ("temperature", *wanted) if "temperature" not in wanted else wanted
     if n < folds * MIN_PER_FOLD:
         notes.append(f"only {n} samples: too few for {folds}-fold cross-validation, so no method is compared")
         return _without_cv(wanted, x, y, folds, seed, notes)
-    fold = stratified_folds(y, folds, seed)
-    table = _cross_validate(scored, x, y, fold, folds)
+    table = _cross_validate(scored, x, y, stratified_folds(y, folds, seed), folds)
     reference = next(t for t in table if t.method == "temperature")
     if not math.isfinite(reference.cv_nll):  # e.g. a training fold with no mistakes: nothing can be compared
         notes.append(f"cross-validation is not possible ({reference.note.split(';')[0]}), so no method is compared")
         return _without_cv(wanted, x, y, folds, seed, notes)
-    table = [Candidate(**{**asdict(t), "eligible": t.method in wanted and math.isfinite(t.cv_nll)}) for t in table]
+    table, winner = _choose(table, wanted)
+    cal = _make(winner.method, winner.reg).fit(x, y)  # its warnings (e.g. classes without samples) reach the user
+    return Selection(cal, winner.method, winner.reg, tuple(table), folds, seed, n, c, tuple(notes))
+
+
+def _wanted(methods: Any, classes: int, notes: list[str]) -> tuple[str, ...]:
+    """The methods asked for; by default all, Dirichlet only up to :data:`MATRIX_MAX_CLASSES` (noted when left out)."""
+    if methods is not None:
+        return _check_methods(methods)
+    if classes > MATRIX_MAX_CLASSES:
+        notes.append(
+            f"dirichlet not tried: {classes} classes would need {classes * classes + classes:,} parameters (auto "
+            f"tries it up to {MATRIX_MAX_CLASSES} classes)"
+        )
+    return tuple(m for m in AUTO_METHODS if m != "dirichlet" or classes <= MATRIX_MAX_CLASSES)
+
+
+def _choose(table: list[Candidate], wanted: tuple[str, ...]) -> tuple[list[Candidate], Candidate]:
+    """The table with ``eligible`` and ``chosen`` set, and the winner: the simplest eligible candidate in the margin.
+
+    Raises ConfigError when no wanted method could be fitted on every fold.
+    """
+    table = [replace(t, eligible=t.method in wanted and math.isfinite(t.cv_nll)) for t in table]
     eligible = [t for t in table if t.eligible]
     if not eligible:
         reasons = "; ".join(f"{t.label}: {t.note}" for t in table if t.note)
@@ -283,9 +306,7 @@ def select_calibrator(
     best = min(t.cv_nll for t in eligible)
     margin = max(TIE_ABSOLUTE, TIE_RELATIVE * abs(best))
     winner = next(t for t in eligible if t.cv_nll <= best + margin)
-    table = [Candidate(**{**asdict(t), "chosen": t is winner}) for t in table]
-    cal = _make(winner.method, winner.reg).fit(x, y)  # its warnings (e.g. classes without samples) reach the user
-    return Selection(cal, winner.method, winner.reg, tuple(table), folds, seed, n, c, tuple(notes))
+    return [replace(t, chosen=t is winner) for t in table], winner
 
 
 def _without_cv(

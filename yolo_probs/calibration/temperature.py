@@ -132,11 +132,25 @@ def fit_temperature(
         >>> round(fit_temperature(logits, labels), 6) == round(1 / math.log(7), 6)
         True
     """
-    import torch
-
     if not (0.0 < t_min < t_max < math.inf):
         raise ConfigError(f"need 0 < t_min < t_max < inf, got t_min={t_min!r}, t_max={t_max!r}")
     x, y = check_logits_labels(logits, labels)
+    _check_fit_data(x, y, min_samples)
+    beta = _best_beta(x, y, 1.0 / t_max, 1.0 / t_min, rtol, max_iter)
+    t = 1.0 / min(max(beta, 1.0 / t_max), 1.0 / t_min)
+    for bound, name, why in ((t_min, "t_min", "sharper"), (t_max, "t_max", "flatter")):
+        if math.isclose(t, bound, rel_tol=1e-4):
+            warnings.warn(
+                f"the best temperature lies at or beyond the search bound {name}={bound:g} (the data want ever "
+                f"{why} probabilities); the fit is unreliable: check the labels and use more varied data",
+                CalibrationWarning,
+                stacklevel=2,
+            )
+    return t
+
+
+def _check_fit_data(x: np.ndarray, y: np.ndarray, min_samples: int) -> None:
+    """ConfigError for data without a finite best T (one class, every sample right); a warning for few samples."""
     n = x.shape[0]
     classes = np.unique(y)
     if classes.size == 1:
@@ -149,7 +163,7 @@ def fit_temperature(
             f"only {n} labelled samples: the fitted temperature is unreliable; use at least {min_samples} "
             "(a few hundred or more is better)",
             CalibrationWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     if np.array_equal(np.argmax(x, axis=1), y):
         raise ConfigError(
@@ -157,28 +171,21 @@ def fit_temperature(
             "best temperature; fit on more (or harder) data that include some mistakes"
         )
 
+
+def _best_beta(x: np.ndarray, y: np.ndarray, lo: float, hi: float, rtol: float, max_iter: int) -> float:
+    """The ``beta = 1 / T`` in ``[lo, hi]`` where the NLL's derivative vanishes (see :func:`_newton`)."""
+    import torch
+
     # float32 keeps the passes fast (the NLL and its derivatives are accumulated in float64 per row).
     zt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     z = zt - zt.amax(dim=1, keepdim=True)
     zy = z.gather(1, torch.from_numpy(y).view(-1, 1)).squeeze(1).double()
-
-    lo, hi = 1.0 / t_max, 1.0 / t_min  # bracket on beta = 1 / T; the derivative is increasing in beta
-    beta = 1.0
+    beta = 1.0  # the derivative is increasing in beta, so [lo, hi] brackets its root
+    n = x.shape[0]
     if n > 4 * _SUBSAMPLE:  # a cheap start from a fixed, evenly strided subsample, then polish on all rows
         stride = n // _SUBSAMPLE
         beta = _newton(z[::stride].contiguous(), zy[::stride].contiguous(), beta, lo, hi, 1e-4, max_iter)
-    beta = _newton(z, zy, beta, lo, hi, rtol, max_iter)
-    beta = min(max(beta, 1.0 / t_max), 1.0 / t_min)
-    t = 1.0 / beta
-    for bound, name, why in ((t_min, "t_min", "sharper"), (t_max, "t_max", "flatter")):
-        if math.isclose(t, bound, rel_tol=1e-4):
-            warnings.warn(
-                f"the best temperature lies at or beyond the search bound {name}={bound:g} (the data want ever "
-                f"{why} probabilities); the fit is unreliable: check the labels and use more varied data",
-                CalibrationWarning,
-                stacklevel=2,
-            )
-    return t
+    return _newton(z, zy, beta, lo, hi, rtol, max_iter)
 
 
 class TemperatureScaling:

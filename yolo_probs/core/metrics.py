@@ -41,7 +41,6 @@ __all__ = [
     "classwise_ece",
     "ece",
     "evaluate_logits",
-    "evaluate_probs",
     "mce",
     "nll",
 ]
@@ -172,8 +171,7 @@ def ece(probs: Any, labels: Any, n_bins: int = DEFAULT_BINS) -> float:
         >>> round(ece([[0.85, 0.15], [0.75, 0.25]], [0, 1], n_bins=10), 6)  # (|1 - 0.85| + |0 - 0.75|) / 2
         0.45
     """
-    s = bin_stats(probs, labels, n_bins)
-    return float(np.sum(np.abs(s.accuracy - s.confidence) * s.count) / np.sum(s.count))
+    return _ece_mce(bin_stats(probs, labels, n_bins))[0]
 
 
 def mce(probs: Any, labels: Any, n_bins: int = DEFAULT_BINS) -> float:
@@ -185,8 +183,18 @@ def mce(probs: Any, labels: Any, n_bins: int = DEFAULT_BINS) -> float:
         >>> round(mce([[0.85, 0.15], [0.75, 0.25]], [0, 1], n_bins=10), 6)
         0.75
     """
-    s = bin_stats(probs, labels, n_bins)
-    return float(np.max(np.abs(s.accuracy - s.confidence)))
+    return _ece_mce(bin_stats(probs, labels, n_bins))[1]
+
+
+def _ece_mce(s: BinStats) -> tuple[float, float]:
+    """ECE and MCE of the same bins.
+
+    ECE is a weighted mean of the gaps whose largest is MCE, so ECE <= MCE; it is capped at MCE
+    because float rounding of the weighted sum can put it an ulp above (one bin holding every sample).
+    """
+    gap = np.abs(s.accuracy - s.confidence)
+    largest = float(np.max(gap))
+    return min(float(np.sum(gap * s.count) / np.sum(s.count)), largest), largest
 
 
 def adaptive_ece(probs: Any, labels: Any, n_bins: int = DEFAULT_BINS) -> float:
@@ -261,32 +269,17 @@ class CalibrationReport:
         return asdict(self)
 
 
-def evaluate_probs(
-    probs: Any,
-    labels: Any,
-    *,
-    nll_value: float,
-    temperature: float,
-    n_bins: int = DEFAULT_BINS,
-    method: str = "temperature",
-) -> CalibrationReport:
-    """A :class:`CalibrationReport` from probabilities (the NLL is passed in: it needs the logits for precision)."""
-    p, y = _check_probs(probs, labels)
-    return _report(p, y, float(nll_value), float(temperature), _check_bins(n_bins), method)
-
-
 def _report(p: np.ndarray, y: np.ndarray, nll_value: float, t: float, n_bins: int, method: str) -> CalibrationReport:
     """Every metric from validated arrays (no checks here: the public functions validate once)."""
-    s = _bin_stats(p, y, n_bins)
-    gap = np.abs(s.accuracy - s.confidence)
+    ece_value, mce_value = _ece_mce(_bin_stats(p, y, n_bins))
     return CalibrationReport(
         samples=int(y.size),
         temperature=t,
         accuracy=_accuracy(p, y),
         nll=nll_value,
         brier=_brier(p, y),
-        ece=float(np.sum(gap * s.count) / np.sum(s.count)),
-        mce=float(np.max(gap)),
+        ece=ece_value,
+        mce=mce_value,
         adaptive_ece=_adaptive_ece(p, y, n_bins),
         classwise_ece=_classwise_ece(p, y, n_bins),
         n_bins=n_bins,

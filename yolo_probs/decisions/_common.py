@@ -1,8 +1,9 @@
 """What every decision rule shares: the calibrator it was fitted at, checks on its inputs, feature capture.
 
 A decision entry in a profile records the calibrator (``to_dict()``) it was made at. A rule built from
-it refuses a classifier whose calibrator differs (:func:`check_calibrator`), and leaves predictions
-made at another temperature (the overlay's live ``+``/``-``) without a decision rather than mixing.
+it refuses a classifier whose calibrator differs (:func:`check_entry`), and leaves predictions
+made at another temperature (the overlay's live ``+``/``-``) without a decision rather than mixing
+(:class:`CalibratedRule`).
 
 Example:
     >>> from yolo_probs.calibration import TemperatureScaling
@@ -14,17 +15,21 @@ from __future__ import annotations
 
 import math
 import numbers
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from yolo_probs.errors import ConfigError
 
 if TYPE_CHECKING:
+    from yolo_probs.backends.base import BackendOutput
     from yolo_probs.core.prediction import Prediction
 
 __all__ = [
+    "CalibratedRule",
     "calibrator_label",
-    "check_calibrator",
+    "check_entry",
     "check_fraction",
+    "made_at",
     "same_calibrator",
     "take",
 ]
@@ -69,8 +74,14 @@ def calibrator_label(data: dict[str, Any]) -> str:
     return f"{data.get('method')} calibration"
 
 
-def check_calibrator(entry: dict[str, Any], key: str, classifier: Any) -> None:
-    """Refuse (ConfigError) when the classifier's calibrator is not the one ``entry`` was made at."""
+def check_entry(entry: Any, key: str, classifier: Any) -> dict[str, Any]:
+    """A profile's ``decisions.<key>`` entry, checked: a mapping, made at the classifier's calibrator.
+
+    Every kind's ``build`` starts here; ConfigError when the entry is not a mapping or when the
+    classifier's calibrator is not the one the entry was made at.
+    """
+    if not isinstance(entry, dict):
+        raise ConfigError(f"decisions.{key} must be a mapping, got {entry!r}")
     stored = entry.get("calibrator")
     if not isinstance(stored, dict):
         raise ConfigError(f"decisions.{key} has no 'calibrator' mapping; re-run 'yolo-probs calibrate'")
@@ -82,12 +93,13 @@ def check_calibrator(entry: dict[str, Any], key: str, classifier: Any) -> None:
             "(decisions are never mixed with another calibration)",
             option="temperature",
         )
+    return entry
 
 
 def made_at(prediction: Prediction, stored: dict[str, Any]) -> bool:
     """Whether ``prediction`` was made with the calibration a decision entry was fitted at.
 
-    Only the method and the temperature are known from a prediction; :func:`check_calibrator` has
+    Only the method and the temperature are known from a prediction; :func:`check_entry` has
     compared the full calibrator when the rule was built.
     """
     if prediction.calibration != stored.get("method"):
@@ -109,3 +121,45 @@ def take(entry: dict[str, Any], key: str, name: str, kind: Any) -> Any:
     if not ok or (isinstance(value, bool) and bool not in kinds):
         raise ConfigError(f"decisions.{key}.{name} has the wrong type ({value!r}); re-run 'yolo-probs calibrate'")
     return float(value) if float in kinds and not isinstance(value, int | bool) else value
+
+
+class CalibratedRule:
+    """A decision rule made at one calibrator: it decides for the predictions made there, and leaves the rest.
+
+    A rule sets ``calibrator`` (the entry's mapping) and implements :meth:`decide`; :meth:`apply` picks
+    the predictions made at ``calibrator`` (:func:`made_at`), asks :meth:`decide` about them together
+    (one batch), and fills in the fields it returns.
+
+    Example:
+        >>> import numpy as np
+        >>> from yolo_probs.core.prediction import Prediction
+        >>> class Flag(CalibratedRule):
+        ...     calibrator = {"method": "temperature", "temperature": 1.0}
+        ...     def decide(self, predictions, rows, output):
+        ...         return [{"unknown": True} for _ in predictions]
+        >>> at_1 = Prediction.from_logits(np.array([1.0, 0.0]), ("a", "b"))
+        >>> at_2 = Prediction.from_logits(np.array([1.0, 0.0]), ("a", "b"), temperature=2.0)
+        >>> [p.unknown for p in Flag().apply([at_1, at_2], None)]
+        [True, None]
+    """
+
+    needs_features: bool = False
+    calibrator: dict[str, Any]
+
+    def decide(self, predictions: list[Prediction], rows: list[int], output: BackendOutput) -> list[dict[str, Any]]:
+        """The fields to set on each of ``predictions`` (``{}``: leave it as it is).
+
+        ``rows`` are their rows in ``output`` (e.g. to pick their features).
+        """
+        raise NotImplementedError
+
+    def apply(self, predictions: list[Prediction], output: BackendOutput) -> list[Prediction]:
+        """``predictions`` with this rule's fields filled in where they were made at :attr:`calibrator`."""
+        rows = [i for i, p in enumerate(predictions) if made_at(p, self.calibrator)]
+        if not rows:
+            return predictions
+        out = list(predictions)
+        for i, fields in zip(rows, self.decide([predictions[i] for i in rows], rows, output), strict=True):
+            if fields:
+                out[i] = replace(predictions[i], **fields)
+        return out

@@ -31,14 +31,14 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from yolo_probs.calibration import calibrator_from_dict
 from yolo_probs.core.probs import TopClass
-from yolo_probs.decisions._common import check_calibrator, check_fraction, made_at, take
+from yolo_probs.decisions._common import CalibratedRule, check_entry, check_fraction, take
 from yolo_probs.decisions.base import DecisionKind
 from yolo_probs.errors import ConfigError
 
@@ -201,17 +201,7 @@ def fit_conformal(
     s = label_scores(p, y, score, penalty=penalty, k_reg=k_reg, u=u)
     entry: dict[str, Any] = {"alpha": alpha, "score": score}
     if class_conditional:
-        need = min_samples(alpha)
-        counts = np.bincount(y, minlength=p.shape[1])
-        short = [i for i in range(p.shape[1]) if counts[i] < need]
-        if short:
-            label = (lambda i: str(names[i])) if names is not None else str
-            shown = ", ".join(f"{label(i)} ({counts[i]})" for i in short[:10]) + (" ..." if len(short) > 10 else "")
-            raise ConfigError(
-                f"class-conditional sets at alpha={alpha:g} need at least {need} calibration images per class; "
-                f"too few for: {shown}; add images or drop class_conditional",
-                option="conformal",
-            )
+        _check_per_class(y, p.shape[1], alpha, names)
         entry["qhat"] = [conformal_quantile(s[y == c], alpha) for c in range(p.shape[1])]
     else:
         entry["qhat"] = conformal_quantile(s, alpha)
@@ -219,6 +209,21 @@ def fit_conformal(
     if score == "raps":
         entry.update(penalty=float(penalty), k_reg=int(k_reg))
     return entry
+
+
+def _check_per_class(labels: np.ndarray, classes: int, alpha: float, names: Any) -> None:
+    """ConfigError naming the classes with too few calibration images for a q-hat of their own at ``alpha``."""
+    need = min_samples(alpha)
+    counts = np.bincount(labels, minlength=classes)
+    short = [i for i in range(classes) if counts[i] < need]
+    if short:
+        label = (lambda i: str(names[i])) if names is not None else str
+        shown = ", ".join(f"{label(i)} ({counts[i]})" for i in short[:10]) + (" ..." if len(short) > 10 else "")
+        raise ConfigError(
+            f"class-conditional sets at alpha={alpha:g} need at least {need} calibration images per class; "
+            f"too few for: {shown}; add images or drop class_conditional",
+            option="conformal",
+        )
 
 
 @dataclass(frozen=True)
@@ -281,7 +286,7 @@ def sets_for(entry: dict[str, Any], probs: np.ndarray, rng: np.random.Generator)
     )
 
 
-class ConformalRule:
+class ConformalRule(CalibratedRule):
     """Fills :attr:`Prediction.set` (classes, best first) on predictions made at its calibration.
 
     Example:
@@ -294,8 +299,6 @@ class ConformalRule:
         >>> [c.name for c in ConformalRule(entry).apply([p], BackendOutput(p.logits[None], "hook"))[0].set]
         ['a', 'b']
     """
-
-    needs_features = False
 
     def __init__(self, entry: dict[str, Any], num_classes: int | None = None) -> None:
         take(entry, "conformal", "alpha", float)
@@ -311,18 +314,15 @@ class ConformalRule:
         self._probs = calibrator_from_dict(self.calibrator)  # float64 probabilities, as at fitting
         self.rng = np.random.default_rng(int(entry.get("seed", 0)))
 
-    def apply(self, predictions: list[Prediction], output: BackendOutput) -> list[Prediction]:
-        idx = [i for i, p in enumerate(predictions) if made_at(p, self.calibrator)]
-        if not idx:
-            return predictions
-        probs = probs64(self._probs, np.stack([predictions[i].logits for i in idx]))
+    def decide(self, predictions: list[Prediction], rows: list[int], output: BackendOutput) -> list[dict[str, Any]]:
+        """The ``set`` of each prediction: its members, most probable first."""
+        probs = probs64(self._probs, np.stack([p.logits for p in predictions]))
         member = sets_for(self.entry, probs, self.rng)
-        out = list(predictions)
-        for row, i in enumerate(idx):
-            p = predictions[i]
+        fields = []
+        for row, p in enumerate(predictions):
             chosen = [int(c) for c in np.argsort(-p.probs, kind="stable") if member[row, c]]
-            out[i] = replace(p, set=[TopClass(c, p.names[c], float(p.probs[c])) for c in chosen])
-        return out
+            fields.append({"set": [TopClass(c, p.names[c], float(p.probs[c])) for c in chosen]})
+        return fields
 
 
 def probs64(calibrator: Any, logits: np.ndarray) -> np.ndarray:
@@ -362,10 +362,7 @@ def evaluate(entry: dict[str, Any], result: Any, classifier: Any, options: dict[
 
 def build(entry: dict[str, Any], profile: Any, classifier: Any) -> ConformalRule:
     """The rule a profile's ``decisions.conformal`` entry describes (registered under ``"conformal"``)."""
-    if not isinstance(entry, dict):
-        raise ConfigError(f"decisions.conformal must be a mapping, got {entry!r}")
-    check_calibrator(entry, "conformal", classifier)
-    return ConformalRule(entry, len(classifier.names))
+    return ConformalRule(check_entry(entry, "conformal", classifier), len(classifier.names))
 
 
 KIND = DecisionKind(key="conformal", build=build, fit=fit, evaluate=evaluate)

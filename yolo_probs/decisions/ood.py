@@ -25,7 +25,7 @@ Example:
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +33,7 @@ import numpy as np
 
 from yolo_probs._util.hashing import file_sha256
 from yolo_probs.core.probs import softmax
-from yolo_probs.decisions._common import check_calibrator, check_fraction, made_at, take
+from yolo_probs.decisions._common import CalibratedRule, check_entry, check_fraction, take
 from yolo_probs.decisions.base import DecisionKind
 from yolo_probs.errors import ConfigError
 from yolo_probs.inputs.labelled import list_unknowns
@@ -56,6 +56,7 @@ __all__ = [
     "evaluate_ood",
     "fit_ood",
     "fpr_at_tpr",
+    "knn_bank",
     "knn_scores",
     "ood_scores",
     "threshold_at_tpr",
@@ -230,23 +231,38 @@ def fit_ood(
     if score == "knn":
         if features is None:
             raise ConfigError("the knn score needs the features entering the final layer", option="ood_score")
-        feats = normalize(features)
-        keep = np.arange(feats.shape[0])
-        if keep.size > max_bank:
-            keep = np.sort(np.random.default_rng(seed).choice(keep.size, max_bank, replace=False))
-        bank = feats[keep].astype(np.float16)
-        bank32 = bank.astype(np.float32)
-        in_bank = np.zeros(feats.shape[0], dtype=bool)
-        in_bank[keep] = True
-        s = np.empty(feats.shape[0], dtype=np.float64)
-        s[in_bank] = knn_scores(bank32, bank32, k, leave_one_out=True)
-        if (~in_bank).any():
-            s[~in_bank] = knn_scores(feats[~in_bank], bank32, k)
+        bank, s = knn_bank(features, k, max_bank, seed)
         entry["k"] = int(k)
     else:
         s = ood_scores(score, z, probs=calibrator.probs(z), temperature=t)
     entry.update(threshold=threshold_at_tpr(s, tpr), n=int(z.shape[0]), calibrator=calibrator.to_dict())
     return OODFit(entry, bank, s)
+
+
+def knn_bank(features: np.ndarray, k: int, max_bank: int = MAX_BANK, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The k-NN feature bank of the calibration images (float16) and each image's score against it.
+
+    The bank is the normalised features, at most ``max_bank`` of them (a seeded random subset); a
+    bank image is scored leaving itself out, the others against the whole bank.
+
+    Example:
+        >>> bank, s = knn_bank(np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.1]]), k=1, max_bank=2, seed=0)
+        >>> bank.dtype, bank.shape, s.shape
+        (dtype('float16'), (2, 2), (3,))
+    """
+    feats = normalize(features)
+    keep = np.arange(feats.shape[0])
+    if keep.size > max_bank:
+        keep = np.sort(np.random.default_rng(seed).choice(keep.size, max_bank, replace=False))
+    bank = feats[keep].astype(np.float16)
+    bank32 = bank.astype(np.float32)
+    in_bank = np.zeros(feats.shape[0], dtype=bool)
+    in_bank[keep] = True
+    s = np.empty(feats.shape[0], dtype=np.float64)
+    s[in_bank] = knn_scores(bank32, bank32, k, leave_one_out=True)
+    if (~in_bank).any():
+        s[~in_bank] = knn_scores(feats[~in_bank], bank32, k)
+    return bank, s
 
 
 @dataclass(frozen=True)
@@ -317,7 +333,7 @@ def load_bank(entry: dict[str, Any]) -> np.ndarray:
     return np.asarray(bank, dtype=np.float32)
 
 
-class OODRule:
+class OODRule(CalibratedRule):
     """Fills ``ood_score`` and ``unknown`` on every prediction made at the calibration it was fitted at.
 
     Example:
@@ -351,10 +367,8 @@ class OODRule:
             self.score, logits, probs=probs, temperature=self.temperature, features=features, bank=self.bank, k=self.k
         )
 
-    def apply(self, predictions: list[Prediction], output: BackendOutput) -> list[Prediction]:
-        idx = [i for i, p in enumerate(predictions) if made_at(p, self.calibrator)]
-        if not idx:
-            return predictions
+    def decide(self, predictions: list[Prediction], rows: list[int], output: BackendOutput) -> list[dict[str, Any]]:
+        """``ood_score`` and ``unknown`` of each prediction (one batch of scores)."""
         if self.score in LOGIT_SCORES and output.how == "log(prob)":
             raise ConfigError(
                 f"the {self.score} score needs raw logits, but this model outputs probabilities only "
@@ -367,14 +381,11 @@ class OODRule:
                 "use the PyTorch checkpoint or a logit score",
                 option="ood_score",
             )
-        logits = np.stack([predictions[i].logits for i in idx])
-        probs = np.stack([predictions[i].probs for i in idx])
-        feats = output.features[idx] if output.features is not None and self.needs_features else None
+        logits = np.stack([p.logits for p in predictions])
+        probs = np.stack([p.probs for p in predictions])
+        feats = output.features[rows] if output.features is not None and self.needs_features else None
         s = self.scores(logits, probs, feats)
-        out = list(predictions)
-        for i, v in zip(idx, s, strict=True):
-            out[i] = replace(predictions[i], ood_score=float(v), unknown=bool(v < self.threshold))
-        return out
+        return [{"ood_score": float(v), "unknown": bool(v < self.threshold)} for v in s]
 
 
 def _rule_of(classifier: Any) -> OODRule:
@@ -453,9 +464,7 @@ def evaluate(entry: dict[str, Any], result: Any, classifier: Any, options: dict[
 
 def build(entry: dict[str, Any], profile: Any, classifier: Any) -> OODRule:
     """The rule a profile's ``decisions.ood`` entry describes (registered under ``"ood"``)."""
-    if not isinstance(entry, dict):
-        raise ConfigError(f"decisions.ood must be a mapping, got {entry!r}")
-    check_calibrator(entry, "ood", classifier)
+    entry = check_entry(entry, "ood", classifier)
     bank = load_bank(entry) if entry.get("score") == "knn" else None
     return OODRule(entry, bank)
 

@@ -17,12 +17,12 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from yolo_probs.decisions._common import check_calibrator, check_fraction, made_at, take
+from yolo_probs.decisions._common import CalibratedRule, check_entry, check_fraction, take
 from yolo_probs.decisions.base import DecisionKind
 from yolo_probs.errors import ConfigError
 
@@ -157,30 +157,8 @@ def choose_min_prob(
         raise ConfigError(f"need as many confidences as correctness flags (got {c.size} and {ok.size})")
     eps = 1.0 - target
     curve = risk_coverage(c, ok)
-    m = curve["accepted"]
-    sequences = int(min(8, max(1, math.floor(math.log2(max(c.size / _zero_error_count(eps, delta), 1.0))) + 1)))
-    level = delta / sequences
-    m0 = _zero_error_count(eps, level)
-    pvalue = np.full(m.size, np.nan)  # P(Binomial(m, eps) <= errors): small = evidence of error below eps
-
-    def passes(j: int) -> bool:  # the same as "Clopper-Pearson bound <= eps", one CDF instead of a bisection
-        if np.isnan(pvalue[j]):
-            pvalue[j] = binomial_cdf(int(curve["errors"][j]), int(m[j]), eps)
-        return bool(pvalue[j] <= level)
-
-    chosen: int | None = None
-    starts = sorted({int(np.argmax(m >= m0 * 2**s)) for s in range(sequences) if (m >= m0 * 2**s).any()})
-    for start in starts:
-        for j in range(start, m.size):
-            if not passes(j):
-                break
-            chosen = j if chosen is None else max(chosen, j)
-    tested = np.flatnonzero(~np.isnan(pvalue))
-    if tested.size > 30:  # the plot and the message need the bounds of a few of them only
-        tested = tested[np.linspace(0, tested.size - 1, 30).astype(int)]
-    bound = np.full(m.size, np.nan)
-    for j in {*tested.tolist(), *([chosen] if chosen is not None else [])}:
-        bound[j] = binomial_upper_bound(int(curve["errors"][j]), int(m[j]), level)
+    level, m0, chosen, tested = _fixed_sequences(curve, c.size, eps, delta)
+    bound = _error_bounds(curve, tested, chosen, level)
     curve["error_bound"] = bound
     curve["level"] = np.asarray(level)
     if chosen is None:
@@ -201,6 +179,46 @@ def choose_min_prob(
         error_bound=float(bound[chosen]),
     )
     return choice, curve
+
+
+def _fixed_sequences(
+    curve: dict[str, np.ndarray], n: int, eps: float, delta: float
+) -> tuple[float, int, int | None, np.ndarray]:
+    """The tests of :func:`choose_min_prob` along the curve's thresholds (of ``n`` images), from strict to lax.
+
+    Returns the level of each test (``delta`` split over the sequences), ``m0`` (the fewest accepted
+    images that can pass), the index of the smallest threshold passed (None: none) and the indices tested.
+    """
+    m = curve["accepted"]
+    sequences = int(min(8, max(1, math.floor(math.log2(max(n / _zero_error_count(eps, delta), 1.0))) + 1)))
+    level = delta / sequences
+    m0 = _zero_error_count(eps, level)
+    pvalue = np.full(m.size, np.nan)  # P(Binomial(m, eps) <= errors): small = evidence of error below eps
+
+    def passes(j: int) -> bool:  # the same as "Clopper-Pearson bound <= eps", one CDF instead of a bisection
+        if np.isnan(pvalue[j]):
+            pvalue[j] = binomial_cdf(int(curve["errors"][j]), int(m[j]), eps)
+        return bool(pvalue[j] <= level)
+
+    chosen: int | None = None
+    starts = sorted({int(np.argmax(m >= m0 * 2**s)) for s in range(sequences) if (m >= m0 * 2**s).any()})
+    for start in starts:
+        for j in range(start, m.size):
+            if not passes(j):
+                break
+            chosen = j if chosen is None else max(chosen, j)
+    return level, m0, chosen, np.flatnonzero(~np.isnan(pvalue))
+
+
+def _error_bounds(curve: dict[str, np.ndarray], tested: np.ndarray, chosen: int | None, level: float) -> np.ndarray:
+    """Clopper-Pearson upper bounds on the error at ``level``, at ``chosen`` and 30 of ``tested`` (NaN elsewhere)."""
+    m = curve["accepted"]
+    if tested.size > 30:  # the plot and the message need the bounds of a few of them only
+        tested = tested[np.linspace(0, tested.size - 1, 30).astype(int)]
+    bound = np.full(m.size, np.nan)
+    for j in {*tested.tolist(), *([chosen] if chosen is not None else [])}:
+        bound[j] = binomial_upper_bound(int(curve["errors"][j]), int(m[j]), level)
+    return bound
 
 
 @dataclass(frozen=True)
@@ -240,7 +258,7 @@ def evaluate_reject(entry: dict[str, Any], conf: Any, correct: Any) -> RejectRep
     )
 
 
-class RejectRule:
+class RejectRule(CalibratedRule):
     """Keeps the guaranteed threshold: a prediction whose top probability is below it gets an empty ``top``.
 
     The profile's ``min_prob`` already does this; the rule also holds when ``min_prob`` is overridden
@@ -256,17 +274,14 @@ class RejectRule:
         []
     """
 
-    needs_features = False
-
     def __init__(self, entry: dict[str, Any]) -> None:
         self.min_prob = take(entry, "reject", "min_prob", float)
         self.target_accuracy = float(entry.get("target_accuracy", float("nan")))
         self.calibrator: dict[str, Any] = take(entry, "reject", "calibrator", dict)
 
-    def apply(self, predictions: list[Prediction], output: BackendOutput) -> list[Prediction]:
-        return [
-            replace(p, top=[]) if made_at(p, self.calibrator) and p.top1conf < self.min_prob else p for p in predictions
-        ]
+    def decide(self, predictions: list[Prediction], rows: list[int], output: BackendOutput) -> list[dict[str, Any]]:
+        """An empty ``top`` for each prediction below ``min_prob``."""
+        return [{"top": []} if p.top1conf < self.min_prob else {} for p in predictions]
 
 
 def _conf_correct(result: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -308,10 +323,7 @@ def evaluate(entry: dict[str, Any], result: Any, classifier: Any, options: dict[
 
 def build(entry: dict[str, Any], profile: Any, classifier: Any) -> RejectRule:
     """The rule a profile's ``decisions.reject`` entry describes (registered under ``"reject"``)."""
-    if not isinstance(entry, dict):
-        raise ConfigError(f"decisions.reject must be a mapping, got {entry!r}")
-    check_calibrator(entry, "reject", classifier)
-    return RejectRule(entry)
+    return RejectRule(check_entry(entry, "reject", classifier))
 
 
 KIND = DecisionKind(key="reject", build=build, fit=fit, evaluate=evaluate)

@@ -32,7 +32,7 @@ from typing import Any
 
 from yolo_probs._util.prefetch import prefetched
 from yolo_probs._util.threads import engine_threads
-from yolo_probs.inputs.sources import Frame, InputFailure, iter_frames, read_image
+from yolo_probs.inputs.sources import Frame, InputFailure, frame_batches, iter_frames, read_image
 
 __all__ = ["pipelined"]
 
@@ -67,45 +67,46 @@ def pipelined(
     workers = workers or engine_threads()[1]
     depth = depth or max(2 * workers, -(-16 // batch))
     pool = ThreadPoolExecutor(workers, thread_name_prefix="yolo-probs-prepare") if workers > 1 else None
-
-    def prepare(frames: list[Frame]) -> tuple[Any, Meta]:
-        return backend.prepare([f.image for f in frames]), [(f.source, f.frame) for f in frames]
-
-    def batches() -> Iterator[Future[tuple[Any, Meta]] | tuple[Any, Meta] | InputFailure]:
-        pending: list[Frame] = []
-        for item in iter_frames(source, workers=workers, read=getattr(backend, "read", read_image)):
-            if isinstance(item, InputFailure):
-                if pending:
-                    yield pool.submit(prepare, pending) if pool else prepare(pending)
-                    pending = []
-                yield item
-                continue
-            pending.append(item)
-            if len(pending) == batch:
-                yield pool.submit(prepare, pending) if pool else prepare(pending)
-                pending = []
-        if pending:
-            yield pool.submit(prepare, pending) if pool else prepare(pending)
-
-    ahead = prefetched(batches(), depth=depth)
-
-    def run() -> Iterator[tuple[Any, Meta] | InputFailure]:
-        try:
-            for item in ahead:
-                if isinstance(item, InputFailure):
-                    yield item
-                    continue
-                tensor, meta = item.result() if isinstance(item, Future) else item
-                yield backend.run_tensor(tensor, features=features), meta
-        finally:
-            ahead.close()  # stops the reader thread
-
+    frames = iter_frames(source, workers=workers, read=getattr(backend, "read", read_image))
+    ahead = prefetched(_prepared(backend, frame_batches(frames, batch), pool), depth=depth)  # the reader thread
     # The engine runs in a thread of its own, so the caller's work on each output (softmax, top-k,
     # writing records) overlaps the next forward instead of delaying it.
-    outputs = prefetched(run(), depth=2)
+    outputs = prefetched(_run(backend, ahead, features), depth=2)
     try:
         yield from outputs
     finally:
         outputs.close()  # stops the engine thread, which stops the reader
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _prepare(backend: Any, frames: list[Frame]) -> tuple[Any, Meta]:
+    return backend.prepare([f.image for f in frames]), [(f.source, f.frame) for f in frames]
+
+
+def _prepared(
+    backend: Any, batches: Iterator[list[Frame] | InputFailure], pool: ThreadPoolExecutor | None
+) -> Iterator[Future[tuple[Any, Meta]] | tuple[Any, Meta] | InputFailure]:
+    """Each batch prepared (handed to ``pool`` when there is one), each failure as it is."""
+    for group in batches:
+        if isinstance(group, InputFailure):
+            yield group
+        else:
+            yield pool.submit(_prepare, backend, group) if pool else _prepare(backend, group)
+
+
+def _run(
+    backend: Any,
+    ahead: Generator[Future[tuple[Any, Meta]] | tuple[Any, Meta] | InputFailure, None, None],
+    features: bool,
+) -> Iterator[tuple[Any, Meta] | InputFailure]:
+    """The backend's output for each prepared batch, each failure as it is; closing it stops the reader."""
+    try:
+        for item in ahead:
+            if isinstance(item, InputFailure):
+                yield item
+                continue
+            tensor, meta = item.result() if isinstance(item, Future) else item
+            yield backend.run_tensor(tensor, features=features), meta
+    finally:
+        ahead.close()  # stops the reader thread

@@ -42,6 +42,7 @@ __all__ = [
     "count_frames",
     "decode_image",
     "expand",
+    "frame_batches",
     "iter_frames",
     "opencv_decode",
     "read_bytes",
@@ -204,10 +205,7 @@ def expand(sources: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -
             suffix = Path(name.split("?", 1)[0]).suffix.lower()
             yield ImageInput(name) if suffix in IMAGE_SUFFIXES else StreamInput(name, name)
         elif os.path.isdir(name):
-            found = [x for f in sorted(glob.glob(os.path.join(glob.escape(name), "*"))) if (x := _classify_entry(f))]
-            if not any(not isinstance(x, InputFailure) for x in found):
-                yield InputFailure(name, f"the folder holds no {_SUPPORTED}; point to a folder of images")
-            yield from found
+            yield from _expand_folder(name)
         elif os.path.isfile(name):
             yield _classify_file(name) or InputFailure(
                 name, f"unsupported file type {Path(name).suffix or '(none)'!r}; pass {_SUPPORTED}"
@@ -215,16 +213,27 @@ def expand(sources: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -
         elif (kind := _not_regular(name)) is not None:
             yield _not_regular_failure(name, kind)
         elif glob.has_magic(name):
-            matches = sorted(f for f in glob.glob(name, recursive=True) if not os.path.isdir(f))
-            found = [x for f in matches if (x := _classify_entry(f))]
-            if not found:
-                what = "matched no file" if not matches else f"matched no {_SUPPORTED}"
-                yield InputFailure(
-                    name, f"the pattern {what}; check the pattern and quote it so the shell leaves it alone"
-                )
-            yield from found
+            yield from _expand_glob(name)
         else:
             yield InputFailure(name, "no such file or folder; check the path")
+
+
+def _expand_folder(name: str) -> Iterator[Input]:
+    """A folder's images and videos (sorted, not recursive); a failure first when it holds none."""
+    found = [x for f in sorted(glob.glob(os.path.join(glob.escape(name), "*"))) if (x := _classify_entry(f))]
+    if not any(not isinstance(x, InputFailure) for x in found):
+        yield InputFailure(name, f"the folder holds no {_SUPPORTED}; point to a folder of images")
+    yield from found
+
+
+def _expand_glob(name: str) -> Iterator[Input]:
+    """The images and videos a glob matches (sorted, ``**`` recursive); a failure when it matches none."""
+    matches = sorted(f for f in glob.glob(name, recursive=True) if not os.path.isdir(f))
+    found = [x for f in matches if (x := _classify_entry(f))]
+    if not found:
+        what = "matched no file" if not matches else f"matched no {_SUPPORTED}"
+        yield InputFailure(name, f"the pattern {what}; check the pattern and quote it so the shell leaves it alone")
+    yield from found
 
 
 def read_bytes(source: str) -> bytes:
@@ -335,13 +344,7 @@ def opencv_decode(data: bytes, source: str) -> np.ndarray:
 
 
 def _iter_stream(item: StreamInput) -> Iterator[Frame | InputFailure]:
-    """Every decodable frame, in order; an undecodable frame becomes a failure and the video goes on.
-
-    A failed read followed by a good one was a damaged frame (OpenCV moves past it). Failed reads at
-    the end are the end of the video, unless the container announced more frames: those are reported
-    as lost. After :data:`MAX_BAD_FRAMES_IN_A_ROW` failures in a row the video ends; a stream (no frame
-    count) also ends when its reads have failed for a few seconds.
-    """
+    """Every decodable frame of a video, webcam or stream, in order (see :func:`_read_frames`)."""
     import cv2
 
     with quiet_opencv():  # a missing camera or codec makes OpenCV print several [ WARN ] lines
@@ -353,36 +356,45 @@ def _iter_stream(item: StreamInput) -> Iterator[Frame | InputFailure]:
                 item.source, f"cannot open the {kind}; check that it exists and that OpenCV can decode it"
             )
             return
-        announced = item.frame_count() if not isinstance(item.target, int) else None
-        index, good, bad_from = 0, 0, None  # bad_from: first frame of the current run of failed reads
-        failed_at = 0.0
-        while True:
-            ok, image = cap.read()
-            if ok and image is not None and image.size:
-                if bad_from is not None:
-                    yield _lost_frames(item.source, bad_from, index - bad_from)
-                    bad_from = None
-                yield Frame(item.source, image, index)
-                index += 1
-                good += 1
-                continue
-            if announced is not None and index >= announced:
-                break  # the end of the video
-            if bad_from is None:
-                bad_from, failed_at = index, time.monotonic()
-            index += 1
-            if index - bad_from >= MAX_BAD_FRAMES_IN_A_ROW or (
-                announced is None and time.monotonic() - failed_at > _STREAM_RETRY_S
-            ):
-                break  # a stream that stopped sending, or a video damaged to its end
-        if good and bad_from is not None and announced is not None:  # the announced frames that never came
-            yield _lost_frames(item.source, bad_from, announced - bad_from)
-        if good == 0:
-            yield InputFailure(
-                item.source, "no frame could be decoded; check the file or re-encode it (e.g. H.264 MP4)"
-            )
+        yield from _read_frames(cap, item)
     finally:
         cap.release()
+
+
+def _read_frames(cap: Any, item: StreamInput) -> Iterator[Frame | InputFailure]:
+    """The frames of an opened capture; an undecodable frame becomes a failure and the video goes on.
+
+    A failed read followed by a good one was a damaged frame (OpenCV moves past it). Failed reads at
+    the end are the end of the video, unless the container announced more frames: those are reported
+    as lost. After :data:`MAX_BAD_FRAMES_IN_A_ROW` failures in a row the video ends; a stream (no frame
+    count) also ends when its reads have failed for a few seconds.
+    """
+    announced = item.frame_count() if not isinstance(item.target, int) else None
+    index, good, bad_from = 0, 0, None  # bad_from: first frame of the current run of failed reads
+    failed_at = 0.0
+    while True:
+        ok, image = cap.read()
+        if ok and image is not None and image.size:
+            if bad_from is not None:
+                yield _lost_frames(item.source, bad_from, index - bad_from)
+                bad_from = None
+            yield Frame(item.source, image, index)
+            index += 1
+            good += 1
+            continue
+        if announced is not None and index >= announced:
+            break  # the end of the video
+        if bad_from is None:
+            bad_from, failed_at = index, time.monotonic()
+        index += 1
+        if index - bad_from >= MAX_BAD_FRAMES_IN_A_ROW or (
+            announced is None and time.monotonic() - failed_at > _STREAM_RETRY_S
+        ):
+            break  # a stream that stopped sending, or a video damaged to its end
+    if good and bad_from is not None and announced is not None:  # the announced frames that never came
+        yield _lost_frames(item.source, bad_from, announced - bad_from)
+    if good == 0:
+        yield InputFailure(item.source, "no frame could be decoded; check the file or re-encode it (e.g. H.264 MP4)")
 
 
 def _lost_frames(source: str, first: int, count: int) -> InputFailure:
@@ -492,10 +504,8 @@ def iter_frames(
         for item in _inputs(sources):
             if isinstance(item, ImageInput):
                 yield _read_frame(item, read)
-            elif isinstance(item, StreamInput):
-                yield from _iter_stream(item)
             else:
-                yield item
+                yield from _not_an_image(item)
         return
 
     with ThreadPoolExecutor(workers, thread_name_prefix="yolo-probs-decode") as pool:
@@ -508,12 +518,44 @@ def iter_frames(
                 continue
             while ahead:  # keep the order: finish the images before a video or a failure
                 yield ahead.popleft().result()
-            if isinstance(item, StreamInput):
-                yield from _iter_stream(item)
-            else:
-                yield item
+            yield from _not_an_image(item)
         while ahead:
             yield ahead.popleft().result()
+
+
+def _not_an_image(item: StreamInput | InputFailure | Frame) -> Iterator[Frame | InputFailure]:
+    """A video's frames, or a frame or failure as it is."""
+    if isinstance(item, StreamInput):
+        yield from _iter_stream(item)
+    else:
+        yield item
+
+
+def frame_batches(items: Iterable[Frame | InputFailure], size: int) -> Iterator[list[Frame] | InputFailure]:
+    """Frames grouped in lists of ``size`` (the last may be shorter), each failure in its place.
+
+    A failure ends the batch before it, so results keep the input order. A full batch comes out
+    before the next item is read.
+
+    Example:
+        >>> items = [Frame("a", None), Frame("b", None), InputFailure("c", "bad"), Frame("d", None)]
+        >>> [[f.source for f in b] if isinstance(b, list) else str(b) for b in frame_batches(items, 2)]
+        [['a', 'b'], 'c: bad', ['d']]
+    """
+    pending: list[Frame] = []
+    for item in items:
+        if isinstance(item, InputFailure):
+            if pending:
+                yield pending
+                pending = []
+            yield item
+            continue
+        pending.append(item)
+        if len(pending) == size:
+            yield pending
+            pending = []
+    if pending:
+        yield pending
 
 
 def count_frames(sources: list[str]) -> int:

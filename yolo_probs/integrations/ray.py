@@ -44,10 +44,7 @@ from yolo_probs.inputs.sources import IMAGE_SUFFIXES, decode_image
 from yolo_probs.outputs.parquet import schema, to_record
 
 if TYPE_CHECKING:
-    import numpy as np
     import pyarrow as pa
-
-    from yolo_probs.api.model import YoloProbs
 
 __all__ = ["ActorPlan", "check_address", "connect", "plan_actors", "predict_files", "require_ray", "score_dataset"]
 
@@ -201,8 +198,7 @@ def score_dataset(
         classifier = functools.partial(_build, model, profile, options)
     elif model is not None or profile is not None or options:
         raise ConfigError("pass classifier, or model/profile and their options, not both")
-    if plan is None:
-        plan = plan_actors(float(ray.cluster_resources().get("CPU", 0.0)))
+    plan = _cluster_plan(ray) if plan is None else plan
     return ds.map_batches(
         _Scorer,
         fn_constructor_args=(classifier, logits, plan.threads),
@@ -304,14 +300,10 @@ def predict_files(
     spelled = {os.path.abspath(p): p for p in paths if "://" not in p}
     scheme = next((p.split("://", 1)[0] + "://" for p in paths if "://" in p), "")
     ray_paths = [p if "://" in p else os.path.abspath(p) for p in paths]
-    if plan is None:
-        plan = plan_actors(float(ray.cluster_resources().get("CPU", 0.0)))
+    plan = _cluster_plan(ray) if plan is None else plan
     blocks = None  # a bucket prefix: Ray counts the files and sizes the blocks
-    if not scheme:  # local files, counted: an actor costs seconds to start, so none for a handful of images
-        actors = max(1, min(plan.actors, len(paths) // MIN_IMAGES_PER_ACTOR))
-        per_block = max(1, min(plan.batch_size, math.ceil(len(paths) / actors)))
-        blocks = max(1, math.ceil(len(paths) / per_block))
-        plan = ActorPlan(actors, plan.cpus_per_actor, plan.threads, per_block)
+    if not scheme:  # local files, counted
+        plan, blocks = _plan_for_files(plan, len(paths))
     ctx = ray.data.DataContext.get_current()
     keep_order = ctx.execution_options.preserve_order
     ctx.execution_options.preserve_order = True  # the same order as the local run
@@ -326,13 +318,35 @@ def predict_files(
         scored = score_dataset(ds, model, profile=profile, classifier=classifier, logits=logits, plan=plan, **options)
         for batch in scored.iter_batches(batch_format="pyarrow", batch_size=None):
             for row in batch.to_pylist():
-                error = row.pop("error")
                 path = row["source"]
-                source = spelled.get(path) or (scheme + path if scheme else path)  # Ray drops the URI scheme
-                if error is not None:
-                    yield {"source": source, "error": error}
-                    continue
-                row["source"] = source
-                yield to_record(row)
+                yield _record(row, spelled.get(path) or (scheme + path if scheme else path))  # Ray drops the scheme
     finally:
         ctx.execution_options.preserve_order = keep_order
+
+
+def _cluster_plan(ray: Any) -> ActorPlan:
+    """:func:`plan_actors` on the connected cluster's CPUs."""
+    return plan_actors(float(ray.cluster_resources().get("CPU", 0.0)))
+
+
+def _plan_for_files(plan: ActorPlan, files: int) -> tuple[ActorPlan, int]:
+    """The plan and the block count for a known number of files: an actor costs seconds to start, so no more
+    actors than :data:`MIN_IMAGES_PER_ACTOR` images each keep busy, and blocks of an even share of the files.
+
+    Example:
+        >>> _plan_for_files(ActorPlan(actors=4, cpus_per_actor=0.95), 100)
+        (ActorPlan(actors=3, cpus_per_actor=0.95, threads=1, batch_size=34), 3)
+    """
+    actors = max(1, min(plan.actors, files // MIN_IMAGES_PER_ACTOR))
+    per_block = max(1, min(plan.batch_size, math.ceil(files / actors)))
+    blocks = max(1, math.ceil(files / per_block))
+    return ActorPlan(actors, plan.cpus_per_actor, plan.threads, per_block), blocks
+
+
+def _record(row: dict[str, Any], source: str) -> dict[str, Any]:
+    """The record of one scored row, ``source`` spelled as the caller did; ``{"source", "error"}`` for a failure."""
+    error = row.pop("error")
+    if error is not None:
+        return {"source": source, "error": error}
+    row["source"] = source
+    return to_record(row)

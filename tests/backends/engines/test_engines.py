@@ -146,7 +146,7 @@ def test_cache_hit_needs_no_export(cache, monkeypatch):
     def no_torch(*args, **kwargs):
         raise AssertionError("a valid cache entry was rebuilt")
 
-    monkeypatch.setattr(engine_module, "_torch_backend", no_torch)
+    monkeypatch.setattr(engine_module, "load_torch", no_torch)
     clf = YoloProbs(MODEL, engine="onnxruntime")
     assert clf.backend.entry == _entry(cache, "onnxruntime")
     meta = json.loads((clf.backend.entry / "meta.json").read_text())

@@ -19,7 +19,7 @@ import logging
 from typing import Any
 
 from yolo_probs.backends.base import BackendOptions, engines
-from yolo_probs.backends.engines.base import EngineFactory, _torch_backend, claimed_elsewhere, load_engine
+from yolo_probs.backends.engines.base import EngineFactory, claimed_elsewhere, load_engine, load_torch
 
 __all__ = ["CPU_PREFERENCE", "ENGINE", "AutoEngine", "choose_engine"]
 
@@ -69,7 +69,7 @@ class AutoEngine(EngineFactory):
         AutoEngine.last_choice = (engine, why)
         log.info("engine auto: %s (%s)", engine, why)
         if engine == "torch":
-            return _torch_backend(model, options)
+            return load_torch(model, options)
         return load_engine(engines()[engine], model, options.with_(engine=engine))
 
 

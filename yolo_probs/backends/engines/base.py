@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 
     from PIL import Image
 
-__all__ = ["EngineBackend", "EngineFactory", "EngineWarning", "claimed_elsewhere", "load_engine"]
+__all__ = ["EngineBackend", "EngineFactory", "EngineWarning", "claimed_elsewhere", "load_engine", "load_torch"]
 
 log = logging.getLogger("yolo_probs")
 
@@ -209,7 +209,11 @@ def _checkpoint_digest(model: Any) -> str | None:
     return file_sha256(path)
 
 
-def _torch_backend(model: Any, options: BackendOptions) -> Any:
+def load_torch(model: Any, options: BackendOptions) -> UltralyticsBackend:
+    """The torch hook path for ``model`` (Ultralytics' own predictor), whatever engine ``options`` name.
+
+    What an engine falls back to, and what ``engine="auto"`` picks on a GPU.
+    """
     return UltralyticsBackend(model, options.with_(engine=None))
 
 
@@ -220,49 +224,25 @@ def load_engine(engine: EngineFactory, model: Any, options: BackendOptions) -> A
         ConfigError: the engine is not installed (the message names the extra), or a GPU was asked for.
         ModelError: the model cannot be loaded at all (same errors as the torch path).
     """
-    if not engine.available():
-        raise ConfigError(f"engine {engine.name!r} is not installed; {engine.install}", option="engine")
-    if options.device not in (None, "", "cpu"):
-        raise ConfigError(
-            f"engine {engine.name!r} runs on the CPU; for device {options.device!r} leave engine unset (torch)",
-            option="engine",
-        )
-    check_options(options)
+    _check_engine_options(engine, options)
     intra, _ = engine_threads()
     digest = _checkpoint_digest(model)
-    version = engine.version()
-    shape = engine.batch_shape(options.batch)
-    expect = {"engine": engine.name, "version": version, "checkpoint": digest, "imgsz_option": options.imgsz}
-    expect["batch_shape"] = shape
-    if digest is not None:
-        root, notice = writable_root()
-        if notice:
-            warnings.warn(notice, EngineWarning, stacklevel=4)
-        key = entry_key(checkpoint=digest, imgsz=options.imgsz, batch_shape=shape, engine=engine.name, version=version)
-        folder = root / key
-    else:  # YAML or in-memory weights: nothing stable to key on, so a private folder for this process
-        folder = Path(tempfile.mkdtemp(prefix=f"yolo-probs-{engine.name}-")) / "entry"
-    entry = open_entry(folder, expect)
-    runner = None
-    if entry is not None:
-        try:
-            runner = engine.open(entry, options.batch, intra)
-            size = int(entry.meta["imgsz"])
-            logits, _ = runner(np.zeros((1, 3, size, size), np.float32), False)
-            if logits.shape != (1, len(entry.meta["names"])):
-                raise ValueError(f"output shape {list(logits.shape)}")
-        except Exception as exc:  # a damaged entry whose files still hash right (engine upgrade in place...)
-            log.info("engine cache entry %s does not load (%s); rebuilding it", folder, _first_line(exc))
-            entry = runner = None
-    elif folder.exists():
-        log.info("engine cache entry %s is stale or corrupt; rebuilding it", folder)
+    expect = {
+        "engine": engine.name,
+        "version": engine.version(),
+        "checkpoint": digest,
+        "imgsz_option": options.imgsz,
+        "batch_shape": engine.batch_shape(options.batch),
+    }
+    folder = _entry_folder(engine, options, expect)
+    entry, runner = _open_cached(engine, folder, expect, options.batch, intra)
     if entry is None:
         # Built and checked on the CPU, where the engine runs (a GPU's TF32 convolutions would differ by 1e-3).
-        torch_backend = _torch_backend(model, options.with_(device="cpu"))  # ModelError: the model is unusable
+        hook = load_torch(model, options.with_(device="cpu"))  # ModelError: the model is unusable
         try:
-            entry = _build(engine, torch_backend, folder, expect, options.batch)
+            entry = _build(engine, hook, folder, expect, options.batch)
             runner = engine.open(entry, options.batch, intra)
-            _check_against_torch(torch_backend, runner, entry)
+            _check_against_torch(hook, runner, entry)
         except (ModelError, ConfigError):
             raise
         except Exception as exc:
@@ -271,29 +251,84 @@ def load_engine(engine: EngineFactory, model: Any, options: BackendOptions) -> A
                 EngineWarning,
                 stacklevel=4,
             )
-            return torch_backend if options.device == "cpu" else _torch_backend(model, options)
+            return hook if options.device == "cpu" else load_torch(model, options)
         finally:
-            torch_backend.close()
-    meta = entry.meta
-    own = tuple(str(n) for n in meta["names"])
-    names = load_names(options.names, len(own), default=dict(enumerate(own)))
-    pre = Preprocess(**meta["preprocess"])
+            hook.close()
     log.info("engine %s: %s (cache %s)", engine.name, shown_model(model), entry.folder)
     if digest is None:  # a private export: the session holds what it needs, so the files can go now
         shutil.rmtree(folder.parent, ignore_errors=True)
+    return _engine_backend(engine, entry, runner, options)
+
+
+def _check_engine_options(engine: EngineFactory, options: BackendOptions) -> None:
+    """ConfigError when the engine is not installed, a GPU is asked for, or the options do not apply."""
+    if not engine.available():
+        raise ConfigError(f"engine {engine.name!r} is not installed; {engine.install}", option="engine")
+    if options.device not in (None, "", "cpu"):
+        raise ConfigError(
+            f"engine {engine.name!r} runs on the CPU; for device {options.device!r} leave engine unset (torch)",
+            option="engine",
+        )
+    check_options(options)
+
+
+def _entry_folder(engine: EngineFactory, options: BackendOptions, expect: dict[str, Any]) -> Path:
+    """The cache folder of a checkpoint's entry; a private temporary one when there is no checkpoint to key on."""
+    digest = expect["checkpoint"]
+    if digest is None:  # YAML or in-memory weights: nothing stable to key on, so a private folder for this process
+        return Path(tempfile.mkdtemp(prefix=f"yolo-probs-{engine.name}-")) / "entry"
+    root, notice = writable_root()
+    if notice:
+        warnings.warn(notice, EngineWarning, stacklevel=5)
+    key = entry_key(
+        checkpoint=digest,
+        imgsz=options.imgsz,
+        batch_shape=expect["batch_shape"],
+        engine=engine.name,
+        version=expect["version"],
+    )
+    return root / key
+
+
+def _open_cached(
+    engine: EngineFactory, folder: Path, expect: dict[str, Any], batch: int, threads: int
+) -> tuple[CacheEntry, Runner] | tuple[None, None]:
+    """The valid cache entry in ``folder`` and its runner, or ``(None, None)``: missing, stale, or it does not load."""
+    entry = open_entry(folder, expect)
+    if entry is None:
+        if folder.exists():
+            log.info("engine cache entry %s is stale or corrupt; rebuilding it", folder)
+        return None, None
+    try:
+        runner = engine.open(entry, batch, threads)
+        size = int(entry.meta["imgsz"])
+        logits, _ = runner(np.zeros((1, 3, size, size), np.float32), False)
+        if logits.shape != (1, len(entry.meta["names"])):
+            raise ValueError(f"output shape {list(logits.shape)}")
+    except Exception as exc:  # a damaged entry whose files still hash right (engine upgrade in place...)
+        log.info("engine cache entry %s does not load (%s); rebuilding it", folder, _first_line(exc))
+        return None, None
+    return entry, runner
+
+
+def _engine_backend(engine: EngineFactory, entry: CacheEntry, runner: Runner, options: BackendOptions) -> EngineBackend:
+    """The backend that runs a loaded entry, with the entry's names (or the asked-for ones) and recipe."""
+    own = tuple(str(n) for n in entry.meta["names"])
     return EngineBackend(
         runner,
-        names=names,
-        preprocess=pre,
+        names=load_names(options.names, len(own), default=dict(enumerate(own))),
+        preprocess=Preprocess(**entry.meta["preprocess"]),
         engine=engine.name,
         entry=entry.folder,
         run_batch=max(1, min(options.batch, engine.run_batch(options.batch))),
     )
 
 
-def _build(engine: EngineFactory, torch_backend: Any, folder: Path, expect: dict[str, Any], batch: int) -> CacheEntry:
+def _build(
+    engine: EngineFactory, hook: UltralyticsBackend, folder: Path, expect: dict[str, Any], batch: int
+) -> CacheEntry:
     """Export the module the hook path runs, convert it for ``engine`` and store it as a cache entry."""
-    predictor = torch_backend._ensure_predictor()
+    predictor = hook.predictor()
     imgsz = [int(v) for v in predictor.imgsz]
     if imgsz[0] != imgsz[1]:
         raise ValueError(f"non-square inference size {imgsz}")
@@ -310,20 +345,20 @@ def _build(engine: EngineFactory, torch_backend: Any, folder: Path, expect: dict
         export_logits_onnx(module, imgsz[0], onnx_path, batch=fixed)
         return engine.build(onnx_path, scratch, batch, imgsz[0])
 
-    own = torch_backend.yolo.names
+    own = hook.yolo.names
     names = [str(own[i]) for i in range(len(own))] if isinstance(own, dict) else [str(n) for n in own]
     meta = {**expect, "imgsz": imgsz[0], "names": names, "preprocess": dataclasses.asdict(pre)}
     return write_entry(folder, build, meta)
 
 
-def _check_against_torch(torch_backend: Any, runner: Runner, entry: CacheEntry) -> None:
+def _check_against_torch(hook: UltralyticsBackend, runner: Runner, entry: CacheEntry) -> None:
     """Probabilities of the new build vs the hook path on random input; raise if they differ."""
     import torch
 
     size = int(entry.meta["imgsz"])
     x = np.random.default_rng(1).random((2, 3, size, size), dtype=np.float32)
     ours, _ = runner(x, False)
-    theirs = torch_backend.run_tensor(torch.from_numpy(x)).logits
+    theirs = hook.run_tensor(torch.from_numpy(x)).logits
     gap = float(np.abs(softmax(np.asarray(ours, np.float64)) - softmax(theirs.astype(np.float64))).max())
     if not gap <= BUILD_TOLERANCE:
         shutil.rmtree(entry.folder, ignore_errors=True)
