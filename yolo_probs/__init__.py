@@ -147,6 +147,6 @@ _ALIASES = {
     "yolo_probs.backends.auto_engine": ["yolo_probs.backends.engines.auto"],
     "yolo_probs.backends.ort_engine": ["yolo_probs.backends.engines.ort"],
     "yolo_probs.backends.openvino_engine": ["yolo_probs.backends.engines.openvino"],
-    "yolo_probs.decisions.pipeline": ["yolo_probs.decisions.options", "yolo_probs.inputs.labelled"],
+    "yolo_probs.decisions.pipeline": ["yolo_probs.decisions.requested", "yolo_probs.inputs.labelled"],
 }
 alias_modules(_ALIASES)

@@ -16,7 +16,7 @@ import pytest
 from yolo_probs import YoloProbs
 from yolo_probs.api.profile import load_profile, save_profile
 from yolo_probs.api.workflow import calibrate
-from yolo_probs.decisions.options import DecisionOptions
+from yolo_probs.decisions.requested import DecisionOptions
 from yolo_probs.errors import ConfigError, SourceError
 from yolo_probs.inputs.labelled import list_unknowns
 

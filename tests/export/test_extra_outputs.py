@@ -15,7 +15,7 @@ from yolo_probs import YoloProbs
 from yolo_probs.api.profile import save_profile
 from yolo_probs.api.workflow import calibrate
 from yolo_probs.cli import main
-from yolo_probs.decisions.options import DecisionOptions
+from yolo_probs.decisions.requested import DecisionOptions
 from yolo_probs.errors import ConfigError
 from yolo_probs.export.folded import export_folded
 

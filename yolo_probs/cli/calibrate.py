@@ -50,7 +50,7 @@ from yolo_probs.cli.options import (
 )
 from yolo_probs.cli.progress import progress_bar
 from yolo_probs.decisions.ood import DEFAULT_SCORE
-from yolo_probs.decisions.options import DecisionOptions
+from yolo_probs.decisions.requested import DecisionOptions
 from yolo_probs.decisions.selective import reject_curve
 from yolo_probs.inputs.labelled import load_labelled_folder
 from yolo_probs.inputs.sources import IMAGE_SUFFIXES

@@ -28,10 +28,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["OPTIONAL_COLUMNS", "read_records", "records_table", "schema", "to_record"]
-
-#: Columns that :meth:`Prediction.to_dict` leaves out when they do not apply (null in Parquet).
-OPTIONAL_COLUMNS = ("calibration", "ood_score", "unknown", "set")
+__all__ = ["read_records", "records_table", "schema", "to_record"]
 
 
 def schema(logits: bool = False) -> pa.Schema:
