@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import stat
 import sys
 from pathlib import Path
 
@@ -15,8 +16,10 @@ import pytest
 from scipy.special import softmax as scipy_softmax
 
 from tests.conftest import DEVICE, write_video
+from tests.targets import KINDS, special_target
 from yolo_probs.cli import main
 from yolo_probs.distill.soft_labels import read_soft_labels
+from yolo_probs.errors import OutputError
 
 T = 4.0
 
@@ -134,7 +137,7 @@ def test_profile_gives_the_model_and_t_replaces_its_calibration(capsys, tmp_path
         ("unknown suffix", ["-t", "4", "-o", "{tmp}/a.txt"], "name it .parquet or .jsonl"),
         ("unwritable folder", ["-t", "4", "-o", "/proc/no/a.parquet"], "cannot write"),
         ("output is a folder", ["-t", "4", "-o", "{tmp}/dir.parquet"], "is a folder"),
-        ("output is an input", ["-t", "4", "-o", "{img}", "-f", "jsonl"], "is one of the inputs"),
+        ("output is an input", ["-t", "4", "-o", "{img}", "-f", "jsonl"], "is also an input of this run"),
         ("missing -t", ["-o", "{tmp}/a.parquet"], "Missing option"),
     ],
 )
@@ -182,3 +185,80 @@ def test_progress_bar_counts_a_dataset_split_for_a_terminal(monkeypatch, tmp_pat
     assert main(["soft-labels", str(labelled), "-m", str(model_path), "-t", "4", "-o", str(out)]) == 0
     assert "soft labels" in terminal.getvalue()  # the bar saw the images one level down
     assert len(out.read_text().splitlines()) == len(list(labelled.rglob("*.png")))
+
+
+# -- the one file writer: special targets, Ctrl-C, crashes --
+def _parse(data: bytes, fmt: str) -> list[dict]:
+    if fmt == "jsonl":
+        return [json.loads(line) for line in data.decode().splitlines()]
+    return pq.read_table(io.BytesIO(data)).to_pylist()
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_write_soft_labels_to_special_targets(tmp_path, model_path, image_paths, kind, fmt) -> None:
+    from yolo_probs import YoloProbs
+    from yolo_probs.distill.soft_labels import write_soft_labels
+
+    sources = [str(p) for p in image_paths[:3]]
+    with (
+        YoloProbs(model_path, temperature=T, device=DEVICE) as clf,
+        special_target(kind, tmp_path, f"s.{fmt}") as target,
+    ):
+        if kind == "full":
+            with pytest.raises(OutputError, match=rf"cannot write {target.path} \(No space left on device\)"):
+                write_soft_labels(clf, sources, target.path)
+        else:
+            assert write_soft_labels(clf, sources, target.path).rows == 3
+        target.assert_kept()
+        written = target.received()
+    assert target.leftovers() == []
+    if kind in ("fifo", "symlink"):  # both formats stream: a FIFO gets a whole, readable file
+        assert [r["source"] for r in _parse(written, fmt)] == sources
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+def test_ctrl_c_keeps_the_rows_written_so_far(tmp_path, model_path, image_paths, monkeypatch, fmt) -> None:
+    from yolo_probs import YoloProbs
+    from yolo_probs.api.model import YoloProbs as Model
+    from yolo_probs.distill.soft_labels import write_soft_labels
+
+    real = Model.predict_each
+
+    def interrupted(self, source, **kwargs):
+        for i, item in enumerate(real(self, source, **kwargs)):
+            if i == 2:
+                raise KeyboardInterrupt
+            yield item
+
+    monkeypatch.setattr(Model, "predict_each", interrupted)
+    target = tmp_path / f"s.{fmt}"
+    target.write_text("old")
+    with YoloProbs(model_path, temperature=T, device=DEVICE) as clf, pytest.raises(KeyboardInterrupt):
+        write_soft_labels(clf, [str(p) for p in image_paths[:4]], target)
+    assert [r["source"] for r in read_soft_labels(target)] == [str(p) for p in image_paths[:2]]
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]
+
+
+def test_a_crash_leaves_the_old_file_and_its_bits(tmp_path, model_path, image_paths, monkeypatch) -> None:
+    from yolo_probs import YoloProbs
+    from yolo_probs.api.model import YoloProbs as Model
+    from yolo_probs.distill.soft_labels import write_soft_labels
+
+    target = tmp_path / "s.jsonl"
+    target.write_text('{"old": 1}\n')
+    target.chmod(0o640)
+    real = Model.predict_each
+
+    def crashing(self, source, **kwargs):
+        yield from list(real(self, source, **kwargs))[:1]
+        raise RuntimeError("the model crashed")
+
+    with YoloProbs(model_path, temperature=T, device=DEVICE) as clf:
+        monkeypatch.setattr(Model, "predict_each", crashing)
+        with pytest.raises(RuntimeError):
+            write_soft_labels(clf, [str(p) for p in image_paths[:3]], target)
+        assert target.read_text() == '{"old": 1}\n' and [p.name for p in tmp_path.iterdir()] == ["s.jsonl"]
+        monkeypatch.undo()
+        write_soft_labels(clf, [str(p) for p in image_paths[:3]], target)
+    assert len(read_soft_labels(target)) == 3 and stat.S_IMODE(target.stat().st_mode) == 0o640

@@ -257,7 +257,7 @@ def wide_student(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("DATA missing", {"DATA": "{tmp}/nowhere"}, "no such folder"),
         ("unwritable -o", {"-o": "/proc/no/student.pt"}, "cannot write"),
         ("-o not .pt", {"-o": "{tmp}/student.onnx"}, "must end in .pt"),
-        ("-o is the teacher", {"-o": "{teacher}"}, "is one of the inputs"),
+        ("-o is the teacher", {"-o": "{teacher}"}, "is also an input of this run"),
         ("bad train arg", {"--train-arg": "nosuchkey=1"}, "Ultralytics rejected the training arguments"),
         ("two devices", {"--device": "0,1"}, "one device"),
     ],

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import MODEL
+from tests.targets import char_device
 from yolo_probs.cli import main
 from yolo_probs.errors import ConfigError, OutputError
 from yolo_probs.outputs.files import check_not_input, open_output
@@ -66,22 +69,22 @@ def test_which_writers_stream() -> None:
 
 
 def test_full_disk_names_the_output(tmp_path: Path) -> None:
-    if not Path("/dev/full").exists():
-        pytest.skip("no /dev/full here")
-    full = r"cannot write /dev/full \(No space left on device\); free some space"
-    with pytest.raises(OutputError, match=full), open_output("/dev/full") as stream:
+    full = char_device(tmp_path / "full", "full")  # a private /dev/full: never the machine's own
+    message = rf"cannot write {full} \(No space left on device\); free some space"
+    with pytest.raises(OutputError, match=message), open_output(full) as stream:
         stream.write("x" * 100_000)
         stream.flush()
+    assert stat.S_ISCHR(os.lstat(full).st_mode)
 
 
-@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "table"])
-def test_cli_full_disk_is_one_line_and_exit_1(capsys, image_paths, fmt) -> None:
-    if not Path("/dev/full").exists():
-        pytest.skip("no /dev/full here")
-    code, out, err = run(capsys, "predict", str(image_paths[0]), "-m", str(MODEL), "-f", fmt, "-o", "/dev/full")
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "table", "parquet"])
+def test_cli_full_disk_is_one_line_and_exit_1(tmp_path: Path, capsys, image_paths, fmt) -> None:
+    full = char_device(tmp_path / "full", "full")
+    code, out, err = run(capsys, "predict", str(image_paths[0]), "-m", str(MODEL), "-f", fmt, "-o", str(full))
     assert code == 1 and out == ""
-    assert err == "yolo-probs: error: cannot write /dev/full (No space left on device); free some space, or choose " \
+    assert err == f"yolo-probs: error: cannot write {full} (No space left on device); free some space, or choose " \
         "another output file (--output PATH)\n"  # fmt: skip
+    assert stat.S_ISCHR(os.lstat(full).st_mode)
 
 
 def test_cli_says_how_many_records_it_wrote(tmp_path: Path, capsys, image_paths) -> None:

@@ -4,7 +4,8 @@ A profile records the model path and its sha256 (so a retrained model is not sil
 old temperature), the temperature, ``top_k``, ``min_prob``, ``imgsz`` and, when it was written by
 ``yolo-probs calibrate``, where the temperature came from (data, sample count, date, bins, metrics
 before and after). A relative ``model`` path is relative to the profile's own folder, so a profile
-and its model can be moved together. Profiles are written atomically.
+and its model can be moved together. Profiles are written by the one file writer
+(:mod:`yolo_probs.outputs.files`): atomically, keeping permissions, through symlinks.
 
 Example:
     >>> import tempfile, pathlib
@@ -19,21 +20,22 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import io
 import numbers
 import os
-import tempfile
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from yolo_probs._util.hashing import file_sha256
+from yolo_probs._util.hashing import bytes_sha256, file_sha256
 from yolo_probs.backends.base import MAX_IMGSZ
 from yolo_probs.calibration import TemperatureScaling, calibrator_from_dict
-from yolo_probs.calibration.storage import load_calibrator, store_calibrator
+from yolo_probs.calibration.storage import calibrator_file_name, load_calibrator, pack_calibrator, profile_folder
 from yolo_probs.core.probs import check_min_prob, check_temperature, check_top_k
 from yolo_probs.errors import ConfigError, ModelError
+from yolo_probs.outputs.files import check_output, resolve_output, write_bytes, write_text
 
 __all__ = ["PROFILE_VERSION", "Profile", "load_profile", "save_profile"]
 
@@ -215,14 +217,15 @@ def load_profile(path: str | os.PathLike[str], *, check_model: bool = True) -> P
             _check_type(source, f"calibration.{key}", value, _CALIBRATION_KEYS[key])
     if data.get("calibrator") is not None:  # large matrices live in a file beside the profile
         data["calibrator"] = load_calibrator(data["calibrator"], source)
+    home = profile_folder(source)
     model = data["model"]
-    local = Path(source).parent / model
+    local = home / model
     if not Path(model).is_absolute() and local.exists():  # relative to the profile's folder
         model = os.path.normpath(local)
     decisions = data.get("decisions")
     if decisions is not None:  # files beside the profile (a decision's feature bank) are relative to its folder
         decisions = {
-            key: {**entry, "bank": os.path.normpath(Path(source).parent / entry["bank"])}
+            key: {**entry, "bank": os.path.normpath(home / entry["bank"])}
             if isinstance(entry, dict) and isinstance(entry.get("bank"), str) and not Path(entry["bank"]).is_absolute()
             else entry
             for key, entry in decisions.items()
@@ -236,42 +239,37 @@ def load_profile(path: str | os.PathLike[str], *, check_model: bool = True) -> P
     return profile
 
 
-def _save_files(key: str, entry: Any, target: Path) -> Any:
-    """A decision entry as stored: an in-memory ``bank`` array is written beside the profile (float16 .npy,
-    with its sha256), a bank file under the profile's folder is named relative to it."""
+def _bank_entry(key: str, entry: Any, stem: str, folder: Path | None, side: dict[str, bytes]) -> Any:
+    """A decision entry as stored: an in-memory ``bank`` array becomes a float16 ``.npy`` beside the profile
+    (added to ``side``; the entry names it and its sha256), a bank file is named relative to the profile's
+    folder when under it (absolute when ``folder`` is None: a profile written into a stream)."""
     if not isinstance(entry, dict) or "bank" not in entry:
         return entry
     bank = entry["bank"]
     if not isinstance(bank, str | os.PathLike):
-        bank_path = target.with_name(f"{target.stem}.{key}-bank.npy")
-        with open(bank_path, "wb") as f:
-            np.save(f, np.asarray(bank, dtype=np.float16), allow_pickle=False)
-        return {**entry, "bank": bank_path.name, "bank_sha256": file_sha256(bank_path)}
-    absolute = Path(bank).resolve()
-    relative = os.path.relpath(absolute, target.parent.resolve())
-    return {**entry, "bank": relative if not relative.startswith("..") else str(absolute)}
+        name = f"{stem}.{key}-bank.npy"
+        buffer = io.BytesIO()
+        np.save(buffer, np.asarray(bank, dtype=np.float16), allow_pickle=False)
+        side[name] = buffer.getvalue()
+        return {**entry, "bank": name, "bank_sha256": bytes_sha256(side[name])}
+    return {**entry, "bank": _relative(bank, folder)}
 
 
-def save_profile(profile: Profile, path: str | os.PathLike[str]) -> Path:
-    """Write ``profile`` as YAML atomically (a temporary file in the same folder, then ``os.replace``).
+def _relative(path: str | os.PathLike[str], folder: Path | None) -> str:
+    """``path`` relative to ``folder`` when it lies under it, else absolute."""
+    absolute = Path(path).resolve()
+    if folder is None:
+        return str(absolute)
+    relative = os.path.relpath(absolute, folder.resolve())
+    return relative if not relative.startswith("..") else str(absolute)
 
-    A local model path is written relative to the profile's folder. Returns the path written.
-    """
-    import yaml
 
-    target = Path(path)
-    folder = target.parent
-    with contextlib.suppress(OSError):  # a failure shows up as a clear error from mkstemp below
-        folder.mkdir(parents=True, exist_ok=True)
-    model = profile.model
-    if Path(model).exists():  # relative when the model sits under the profile's folder, else absolute
-        absolute = Path(model).resolve()
-        relative = os.path.relpath(absolute, folder.resolve())
-        model = relative if not relative.startswith("..") else str(absolute)
+def _profile_data(profile: Profile, stem: str, folder: Path | None) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """The YAML mapping of ``profile`` and the files to write beside it (name -> bytes)."""
     data: dict[str, Any] = {
         "version": profile.version,
         "name": profile.name,
-        "model": model,
+        "model": _relative(profile.model, folder) if Path(profile.model).exists() else profile.model,
         "model_sha256": profile.model_sha256,
         "temperature": float(profile.temperature),
         "top_k": profile.top_k,
@@ -281,24 +279,51 @@ def save_profile(profile: Profile, path: str | os.PathLike[str]) -> Path:
     for key in ("engine", "calibrator", "decisions", "calibration"):
         if getattr(profile, key) is not None:
             data[key] = getattr(profile, key)
+    side: dict[str, bytes] = {}
     if profile.calibrator is not None:  # large matrices go to a small file beside the profile
-        data["calibrator"] = store_calibrator(profile.calibrator, target)
+        name = calibrator_file_name(f"{stem}.yaml")
+        data["calibrator"], npz = pack_calibrator(profile.calibrator, name)
+        if npz is not None:
+            side[name] = npz
     if profile.decisions:
-        data["decisions"] = {k: _save_files(k, v, target) for k, v in profile.decisions.items()}
+        data["decisions"] = {k: _bank_entry(k, v, stem, folder, side) for k, v in profile.decisions.items()}
+    return data, side
+
+
+def save_profile(profile: Profile, path: str | os.PathLike[str]) -> Path:
+    """Write ``profile`` as YAML, and its large arrays as files beside it, through the one file writer.
+
+    Each file replaces the old one atomically (a temporary file renamed over it) with the old file's
+    permission bits (a new one gets the umask's); a symlinked profile is written at its target, with the
+    side files (a calibrator's ``.npz``, a feature bank's ``.npy``) beside the target. A local model path is
+    written relative to the profile's folder when under it. A profile may be written to stdout (``-``), a
+    FIFO or a device, with absolute paths, unless it has side files: that is refused in one line before
+    anything is written. Missing folders are created. Returns ``path``.
+
+    Raises:
+        ConfigError: ``path`` is a folder or cannot be written, or a profile with side files goes to a stream.
+        OutputError: a write failed part-way (disk full...); the old file is left as it was.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> out = pathlib.Path(tempfile.mkdtemp()) / "deploy" / "line.yaml"
+        >>> save_profile(Profile(model="yolo26n-cls.pt", temperature=1.3), out).read_text().count("temperature: 1.3")
+        1
+    """
+    import yaml
+
+    target = resolve_output(path, option="output", example="profile.yaml")
+    folder = None if target.streamed or target.path is None else target.path.parent
+    stem = target.path.stem if target.path is not None else "profile"  # stdout: named in the refusal only
+    data, side = _profile_data(profile, stem, folder)
+    if side and folder is None:  # always refused: a stream has no folder to put the side files in
+        check_output(path, streams=False, what=f"a profile with side files ({', '.join(side)})")
+    if folder is not None:
+        with contextlib.suppress(OSError):  # a failure shows up as a clear error from the writer below
+            folder.mkdir(parents=True, exist_ok=True)
+        for name, content in side.items():
+            write_bytes(folder / name, content, streams=False, what=f"{name}, a file beside the profile")
     text = "# yolo-probs deployment profile (written by yolo-probs; see the README, Calibration)\n"
     text += yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise ConfigError(f"cannot write profile {target} ({exc.strerror}); choose a writable folder") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)  # atomic: readers see the old file or the new one, never half of one
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return target
+    write_text(path, text, example="profile.yaml")
+    return Path(path)

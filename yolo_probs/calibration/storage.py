@@ -6,31 +6,34 @@ arrays go to ``<profile stem>.calibrator.npz`` in the profile's folder and the p
 ``calibrator: {method: ..., file: <name>, sha256: <hex>}``; loading resolves ``file`` relative to the
 profile's own folder (profile and file move together) and refuses a file whose sha256 differs.
 
+This module decides what goes where and reads the file back; it writes nothing: the profile writer
+(:func:`yolo_probs.api.profile.save_profile`) writes both files through the one file writer.
+
 Example:
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> big = {"method": "vector", "scale": [1.0] * 200, "bias": [0.0] * 200}
-    >>> stored = store_calibrator(big, folder / "p.yaml")
+    >>> stored, npz = pack_calibrator(big, "p.calibrator.npz")
     >>> sorted(stored), stored["file"]
     (['file', 'method', 'sha256'], 'p.calibrator.npz')
+    >>> _ = (folder / "p.calibrator.npz").write_bytes(npz)
     >>> load_calibrator(stored, folder / "p.yaml")["scale"].shape
     (200,)
 """
 
 from __future__ import annotations
 
-import contextlib
+import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from yolo_probs._util.hashing import file_sha256
+from yolo_probs._util.hashing import bytes_sha256, file_sha256
 from yolo_probs.errors import ConfigError
 
-__all__ = ["INLINE_MAX", "load_calibrator", "store_calibrator"]
+__all__ = ["INLINE_MAX", "calibrator_file_name", "load_calibrator", "pack_calibrator", "profile_folder"]
 
 INLINE_MAX = 200
 _RESERVED = ("method", "file", "sha256")
@@ -40,40 +43,62 @@ def _count(value: Any) -> int:
     return int(np.asarray(value).size) if isinstance(value, list | tuple | np.ndarray) else 0
 
 
-def store_calibrator(calibrator: dict[str, Any], profile_path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The mapping to write under ``calibrator:``; writes the ``.npz`` beside ``profile_path`` when large."""
+def calibrator_file_name(profile_path: str | os.PathLike[str]) -> str:
+    """The name of the ``.npz`` beside a profile that holds its calibrator's large arrays.
+
+    Example:
+        >>> calibrator_file_name("deploy/line-3.yaml")
+        'line-3.calibrator.npz'
+    """
+    return f"{Path(profile_path).stem}.calibrator.npz"
+
+
+def pack_calibrator(calibrator: dict[str, Any], file_name: str) -> tuple[dict[str, Any], bytes | None]:
+    """The mapping to write under ``calibrator:``, and the ``.npz`` bytes of its large arrays (None: all inline).
+
+    Above :data:`INLINE_MAX` numbers the arrays are left out of the mapping, which names ``file_name``
+    and the sha256 of the returned bytes instead; the caller writes them to ``file_name`` beside the
+    profile. Nothing is written here.
+
+    Example:
+        >>> pack_calibrator({"method": "temperature", "temperature": 1.5}, "p.calibrator.npz")
+        ({'method': 'temperature', 'temperature': 1.5}, None)
+    """
     arrays = {k: v for k, v in calibrator.items() if k not in _RESERVED and _count(v) > 1}
     if sum(_count(v) for v in arrays.values()) <= INLINE_MAX:
-        return {k: (np.asarray(v).tolist() if isinstance(v, np.ndarray) else v) for k, v in calibrator.items()
-                if k not in ("file", "sha256")}  # fmt: skip
-    target = Path(profile_path)
-    name = f"{target.stem}.calibrator.npz"
-    try:
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{name}.", suffix=".tmp")
-    except OSError as exc:
-        raise ConfigError(f"cannot write {target.parent / name} ({exc.strerror}); choose a writable folder") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            stored: dict[str, Any] = {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}
-            np.savez(f, **stored)
-        os.replace(tmp, target.parent / name)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+        inline = {k: (np.asarray(v).tolist() if isinstance(v, np.ndarray) else v) for k, v in calibrator.items()
+                  if k not in ("file", "sha256")}  # fmt: skip
+        return inline, None
+    buffer = io.BytesIO()
+    stored: dict[str, Any] = {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}
+    np.savez(buffer, **stored)
+    data = buffer.getvalue()
     small = {k: v for k, v in calibrator.items() if k not in arrays and k not in ("file", "sha256")}
-    return {**small, "file": name, "sha256": file_sha256(target.parent / name)}
+    return {**small, "file": file_name, "sha256": bytes_sha256(data)}, data
+
+
+def profile_folder(path: str | os.PathLike[str]) -> Path:
+    """The folder a profile's relative paths (model, side files) start from: its own, or its target's if a symlink.
+
+    Example:
+        >>> profile_folder("deploy/line-3.yaml")
+        PosixPath('deploy')
+    """
+    return Path(os.path.realpath(path) if os.path.islink(path) else path).parent
 
 
 def load_calibrator(calibrator: dict[str, Any], profile_path: str | os.PathLike[str]) -> dict[str, Any]:
-    """``calibrator`` with a ``file:`` entry replaced by the arrays it holds (checked against ``sha256``)."""
+    """``calibrator`` with a ``file:`` entry replaced by the arrays it holds (checked against ``sha256``).
+
+    ``file`` is relative to the folder of the profile file itself (a symlinked profile's target).
+    """
     if "file" not in calibrator:
         return calibrator
     source = os.fspath(profile_path)
     name = calibrator["file"]
     if not isinstance(name, str) or not isinstance(calibrator.get("sha256"), str):
         raise ConfigError(f"{source}: calibrator.file must be a file name with a calibrator.sha256 beside it")
-    path = Path(name) if Path(name).is_absolute() else Path(source).parent / name
+    path = Path(name) if Path(name).is_absolute() else profile_folder(source) / name
     if not path.is_file():
         raise ConfigError(
             f"{source}: calibrator file {path} not found; keep it beside the profile or re-run 'yolo-probs calibrate'"

@@ -4,8 +4,10 @@ Each row holds ``source``, ``frame``, ``label`` (the class folder the image sits
 a class of the model, else None), ``probs`` = ``softmax(logits / T)`` and the raw ``logits``. Rows come
 from :meth:`YoloProbs.predict_each <yolo_probs.api.model.YoloProbs.predict_each>`, so sources, decoding and
 failures are exactly those of ``predict``. Files are Parquet (pyarrow; the class names, temperature and
-model are in the schema metadata) or JSON Lines, and are written atomically: a temporary file in the
-same folder is renamed over the target only when the run is complete.
+model are in the schema metadata) or JSON Lines, written by the one file writer
+(:mod:`yolo_probs.outputs.files`): a regular file is replaced only when the run is complete (a temporary
+file in the same folder, renamed over it, keeping its permission bits), a symlink's target is written,
+and both formats stream into stdout, a FIFO or a device.
 
 Example:
     >>> from yolo_probs import YoloProbs
@@ -18,15 +20,13 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
 import numpy as np
 
@@ -34,6 +34,7 @@ from yolo_probs._util.registry import Registry
 from yolo_probs.core.probs import check_temperature
 from yolo_probs.errors import ConfigError, SourceError
 from yolo_probs.inputs.sources import IMAGE_SUFFIXES, ImageInput, InputFailure, StreamInput, expand
+from yolo_probs.outputs.files import check_output, open_output
 
 if TYPE_CHECKING:
     from yolo_probs.api.model import YoloProbs
@@ -163,20 +164,20 @@ def iter_soft_labels(model: YoloProbs, source: Any) -> Iterator[SoftLabel | Inpu
 
 # -- files --
 class JsonLinesSink:
-    """One soft label per line, as JSON."""
+    """One soft label per line, as JSON, into a binary stream (UTF-8)."""
 
     name: ClassVar[str] = "jsonl"
     suffixes: ClassVar[tuple[str, ...]] = (".jsonl",)
 
-    def __init__(self, path: Path, metadata: dict[str, Any]) -> None:
+    def __init__(self, stream: BinaryIO, metadata: dict[str, Any]) -> None:
         del metadata  # JSON Lines has no header; each row is self-contained
-        self.stream = path.open("w", encoding="utf-8")
+        self.stream = stream
 
     def write(self, row: SoftLabel) -> None:
-        self.stream.write(json.dumps(row.to_dict()) + "\n")
+        self.stream.write((json.dumps(row.to_dict()) + "\n").encode("utf-8"))
 
     def close(self) -> None:
-        self.stream.close()
+        """Nothing to finish: every line is a whole record (the stream belongs to the caller)."""
 
 
 def parquet_schema(metadata: dict[str, Any] | None = None) -> Any:
@@ -201,16 +202,19 @@ def parquet_schema(metadata: dict[str, Any] | None = None) -> Any:
 
 
 class ParquetSink:
-    """Soft labels as Parquet row groups of :data:`ROW_GROUP` rows; class names, T and model in the schema metadata."""
+    """Soft labels as Parquet row groups of :data:`ROW_GROUP` rows; class names, T and model in the schema metadata.
+
+    Parquet is written front to back (the footer last), so the stream need not be seekable (a FIFO).
+    """
 
     name: ClassVar[str] = "parquet"
     suffixes: ClassVar[tuple[str, ...]] = (".parquet", ".pq")
 
-    def __init__(self, path: Path, metadata: dict[str, Any]) -> None:
+    def __init__(self, stream: BinaryIO, metadata: dict[str, Any]) -> None:
         import pyarrow.parquet as pq
 
         self.schema = parquet_schema(metadata)
-        self.writer = pq.ParquetWriter(str(path), self.schema)
+        self.writer = pq.ParquetWriter(stream, self.schema)
         self.rows: list[SoftLabel] = []
 
     def _flush(self) -> None:
@@ -234,6 +238,7 @@ class ParquetSink:
             self._flush()
 
     def close(self) -> None:
+        """Write the last row group and the footer (the stream stays open: it belongs to the caller)."""
         self._flush()
         self.writer.close()
 
@@ -277,18 +282,18 @@ class SoftLabelsResult:
     failures: list[InputFailure]
 
 
-def _inputs(source: Any) -> set[Path]:
-    """Resolved paths of the local files a source names (to refuse writing over one of them)."""
+def _inputs(source: Any) -> list[str]:
+    """The local files a source names (never written over)."""
     if not isinstance(source, str | os.PathLike | list | tuple):
-        return set()
+        return []
     names = [source] if isinstance(source, str | os.PathLike) else source
     if not all(isinstance(n, str | os.PathLike) for n in names):
-        return set()
-    found: set[Path] = set()
+        return []
+    found: list[str] = []
     for item in expand(names):
         path = item.path if isinstance(item, ImageInput) else item.source if isinstance(item, StreamInput) else None
         if path is not None and os.path.exists(path):
-            found.add(Path(path).resolve())
+            found.append(str(path))
     return found
 
 
@@ -301,7 +306,12 @@ def write_soft_labels(
     on_item: Callable[[SoftLabel | InputFailure], None] | None = None,
     protect: Iterable[str | os.PathLike[str]] = (),
 ) -> SoftLabelsResult:
-    """Write the soft labels of ``source`` to ``output`` (Parquet or JSON Lines), atomically.
+    """Write the soft labels of ``source`` to ``output`` (Parquet or JSON Lines) through the one file writer.
+
+    A regular file is replaced only when the run ends (a crash leaves the old file as it was); a symlink's
+    target is written; stdout (``-``), a FIFO or a device is written into as rows arrive (both formats
+    stream). On Ctrl-C the rows written so far are kept, as ``predict`` keeps its records: the file is
+    completed (Parquet's footer written) and put in place, then the KeyboardInterrupt goes on.
 
     Args:
         model: a :class:`~yolo_probs.api.model.YoloProbs` built with the soft-label temperature.
@@ -316,7 +326,8 @@ def write_soft_labels(
         written). A run with failures still writes its file.
 
     Raises:
-        ConfigError: ``output`` is one of the inputs, a folder, or cannot be written.
+        ConfigError: ``output`` is one of the inputs, a folder, or cannot be written (before any image is read).
+        OutputError: a write failed part-way (disk full...); a replaced file is left as it was.
 
     Example:
         >>> import tempfile, pathlib
@@ -328,20 +339,10 @@ def write_soft_labels(
         (1, ['missing.png'], 'examples/images/digit_3.png')
     """
     check_temperature(model.temperature)
-    out = Path(output)
-    chosen = format_for_soft_labels(out, fmt)
-    target = out.resolve()
-    if target in _inputs(source) or any(target == Path(p).resolve() for p in protect):
-        raise ConfigError(f"output {out} is one of the inputs; choose another file name", option="output")
-    if out.is_dir():
-        raise ConfigError(f"output {out} is a folder; name a file in it", option="output")
-    folder = out.parent if str(out.parent) else Path(".")
-    tmp = folder / f".{out.name}.{secrets.token_hex(4)}.tmp"
-    try:
-        with tmp.open("xb"):  # fails early, before any image is read, if the folder is not writable
-            pass
-    except OSError as exc:
-        raise ConfigError(f"cannot write {out} ({exc.strerror}); choose a writable path", option="output") from None
+    chosen = format_for_soft_labels(output, fmt)
+    inputs = [*_inputs(source), *protect]
+    example = f"soft-labels{SOFT_LABEL_FORMATS[chosen].suffixes[0]}"
+    check_output(output, inputs=inputs, example=example)  # before any image is read
     metadata = {
         "names": list(model.names),
         "temperature": model.temperature,
@@ -349,8 +350,8 @@ def write_soft_labels(
     }
     rows = 0
     failures: list[InputFailure] = []
-    try:
-        sink = SOFT_LABEL_FORMATS[chosen](tmp, metadata)
+    with open_output(output, binary=True, example=example, keep_on_interrupt=True) as stream:
+        sink = SOFT_LABEL_FORMATS[chosen](stream, metadata)
         try:
             for item in iter_soft_labels(model, source):
                 if isinstance(item, InputFailure):
@@ -361,15 +362,8 @@ def write_soft_labels(
                 if on_item is not None:
                     on_item(item)
         finally:
-            sink.close()
-        if out.exists():  # keep the old file's permissions when replacing it
-            with contextlib.suppress(OSError):
-                os.chmod(tmp, out.stat().st_mode & 0o777)
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return SoftLabelsResult(out, chosen, rows, failures)
+            sink.close()  # also on Ctrl-C: a whole file with the rows so far (the writer keeps it)
+    return SoftLabelsResult(Path(output), chosen, rows, failures)
 
 
 def read_soft_labels(path: str | os.PathLike[str]) -> list[dict[str, Any]]:

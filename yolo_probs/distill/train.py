@@ -170,13 +170,11 @@ def _check_student(student: Any, names: tuple[str, ...]) -> None:
 
 
 def _check_output(output: Path, protect: Sequence[Any]) -> None:
+    """Before training: ``output`` is a ``.pt`` path the writer can write, and none of the inputs."""
     if output.suffix.lower() != ".pt":
         raise ConfigError(f"output {output} must end in .pt (an Ultralytics checkpoint)", option="output")
-    target = output.resolve()
-    for p in protect:
-        if isinstance(p, str | os.PathLike) and Path(p).exists() and Path(p).resolve() == target:
-            raise ConfigError(f"output {output} is one of the inputs; choose another file name", option="output")
-    check_output(output, option="output", what="a checkpoint")
+    inputs = [p for p in protect if isinstance(p, str | os.PathLike)]
+    check_output(output, option="output", inputs=inputs, what="a checkpoint", example="student.pt")
 
 
 def distill(

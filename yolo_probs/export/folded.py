@@ -232,6 +232,11 @@ def export_folded(
 ) -> ExportResult:
     """Export ``model`` with ``temperature`` folded into its final linear layer.
 
+    The file is written by the one file writer (:mod:`yolo_probs.outputs.files`): a regular file is
+    replaced atomically when the export is complete (keeping its permission bits), a symlink's target is
+    written, and a FIFO, a device or stdout (``-``) gets the finished file streamed into it. The output is
+    checked before the export starts: never a folder, socket or block device, nor one of the inputs.
+
     Args:
         model: an Ultralytics checkpoint/YAML/``YOLO``, an ``nn.Module``, a pickled-module ``.pt`` file or
             ``package.module:factory``.
@@ -247,6 +252,11 @@ def export_folded(
             layer) after the calibrated probabilities (still output 0), so logit and feature scores
             (energy, max-logit, k-NN) work on the export.
 
+    Raises:
+        ConfigError: a bad format, option or output path (before any work).
+        ModelError: the model cannot be exported (already exported, not a classifier).
+        OutputError: writing the file failed (disk full...); an old file is left as it was.
+
     Example:
         >>> import tempfile, torchvision
         >>> from yolo_probs.export.folded import export_folded
@@ -256,6 +266,31 @@ def export_folded(
         'fc'
     """
     cal = calibrator if calibrator is not None else TemperatureScaling(temperature)
+    fmt = _export_format(output, format, extra_outputs, cal)
+    _check_paths(model, output, profile, fmt)
+    from torch import nn
+
+    module = None
+    if not is_ultralytics(model):
+        module = model if isinstance(model, nn.Module) else load_module(model)
+    elif preprocess is not None or names is not None:
+        raise ConfigError("preprocessing and names options apply to plain PyTorch models only")
+    with tempfile.TemporaryDirectory(prefix="yolo-probs-export-") as tmp:
+        if module is None:
+            produced, name, meta = _export_ultralytics(model, cal, fmt, Path(tmp), imgsz, layer, extra_outputs)
+        else:
+            produced, name, meta = _export_module(
+                module, cal, fmt, Path(tmp), imgsz, layer, preprocess, names, extra_outputs
+            )
+        meta |= _provenance(model, cal, name, profile)
+        with output_path(output, suffix=f".{fmt}", what=f"an {fmt} export") as final:
+            _write_metadata(produced, fmt, meta, final)
+    t = cal.temperature if cal.temperature is not None else 1.0
+    return ExportResult(Path(output), fmt, t, name, os.fspath(profile) if profile is not None else None, cal.method)
+
+
+def _export_format(output: str | os.PathLike[str], format: str | None, extra_outputs: bool, cal: Calibrator) -> str:
+    """The export format (``format``, else the output suffix's, else ONNX), checked against the other options."""
     suffix = Path(output).suffix.lower()
     by_suffix = "torchscript" if suffix in TORCHSCRIPT_SUFFIXES else "onnx" if suffix == ".onnx" else None
     fmt = format or by_suffix or "onnx"
@@ -280,41 +315,29 @@ def export_folded(
             "(a reader of the export could not apply it to the raw logits); export without them",
             option="extra_outputs",
         )
+    return fmt
 
+
+def _check_paths(model: Any, output: str | os.PathLike[str], profile: str | os.PathLike[str] | None, fmt: str) -> None:
+    """Before spending time on the export: ``output`` is writable and no input, ``model`` has weights to fold."""
     check_not_input(output, [model if isinstance(model, str | os.PathLike) else None, profile])
     if isinstance(model, str | os.PathLike) and Path(model).suffix.lower() in EXPORTED_SUFFIXES:
         raise ModelError(
             f"{os.fspath(model)} is already exported and has no weights to fold a temperature into; "
             "export from the PyTorch checkpoint (.pt)"
         )
-    out = Path(output)
-    check_output(out, option="output", what=f"an {fmt} export")  # before spending time on the export
-    from torch import nn
+    check_output(output, option="output", what=f"an {fmt} export", example=f"model.{fmt}")
 
-    ultralytics = is_ultralytics(model)
-    module = None
-    if not ultralytics:
-        module = model if isinstance(model, nn.Module) else load_module(model)
-    with tempfile.TemporaryDirectory(prefix="yolo-probs-export-") as tmp:
-        if module is None:
-            if preprocess is not None or names is not None:
-                raise ConfigError("preprocessing and names options apply to plain PyTorch models only")
-            produced, name, meta = _export_ultralytics(model, cal, fmt, Path(tmp), imgsz, layer, extra_outputs)
-        else:
-            produced, name, meta = _export_module(
-                module, cal, fmt, Path(tmp), imgsz, layer, preprocess, names, extra_outputs
-            )
-        source = model if isinstance(model, str | os.PathLike) else type(model).__name__
-        meta |= {
-            **_calibrator_meta(cal),
-            f"{META_PREFIX}layer": name,
-            f"{META_PREFIX}source": os.fspath(source),
-            f"{META_PREFIX}profile": os.fspath(profile) if profile is not None else None,
-        }
-        with output_path(out, suffix=f".{fmt}", what=f"an {fmt} export") as final:
-            _write_metadata(produced, fmt, meta, final)
-    t = cal.temperature if cal.temperature is not None else 1.0
-    return ExportResult(out, fmt, t, name, os.fspath(profile) if profile is not None else None, cal.method)
+
+def _provenance(model: Any, cal: Calibrator, layer: str, profile: str | os.PathLike[str] | None) -> dict[str, Any]:
+    """The export's yolo_probs metadata: what is folded in, into which layer, from which model and profile."""
+    source = model if isinstance(model, str | os.PathLike) else type(model).__name__
+    return {
+        **_calibrator_meta(cal),
+        f"{META_PREFIX}layer": layer,
+        f"{META_PREFIX}source": os.fspath(source),
+        f"{META_PREFIX}profile": os.fspath(profile) if profile is not None else None,
+    }
 
 
 def _calibrator_meta(cal: Calibrator) -> dict[str, Any]:

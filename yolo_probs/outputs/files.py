@@ -2,11 +2,12 @@
 
 - A regular file or a new path is written to a unique temporary file in the same folder, flushed and
   fsynced, then renamed over the target: readers see the old file or the new one, never half of one.
-  An existing file keeps its permission bits; a new file gets the umask's (``0o666 & ~umask``).
+  An existing file keeps its permission bits (and, where allowed, its owner); a new file gets the
+  umask's (``0o666 & ~umask``). The temporary file is private to its owner until it is renamed.
 - A symlink is resolved and its target written that way; the link stays a link.
 - A FIFO, a character device (``/dev/null``, a terminal) or ``-`` (stdout) is written straight into,
-  never renamed over. A format that cannot be written as a stream says so in one line instead
-  (``streams=False``).
+  never created, truncated or renamed over. A format that cannot be written as a stream says so in
+  one line instead (``streams=False``), before anything is opened.
 - Anything else (a folder, a socket, a block device) is never replaced: one :class:`ConfigError` line.
 - An interrupted or failed write leaves the old file as it was (the temporary file is removed). On
   Ctrl-C, a writer that completes its document in a ``finally`` block (``predict``'s records) keeps
@@ -34,6 +35,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import secrets
@@ -44,7 +46,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from yolo_probs.errors import ConfigError, OutputError, printable
 
@@ -76,12 +78,14 @@ class OutputTarget:
         kind: ``"stdout"``, ``"stream"`` (a FIFO or character device, written into), ``"file"`` (a regular
             file, replaced atomically) or ``"new"`` (nothing there yet).
         mode: the permission bits an existing regular file has (kept by the replacement), else None.
+        owner: the (uid, gid) of an existing regular file (kept by the replacement where allowed), else None.
     """
 
     name: str
     path: Path | None
     kind: str
     mode: int | None = None
+    owner: tuple[int, int] | None = None
 
     @property
     def streamed(self) -> bool:
@@ -113,6 +117,8 @@ def resolve_output(
     """
     if path is None or os.fspath(path) == STDOUT:
         return OutputTarget("stdout", None, "stdout")
+    if not os.fspath(path):
+        raise ConfigError(f"the {option} path is empty; name a file, e.g. {example}", option=option)
     name = printable(os.fspath(path))
     real = Path(os.path.realpath(path)) if Path(path).is_symlink() else Path(path)
     try:
@@ -126,7 +132,7 @@ def resolve_output(
     except OSError as exc:
         raise ConfigError(f"{name}: cannot write it ({exc.strerror}); choose a writable path", option=option) from None
     if stat.S_ISREG(st.st_mode):
-        return OutputTarget(name, real, "file", stat.S_IMODE(st.st_mode))
+        return OutputTarget(name, real, "file", stat.S_IMODE(st.st_mode), (st.st_uid, st.st_gid))
     if stat.S_ISFIFO(st.st_mode) or stat.S_ISCHR(st.st_mode):
         return OutputTarget(name, real, "stream")
     if stat.S_ISDIR(st.st_mode):
@@ -223,7 +229,7 @@ def check_output(
     try:
         if create_folder:
             folder.mkdir(parents=True, exist_ok=True)
-        _temporary(target.path, None).unlink()
+        _temporary(target.path)[0].unlink()
     except OSError as exc:
         raise ConfigError(
             f"{target.name}: cannot write it ({exc.strerror}); choose a writable path", option=option
@@ -231,16 +237,32 @@ def check_output(
     return target
 
 
-def _temporary(path: Path, mode: int | None) -> Path:
-    """A new empty file beside ``path`` with a unique hidden name; ``mode`` (or the umask's) permission bits."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+def _temporary(path: Path, suffix: str = "") -> tuple[Path, int]:
+    """A new empty file beside ``path`` with a unique hidden name, and the permission bits the umask gives.
+
+    The file is readable by its owner only while it is written (the old file may be private); the
+    bits it is published with are set by :func:`_settle`.
+    """
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp{suffix}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # 0o666 & ~umask, as open() gives
     try:
-        if mode is not None:
-            os.fchmod(fd, mode)
-    finally:
+        fresh = stat.S_IMODE(os.fstat(fd).st_mode)
+        os.fchmod(fd, 0o600)
+    except BaseException:
         os.close(fd)
-    return tmp
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    os.close(fd)
+    return tmp, fresh
+
+
+def _settle(fd: int, target: OutputTarget, fresh: int) -> None:
+    """Give a finished temporary file the owner and permission bits of the file it replaces (new: ``fresh``)."""
+    if target.owner is not None:
+        with contextlib.suppress(OSError):  # only root may give a file to another user; others keep their own
+            os.fchown(fd, *target.owner)
+    os.fchmod(fd, target.mode if target.mode is not None else fresh)  # after chown, which may clear set-id bits
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -253,37 +275,48 @@ def _fsync_folder(folder: Path) -> None:
             os.close(fd)
 
 
+def _write_error(exc: OSError, name: str, option: str) -> OutputError:
+    """One line naming the output for a failed write (a closed stdout pipe is quiet, exit status 141)."""
+    if isinstance(exc, BrokenPipeError) and name == "stdout":  # `... | head`: the reader left
+        error = OutputError("stdout was closed by the reader (broken pipe)", option=option)
+        error.exit_code, error.quiet = 141, True  # as a shell reports a process ended by SIGPIPE
+        return error
+    reason = exc.strerror or str(exc)
+    hint = "free some space" if exc.errno == errno.ENOSPC else "check the path and its permissions"
+    return OutputError(f"cannot write {name} ({reason}); {hint}, or choose another output file", option=option)
+
+
 class _Guarded:
     """A stream whose write errors become one :class:`OutputError` naming the output."""
 
     def __init__(self, stream: Any, name: str, option: str) -> None:
         self._stream, self._name, self._option = stream, name, option
 
-    def _fail(self, exc: OSError) -> OutputError:
-        if isinstance(exc, BrokenPipeError) and self._name == "stdout":  # `... | head`: the reader left
-            error = OutputError("stdout was closed by the reader (broken pipe)", option=self._option)
-            error.exit_code, error.quiet = 141, True  # as a shell reports a process ended by SIGPIPE
-            return error
-        reason = exc.strerror or str(exc)
-        hint = "free some space" if exc.errno == 28 else "check the path and its permissions"
-        return OutputError(
-            f"cannot write {self._name} ({reason}); {hint}, or choose another output file", option=self._option
-        )
-
     def write(self, data: Any) -> int:
         try:
             return int(self._stream.write(data))
         except OSError as exc:
-            raise self._fail(exc) from None
+            raise _write_error(exc, self._name, self._option) from None
 
     def flush(self) -> None:
         try:
             self._stream.flush()
         except OSError as exc:
-            raise self._fail(exc) from None
+            raise _write_error(exc, self._name, self._option) from None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
+
+
+def _open_stream(target: OutputTarget) -> BinaryIO:
+    """Open a FIFO or character device for writing: never created or truncated, so a device stays a device."""
+    assert target.path is not None
+    fd = os.open(target.path, os.O_WRONLY | os.O_CLOEXEC)  # a FIFO waits here for its reader
+    mode = os.fstat(fd).st_mode
+    if not (stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)):  # replaced since it was looked at: write nothing
+        os.close(fd)
+        raise OSError(errno.EEXIST, "it changed while being opened")
+    return os.fdopen(fd, "wb")
 
 
 @contextlib.contextmanager
@@ -316,74 +349,105 @@ def open_output(
     Raises:
         ConfigError: the output is an input, a folder, a socket, or cannot be created.
         OutputError: writing failed part-way (disk full...); the old file, if any, is left as it was.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> target = pathlib.Path(tempfile.mkdtemp()) / "out.bin"
+        >>> with open_output(target, binary=True) as stream:
+        ...     _ = stream.write(b"PK")
+        >>> target.read_bytes()
+        b'PK'
     """
     check_not_input(path, inputs, option)
     target = resolve_output(path, option=option, example=example)
     if target.streamed and not streams:
         raise _refuse_stream(target, what, option)
     if target.kind == "stdout":
-        yield _Guarded(sys.stdout.buffer if binary else sys.stdout, "stdout", option)
+        stdout = _Guarded(sys.stdout.buffer if binary else sys.stdout, "stdout", option)
+        yield stdout
+        stdout.flush()  # a write error (a closed pipe) is one OutputError here, not a traceback at exit
         return
     assert target.path is not None
-    direct = target.streamed or not atomic
+    fresh = 0
     try:
-        write_to = target.path if direct else _temporary(target.path, target.mode)
-        raw = write_to.open("wb")
+        if target.streamed:
+            raw: Any = _open_stream(target)
+            write_to = target.path
+        elif not atomic:
+            raw, write_to = target.path.open("wb"), target.path
+        else:
+            write_to, fresh = _temporary(target.path)
+            raw = write_to.open("wb")
     except OSError as exc:
         raise ConfigError(
             f"{target.name}: cannot write it ({exc.strerror}); choose a writable path", option=option
         ) from None
     stream: Any = raw if binary else io.TextIOWrapper(raw, encoding="utf-8", newline="")
-    guarded = _Guarded(stream, target.name, option)
     keep = False
     try:
-        yield guarded
+        yield _Guarded(stream, target.name, option)
         keep = True
     except KeyboardInterrupt:
         keep = keep_on_interrupt
         raise
     finally:
-        _finish(stream, raw, guarded, target, write_to, keep, direct)
+        _finish(stream, raw, target, write_to, fresh if write_to != target.path else None, keep, option)
 
 
 def _finish(
-    stream: Any, raw: Any, guarded: _Guarded, target: OutputTarget, write_to: Path, keep: bool, direct: bool
+    stream: Any, raw: Any, target: OutputTarget, write_to: Path, fresh: int | None, keep: bool, option: str
 ) -> None:
-    """Flush, fsync and rename into place (or remove the temporary file); one OutputError if that fails."""
-    failure: OutputError | None = None
-    if keep:
-        try:  # everything on disk before the rename, so the new file is whole
+    """Flush, fsync and (for a temporary file, ``fresh`` not None) rename into place; else remove it.
+
+    One OutputError if that fails; whatever happens, no temporary file is left behind.
+    """
+    assert target.path is not None
+    published = False
+    try:
+        if keep:  # everything on disk before the rename, so the new file is whole
             stream.flush()
+            if fresh is not None:
+                _settle(raw.fileno(), target, fresh)
             if target.kind != "stream":
                 os.fsync(raw.fileno())
-        except OSError as exc:
-            keep, failure = False, guarded._fail(exc)
-    with contextlib.suppress(OSError):
-        stream.close()
-    if not direct:
-        assert target.path is not None
-        if keep:
-            try:
+            stream.close()
+            if fresh is not None:
                 os.replace(write_to, target.path)
+                published = True
                 _fsync_folder(target.path.parent)
-            except OSError as exc:
-                keep, failure = False, guarded._fail(exc)
-        if not keep:
+    except OSError as exc:
+        raise _write_error(exc, target.name, option) from None
+    finally:
+        with contextlib.suppress(OSError):
+            stream.close()  # after a failure: whatever is buffered is dropped with the temporary file
+        if fresh is not None and not published:
             with contextlib.suppress(OSError):
                 write_to.unlink()
-    if failure is not None:
-        raise failure
 
 
 def write_bytes(path: str | os.PathLike[str] | None, data: bytes, **options: Any) -> OutputTarget:
-    """Write a whole binary document to ``path`` (see :func:`open_output` for ``options``); returns the target."""
+    """Write a whole binary document to ``path`` (see :func:`open_output` for ``options``); returns the target.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> target = pathlib.Path(tempfile.mkdtemp()) / "a.bin"
+        >>> write_bytes(target, b"abc").kind, target.read_bytes()
+        ('file', b'abc')
+    """
     with open_output(path, binary=True, keep_on_interrupt=False, **options) as stream:
         stream.write(data)
     return resolve_output(path)
 
 
 def write_text(path: str | os.PathLike[str] | None, text: str, **options: Any) -> OutputTarget:
-    """Write a whole UTF-8 text document to ``path`` (see :func:`open_output` for ``options``); returns the target."""
+    """Write a whole UTF-8 text document to ``path`` (see :func:`open_output` for ``options``); returns the target.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> target = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+        >>> write_text(target, "ok\\n").kind, target.read_text()
+        ('file', 'ok\\n')
+    """
     with open_output(path, keep_on_interrupt=False, **options) as stream:
         stream.write(text)
     return resolve_output(path)
@@ -397,13 +461,16 @@ def output_path(
     inputs: Inputs = (),
     option: str = "output",
     what: str = "this output",
+    streams: bool = True,
 ) -> Iterator[Path]:
     """A real file path for a library that writes by path; the file it writes there becomes ``path`` at the end.
 
     For a regular file or a new path the library writes a temporary file in the target's folder, which
     is fsynced and renamed over the target when the block ends without an error (and removed otherwise);
     for a FIFO, a device or stdout it writes into a private temporary folder, and the finished file is
-    streamed into the target. ``suffix`` is the temporary file's (some libraries pick their format by it).
+    streamed into the target (refused with ``streams=False``). ``suffix`` is the temporary file's (some
+    libraries pick their format by it). The published file has the old file's permission bits (a new
+    one the umask's), whatever the library gave its file.
 
     Example:
         >>> import pathlib, tempfile
@@ -417,34 +484,46 @@ def output_path(
     check_not_input(path, inputs, option)
     target = resolve_output(path, option=option)
     if target.streamed:
+        if not streams:
+            raise _refuse_stream(target, what, option)
         with tempfile.TemporaryDirectory(prefix="yolo-probs-out-") as folder:
             produced = Path(folder) / f"output{suffix}"
             yield produced
-            with (
-                open_output(path, binary=True, option=option, what=what, keep_on_interrupt=False) as stream,
-                produced.open("rb") as source,
-            ):
-                shutil.copyfileobj(source, stream, 1 << 20)
+            _stream_file(produced, path, option)
         return
     assert target.path is not None
     try:
-        tmp = _temporary(target.path, target.mode)
+        produced, fresh = _temporary(target.path, suffix)
     except OSError as exc:
         raise ConfigError(
             f"{target.name}: cannot write it ({exc.strerror}); choose a writable path", option=option
         ) from None
-    produced = tmp.with_name(tmp.name + suffix) if suffix else tmp
-    if suffix:
-        tmp.rename(produced)
-    guarded = _Guarded(None, target.name, option)
+    published = False
     try:
         yield produced
-        with produced.open("rb+") as written:
-            os.fsync(written.fileno())
+        fd = os.open(produced, os.O_RDONLY)
+        try:
+            _settle(fd, target, fresh)  # the library may have written a new file with bits of its own
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(produced, target.path)
+        published = True
         _fsync_folder(target.path.parent)
     except OSError as exc:
-        raise guarded._fail(exc) from None
+        raise _write_error(exc, target.name, option) from None
     finally:
-        with contextlib.suppress(OSError):
-            produced.unlink()
+        if not published:
+            with contextlib.suppress(OSError):
+                produced.unlink()
+
+
+def _stream_file(produced: Path, path: str | os.PathLike[str] | None, option: str) -> None:
+    """Copy a finished file into a stream target (a FIFO, a device, stdout)."""
+    name = resolve_output(path, option=option).name
+    try:
+        source = produced.open("rb")
+    except OSError as exc:
+        raise _write_error(exc, name, option) from None
+    with source, open_output(path, binary=True, option=option, keep_on_interrupt=False) as stream:
+        shutil.copyfileobj(source, stream, 1 << 20)

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,8 @@ import numpy as np
 from yolo_probs.calibration import TemperatureScaling
 from yolo_probs.core.metrics import DEFAULT_BINS, BinStats, bin_stats, evaluate_logits
 from yolo_probs.decisions.selective import RejectChoice
+from yolo_probs.errors import ConfigError, printable
+from yolo_probs.outputs.files import write_bytes
 
 if TYPE_CHECKING:
     from yolo_probs.calibration.base import Calibrator
@@ -97,6 +100,39 @@ def _panel(ax: Any, ax_count: Any, s: BinStats, title: str) -> None:
     ax_count.set_ylim(0.8, max(float(count.max()), 1.0) * 4)
 
 
+def _figure(size: tuple[float, float], dpi: float = 100) -> Any:
+    """A matplotlib ``Figure`` on its own Agg canvas: the global backend and pyplot state are left alone."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size, dpi=dpi, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _plot_format(path: str | os.PathLike[str], fig: Any) -> str:
+    """The image format the file name asks for (PNG for stdout or no suffix); ConfigError for an unknown one."""
+    name = os.fspath(path)
+    suffix = Path(name).suffix.lower().lstrip(".") if name != "-" else ""
+    if not suffix:
+        return "png"
+    known = fig.canvas.get_supported_filetypes()
+    if suffix not in known:
+        choices = ", ".join(f".{k}" for k in known)
+        raise ConfigError(
+            f"{printable(name)}: matplotlib cannot write .{suffix} plots; use one of {choices}", option="plot"
+        )
+    return suffix
+
+
+def _save(fig: Any, path: str | os.PathLike[str], fmt: str) -> Path:
+    """Render ``fig`` in memory and write it through the one file writer (atomic; streams into a FIFO or device)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=fmt)
+    write_bytes(path, buffer.getvalue(), option="plot", example=f"plot.{fmt}")
+    return Path(path)
+
+
 def plot_reliability(
     path: str | os.PathLike[str],
     logits: Any,
@@ -107,21 +143,24 @@ def plot_reliability(
     title: str | None = None,
     calibrator: Calibrator | None = None,
 ) -> Path:
-    """Write a PNG with two reliability diagrams: ``T = 1`` (before) and after calibration.
+    """Write an image with two reliability diagrams: ``T = 1`` (before) and after calibration.
 
-    "After" is ``calibrator``'s probabilities, or ``softmax(logits / temperature)``. Returns the path
-    written. ECE (equal-width, ``n_bins`` bins) and the sample count are in the titles. The figure is
-    drawn on its own ``Figure`` with the Agg canvas: matplotlib's global backend and pyplot state are
-    left alone (notebooks keep theirs).
+    "After" is ``calibrator``'s probabilities, or ``softmax(logits / temperature)``. Returns ``path``.
+    ECE (equal-width, ``n_bins`` bins) and the sample count are in the titles. The format follows the
+    suffix (``.png``, ``.pdf``, ``.svg``...; PNG without one). The figure is drawn on its own ``Figure``
+    with the Agg canvas (matplotlib's global backend and pyplot state are left alone: notebooks keep
+    theirs), then written by the one file writer: a regular file is replaced atomically, a symlink's
+    target is written, and stdout (``-``), a FIFO or a device is written into.
+
+    Raises:
+        ConfigError: an unknown suffix, or ``path`` is a folder or cannot be written.
+        OutputError: the write failed (disk full...); an old file is left as it was.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     if calibrator is None:
         calibrator = TemperatureScaling(1.0 if temperature is None else temperature)
     x = np.asarray(logits)
-    fig = Figure(figsize=(11, 7.5), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = _figure((11, 7.5), dpi=110)
+    fmt = _plot_format(path, fig)
     axes = fig.subplots(2, 2, gridspec_kw={"height_ratios": [3, 1]})
     for col, cal in enumerate((TemperatureScaling(1.0), calibrator)):
         report = evaluate_logits(x, labels, n_bins=n_bins, calibrator=cal)
@@ -137,21 +176,19 @@ def plot_reliability(
         )
     if title:
         fig.suptitle(title)
-    out = Path(path)
-    fig.savefig(out, dpi=110)
-    return out
+    return _save(fig, path, fmt)
 
 
 def plot_risk_coverage(
     path: str | os.PathLike[str], curve: dict[str, np.ndarray], choice: RejectChoice, title: str = ""
 ) -> Path:
-    """Write the accuracy-coverage curve (empirical and guaranteed) with the chosen threshold marked."""
-    import matplotlib
+    """Write the accuracy-coverage curve (empirical and guaranteed) with the chosen threshold marked.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4.2), dpi=120)
+    Written as :func:`plot_reliability` writes (format from the suffix, the one file writer).
+    """
+    fig = _figure((6, 4.2), dpi=120)
+    fmt = _plot_format(path, fig)
+    ax = fig.subplots()
     keep = curve["accepted"] > 0
     ax.plot(curve["coverage"][keep], curve["accuracy"][keep], label="accuracy of accepted images")
     tested = ~np.isnan(curve["error_bound"])
@@ -166,7 +203,4 @@ def plot_risk_coverage(
     ax.set_title(title or "risk-coverage (reject threshold)")
     ax.legend(loc="lower left", fontsize=8)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path, fmt)

@@ -5,7 +5,9 @@ Each image is written to ``DIR`` under its own file name with the overlay's draw
 :func:`~yolo_probs.overlay.canvas.to_canvas` for small images); each video becomes one annotated
 video ``DIR/<name>.mp4`` (``.avi`` where OpenCV cannot encode MP4) at the video's own frame rate.
 Two inputs with the same file name get ``name-2.png``, ``name-3.png``...; an input that lies in
-``DIR`` itself is never overwritten (its copy is ``name-annotated.png``).
+``DIR`` itself is never overwritten (its copy is ``name-annotated.png``). Every file goes through the
+one file writer (:mod:`yolo_probs.outputs.files`): an old copy is replaced atomically, a symlink's
+target is written, a FIFO or device in ``DIR`` is written into, and nothing else is replaced.
 
 Example:
     >>> import tempfile, numpy as np
@@ -20,13 +22,15 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from yolo_probs.errors import ConfigError
+from yolo_probs.errors import ConfigError, YoloProbsError
+from yolo_probs.outputs.files import output_path, write_bytes
 from yolo_probs.overlay.canvas import canvas_size, to_canvas
 from yolo_probs.overlay.canvas import letterbox as _fit
 from yolo_probs.overlay.draw import OverlayDrawer
@@ -81,6 +85,7 @@ class AnnotatedCopies:
         self.failures: list[str] = []
         self._used: set[str] = set()
         self._video: Any = None  # cv2.VideoWriter of the current video
+        self._publish: contextlib.ExitStack | None = None  # puts the current video's file in place when done
         self._video_source: str | None = None
         self._video_path: Path | None = None
         self._video_size: tuple[int, int] = (0, 0)
@@ -117,13 +122,18 @@ class AnnotatedCopies:
         suffix = Path(prediction.source).suffix.lower()
         path = self._target(prediction.source, suffix if suffix in IMAGE_SUFFIXES else ".png")
         try:
-            ok = cv2.imwrite(str(path), self._drawn(image, prediction))
+            ok, encoded = cv2.imencode(path.suffix, self._drawn(image, prediction))
         except cv2.error:
             ok = False
-        if ok:
-            self.written[str(path)] = 1
-        else:
-            self.failures.append(f"{path}: cannot write the annotated copy; check the folder and free space")
+        if not ok:
+            self.failures.append(f"{path}: OpenCV cannot encode the annotated copy as {path.suffix}")
+            return
+        try:
+            write_bytes(path, encoded.tobytes(), option="save", example=path.name)
+        except YoloProbsError as exc:  # one line per copy; the other copies still go on
+            self.failures.append(str(exc))
+            return
+        self.written[str(path)] = 1
 
     def _write_frame(self, image: np.ndarray, prediction: Prediction) -> None:
         if prediction.source != self._video_source:
@@ -153,26 +163,48 @@ class AnnotatedCopies:
         name = source if os.path.isfile(source) else f"stream-{source.replace('/', '_').replace(':', '_')}"
         for suffix, codec in ((".mp4", "mp4v"), (".avi", "MJPG")):
             path = self._target(name, suffix)
-            writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*codec), fps, self._video_size)
+            publish = contextlib.ExitStack()  # OpenCV writes a temporary file; the writer publishes it at the end
+            try:
+                produced = publish.enter_context(output_path(path, suffix=suffix, option="save"))
+            except YoloProbsError as exc:
+                self.failures.append(str(exc))
+                return
+            writer = cv2.VideoWriter(str(produced), cv2.VideoWriter.fourcc(*codec), fps, self._video_size)
             if writer.isOpened():
-                self._video, self._video_path = writer, path
+                self._video, self._video_path, self._publish = writer, path, publish
                 return
             writer.release()
+            _discard(publish)
             self._used.discard(path.name)
-            if path.is_file() and path.stat().st_size == 0:
-                path.unlink()
-        self._video = None
         self.failures.append(f"{source}: OpenCV cannot encode an annotated video (mp4v or MJPG) here")
 
     def _finish_video(self) -> None:
-        if self._video is not None:
-            self._video.release()
-        self._video, self._video_source, self._video_path = None, None, None
+        """Close the current video and publish its file (on Ctrl-C too: the frames so far make a whole video)."""
+        video, path, publish = self._video, self._video_path, self._publish
+        self._video, self._video_source, self._video_path, self._publish = None, None, None, None
+        if video is None or publish is None:
+            return
+        video.release()
+        try:
+            publish.close()
+        except YoloProbsError as exc:
+            self.failures.append(str(exc))
+            self.written.pop(str(path), None)
 
     def close(self) -> dict[str, int]:
         """Finish the last video; return ``{path: frames written}`` for every copy."""
         self._finish_video()
         return dict(self.written)
+
+
+class _Discarded(Exception):
+    """Raised into a pending output to drop its temporary file instead of publishing it."""
+
+
+def _discard(publish: contextlib.ExitStack) -> None:
+    """Drop an output opened by :func:`~yolo_probs.outputs.files.output_path` (its temporary file is removed)."""
+    with contextlib.suppress(_Discarded), publish:
+        raise _Discarded
 
 
 def _same_file(candidate: Path, source: str) -> bool:
