@@ -130,6 +130,30 @@ def test_calibrate_profile_with_a_feature_bank(tmp_path: Path, capsys, labelled:
     assert loaded.decisions is not None and Path(loaded.decisions["ood"]["bank"]).parent == target.real.parent
 
 
+@pytest.mark.parametrize("kind", ["null", "fifo"])
+def test_calibrate_refuses_streams_with_side_files_before_any_inference(
+    tmp_path: Path, capsys, labelled: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """What goes beside an output (a k-NN bank beside the profile, the risk-coverage curve beside the plot)
+    cannot go beside a device: refused in one line before the model loads, and nothing is created there."""
+    import yolo_probs.cli.calibrate as command
+
+    monkeypatch.setattr(command, "YoloProbs", lambda *a, **k: pytest.fail("the model loaded before the check"))
+    profile = tmp_path / "plain.yaml"
+    with special_target(kind, tmp_path, "p.yaml") as target:
+        code, _, err = run(
+            capsys, "calibrate", str(labelled), "-m", str(MODEL), "--ood-tpr", "0.95", "-o", str(target.path)
+        )
+        target.assert_kept()
+    assert code == 2 and len(error_lines(err)) == 1 and "side files (p.ood-bank.npy)" in err
+    with special_target(kind, tmp_path, "rel.png") as target:
+        args = ["calibrate", str(labelled), "-m", str(MODEL), "-o", str(profile), "--plot", str(target.path)]
+        code, _, err = run(capsys, *args, "--target-accuracy", "0.9")
+        target.assert_kept()
+    assert code == 2 and len(error_lines(err)) == 1 and "risk-coverage curve beside it" in err
+    assert not profile.exists() and not list(tmp_path.rglob("*risk-coverage*"))
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_calibrate_plot(tmp_path: Path, capsys, labelled: Path, kind: str) -> None:
     profile = tmp_path / "p.yaml"

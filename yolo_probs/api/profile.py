@@ -37,7 +37,7 @@ from yolo_probs.core.probs import check_min_prob, check_temperature, check_top_k
 from yolo_probs.errors import ConfigError, ModelError
 from yolo_probs.outputs.files import check_output, resolve_output, write_bytes, write_text
 
-__all__ = ["PROFILE_VERSION", "Profile", "load_profile", "save_profile"]
+__all__ = ["PROFILE_VERSION", "Profile", "load_profile", "save_profile", "side_files"]
 
 PROFILE_VERSION = 1
 _CALIBRATION_KEYS = {
@@ -288,6 +288,30 @@ def _profile_data(profile: Profile, stem: str, folder: Path | None) -> tuple[dic
     if profile.decisions:
         data["decisions"] = {k: _bank_entry(k, v, stem, folder, side) for k, v in profile.decisions.items()}
     return data, side
+
+
+def side_files(profile: Profile, path: str | os.PathLike[str]) -> list[tuple[Path, str]]:
+    """The files :func:`save_profile` writes beside the profile at ``path``, each with what it holds.
+
+    None for a profile written into a stream (it may have none); beside a symlink's target for a link.
+
+    Example:
+        >>> side_files(Profile(model="m.pt", temperature=1.0), "deploy/line.yaml")
+        []
+    """
+    target = resolve_output(path, option="output", example="profile.yaml")
+    if target.streamed or target.path is None:
+        return []
+    _, side = _profile_data(profile, target.path.stem, target.path.parent)
+    return [(target.path.parent / name, _holds(name, profile)) for name in side]
+
+
+def _holds(name: str, profile: Profile) -> str:
+    """What a side file of ``profile`` holds, for people: ``p.calibrator.npz``, ``p.ood-bank.npy``."""
+    if name.endswith(".npz"):
+        return f"parameters of the {(profile.calibrator or {}).get('method')} calibrator"
+    key = name.removesuffix("-bank.npy").rsplit(".", 1)[-1]
+    return f"feature bank of decisions.{key}"
 
 
 def save_profile(profile: Profile, path: str | os.PathLike[str]) -> Path:

@@ -22,15 +22,17 @@ from typer.core import TyperCommand
 
 from yolo_probs import __version__
 from yolo_probs._util.console import error
-from yolo_probs.cli import _env  # noqa: F401  (first: OpenCV and Ultralytics read these settings when imported)
+from yolo_probs.cli import (
+    _env,  # noqa: F401  (first: OpenCV and Ultralytics read these settings when imported)
+    calibrate,
+    distill,
+    export,
+    overlay,
+    predict,
+    soft_labels,
+)
 from yolo_probs.cli._help import HelpCommand
-from yolo_probs.cli.calibrate import calibrate, evaluate
-from yolo_probs.cli.distill import distill_command
-from yolo_probs.cli.export import export_command
-from yolo_probs.cli.overlay import overlay
-from yolo_probs.cli.predict import predict
 from yolo_probs.cli.quiet_stderr import filtered_stderr
-from yolo_probs.cli.soft_labels import soft_labels_command
 from yolo_probs.errors import YoloProbsError
 
 app = typer.Typer(
@@ -65,13 +67,14 @@ def _root(
 
 
 # One module per command; registered here, in the order --help lists them.
-app.command("calibrate")(calibrate)
-app.command("evaluate")(evaluate)
-app.command("distill")(distill_command)
-app.command("export")(export_command)
-app.command("overlay")(overlay)
-app.command("predict")(predict)
-app.command("soft-labels")(soft_labels_command)
+# (the modules, not their functions, are names here: yolo_probs.cli.predict stays the module)
+app.command("calibrate")(calibrate.calibrate)
+app.command("evaluate")(calibrate.evaluate)
+app.command("distill")(distill.distill_command)
+app.command("export")(export.export_command)
+app.command("overlay")(overlay.overlay)
+app.command("predict")(predict.predict)
+app.command("soft-labels")(soft_labels.soft_labels_command)
 
 
 #: How the CLI spells the setting a library error is about (:attr:`YoloProbsError.option`).

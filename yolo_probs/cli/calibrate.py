@@ -19,7 +19,7 @@ import typer
 
 from yolo_probs._util.console import error, set_verbose, warn, wrote
 from yolo_probs.api.model import YoloProbs
-from yolo_probs.api.profile import save_profile
+from yolo_probs.api.profile import save_profile, side_files
 from yolo_probs.api.workflow import calibrate as run_calibration
 from yolo_probs.api.workflow import evaluate as run_evaluation
 from yolo_probs.cli.decisions import fitted_lines, print_report
@@ -150,10 +150,17 @@ def _print_candidates(details: dict[str, Any]) -> None:
 PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".eps", ".ps")
 
 
-def _check_outputs(output: Path | None, plot: Path | None, inputs: list[Any], data: str) -> None:
-    """Check the profile and plot paths before minutes of inference: writable, not a folder, not an input
-    (the model, the profile, or an image of DATA)."""
+def _risk_plot(plot: Path) -> Path:
+    """Where ``--target-accuracy`` writes its risk-coverage curve: beside ``--plot``, as NAME-risk-coverage.png."""
+    return plot.with_name(f"{plot.stem}-risk-coverage.png")
 
+
+def _check_outputs(
+    output: Path | None, plot: Path | None, inputs: list[Any], data: str, asked: DecisionOptions | None = None
+) -> None:
+    """Check the profile and plot paths before minutes of inference: writable, not a folder, not an input
+    (the model, the profile, or an image of DATA); and, for what goes beside them (a k-NN feature bank
+    beside the profile, the risk-coverage curve beside the plot), that they are files with a folder."""
     root = Path(data).resolve()
     for path in (output, plot):  # an existing image inside DATA is one of the inputs
         if path is not None and path.suffix.lower() in IMAGE_SUFFIXES and path.resolve().is_relative_to(root):
@@ -167,6 +174,17 @@ def _check_outputs(output: Path | None, plot: Path | None, inputs: list[Any], da
         if output is not None and plot.resolve() == output.resolve():
             raise typer.BadParameter(f"{plot} is also the --output profile; choose another file", param_hint="--plot")
         check_output(plot, option="plot", suffixes=PLOT_SUFFIXES, create_folder=True)
+    if asked is None:
+        return
+    if output is not None and asked.needs_features:  # the k-NN feature bank is a file beside the profile
+        bank = f"{output.stem}.ood-bank.npy"
+        check_output(output, option="output", streams=False, what=f"a profile with side files ({bank})")
+    if plot is not None and asked.target_accuracy is not None:
+        what = "a plot with the risk-coverage curve beside it (NAME-risk-coverage.png)"
+        check_output(plot, option="plot", streams=False, what=what)
+        risk = _risk_plot(plot)
+        check_not_input(risk, [*inputs, output], option="plot")
+        check_output(risk, option="plot", streams=False, what="the risk-coverage curve")
 
 
 @dataclass(frozen=True)
@@ -280,7 +298,7 @@ def calibrate(
     model_path = kwargs.pop("model", None)
     if model_path is None:
         raise typer.BadParameter("pass --model PATH (or --profile PROFILE)", param_hint="--model")
-    _check_outputs(output, plot, [model_path, profile], data)
+    _check_outputs(output, plot, [model_path, profile], data, asked)
     set_verbose(verbose)
     with YoloProbs(model_path, **kwargs) as clf:
         folder = load_labelled_folder(data, clf.names, split)
@@ -293,7 +311,7 @@ def calibrate(
     if plot is not None:
         _plot_reliability(result, plot, f"{Path(model_path).name} on {result.where}", bins)
         if asked.target_accuracy:
-            _plot_risk_coverage(result, plot.with_name(f"{plot.stem}-risk-coverage.png"))
+            _plot_risk_coverage(result, _risk_plot(plot))
     if result.collected.failures:
         raise typer.Exit(1)
 
@@ -337,26 +355,8 @@ def _save(result: CalibrationResult, output: Path, model: str, *, name: str, kwa
     )
     save_profile(saved, output)
     wrote(output, detail="deployment profile")
-    for path, what in _files_named_in(output):
+    for path, what in side_files(saved, output):
         wrote(path, detail=what)
-
-
-def _files_named_in(profile: Path) -> list[tuple[Path, str]]:
-    """The files beside ``profile`` that it names: a large calibrator's parameters, decisions' feature banks.
-
-    Read back from the profile just written, so they are the files :func:`save_profile` wrote.
-    """
-    import yaml
-
-    data = yaml.safe_load(profile.read_text(encoding="utf-8")) or {}
-    found = []
-    calibrator = data.get("calibrator")
-    if isinstance(calibrator, dict) and isinstance(calibrator.get("file"), str):
-        found.append((profile.parent / calibrator["file"], f"parameters of the {calibrator.get('method')} calibrator"))
-    for key, entry in (data.get("decisions") or {}).items():
-        if isinstance(entry, dict) and isinstance(entry.get("bank"), str):
-            found.append((profile.parent / entry["bank"], f"feature bank of decisions.{key}"))
-    return found
 
 
 def _plot_reliability(result: CalibrationResult | EvaluationResult, plot: Path, title: str, bins: int) -> None:
