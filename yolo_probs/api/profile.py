@@ -174,9 +174,24 @@ def load_profile(path: str | os.PathLike[str], *, check_model: bool = True) -> P
             temperature <= 0 (one line naming the file and the key).
         ModelError: the model file's sha256 differs from the recorded one.
     """
+    source = os.fspath(path)
+    data = _read_mapping(source)
+    _check_keys(source, data)
+    if data.get("calibrator") is not None:  # large matrices live in a file beside the profile
+        data["calibrator"] = load_calibrator(data["calibrator"], source)
+    try:
+        profile = Profile(**{**data, **_resolved_paths(source, data)})
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    if check_model:
+        profile.check_model(f"profile {source}")
+    return profile
+
+
+def _read_mapping(source: str) -> dict[str, Any]:
+    """The YAML mapping in the file ``source``; one ConfigError line for a missing, unreadable or bad file."""
     import yaml
 
-    source = os.fspath(path)
     try:
         text = Path(source).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -193,6 +208,11 @@ def load_profile(path: str | os.PathLike[str], *, check_model: bool = True) -> P
         raise ConfigError(f"{source}: not valid YAML{where} ({problem}); fix the file or re-create it") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: a profile must be a YAML mapping (key: value lines), got {type(data).__name__}")
+    return data
+
+
+def _check_keys(source: str, data: dict[str, Any]) -> None:
+    """Known keys only, the required ones present, each of its type, this version, a known calibration record."""
     unknown = sorted(str(k) for k in data if k not in _FIELDS)
     if unknown:
         raise ConfigError(
@@ -207,36 +227,33 @@ def load_profile(path: str | os.PathLike[str], *, check_model: bool = True) -> P
         raise ConfigError(
             f"{source}: profile version {data['version']} is not supported (this yolo-probs reads {PROFILE_VERSION})"
         )
-    if data.get("calibration") is not None:
-        cal = data["calibration"]
+    cal = data.get("calibration")
+    if cal is not None:
         bad = sorted(str(k) for k in cal if k not in _CALIBRATION_KEYS)
         if bad:
             allowed = ", ".join(_CALIBRATION_KEYS)
             raise ConfigError(f"{source}: unknown keys under calibration: {', '.join(bad)}; allowed: {allowed}")
         for key, value in cal.items():
             _check_type(source, f"calibration.{key}", value, _CALIBRATION_KEYS[key])
-    if data.get("calibrator") is not None:  # large matrices live in a file beside the profile
-        data["calibrator"] = load_calibrator(data["calibrator"], source)
+
+
+def _resolved_paths(source: str, data: dict[str, Any]) -> dict[str, Any]:
+    """``model`` and the decisions' feature banks with relative paths resolved from the profile's folder
+    (so a profile and its files move together)."""
     home = profile_folder(source)
     model = data["model"]
     local = home / model
-    if not Path(model).is_absolute() and local.exists():  # relative to the profile's folder
+    if not Path(model).is_absolute() and local.exists():
         model = os.path.normpath(local)
     decisions = data.get("decisions")
-    if decisions is not None:  # files beside the profile (a decision's feature bank) are relative to its folder
+    if decisions is not None:
         decisions = {
             key: {**entry, "bank": os.path.normpath(home / entry["bank"])}
             if isinstance(entry, dict) and isinstance(entry.get("bank"), str) and not Path(entry["bank"]).is_absolute()
             else entry
             for key, entry in decisions.items()
         }
-    try:
-        profile = Profile(**{**data, "model": model, "decisions": decisions})
-    except ConfigError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
-    if check_model:
-        profile.check_model(f"profile {source}")
-    return profile
+    return {"model": model, "decisions": decisions}
 
 
 def _bank_entry(key: str, entry: Any, stem: str, folder: Path | None, side: dict[str, bytes]) -> Any:

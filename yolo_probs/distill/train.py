@@ -277,27 +277,12 @@ def _train(
     keep = "project" in train_args
     with contextlib.ExitStack() as stack:
         project = train_args.get("project") or stack.enter_context(tempfile.TemporaryDirectory(prefix="distill-"))
-        overrides = {
-            "plots": False,
-            "verbose": False,
-            "deterministic": True,
-            "name": "distill",
-            "exist_ok": not keep,
-            **train_args,
-            "project": str(project),
-            "model": os.fspath(student),
-            "data": str(Path(data).resolve()),
-            "epochs": epochs,
-            "imgsz": imgsz,
-            "batch": batch,
-            "seed": seed,
-            **({"device": device} if device is not None else {}),
-        }
+        own = {"epochs": epochs, "imgsz": imgsz, "batch": batch, "seed": seed, "device": device}
+        overrides = _overrides(data, student, str(project), keep, own, train_args)
         try:
             trainer = DistillationTrainer(overrides, teacher, DistillationLoss(temperature, alpha))
         except (SyntaxError, TypeError, ValueError) as exc:
-            first = first_line(exc)
-            raise ConfigError(f"Ultralytics rejected the training arguments: {first}") from None
+            raise ConfigError(f"Ultralytics rejected the training arguments: {first_line(exc)}") from None
         if progress is not None:
             trainer.add_callback("on_fit_epoch_end", _reporter(progress))
         # Ultralytics' Ray Tune callback warns on every epoch when ray is installed but not in use.
@@ -320,6 +305,31 @@ def _train(
         metrics=metrics,
         run_dir=run_dir,
     )
+
+
+def _overrides(
+    data: str | os.PathLike[str],
+    student: str | os.PathLike[str],
+    project: str,
+    keep: bool,
+    own: dict[str, Any],
+    train_args: dict[str, Any],
+) -> dict[str, Any]:
+    """Ultralytics' training arguments: quiet, deterministic defaults, the user's ``train_args``, then ours."""
+    device = own.pop("device")
+    return {
+        "plots": False,
+        "verbose": False,
+        "deterministic": True,
+        "name": "distill",
+        "exist_ok": not keep,
+        **train_args,
+        "project": project,
+        "model": os.fspath(student),
+        "data": str(Path(data).resolve()),
+        **own,
+        **({"device": device} if device is not None else {}),
+    }
 
 
 def _reporter(progress: Callable[[DistillEpoch], None]) -> Callable[[Any], None]:

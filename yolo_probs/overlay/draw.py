@@ -236,15 +236,30 @@ class OverlayDrawer:
         if unknown or uncertain:  # a coloured edge makes the state visible at a glance, even from afar
             edge = self.unknown_color if unknown else self.uncertain_color
             cv2.rectangle(frame, (x0, y0), (x1 - 1, y1 - 1), edge, max(2, lay.thick), cv2.LINE_AA)
+        self._draw_header(frame, lay, prediction, fps=fps, paused=paused)
+        self._draw_state(frame, lay, prediction, unknown=unknown, uncertain=uncertain)
+        lead = self.unknown_color if unknown else self.uncertain_color if uncertain else self.top_color
+        self._draw_bars(frame, lay, prediction, labels, lead, members)
+        if help:
+            self._draw_help(frame, lay)
+        return frame
 
-        baseline = lay.row - lay.pad
+    def _draw_header(
+        self, frame: np.ndarray, lay: _Layout, prediction: Prediction, *, fps: float | None, paused: bool
+    ) -> None:
+        """The first row of the panel: temperature, frame rate, PAUSED."""
         header = f"T {prediction.temperature:.2f}"
         if fps is not None:
             header += f"  {fps:5.1f} fps"
         if paused:
             header += "  PAUSED"
-        self._text(frame, header, (lay.name_x, y0 + lay.pad + baseline), lay, self.text_color)
+        baseline = lay.row - lay.pad
+        self._text(frame, header, (lay.name_x, lay.panel[1] + lay.pad + baseline), lay, self.text_color)
 
+    def _draw_state(
+        self, frame: np.ndarray, lay: _Layout, prediction: Prediction, *, unknown: bool, uncertain: bool
+    ) -> None:
+        """The second row: UNKNOWN, UNCERTAIN, or entropy and margin; the conformal set's size when it fits."""
         if unknown:
             state, color = f"UNKNOWN  ood {prediction.ood_score:.2f}", self.unknown_color
         elif uncertain:
@@ -253,39 +268,41 @@ class OverlayDrawer:
             state, color = f"H {prediction.entropy:.2f}  margin {prediction.margin:.2f}", self.text_color
         if prediction.set is not None:  # the set's size, when it fits in the panel
             longer = f"{state}  set {len(prediction.set)}"
-            if lay.name_x + cv2.getTextSize(longer, _FONT, lay.font_scale, lay.thick)[0][0] <= x1 - lay.pad:
+            if lay.name_x + cv2.getTextSize(longer, _FONT, lay.font_scale, lay.thick)[0][0] <= lay.panel[2] - lay.pad:
                 state = longer
-        self._text(frame, state, (lay.name_x, y0 + lay.pad + lay.row + baseline), lay, color)
+        baseline = lay.row - lay.pad
+        self._text(frame, state, (lay.name_x, lay.panel[1] + lay.pad + lay.row + baseline), lay, color)
 
-        for i, cls in enumerate(top):
-            ry = y0 + lay.pad + (2 + i) * lay.row
+    def _draw_bars(
+        self,
+        frame: np.ndarray,
+        lay: _Layout,
+        prediction: Prediction,
+        labels: tuple[str, ...],
+        lead: _Color,
+        members: set[int],
+    ) -> None:
+        """One bar per class of ``prediction.top``: the first in ``lead``, conformal-set members outlined."""
+        baseline = lay.row - lay.pad
+        for i, cls in enumerate(prediction.top):
+            ry = lay.panel[1] + lay.pad + (2 + i) * lay.row
             by0 = ry + (lay.row - lay.bar_h) // 2
             by1 = by0 + lay.bar_h
             cv2.rectangle(frame, (lay.bar_x0, by0), (lay.bar_x1, by1), self.track_color, -1)
             filled = lay.bar_x0 + round((lay.bar_x1 - lay.bar_x0) * min(max(cls.prob, 0.0), 1.0))
-            lead = self.unknown_color if unknown else self.uncertain_color if uncertain else self.top_color
-            bar_color = lead if i == 0 else self.bar_color
             if filled > lay.bar_x0:
-                cv2.rectangle(frame, (lay.bar_x0, by0), (filled, by1), bar_color, -1)
+                cv2.rectangle(frame, (lay.bar_x0, by0), (filled, by1), lead if i == 0 else self.bar_color, -1)
             if cls.index in members:  # in the conformal set: outlined
                 cv2.rectangle(frame, (lay.bar_x0 - 2, by0 - 2), (lay.bar_x1 + 2, by1 + 2), self.set_color, 1)
             self._text(frame, labels[cls.index], (lay.name_x, ry + baseline), lay, self.text_color)
             self._text(frame, f"{percent(cls.prob):>6}", (lay.pct_x, ry + baseline), lay, self.text_color)
 
-        if help:
-            hy0, hy1 = lay.help_band
-            self._darken(frame, 0, hy0, w, hy1)
-            cv2.putText(
-                frame,
-                HELP_TEXT,
-                lay.help_org,
-                _FONT,
-                lay.help_scale,
-                self.text_color,
-                max(1, lay.thick - 1),
-                cv2.LINE_AA,
-            )
-        return frame
+    def _draw_help(self, frame: np.ndarray, lay: _Layout) -> None:
+        """The key help along the bottom, on a darkened band."""
+        hy0, hy1 = lay.help_band
+        self._darken(frame, 0, hy0, frame.shape[1], hy1)
+        thick = max(1, lay.thick - 1)
+        cv2.putText(frame, HELP_TEXT, lay.help_org, _FONT, lay.help_scale, self.text_color, thick, cv2.LINE_AA)
 
     def _draw_view(self, frame: np.ndarray, lay: _Layout) -> None:
         """Corner brackets and thin edges around the centre square the model sees."""
