@@ -14,7 +14,7 @@ from tests.targets import char_device
 from yolo_probs.cli import main
 from yolo_probs.errors import ConfigError, OutputError
 from yolo_probs.outputs.files import check_not_input, open_output
-from yolo_probs.outputs.formats import WRITERS
+from yolo_probs.outputs.formats import WRITERS, open_records
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -47,25 +47,31 @@ def test_atomic_output_replaces_the_file_only_at_the_end(tmp_path: Path) -> None
     assert target.read_text() == "new" and leftovers(tmp_path) == []
 
 
-def test_keyboard_interrupt_keeps_the_completed_document(tmp_path: Path) -> None:
+def test_keyboard_interrupt_keeps_the_completed_document_only_when_asked(tmp_path: Path) -> None:
     target = tmp_path / "out.json"
+    target.write_text("old")
     with pytest.raises(KeyboardInterrupt), open_output(target) as stream:
+        stream.write("[half")
+        raise KeyboardInterrupt
+    assert target.read_text() == "old" and leftovers(tmp_path) == []  # by default the old file stays
+    with pytest.raises(KeyboardInterrupt), open_output(target, keep_on_interrupt=True) as stream:
         stream.write("[]\n")  # a writer closes its document in a finally block before this propagates
         raise KeyboardInterrupt
     assert target.read_text() == "[]\n" and leftovers(tmp_path) == []
 
 
-def test_streaming_output_writes_in_place(tmp_path: Path) -> None:
-    target = tmp_path / "out.jsonl"
-    with open_output(target, atomic=False) as stream:
-        stream.write("{}\n")
+@pytest.mark.parametrize("fmt", list(WRITERS))
+def test_every_format_replaces_a_file_only_at_the_end(tmp_path: Path, fmt: str) -> None:
+    """JSON Lines too: a run that fails part-way leaves the old file as it was (to follow records as they
+    come, write them to stdout or a FIFO)."""
+    target = tmp_path / f"out.{fmt}"
+    target.write_bytes(b"old, good results")
+    with pytest.raises(RuntimeError), open_records(target, fmt) as stream:
+        stream.write(b"{half" if WRITERS[fmt].binary else "{half")
         stream.flush()
-        assert target.read_text() == "{}\n"
-
-
-def test_which_writers_stream() -> None:
-    atomic = {name: getattr(cls, "atomic", True) for name, cls in WRITERS.items()}
-    assert atomic["jsonl"] is False and atomic["json"] is True and atomic["csv"] is True
+        assert target.read_bytes() == b"old, good results"
+        raise RuntimeError("the model crashed")
+    assert target.read_bytes() == b"old, good results" and leftovers(tmp_path) == []
 
 
 def test_full_disk_names_the_output(tmp_path: Path) -> None:

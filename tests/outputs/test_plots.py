@@ -84,3 +84,13 @@ def test_the_global_backend_is_left_alone(tmp_path: Path) -> None:
         assert matplotlib.get_backend() == "svg"  # not switched to Agg behind the user's back
     finally:
         matplotlib.use(backend, force=True)
+
+
+def test_every_plot_suffix_the_cli_accepts_is_one_matplotlib_writes() -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from yolo_probs.outputs.plots import PLOT_SUFFIXES
+
+    known = FigureCanvasAgg(Figure()).get_supported_filetypes()
+    assert PLOT_SUFFIXES and all(s.lstrip(".") in known for s in PLOT_SUFFIXES)

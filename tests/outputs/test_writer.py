@@ -208,7 +208,7 @@ def test_fifo_is_streamed_into_and_stays_a_fifo(tmp_path: Path, write) -> None:
 
 def test_jsonl_style_stream_reaches_the_fifo_as_it_is_written(tmp_path: Path) -> None:
     reader = FifoReader(tmp_path / "pipe")
-    with open_output(reader.path, atomic=False) as stream:
+    with open_output(reader.path) as stream:
         stream.write("{}\n")
     assert reader.close() == b"{}\n"
 

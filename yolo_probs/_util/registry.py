@@ -23,7 +23,7 @@ from __future__ import annotations
 import importlib
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Generic, TypeVar, overload
+from typing import Generic, TypeVar, overload
 
 from yolo_probs.errors import ConfigError
 
@@ -50,13 +50,17 @@ class Registry(Mapping[str, T], Generic[T]):
         self._lock = threading.Lock()
 
     def _load(self) -> dict[str, T]:
-        """Import the built-in entries not yet imported (once); the entries in their order."""
+        """Import the built-in entries not yet imported (once); the entries in their order.
+
+        The import runs without the lock held: a module it imports may register entries of its own.
+        """
+        for name, target in list(self._pending.items()):
+            module, _, attribute = target.partition(":")
+            entry = getattr(importlib.import_module(module), attribute)
+            with self._lock:
+                if self._pending.pop(name, None) is not None:  # not replaced by register() meanwhile
+                    self._entries[name] = entry
         with self._lock:
-            while self._pending:
-                name, target = next(iter(self._pending.items()))
-                module, _, attribute = target.partition(":")
-                self._entries[name] = getattr(importlib.import_module(module), attribute)
-                del self._pending[name]
             return {name: self._entries[name] for name in self._order}
 
     @overload
@@ -66,14 +70,18 @@ class Registry(Mapping[str, T], Generic[T]):
     def register(self, name: str, entry: None = None, *, first: bool = False) -> Callable[[T], T]: ...
 
     def register(self, name: str, entry: T | None = None, *, first: bool = False) -> T | Callable[[T], T]:
-        """Add (or replace) ``entry`` under ``name``, last or ``first`` in order; without ``entry``, a decorator."""
+        """Add ``entry`` under ``name`` (last, or ``first``), or replace the entry of that name in its place;
+        without ``entry``, a decorator."""
         if entry is None:
             return lambda e: self.register(name, e, first=first)
         with self._lock:
             self._pending.pop(name, None)
-            if name in self._order:
-                self._order.remove(name)
-            self._order.insert(0, name) if first else self._order.append(name)
+            if first:
+                if name in self._order:
+                    self._order.remove(name)
+                self._order.insert(0, name)
+            elif name not in self._order:  # a replacement keeps its place (backends are asked in order)
+                self._order.append(name)
             self._entries[name] = entry
         return entry
 
@@ -88,18 +96,10 @@ class Registry(Mapping[str, T], Generic[T]):
         return name in self._load()
 
     def __iter__(self) -> Iterator[str]:
-        return iter(list(self._load()))
+        return iter(self._load())
 
     def __len__(self) -> int:
         return len(self._load())
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}, {self._order})"
-
-    def builtin_targets(self) -> dict[str, str]:
-        """The ``"module:attribute"`` of the built-in entries not yet imported (for tests and docs)."""
-        return dict(self._pending)
-
-    def resolve(self, name: str, default: Any = None) -> Any:
-        """The entry named ``name``, or ``default`` when there is none (no error)."""
-        return self._load().get(name, default)

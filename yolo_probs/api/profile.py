@@ -30,14 +30,14 @@ from typing import Any
 import numpy as np
 
 from yolo_probs._util.hashing import bytes_sha256, file_sha256
-from yolo_probs.backends.base import MAX_IMGSZ
 from yolo_probs.calibration import TemperatureScaling, calibrator_from_dict
 from yolo_probs.calibration.storage import calibrator_file_name, load_calibrator, pack_calibrator, profile_folder
 from yolo_probs.core.probs import check_min_prob, check_temperature, check_top_k
 from yolo_probs.errors import ConfigError, ModelError
+from yolo_probs.inputs.preprocess import MAX_IMGSZ
 from yolo_probs.outputs.files import check_output, resolve_output, write_bytes, write_text
 
-__all__ = ["PROFILE_VERSION", "Profile", "load_profile", "save_profile", "side_files"]
+__all__ = ["PROFILE_VERSION", "Profile", "bank_file_name", "load_profile", "save_profile", "side_files"]
 
 PROFILE_VERSION = 1
 _CALIBRATION_KEYS = {
@@ -264,12 +264,22 @@ def _bank_entry(key: str, entry: Any, stem: str, folder: Path | None, side: dict
         return entry
     bank = entry["bank"]
     if not isinstance(bank, str | os.PathLike):
-        name = f"{stem}.{key}-bank.npy"
+        name = bank_file_name(stem, key)
         buffer = io.BytesIO()
         np.save(buffer, np.asarray(bank, dtype=np.float16), allow_pickle=False)
         side[name] = buffer.getvalue()
         return {**entry, "bank": name, "bank_sha256": bytes_sha256(side[name])}
     return {**entry, "bank": _relative(bank, folder)}
+
+
+def bank_file_name(stem: str, key: str) -> str:
+    """The name of the feature bank of decision ``key`` beside the profile ``<stem>.yaml``.
+
+    Example:
+        >>> bank_file_name("line-3", "ood")
+        'line-3.ood-bank.npy'
+    """
+    return f"{stem}.{key}-bank.npy"
 
 
 def _relative(path: str | os.PathLike[str], folder: Path | None) -> str:
@@ -310,7 +320,7 @@ def _profile_data(profile: Profile, stem: str, folder: Path | None) -> tuple[dic
 def side_files(profile: Profile, path: str | os.PathLike[str]) -> list[tuple[Path, str]]:
     """The files :func:`save_profile` writes beside the profile at ``path``, each with what it holds.
 
-    None for a profile written into a stream (it may have none); beside a symlink's target for a link.
+    Empty for a profile written into a stream (it may have none); beside a symlink's target for a link.
 
     Example:
         >>> side_files(Profile(model="m.pt", temperature=1.0), "deploy/line.yaml")
@@ -362,6 +372,8 @@ def save_profile(profile: Profile, path: str | os.PathLike[str]) -> Path:
     if folder is not None:
         with contextlib.suppress(OSError):  # a failure shows up as a clear error from the writer below
             folder.mkdir(parents=True, exist_ok=True)
+        for name in side:  # every file checked before any is written, so a refusal changes nothing
+            check_output(folder / name, streams=False, what=f"{name}, a file beside the profile", example=name)
         for name, content in side.items():
             write_bytes(folder / name, content, streams=False, what=f"{name}, a file beside the profile")
     text = "# yolo-probs deployment profile (written by yolo-probs; see the README, Calibration)\n"

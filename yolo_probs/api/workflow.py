@@ -356,6 +356,13 @@ def evaluate(
         options: per-decision evaluation options (e.g. ``{"ood": {"ood_data": "unknowns/"}}``).
         progress: called with 1 after each image.
     """
+    entries = (profile.decisions if profile is not None else None) or {}
+    missing = sorted(k for k in (options or {}) if k not in entries)
+    if missing:  # before minutes of inference
+        raise ConfigError(
+            f"the profile has no {', '.join(missing)} entry to evaluate; calibrate with it first",
+            option={"ood": "ood_tpr", "conformal": "conformal", "reject": "target_accuracy"}.get(missing[0]),
+        )
     result = _scored(
         EvaluationResult,
         classifier,
@@ -367,13 +374,6 @@ def evaluate(
         images="evaluation",
         get_calibrator=lambda _: (classifier.calibrator, {}, []),
     )
-    entries = (profile.decisions if profile is not None else None) or {}
-    missing = sorted(k for k in (options or {}) if k not in entries)
-    if missing:
-        raise ConfigError(
-            f"the profile has no {', '.join(missing)} entry to evaluate; calibrate with it first",
-            option={"ood": "ood_tpr", "conformal": "conformal", "reject": "target_accuracy"}.get(missing[0]),
-        )
     for key, kind in DECISIONS.items():
         if key in entries and kind.evaluate is not None:
             result.details[key] = kind.evaluate(entries[key], result, classifier, (options or {}).get(key, {}))

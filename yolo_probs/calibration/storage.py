@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from yolo_probs._util.hashing import bytes_sha256, file_sha256
+from yolo_probs._util.hashing import bytes_sha256
 from yolo_probs.errors import ConfigError
 
 __all__ = ["INLINE_MAX", "calibrator_file_name", "load_calibrator", "pack_calibrator", "profile_folder"]
@@ -103,7 +103,11 @@ def load_calibrator(calibrator: dict[str, Any], profile_path: str | os.PathLike[
         raise ConfigError(
             f"{source}: calibrator file {path} not found; keep it beside the profile or re-run 'yolo-probs calibrate'"
         )
-    actual = file_sha256(path)
+    try:
+        data = path.read_bytes()  # read once: the bytes checked are the bytes loaded
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read calibrator file {path} ({exc.strerror})") from None
+    actual = bytes_sha256(data)
     if actual != calibrator["sha256"]:
         raise ConfigError(
             f"{source}: calibrator file {path} has sha256 {actual[:12]}... but the profile expects "
@@ -111,7 +115,7 @@ def load_calibrator(calibrator: dict[str, Any], profile_path: str | os.PathLike[
             "re-run 'yolo-probs calibrate'"
         )
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{source}: cannot read calibrator file {path} ({exc})") from None

@@ -19,7 +19,7 @@ import typer
 
 from yolo_probs._util.console import error, set_verbose, warn, wrote
 from yolo_probs.api.model import YoloProbs
-from yolo_probs.api.profile import save_profile, side_files
+from yolo_probs.api.profile import bank_file_name, save_profile, side_files
 from yolo_probs.api.workflow import calibrate as run_calibration
 from yolo_probs.api.workflow import evaluate as run_evaluation
 from yolo_probs.cli.decisions import fitted_lines, print_report
@@ -54,8 +54,8 @@ from yolo_probs.decisions.requested import DecisionOptions
 from yolo_probs.decisions.selective import reject_curve
 from yolo_probs.inputs.labelled import load_labelled_folder
 from yolo_probs.inputs.sources import IMAGE_SUFFIXES
-from yolo_probs.outputs.files import check_not_input, check_output
-from yolo_probs.outputs.plots import plot_reliability, plot_risk_coverage
+from yolo_probs.outputs.files import check_output
+from yolo_probs.outputs.plots import PLOT_SUFFIXES, plot_reliability, plot_risk_coverage
 
 if TYPE_CHECKING:
     from yolo_probs.api.profile import Profile
@@ -146,10 +146,6 @@ def _print_candidates(details: dict[str, Any]) -> None:
     Console(soft_wrap=True).print(table)
 
 
-#: Reliability diagram formats (what matplotlib's Agg canvas writes).
-PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".eps", ".ps")
-
-
 def _risk_plot(plot: Path) -> Path:
     """Where ``--target-accuracy`` writes its risk-coverage curve: beside ``--plot``, as NAME-risk-coverage.png."""
     return plot.with_name(f"{plot.stem}-risk-coverage.png")
@@ -165,26 +161,21 @@ def _check_outputs(
     for path in (output, plot):  # an existing image inside DATA is one of the inputs
         if path is not None and path.suffix.lower() in IMAGE_SUFFIXES and path.resolve().is_relative_to(root):
             inputs = [*inputs, path]
-
+    bank = asked is not None and asked.needs_features  # the k-NN feature bank is a file beside the profile
+    risk = asked is not None and asked.target_accuracy is not None  # the curve is a file beside the plot
     if output is not None:
-        check_not_input(output, inputs)
-        check_output(output, option="output", example="profile.yaml", create_folder=True)
+        side = f"a profile with side files ({bank_file_name(output.stem, 'ood')})"
+        check_output(output, option="output", inputs=inputs, example="profile.yaml", create_folder=True,
+                     streams=not bank, what=side)  # fmt: skip
     if plot is not None:
-        check_not_input(plot, [*inputs, output], option="plot")
         if output is not None and plot.resolve() == output.resolve():
             raise typer.BadParameter(f"{plot} is also the --output profile; choose another file", param_hint="--plot")
-        check_output(plot, option="plot", suffixes=PLOT_SUFFIXES, create_folder=True)
-    if asked is None:
-        return
-    if output is not None and asked.needs_features:  # the k-NN feature bank is a file beside the profile
-        bank = f"{output.stem}.ood-bank.npy"
-        check_output(output, option="output", streams=False, what=f"a profile with side files ({bank})")
-    if plot is not None and asked.target_accuracy is not None:
         what = "a plot with the risk-coverage curve beside it (NAME-risk-coverage.png)"
-        check_output(plot, option="plot", streams=False, what=what)
-        risk = _risk_plot(plot)
-        check_not_input(risk, [*inputs, output], option="plot")
-        check_output(risk, option="plot", streams=False, what="the risk-coverage curve")
+        check_output(plot, option="plot", inputs=[*inputs, output], suffixes=PLOT_SUFFIXES, create_folder=True,
+                     streams=not risk, what=what)  # fmt: skip
+        if risk:
+            curve = "the risk-coverage curve"
+            check_output(_risk_plot(plot), option="plot", inputs=[*inputs, output], streams=False, what=curve)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from yolo_probs._util.registry import Registry
 from yolo_probs.core.probs import check_temperature
 from yolo_probs.errors import ConfigError, SourceError
 from yolo_probs.inputs.sources import IMAGE_SUFFIXES, ImageInput, InputFailure, StreamInput, expand
-from yolo_probs.outputs.files import check_output, open_output
+from yolo_probs.outputs.files import open_output
 
 if TYPE_CHECKING:
     from yolo_probs.api.model import YoloProbs
@@ -342,7 +342,6 @@ def write_soft_labels(
     chosen = format_for_soft_labels(output, fmt)
     inputs = [*_inputs(source), *protect]
     example = f"soft-labels{SOFT_LABEL_FORMATS[chosen].suffixes[0]}"
-    check_output(output, inputs=inputs, example=example)  # before any image is read
     metadata = {
         "names": list(model.names),
         "temperature": model.temperature,
@@ -350,7 +349,8 @@ def write_soft_labels(
     }
     rows = 0
     failures: list[InputFailure] = []
-    with open_output(output, binary=True, example=example, keep_on_interrupt=True) as stream:
+    # opened (and checked: not an input, writable) before any image is read
+    with open_output(output, binary=True, inputs=inputs, example=example, keep_on_interrupt=True) as stream:
         sink = SOFT_LABEL_FORMATS[chosen](stream, metadata)
         try:
             for item in iter_soft_labels(model, source):

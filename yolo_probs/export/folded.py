@@ -37,7 +37,7 @@ from yolo_probs.calibration import TemperatureScaling
 from yolo_probs.core.names import load_names, names_of
 from yolo_probs.errors import ConfigError, ModelError
 from yolo_probs.inputs.preprocess import Preprocess
-from yolo_probs.outputs.files import check_not_input, check_output, output_path
+from yolo_probs.outputs.files import check_output, output_path
 
 if TYPE_CHECKING:
     import torch
@@ -320,13 +320,13 @@ def _export_format(output: str | os.PathLike[str], format: str | None, extra_out
 
 def _check_paths(model: Any, output: str | os.PathLike[str], profile: str | os.PathLike[str] | None, fmt: str) -> None:
     """Before spending time on the export: ``output`` is writable and no input, ``model`` has weights to fold."""
-    check_not_input(output, [model if isinstance(model, str | os.PathLike) else None, profile])
+    inputs = [model if isinstance(model, str | os.PathLike) else None, profile]
+    check_output(output, option="output", inputs=inputs, what=f"an {fmt} export", example=f"model.{fmt}")
     if isinstance(model, str | os.PathLike) and Path(model).suffix.lower() in EXPORTED_SUFFIXES:
         raise ModelError(
             f"{os.fspath(model)} is already exported and has no weights to fold a temperature into; "
             "export from the PyTorch checkpoint (.pt)"
         )
-    check_output(output, option="output", what=f"an {fmt} export", example=f"model.{fmt}")
 
 
 def _provenance(model: Any, cal: Calibrator, layer: str, profile: str | os.PathLike[str] | None) -> dict[str, Any]:

@@ -9,9 +9,10 @@
   never created, truncated or renamed over. A format that cannot be written as a stream says so in
   one line instead (``streams=False``), before anything is opened.
 - Anything else (a folder, a socket, a block device) is never replaced: one :class:`ConfigError` line.
-- An interrupted or failed write leaves the old file as it was (the temporary file is removed). On
-  Ctrl-C, a writer that completes its document in a ``finally`` block (``predict``'s records) keeps
-  what it wrote when asked to (``keep_on_interrupt``).
+- An interrupted or failed write leaves the old file as it was (the temporary file is removed), and
+  so does raising :class:`Discard` in the block (a recording that holds no frame). On Ctrl-C, a writer
+  that completes its document in a ``finally`` block (``predict``'s records) keeps what it wrote when
+  it asks to (``keep_on_interrupt=True``).
 - An output that is one of the run's inputs (an image, a video, the model, the profile) is refused
   before anything is opened (:func:`check_not_input`); a write error (disk full, permissions) is one
   :class:`OutputError` naming the file.
@@ -19,7 +20,7 @@
 :func:`open_output` gives a stream; :func:`write_bytes` and :func:`write_text` write a whole document;
 :func:`output_path` gives a real file path to libraries that write by path (OpenCV's video writer,
 ``torch.save``, ONNX, Parquet) and publishes the file at the end; :func:`check_output` checks a path
-before long work, creating nothing.
+before long work (it writes nothing there: a probe file is created and removed in its folder).
 
 Example:
     >>> import pathlib, tempfile
@@ -52,6 +53,7 @@ from yolo_probs.errors import ConfigError, OutputError, printable
 
 __all__ = [
     "STDOUT",
+    "Discard",
     "OutputTarget",
     "check_not_input",
     "check_output",
@@ -66,6 +68,12 @@ __all__ = [
 STDOUT = "-"
 
 Inputs = Iterable["str | os.PathLike[str] | None"]
+#: Longest part of a file name kept in a temporary file's name (names are limited to 255 bytes).
+_NAME_KEPT = 200
+
+
+class Discard(Exception):
+    """Raise inside :func:`open_output` or :func:`output_path` to drop what was written: the old file stays."""
 
 
 @dataclass(frozen=True)
@@ -120,17 +128,18 @@ def resolve_output(
     if not os.fspath(path):
         raise ConfigError(f"the {option} path is empty; name a file, e.g. {example}", option=option)
     name = printable(os.fspath(path))
-    real = Path(os.path.realpath(path)) if Path(path).is_symlink() else Path(path)
     try:
+        real = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
         st = os.stat(real)
     except FileNotFoundError:
         return OutputTarget(name, real, "new")
     except NotADirectoryError:
-        blocking = next(f for f in real.parents if f.exists() and not f.is_dir())
+        blocking = next((f for f in Path(path).parents if f.exists() and not f.is_dir()), Path(path).parent)
         why = f"{blocking} is a file, not a folder"
         raise ConfigError(f"{name}: {why}; choose a writable path", option=option) from None
-    except OSError as exc:
-        raise ConfigError(f"{name}: cannot write it ({exc.strerror}); choose a writable path", option=option) from None
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte...
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"{name}: cannot write it ({why}); choose a writable path", option=option) from None
     if stat.S_ISREG(st.st_mode):
         return OutputTarget(name, real, "file", stat.S_IMODE(st.st_mode), (st.st_uid, st.st_gid))
     if stat.S_ISFIFO(st.st_mode) or stat.S_ISCHR(st.st_mode):
@@ -195,7 +204,7 @@ def check_output(
     example: str = "out",
     create_folder: bool = False,
 ) -> OutputTarget:
-    """Check that ``path`` can be written later, creating nothing and touching no file.
+    """Check that ``path`` can be written later, writing nothing there and touching no file.
 
     For outputs written after long work (a profile, a plot, an export), so a bad path fails in one line
     before the work starts: not one of ``inputs``; a known suffix when ``suffixes`` are given; never a
@@ -229,7 +238,9 @@ def check_output(
     try:
         if create_folder:
             folder.mkdir(parents=True, exist_ok=True)
-        _temporary(target.path)[0].unlink()
+        tmp, fd, _ = _temporary(target.path)
+        os.close(fd)
+        tmp.unlink()
     except OSError as exc:
         raise ConfigError(
             f"{target.name}: cannot write it ({exc.strerror}); choose a writable path", option=option
@@ -237,14 +248,15 @@ def check_output(
     return target
 
 
-def _temporary(path: Path, suffix: str = "") -> tuple[Path, int]:
-    """A new empty file beside ``path`` with a unique hidden name, and the permission bits the umask gives.
+def _temporary(path: Path, suffix: str = "") -> tuple[Path, int, int]:
+    """A new empty file beside ``path`` with a unique hidden name: its path, an open descriptor for
+    writing, and the permission bits the umask gives a new file.
 
     The file is readable by its owner only while it is written (the old file may be private); the
     bits it is published with are set by :func:`_settle`.
     """
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp{suffix}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # 0o666 & ~umask, as open() gives
+    tmp = path.with_name(f".{path.name[:_NAME_KEPT]}.{secrets.token_hex(4)}.tmp{suffix}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)  # 0o666 & ~umask
     try:
         fresh = stat.S_IMODE(os.fstat(fd).st_mode)
         os.fchmod(fd, 0o600)
@@ -253,16 +265,35 @@ def _temporary(path: Path, suffix: str = "") -> tuple[Path, int]:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-    os.close(fd)
-    return tmp, fresh
+    return tmp, fd, fresh
 
 
 def _settle(fd: int, target: OutputTarget, fresh: int) -> None:
-    """Give a finished temporary file the owner and permission bits of the file it replaces (new: ``fresh``)."""
+    """Give a finished temporary file the owner and permission bits of the file it replaces (new: ``fresh``).
+
+    Only root may give a file to another user: others keep the old file's group where they can, and
+    a file they now own does not keep the old one's set-user/group-ID bits.
+    """
+    mode = target.mode if target.mode is not None else fresh
     if target.owner is not None:
-        with contextlib.suppress(OSError):  # only root may give a file to another user; others keep their own
+        try:
             os.fchown(fd, *target.owner)
-    os.fchmod(fd, target.mode if target.mode is not None else fresh)  # after chown, which may clear set-id bits
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.fchown(fd, -1, target.owner[1])
+            mode &= ~(stat.S_ISUID | stat.S_ISGID)
+    os.fchmod(fd, mode)  # after chown, which may clear set-id bits
+
+
+def _publish(tmp: Path, target: OutputTarget) -> None:
+    """Rename a finished temporary file over ``target.path``, unless something other than a regular file
+    appeared there meanwhile (a FIFO, a link, a device is never replaced); then make the rename durable."""
+    assert target.path is not None
+    with contextlib.suppress(FileNotFoundError):
+        if not stat.S_ISREG(os.lstat(target.path).st_mode):
+            raise OSError(errno.EEXIST, "it changed while being written; nothing was replaced")
+    os.replace(tmp, target.path)
+    _fsync_folder(target.path.parent)
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -275,9 +306,9 @@ def _fsync_folder(folder: Path) -> None:
             os.close(fd)
 
 
-def _write_error(exc: OSError, name: str, option: str) -> OutputError:
+def _write_error(exc: OSError, name: str, option: str, stdout: bool = False) -> OutputError:
     """One line naming the output for a failed write (a closed stdout pipe is quiet, exit status 141)."""
-    if isinstance(exc, BrokenPipeError) and name == "stdout":  # `... | head`: the reader left
+    if isinstance(exc, BrokenPipeError) and stdout:  # `... | head`: the reader left
         error = OutputError("stdout was closed by the reader (broken pipe)", option=option)
         error.exit_code, error.quiet = 141, True  # as a shell reports a process ended by SIGPIPE
         return error
@@ -289,20 +320,23 @@ def _write_error(exc: OSError, name: str, option: str) -> OutputError:
 class _Guarded:
     """A stream whose write errors become one :class:`OutputError` naming the output."""
 
-    def __init__(self, stream: Any, name: str, option: str) -> None:
-        self._stream, self._name, self._option = stream, name, option
+    def __init__(self, stream: Any, target: OutputTarget, option: str) -> None:
+        self._stream, self._target, self._option = stream, target, option
+
+    def _error(self, exc: OSError) -> OutputError:
+        return _write_error(exc, self._target.name, self._option, stdout=self._target.kind == "stdout")
 
     def write(self, data: Any) -> int:
         try:
             return int(self._stream.write(data))
         except OSError as exc:
-            raise _write_error(exc, self._name, self._option) from None
+            raise self._error(exc) from None
 
     def flush(self) -> None:
         try:
             self._stream.flush()
         except OSError as exc:
-            raise _write_error(exc, self._name, self._option) from None
+            raise self._error(exc) from None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
@@ -324,27 +358,25 @@ def open_output(
     path: str | os.PathLike[str] | None,
     *,
     binary: bool = False,
-    atomic: bool = True,
     streams: bool = True,
     inputs: Inputs = (),
     option: str = "output",
     what: str = "this output",
     example: str = "out",
-    keep_on_interrupt: bool = True,
+    keep_on_interrupt: bool = False,
 ) -> Iterator[Any]:
     """Open ``path`` for writing (stdout when None or ``"-"``), by the rules of the module docstring.
 
     Args:
         path: the output file.
         binary: give a binary stream (Parquet, exports) instead of a UTF-8 text stream.
-        atomic: replace a regular file only at the end (temporary file, fsync, rename); False writes into
-            it as it goes (JSON Lines, whose every line is a whole record).
         streams: whether the format can be written into a FIFO, a device or stdout (else ConfigError).
         inputs: files this run reads; an output that is one of them is refused before anything opens.
         option: the setting named in error messages.
         what: what is written, for the message refusing a stream (``"a profile with side files"``).
         example: a file name the message about a folder suggests.
-        keep_on_interrupt: on Ctrl-C keep what was written (the writer completed its document).
+        keep_on_interrupt: on Ctrl-C keep what was written (the writer completed its document in a
+            ``finally`` block); by default the old file stays.
 
     Raises:
         ConfigError: the output is an input, a folder, a socket, or cannot be created.
@@ -358,26 +390,38 @@ def open_output(
         >>> target.read_bytes()
         b'PK'
     """
+    target = _checked(path, inputs=inputs, option=option, what=what, example=example, streams=streams)
+    with _opened(target, binary=binary, option=option, keep_on_interrupt=keep_on_interrupt) as stream:
+        yield stream
+
+
+def _checked(
+    path: str | os.PathLike[str] | None, *, inputs: Inputs, option: str, what: str, example: str, streams: bool
+) -> OutputTarget:
+    """The target of ``path``, refused in one line when it is an input, or a stream the format cannot take."""
     check_not_input(path, inputs, option)
     target = resolve_output(path, option=option, example=example)
     if target.streamed and not streams:
         raise _refuse_stream(target, what, option)
+    return target
+
+
+@contextlib.contextmanager
+def _opened(target: OutputTarget, *, binary: bool, option: str, keep_on_interrupt: bool) -> Iterator[Any]:
+    """The stream :func:`open_output` gives for a resolved ``target``; published (or dropped) at the end."""
     if target.kind == "stdout":
-        stdout = _Guarded(sys.stdout.buffer if binary else sys.stdout, "stdout", option)
+        stdout = _Guarded(sys.stdout.buffer if binary else sys.stdout, target, option)
         yield stdout
         stdout.flush()  # a write error (a closed pipe) is one OutputError here, not a traceback at exit
         return
     assert target.path is not None
-    fresh = 0
+    tmp, fresh = None, 0
     try:
         if target.streamed:
             raw: Any = _open_stream(target)
-            write_to = target.path
-        elif not atomic:
-            raw, write_to = target.path.open("wb"), target.path
         else:
-            write_to, fresh = _temporary(target.path)
-            raw = write_to.open("wb")
+            tmp, fd, fresh = _temporary(target.path)
+            raw = os.fdopen(fd, "wb")
     except OSError as exc:
         raise ConfigError(
             f"{target.name}: cannot write it ({exc.strerror}); choose a writable path", option=option
@@ -385,58 +429,53 @@ def open_output(
     stream: Any = raw if binary else io.TextIOWrapper(raw, encoding="utf-8", newline="")
     keep = False
     try:
-        yield _Guarded(stream, target.name, option)
+        yield _Guarded(stream, target, option)
         keep = True
+    except Discard:
+        pass
     except KeyboardInterrupt:
         keep = keep_on_interrupt
         raise
     finally:
-        _finish(stream, raw, target, write_to, fresh if write_to != target.path else None, keep, option)
+        _finish(stream, raw, target, tmp, fresh, keep, option)
 
 
-def _finish(
-    stream: Any, raw: Any, target: OutputTarget, write_to: Path, fresh: int | None, keep: bool, option: str
-) -> None:
-    """Flush, fsync and (for a temporary file, ``fresh`` not None) rename into place; else remove it.
+def _finish(stream: Any, raw: Any, target: OutputTarget, tmp: Path | None, fresh: int, keep: bool, option: str) -> None:
+    """Flush, fsync and publish a temporary file (``tmp``; None when written into a stream), or drop it.
 
     One OutputError if that fails; whatever happens, no temporary file is left behind.
     """
-    assert target.path is not None
     published = False
     try:
         if keep:  # everything on disk before the rename, so the new file is whole
             stream.flush()
-            if fresh is not None:
+            if tmp is not None:
                 _settle(raw.fileno(), target, fresh)
-            if target.kind != "stream":
                 os.fsync(raw.fileno())
             stream.close()
-            if fresh is not None:
-                os.replace(write_to, target.path)
+            if tmp is not None:
+                _publish(tmp, target)
                 published = True
-                _fsync_folder(target.path.parent)
     except OSError as exc:
         raise _write_error(exc, target.name, option) from None
     finally:
         with contextlib.suppress(OSError):
             stream.close()  # after a failure: whatever is buffered is dropped with the temporary file
-        if fresh is not None and not published:
+        if tmp is not None and not published:
             with contextlib.suppress(OSError):
-                write_to.unlink()
+                tmp.unlink()
 
 
 def write_bytes(path: str | os.PathLike[str] | None, data: bytes, **options: Any) -> OutputTarget:
-    """Write a whole binary document to ``path`` (see :func:`open_output` for ``options``); returns the target.
+    """Write a whole binary document to ``path`` (see :func:`open_output` for ``options``); returns its target.
 
     Example:
         >>> import pathlib, tempfile
         >>> target = pathlib.Path(tempfile.mkdtemp()) / "a.bin"
-        >>> write_bytes(target, b"abc").kind, target.read_bytes()
-        ('file', b'abc')
+        >>> write_bytes(target, b"abc").path == target, target.read_bytes()
+        (True, b'abc')
     """
-    with open_output(path, binary=True, keep_on_interrupt=False, **options) as stream:
-        stream.write(data)
-    return resolve_output(path)
+    return _write_whole(path, data, binary=True, **options)
 
 
 def write_text(path: str | os.PathLike[str] | None, text: str, **options: Any) -> OutputTarget:
@@ -445,12 +484,27 @@ def write_text(path: str | os.PathLike[str] | None, text: str, **options: Any) -
     Example:
         >>> import pathlib, tempfile
         >>> target = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
-        >>> write_text(target, "ok\\n").kind, target.read_text()
-        ('file', 'ok\\n')
+        >>> write_text(target, "ok\\n").path == target, target.read_text()
+        (True, 'ok\\n')
     """
-    with open_output(path, keep_on_interrupt=False, **options) as stream:
-        stream.write(text)
-    return resolve_output(path)
+    return _write_whole(path, text, binary=False, **options)
+
+
+def _write_whole(
+    path: str | os.PathLike[str] | None,
+    content: bytes | str,
+    *,
+    binary: bool,
+    inputs: Inputs = (),
+    option: str = "output",
+    what: str = "this output",
+    example: str = "out",
+    streams: bool = True,
+) -> OutputTarget:
+    target = _checked(path, inputs=inputs, option=option, what=what, example=example, streams=streams)
+    with _opened(target, binary=binary, option=option, keep_on_interrupt=False) as stream:
+        stream.write(content)
+    return target
 
 
 @contextlib.contextmanager
@@ -466,11 +520,12 @@ def output_path(
     """A real file path for a library that writes by path; the file it writes there becomes ``path`` at the end.
 
     For a regular file or a new path the library writes a temporary file in the target's folder, which
-    is fsynced and renamed over the target when the block ends without an error (and removed otherwise);
-    for a FIFO, a device or stdout it writes into a private temporary folder, and the finished file is
-    streamed into the target (refused with ``streams=False``). ``suffix`` is the temporary file's (some
-    libraries pick their format by it). The published file has the old file's permission bits (a new
-    one the umask's), whatever the library gave its file.
+    is fsynced and renamed over the target when the block ends without an error (and removed otherwise,
+    or when the block raises :class:`Discard`); for a FIFO, a device or stdout it writes into a private
+    temporary folder, and the finished file is streamed into the target (refused with
+    ``streams=False``). ``suffix`` is the temporary file's (some libraries pick their format by it).
+    The published file has the old file's permission bits (a new one the umask's), whatever the
+    library gave its file.
 
     Example:
         >>> import pathlib, tempfile
@@ -481,49 +536,52 @@ def output_path(
         >>> np.load(target).tolist()
         [0, 1, 2]
     """
-    check_not_input(path, inputs, option)
-    target = resolve_output(path, option=option)
+    target = _checked(path, inputs=inputs, option=option, what=what, example="out", streams=streams)
     if target.streamed:
-        if not streams:
-            raise _refuse_stream(target, what, option)
         with tempfile.TemporaryDirectory(prefix="yolo-probs-out-") as folder:
             produced = Path(folder) / f"output{suffix}"
-            yield produced
-            _stream_file(produced, path, option)
+            try:
+                yield produced
+            except Discard:
+                return
+            _stream_file(produced, target, option)
         return
     assert target.path is not None
     try:
-        produced, fresh = _temporary(target.path, suffix)
+        produced, fd, fresh = _temporary(target.path, suffix)
+        os.close(fd)  # the library opens the file by its path
     except OSError as exc:
         raise ConfigError(
             f"{target.name}: cannot write it ({exc.strerror}); choose a writable path", option=option
         ) from None
-    published = False
     try:
         yield produced
-        fd = os.open(produced, os.O_RDONLY)
-        try:
-            _settle(fd, target, fresh)  # the library may have written a new file with bits of its own
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(produced, target.path)
-        published = True
-        _fsync_folder(target.path.parent)
+        _settle_file(produced, target, fresh)
+        _publish(produced, target)
+    except Discard:
+        pass
     except OSError as exc:
         raise _write_error(exc, target.name, option) from None
     finally:
-        if not published:
-            with contextlib.suppress(OSError):
-                produced.unlink()
+        with contextlib.suppress(OSError):
+            produced.unlink()  # gone after a rename: then this does nothing
 
 
-def _stream_file(produced: Path, path: str | os.PathLike[str] | None, option: str) -> None:
+def _settle_file(produced: Path, target: OutputTarget, fresh: int) -> None:
+    """:func:`_settle` and fsync a file a library wrote by path (it may have made a new file with bits of its own)."""
+    fd = os.open(produced, os.O_RDONLY)
+    try:
+        _settle(fd, target, fresh)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _stream_file(produced: Path, target: OutputTarget, option: str) -> None:
     """Copy a finished file into a stream target (a FIFO, a device, stdout)."""
-    name = resolve_output(path, option=option).name
     try:
         source = produced.open("rb")
     except OSError as exc:
-        raise _write_error(exc, name, option) from None
-    with source, open_output(path, binary=True, option=option, keep_on_interrupt=False) as stream:
+        raise _write_error(exc, target.name, option) from None
+    with source, _opened(target, binary=True, option=option, keep_on_interrupt=False) as stream:
         shutil.copyfileobj(source, stream, 1 << 20)

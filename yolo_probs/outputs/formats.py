@@ -4,10 +4,10 @@ Every writer takes ``(stream, logits=False)``, receives predictions one by one w
 finishes the document with ``close``; its ``suffixes`` say which ``--output`` file names pick it. The
 CLI's ``--format`` choices and its suffix-to-format map come from :data:`WRITERS`, so adding a format
 is one class plus one :func:`register_writer` line. Records are written as they arrive and flushed.
-Output files are opened by :func:`yolo_probs.outputs.files.open_output`: a writer whose class says
-``atomic = False`` (JSON Lines) streams into the file; every other writer (JSON, CSV, Parquet...)
-writes to a temporary file renamed into place at the end, so an interrupted run never leaves half a
-document in place of a good one.
+Output files are opened by :func:`open_records`, through the one file writer
+(:mod:`yolo_probs.outputs.files`): a file is written under a temporary name and renamed into place at
+the end, so a failed run never leaves half a document in place of a good one (on Ctrl-C the records
+so far are kept, as a complete document); stdout, a FIFO or a device get the records as they come.
 
 Example:
     >>> import io, numpy as np
@@ -73,7 +73,6 @@ class JsonLinesWriter:
     name: ClassVar[str] = "jsonl"
     suffixes: ClassVar[tuple[str, ...]] = (".jsonl",)
     binary: ClassVar[bool] = False
-    atomic: ClassVar[bool] = False  # every line is a whole record: stream it
 
     def __init__(self, stream: TextIO, logits: bool = False) -> None:
         self.stream, self.logits = stream, logits
@@ -91,7 +90,6 @@ class JsonWriter(JsonLinesWriter):
 
     name: ClassVar[str] = "json"
     suffixes: ClassVar[tuple[str, ...]] = (".json",)
-    atomic: ClassVar[bool] = True
 
     def __init__(self, stream: TextIO, logits: bool = False) -> None:
         super().__init__(stream, logits)
@@ -293,8 +291,9 @@ def open_records(
     path: str | os.PathLike[str] | None, fmt: str, *, inputs: Iterable[str | os.PathLike[str] | None] = ()
 ) -> AbstractContextManager[Any]:
     """The stream a ``fmt`` writer writes to (stdout when ``path`` is None), opened by :func:`open_output`:
-    binary for binary formats, renamed into place at the end unless the format streams (JSON Lines)."""
+    binary for binary formats; a file is renamed into place at the end, stdout, a FIFO or a device are
+    written into as the records come."""
     cls = WRITERS[fmt]
-    atomic = getattr(cls, "atomic", True)
     example = f"predictions{cls.suffixes[0] if cls.suffixes else '.txt'}"
-    return open_output(path, binary=cls.binary, atomic=atomic, inputs=inputs, example=example)
+    # On Ctrl-C the writer completes its document in a finally block: the records so far are kept.
+    return open_output(path, binary=cls.binary, inputs=inputs, example=example, keep_on_interrupt=True)

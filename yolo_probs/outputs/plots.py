@@ -33,7 +33,7 @@ from yolo_probs.outputs.files import write_bytes
 if TYPE_CHECKING:
     from yolo_probs.calibration.base import Calibrator
 
-__all__ = ["plot_reliability", "plot_risk_coverage"]
+__all__ = ["PLOT_SUFFIXES", "plot_reliability", "plot_risk_coverage"]
 
 
 def _merged(s: BinStats) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -98,6 +98,10 @@ def _panel(ax: Any, ax_count: Any, s: BinStats, title: str) -> None:
     ax_count.set(xlim=(0, 1), xlabel="confidence (top-1 probability)", ylabel="samples")
     ax_count.set_yscale("log")
     ax_count.set_ylim(0.8, max(float(count.max()), 1.0) * 4)
+
+
+#: Plot file suffixes the CLI accepts (checked before the work starts): formats matplotlib's Agg canvas writes.
+PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".eps", ".ps")
 
 
 def _figure(size: tuple[float, float], dpi: float = 100) -> Any:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from yolo_probs.errors import ConfigError, YoloProbsError
-from yolo_probs.outputs.files import output_path, write_bytes
+from yolo_probs.outputs.files import Discard, output_path, write_bytes
 from yolo_probs.overlay.canvas import canvas_size, to_canvas
 from yolo_probs.overlay.canvas import letterbox as _fit
 from yolo_probs.overlay.draw import OverlayDrawer
@@ -174,7 +174,8 @@ class AnnotatedCopies:
                 self._video, self._video_path, self._publish = writer, path, publish
                 return
             writer.release()
-            _discard(publish)
+            with publish:  # the writer drops its temporary file, and the old copy stays
+                raise Discard
             self._used.discard(path.name)
         self.failures.append(f"{source}: OpenCV cannot encode an annotated video (mp4v or MJPG) here")
 
@@ -195,16 +196,6 @@ class AnnotatedCopies:
         """Finish the last video; return ``{path: frames written}`` for every copy."""
         self._finish_video()
         return dict(self.written)
-
-
-class _Discarded(Exception):
-    """Raised into a pending output to drop its temporary file instead of publishing it."""
-
-
-def _discard(publish: contextlib.ExitStack) -> None:
-    """Drop an output opened by :func:`~yolo_probs.outputs.files.output_path` (its temporary file is removed)."""
-    with contextlib.suppress(_Discarded), publish:
-        raise _Discarded
 
 
 def _same_file(candidate: Path, source: str) -> bool:

@@ -124,10 +124,6 @@ def frames_in(path: str | os.PathLike[str]) -> int:
             cap.release()
 
 
-class _Discarded(Exception):
-    """Thrown into the file writer's ``output_path`` block: it removes its temporary file and publishes nothing."""
-
-
 class Recorder:
     """The recording of one overlay run: opened with the first frame, then published or discarded.
 
@@ -205,7 +201,7 @@ class Recorder:
         self.stop()
         output, self._output, self.temp = self._output, None, None
         if output is not None:
-            output.__exit__(_Discarded, _Discarded(), None)
+            output.__exit__(files.Discard, files.Discard(), None)
 
 
 def save_snapshot(image: np.ndarray, folder: str | os.PathLike[str], frame: int, number: int) -> str | None:

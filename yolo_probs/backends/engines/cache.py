@@ -17,7 +17,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -26,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from yolo_probs._util.hashing import file_sha256
+from yolo_probs._util.hashing import bytes_sha256, file_sha256
 
 __all__ = [
     "CACHE_FORMAT",
@@ -82,7 +81,7 @@ def entry_key(*, checkpoint: str, imgsz: int | None, batch_shape: str, engine: s
         "engine": engine,
         "version": version,
     }
-    digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+    digest = bytes_sha256(json.dumps(fields, sort_keys=True).encode())[:16]
     return f"{engine}-{digest}"
 
 
