@@ -38,7 +38,7 @@ def pt_logits() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def folded_t2(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from yolo_probs.export.folded import export_folded
+    from yolo_probs.export.exporter import export_folded
 
     out = tmp_path_factory.mktemp("folded") / "digits-t2.onnx"
     export_folded(str(MODEL), output=out, temperature=2.0)

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from yolo_probs.calibration.base import Calibrator, register_calibrator
     from yolo_probs.calibration.temperature import TemperatureScaling, fit_temperature
     from yolo_probs.core.metrics import evaluate_logits
-    from yolo_probs.export.folded import export_folded
+    from yolo_probs.export.exporter import export_folded
     from yolo_probs.inputs.sources import InputFailure
     from yolo_probs.integrations.plugin import attach, detach
     from yolo_probs.overlay.draw import OverlayDrawer
@@ -68,7 +68,7 @@ _LAZY = {
     "TemperatureScaling": "yolo_probs.calibration.temperature",
     "fit_temperature": "yolo_probs.calibration.temperature",
     "evaluate_logits": "yolo_probs.core.metrics",
-    "export_folded": "yolo_probs.export.folded",
+    "export_folded": "yolo_probs.export.exporter",
     "InputFailure": "yolo_probs.inputs.sources",
     "attach": "yolo_probs.integrations.plugin",
     "detach": "yolo_probs.integrations.plugin",

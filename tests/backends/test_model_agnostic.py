@@ -25,7 +25,7 @@ from yolo_probs.backends.exported import ProbabilityUnderflowWarning, outputs_to
 from yolo_probs.calibration.fold import fold_temperature
 from yolo_probs.cli import main
 from yolo_probs.errors import ConfigError, ModelError
-from yolo_probs.export.folded import export_folded
+from yolo_probs.export.exporter import export_folded
 from yolo_probs.inputs.preprocess import Preprocess
 
 ROOT = Path(__file__).resolve().parents[2]

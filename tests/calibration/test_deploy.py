@@ -24,7 +24,7 @@ from yolo_probs.calibration.ets import EnsembleTemperatureScaling
 from yolo_probs.calibration.vector import VectorScaling
 from yolo_probs.cli import main
 from yolo_probs.errors import ConfigError
-from yolo_probs.export.folded import export_folded
+from yolo_probs.export.exporter import export_folded
 from yolo_probs.inputs.preprocess import Preprocess
 
 ROOT = Path(__file__).resolve().parents[2]

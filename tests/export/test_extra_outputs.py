@@ -17,7 +17,7 @@ from yolo_probs.api.workflow import calibrate
 from yolo_probs.cli import main
 from yolo_probs.decisions.requested import DecisionOptions
 from yolo_probs.errors import ConfigError
-from yolo_probs.export.folded import export_folded
+from yolo_probs.export.exporter import export_folded
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "examples" / "models" / "digits-yolo26n-cls.pt"

@@ -21,7 +21,7 @@ from yolo_probs.cli.options import (
     tailored,
 )
 from yolo_probs.errors import ConfigError
-from yolo_probs.export.folded import ExportResult, export_folded
+from yolo_probs.export.exporter import ExportResult, export_folded
 
 
 class ExportFormat(str, Enum):  # noqa: UP042  (Typer needs a str Enum it can list in --help)

@@ -1,6 +1,6 @@
 """Exports with the calibration inside: ONNX and TorchScript files whose softmax is the calibrated probability.
 
-See :mod:`yolo_probs.export.folded`.
+See :mod:`yolo_probs.export.exporter`.
 
 Example:
     >>> from yolo_probs.export import EXPORT_FORMATS
@@ -11,7 +11,7 @@ Example:
 from __future__ import annotations
 
 from yolo_probs._util.deprecation import moved_names
-from yolo_probs.export.folded import EXPORT_FORMATS, ExportResult, export_folded
+from yolo_probs.export.exporter import EXPORT_FORMATS, ExportResult, export_folded
 
 __all__ = ["EXPORT_FORMATS", "ExportResult", "export_folded"]
 

@@ -252,7 +252,7 @@ def test_bad_engine_requests(tmp_path, engine, model_kind, match):
     model = MODEL
     if model_kind == "onnx":
         model = tmp_path / "m.onnx"
-        from yolo_probs.export.folded import export_folded
+        from yolo_probs.export.exporter import export_folded
 
         export_folded(MODEL, output=model)
     device = "0" if engine == "onnxruntime" else None
@@ -262,7 +262,7 @@ def test_bad_engine_requests(tmp_path, engine, model_kind, match):
 
 
 def test_onnx_file_with_onnxruntime_or_auto_keeps_the_onnx_backend(tmp_path):
-    from yolo_probs.export.folded import export_folded
+    from yolo_probs.export.exporter import export_folded
 
     export_folded(MODEL, output=tmp_path / "m.onnx")
     for engine in ("onnxruntime", "auto"):

@@ -259,7 +259,7 @@ def export_folded(
 
     Example:
         >>> import tempfile, torchvision
-        >>> from yolo_probs.export.folded import export_folded
+        >>> from yolo_probs.export.exporter import export_folded
         >>> net = torchvision.models.resnet18(weights=None, num_classes=10)
         >>> out = tempfile.mkdtemp() + "/resnet.onnx"
         >>> export_folded(net, output=out, temperature=2.0, imgsz=32).layer

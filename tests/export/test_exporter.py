@@ -16,7 +16,7 @@ import torch
 from tests.targets import KINDS, STALE, special_target
 from yolo_probs.backends.exported import META_PREFIX, TORCHSCRIPT_META
 from yolo_probs.errors import ConfigError, OutputError
-from yolo_probs.export.folded import export_folded
+from yolo_probs.export.exporter import export_folded
 
 
 def tiny() -> torch.nn.Module:
@@ -77,7 +77,7 @@ def test_a_failed_export_leaves_the_old_file(tmp_path: Path, monkeypatch: pytest
     def broken(*args: object) -> None:
         raise RuntimeError("the exporter crashed")
 
-    monkeypatch.setattr("yolo_probs.export.folded._write_metadata", broken)
+    monkeypatch.setattr("yolo_probs.export.exporter._write_metadata", broken)
     with pytest.raises(RuntimeError):
         export_folded(tiny(), output=out, temperature=2.0, imgsz=16)
     assert out.read_bytes() == b"old export" and sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
@@ -87,6 +87,6 @@ def test_a_folder_is_refused_before_the_export(tmp_path: Path, monkeypatch: pyte
     def never(*args: object, **kwargs: object) -> None:
         raise AssertionError("the export ran")
 
-    monkeypatch.setattr("yolo_probs.export.folded._export_module", never)
+    monkeypatch.setattr("yolo_probs.export.exporter._export_module", never)
     with pytest.raises(ConfigError, match=rf"{tmp_path}: it is a folder; name a file in it, e.g. .*/model.onnx"):
         export_folded(tiny(), output=tmp_path, temperature=2.0, imgsz=16)
