@@ -80,11 +80,11 @@ def contenders(model: str, folder: str, batch: int, imgsz: int, device: str) -> 
     from ultralytics import YOLO
 
     from yolo_probs import YoloProbs
-    from yolo_probs.backends.base import engines as registered_engines
+    from yolo_probs.backends.base import engine_factories
     from yolo_probs.inputs.fast_preprocess import fast_preprocess
     from yolo_probs.inputs.sources import Frame, iter_frames
 
-    engines = [name for name, f in registered_engines().items() if name != "auto" and f.available()]
+    engines = [name for name, f in engine_factories().items() if name != "auto" and f.available()]
     if device != "cpu":  # the fast engines are CPU engines: on a GPU compare the torch path only
         engines = []
     common = {"imgsz": imgsz, "device": device, "batch": batch}

@@ -192,3 +192,38 @@ def test_moved_names_of_kept_modules_warn_and_still_work() -> None:
     from yolo_probs.calibration.fold import fold_temperature
 
     assert fold is fold_temperature
+
+
+@pytest.mark.parametrize(
+    ("old", "name", "new"),
+    [
+        ("yolo_probs.backends", "MAX_IMGSZ", "yolo_probs.inputs.preprocess"),
+        ("yolo_probs.calibration", "check_logits_labels", "yolo_probs.core.checks"),
+        ("yolo_probs.decisions.selective", "plot_risk_coverage", "yolo_probs.outputs.plots"),
+    ],
+)
+def test_names_removed_from_kept_modules_warn_and_are_the_same_objects(old: str, name: str, new: str) -> None:
+    with pytest.warns(DeprecationWarning, match=re.escape(f"{old}.{name} moved to {new}.{name}")):
+        got = getattr(importlib.import_module(old), name)
+    assert got is getattr(importlib.import_module(new), name)
+    with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"):
+        _ = importlib.import_module(old).no_such_name  # the shim answers only for what moved
+
+
+@pytest.mark.parametrize("package", ["yolo_probs.backends", "yolo_probs.calibration", "yolo_probs.decisions"])
+def test_load_builtin_is_a_no_op_that_warns(package: str) -> None:
+    module = importlib.import_module(package)
+    message = f"{package}.load_builtin() is no longer needed: the built-in"
+    with pytest.warns(DeprecationWarning, match=re.escape(message)):
+        assert module.load_builtin() is None
+
+
+def test_star_import_of_an_old_module_path_imports_its_public_names() -> None:
+    sys.modules.pop("yolo_probs.probs", None)
+    namespace: dict[str, Any] = {}
+    with pytest.warns(DeprecationWarning, match="yolo_probs.probs moved to"):
+        exec("from yolo_probs.probs import *", namespace)
+    from yolo_probs.core import probs
+
+    assert namespace["softmax"] is probs.softmax
+    assert {n for n in namespace if n != "__builtins__"} == set(probs.__all__)

@@ -284,6 +284,12 @@ def test_fold_temperature_divides_the_head_only() -> None:
     assert not torch.allclose(folded(x), net(x))  # the original is untouched
 
 
+def test_fold_temperature_refuses_a_layer_without_a_weight() -> None:
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Softmax(dim=1))
+    with pytest.raises(ModelError, match=r"cannot fold a temperature into layer '1' \(Softmax\): it needs Linear"):
+        fold_temperature(net, 2.0, layer="1")
+
+
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
 def test_folded_ultralytics_export(tmp_path: Path, pytorch_logits: np.ndarray, capsys, fmt: str) -> None:
     out = tmp_path / f"digits-t2.{fmt}"

@@ -130,3 +130,42 @@ def test_as_logits_takes_numpy_lists_and_torch_alike() -> None:
     assert as_logits([[1.0, 2.0]])[1] is False
     with pytest.raises(ConfigError, match=r"\(C,\) or \(N, C\)"):
         as_logits(np.zeros((1, 1, 2)))
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        ({"method": "vector", "scale": [1.0, 2.0], "bias": [0.0]}, r"bias must be .* shape \(2,\), got shape \(1,\)"),
+        (
+            {"method": "vector", "scale": [1.0], "bias": [0.0, 0.0, 0.0]},
+            r"scale must be .* shape \(3,\), got shape \(1,\)",
+        ),
+        ({"method": "vector", "scale": [1.0], "bias": [0.0]}, r"bias must list one number per class \(>= 2\)"),
+        (
+            {"method": "dirichlet", "weights": np.eye(3).tolist(), "bias": [0.0, 0.0]},
+            r"bias must .* \(3,\), got .* \(2,\)",
+        ),
+        (
+            {"method": "dirichlet", "weights": [[1.0, 0.0]], "bias": [0.0, 0.0]},
+            r"weights must .* \(2, 2\), got .* \(1, 2\)",
+        ),
+    ],
+)
+def test_from_dict_blames_the_key_that_is_off(data: dict[str, Any], match: str) -> None:
+    cls = VectorScaling if data["method"] == "vector" else DirichletCalibration
+    with pytest.raises(ConfigError, match=match):
+        cls.from_dict(data)
+
+
+def test_scale_and_weights_can_be_assigned_as_before() -> None:
+    vec = VectorScaling([1.0, 1.0], [0.0, 0.0])
+    vec.scale = [2.0, 0.5]
+    assert vec.coef is vec.scale and vec.to_dict()["scale"] == [2.0, 0.5]
+    np.testing.assert_allclose(vec.log_probs([1.0, 1.0]), sp_log_softmax([2.0, 0.5]))
+    dirichlet = DirichletCalibration()
+    dirichlet.weights, dirichlet.bias = 2.0 * np.eye(2), np.zeros(2)
+    assert dirichlet.coef is dirichlet.weights
+    np.testing.assert_allclose(dirichlet.log_probs([0.0, 1.0]), sp_log_softmax(2.0 * sp_log_softmax([0.0, 1.0])))
+    vec.scale = None
+    with pytest.raises(ConfigError, match="not fitted yet"):
+        vec.probs([1.0, 1.0])

@@ -247,3 +247,11 @@ def test_unreachable_target_is_a_clear_error() -> None:
         selective.choose_min_prob(conf, correct, 0.99, 0.1)
     with pytest.raises(ConfigError, match="strictly between 0 and 1"):
         selective.choose_min_prob(conf, correct, 1.0, 0.1)
+
+
+def test_a_plot_option_is_refused_and_says_what_to_call_instead() -> None:
+    # Before 0.2, fit wrote the risk-coverage PNG named by options["plot"]; now it would be silently skipped.
+    instead = r"reject_curve\(result\).*yolo_probs\.outputs\.plots\.plot_risk_coverage"
+    with pytest.raises(ConfigError, match=instead) as e:
+        selective.fit({"target_accuracy": 0.9, "plot": "risk.png"}, None, None)
+    assert e.value.option == "plot" and len(str(e.value).splitlines()) == 1

@@ -4,6 +4,7 @@
 module that reads every name from its new home (``yolo_probs.api.model``) and warns once where it is
 imported. :func:`moved_names` makes a module ``__getattr__`` for single names that moved to another
 module. Nothing is copied: the old path reads the new module's objects, so both stay the same objects.
+:func:`no_longer_needed` stands in for a function whose work now happens by itself: calling it only warns.
 
 Example:
     >>> import sys, warnings
@@ -26,7 +27,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["alias_modules", "moved_names"]
+__all__ = ["alias_modules", "moved_names", "no_longer_needed"]
 
 #: The release after which the old paths go away.
 REMOVED_IN = "0.3"
@@ -40,6 +41,8 @@ class _AliasModule(types.ModuleType):
         self._targets = tuple(targets)
 
     def __getattr__(self, attr: str) -> Any:
+        if attr == "__all__":  # what ``from old.path import *`` imports: the public names of every target
+            return list(dict.fromkeys(n for t in self._targets for n in _public(importlib.import_module(t))))
         if attr.startswith("__"):
             raise AttributeError(attr)
         for target in self._targets:
@@ -50,6 +53,12 @@ class _AliasModule(types.ModuleType):
 
     def __dir__(self) -> list[str]:
         return sorted({n for t in self._targets for n in dir(importlib.import_module(t))})
+
+
+def _public(module: types.ModuleType) -> list[str]:
+    """The names ``from module import *`` would import."""
+    names = getattr(module, "__all__", None)
+    return list(names) if names is not None else [n for n in vars(module) if not n.startswith("_")]
 
 
 class _AliasFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -110,3 +119,29 @@ def moved_names(module: str, moved: Mapping[str, str]) -> Callable[[str], Any]:
         return getattr(importlib.import_module(moved[name]), name)
 
     return __getattr__
+
+
+def no_longer_needed(module: str, name: str, why: str) -> Callable[..., None]:
+    """A function ``module.name`` that does nothing but warn that calling it is no longer needed, and ``why``.
+
+    Example:
+        >>> import warnings
+        >>> load = no_longer_needed("pkg", "load", "it loads on first use")
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     load()
+        >>> str(caught[0].message).split(";")[0]
+        'pkg.load() is no longer needed: it loads on first use'
+    """
+
+    def shim(*args: Any, **kwargs: Any) -> None:
+        warnings.warn(
+            f"{module}.{name}() is no longer needed: {why}; remove the call (it goes away in yolo-probs {REMOVED_IN})",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+
+    shim.__name__ = shim.__qualname__ = name
+    shim.__module__ = module
+    shim.__doc__ = f"Deprecated, does nothing: {why}."
+    return shim

@@ -34,7 +34,7 @@ from yolo_probs.calibration import TemperatureScaling, calibrator_from_dict
 from yolo_probs.calibration.storage import calibrator_file_name, load_calibrator, pack_calibrator, profile_folder
 from yolo_probs.core.probs import check_min_prob, check_temperature, check_top_k
 from yolo_probs.errors import ConfigError, ModelError
-from yolo_probs.inputs.preprocess import MAX_IMGSZ
+from yolo_probs.inputs.preprocess import check_size
 from yolo_probs.outputs.files import check_output, resolve_output, write_bytes, write_text
 
 __all__ = ["PROFILE_VERSION", "Profile", "bank_file_name", "load_profile", "save_profile", "side_files"]
@@ -78,12 +78,7 @@ class Profile:
         self.temperature = check_temperature(self.temperature)
         self.top_k = check_top_k(self.top_k)
         self.min_prob = check_min_prob(self.min_prob)
-        imgsz = self.imgsz
-        if imgsz is not None and (isinstance(imgsz, bool) or not isinstance(imgsz, int) or imgsz < 1):
-            raise ConfigError(f"imgsz must be a whole number >= 1 or null, got {self.imgsz!r}")
-
-        if imgsz is not None and imgsz > MAX_IMGSZ:
-            raise ConfigError(f"imgsz {imgsz} is above the limit of {MAX_IMGSZ} pixels; use e.g. 224 or null")
+        check_size(self.imgsz, "imgsz", hint="use e.g. 224 or null")
 
     def model_kwargs(self, **explicit: Any) -> dict[str, Any]:
         """Keyword arguments for :class:`~yolo_probs.api.model.YoloProbs` (``model`` included), ``explicit`` on top.

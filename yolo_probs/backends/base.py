@@ -4,8 +4,9 @@
 model. A backend is any object with ``names``, ``folded_temperature``, ``run``, ``run_tensor`` and
 ``close`` (see :class:`Backend`); the built-in ones (Ultralytics predictor, plain ``torch.nn.Module``,
 ONNX, TorchScript, and the fast engines) are classes registered in :data:`BACKENDS` that also answer
-``can_load(model, options)``. Adding an engine is one module with one class plus one line in the
-:data:`BACKENDS` table.
+``can_load(model, options)``. Adding an engine is one module with one
+:class:`~yolo_probs.backends.engines.base.EngineFactory` subclass and its instance ``ENGINE``, plus
+one line naming that instance in the :data:`BACKENDS` table.
 
 Example:
     >>> import numpy as np
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from yolo_probs._util.registry import Registry
 from yolo_probs.backends.identify import shown_model
 from yolo_probs.errors import ConfigError, ModelError
-from yolo_probs.inputs.preprocess import MAX_IMGSZ, Preprocess
+from yolo_probs.inputs.preprocess import Preprocess, check_size
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -47,7 +48,7 @@ __all__ = [
     "BackendFactory",
     "BackendOptions",
     "BackendOutput",
-    "engines",
+    "engine_factories",
     "register_backend",
     "resolve_backend",
 ]
@@ -78,13 +79,10 @@ class BackendOptions:
     engine: str | None = None
 
     def __post_init__(self) -> None:
-        batch, imgsz = self.batch, self.imgsz
+        batch = self.batch
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise ConfigError(f"batch must be a whole number >= 1, got {batch!r}; pass e.g. 8")
-        if imgsz is not None and (isinstance(imgsz, bool) or not isinstance(imgsz, int) or imgsz < 1):
-            raise ConfigError(f"imgsz must be a whole number >= 1, got {imgsz!r}; pass e.g. 224", option="imgsz")
-        if imgsz is not None and imgsz > MAX_IMGSZ:
-            raise ConfigError(f"imgsz {imgsz} is above the limit of {MAX_IMGSZ} pixels; pass e.g. 224", option="imgsz")
+        check_size(self.imgsz, "imgsz", "imgsz")
 
     def with_(self, **changes: Any) -> BackendOptions:
         """A copy with some fields changed."""
@@ -146,7 +144,8 @@ class BackendFactory(Protocol):
 #: The fast engines come first: they answer only when ``engine=`` names them, and then before any other
 #: backend, so that an engine asked for a model it cannot run says so instead of being ignored. Then
 #: exported graphs by suffix (ONNX, TorchScript), plain PyTorch modules, and Ultralytics last, whose
-#: ``can_load`` takes any path. Adding an engine is one module plus one line here.
+#: ``can_load`` takes any path. Adding an engine is one module (a factory class and its ``ENGINE``
+#: instance) plus one ``"module:ENGINE"`` line here.
 BACKENDS: Registry[Any] = Registry(
     "backend",
     {
@@ -167,7 +166,7 @@ def register_backend(factory: Any, *, first: bool = False) -> Any:
     return BACKENDS.register(factory.name, factory, first=first)
 
 
-def engines() -> dict[str, Any]:
+def engine_factories() -> dict[str, Any]:
     """The registered fast engines (``is_engine``), by name."""
     return {name: f for name, f in BACKENDS.items() if getattr(f, "is_engine", False)}
 
@@ -185,7 +184,7 @@ def resolve_backend(model: Any, options: BackendOptions | None = None) -> Backen
     if _is_backend(model):
         return model  # type: ignore[no-any-return]
     opts = options or BackendOptions()
-    names = {"torch", *engines()}
+    names = {"torch", *engine_factories()}
     if opts.engine is not None and opts.engine not in names:
         raise ConfigError(f"unknown engine {opts.engine!r}; choose one of {', '.join(sorted(names))}", option="engine")
     for factory in BACKENDS.values():

@@ -29,6 +29,7 @@ import numpy as np
 from yolo_probs._util.threads import engine_threads
 from yolo_probs.backends.base import BackendOptions, BackendOutput
 from yolo_probs.backends.torch_module import torch_device
+from yolo_probs.core.checks import float32_batch
 from yolo_probs.core.names import load_names
 from yolo_probs.errors import ConfigError, ModelError, first_line
 from yolo_probs.inputs.fast_preprocess import fast_preprocess, supports
@@ -226,9 +227,7 @@ class ExportedBackend:
 
     def run_tensor(self, batch: Any, *, features: bool = False) -> BackendOutput:
         """A preprocessed (N, 3, H, W) float32 batch -> logits (features only from a ``features`` output)."""
-        if not isinstance(batch, np.ndarray):
-            batch = batch.detach().float().cpu().numpy()
-        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        batch = float32_batch(batch)
         if self._logits_output is not None:  # the graph gives the raw logits: nothing to recover or undo
             want = [self._logits_output] + ([self._features_output] if features and self._features_output else [])
             got = self._forward_named(batch, want)

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+from yolo_probs._util.deprecation import moved_names, no_longer_needed
 from yolo_probs.calibration.base import (
     CALIBRATORS,
     SELECTORS,
@@ -48,3 +49,9 @@ __all__ = [
     "register_calibrator",
     "register_selector",
 ]
+
+# Before 0.2: check_logits_labels lived here, and load_builtin() had to be called before use.
+__getattr__ = moved_names(__name__, {"check_logits_labels": "yolo_probs.core.checks"})
+load_builtin = no_longer_needed(
+    __name__, "load_builtin", "the built-in methods load on first use (add your own with register_calibrator)"
+)

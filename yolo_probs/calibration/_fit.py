@@ -149,6 +149,14 @@ def check_matrix(data: dict[str, Any], key: str, shape: tuple[int, ...], method:
     return a
 
 
+def _shape(value: Any) -> tuple[int, ...] | None:
+    """The array shape of a profile value, or None when it is not an array of numbers."""
+    try:
+        return np.asarray(value, dtype=np.float64).shape
+    except (TypeError, ValueError):
+        return None
+
+
 def as_logits(logits: Any) -> tuple[np.ndarray, bool]:
     """``(N, C)`` float64 numpy logits from ``(C,)`` or ``(N, C)`` numpy/torch input, and whether it was 1-D."""
     x = np.asarray(to_numpy(logits), dtype=np.float64)
@@ -308,9 +316,17 @@ class AffineCalibrator(LogProbsCalibrator):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
-        """From :meth:`to_dict`'s mapping: ``bias`` gives the class count (>= 2), ``coef`` must match it."""
+        """From :meth:`to_dict`'s mapping: ``bias`` gives the class count (>= 2), ``coef`` must match it.
+
+        ``bias`` is checked first, then ``coef``, then the class count. A ``coef`` that is whole for
+        another count of 2 or more classes (a vector profile's ``scale`` of 3 numbers beside a ``bias``
+        of 2) gives the count instead: it is then ``bias`` whose shape is off, and the message says so.
+        """
         bias = data.get("bias")
-        n = len(bias) if isinstance(bias, list | tuple | np.ndarray) else -1
+        bias_shape, coef_shape = _shape(bias), _shape(data.get(cls.coef_key))
+        n = bias_shape[0] if bias_shape else -1
+        if coef_shape and coef_shape[0] >= 2 and cls.coef_shape(n) != coef_shape == cls.coef_shape(coef_shape[0]):
+            n = coef_shape[0]  # the coefficient is whole for another class count: it is the bias that is off
         b = check_matrix(data, "bias", (n,), cls.method)
         coef = check_matrix(data, cls.coef_key, cls.coef_shape(n), cls.method)
         if n < 2:

@@ -63,8 +63,12 @@ class DirichletCalibration(_fit.AffineCalibrator):
 
     @property
     def weights(self) -> np.ndarray | None:
-        """The ``C x C`` matrix; row ``k`` makes class ``k`` (None until :meth:`fit`)."""
+        """The ``C x C`` matrix, row ``k`` making class ``k`` (None until :meth:`fit`); assigning sets the map's."""
         return self.coef
+
+    @weights.setter
+    def weights(self, value: Any) -> None:
+        self.coef = None if value is None else np.asarray(value, dtype=np.float64)
 
     @staticmethod
     def coef_shape(classes: int) -> tuple[int, ...]:

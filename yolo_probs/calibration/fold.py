@@ -1,9 +1,10 @@
 """Fold a calibrator into a copy of a PyTorch classifier, so the copy's logits give the calibrated probabilities.
 
-Two ways: an affine map per class (``a * z + b``: vector scaling, and temperature as its special case)
-goes into the final linear layer's weight and bias at no runtime cost; any other map (Dirichlet, ETS)
-becomes a small module placed right after the final layer (``nn.Sequential(layer, head)``), which
-ONNX and TorchScript export as a few extra graph operations.
+Two ways: a temperature (:func:`fold_temperature`: weight and bias divided by ``T``) or an affine map
+per class (:func:`fold_affine`, ``a * z + b``: vector scaling) goes into the final linear layer's
+weight and bias at no runtime cost; any other map (Dirichlet, ETS) becomes a small module placed
+right after the final layer (:func:`fold_head`, ``nn.Sequential(layer, head)``), which ONNX and
+TorchScript export as a few extra graph operations.
 
 Example:
     >>> import torch
@@ -30,6 +31,7 @@ __all__ = ["fold_affine", "fold_head", "fold_temperature"]
 
 
 def _head_of(module: nn.Module, layer: str | None, what: str, kinds: tuple[type, ...]) -> tuple[nn.Module, str, Any]:
+    """A deep copy of ``module`` in eval mode, the name of its logits layer, and that layer (one of ``kinds``)."""
     folded = copy.deepcopy(module).eval()
     name, head = find_logits_layer(folded, layer)
     if not isinstance(head, kinds):
@@ -84,13 +86,7 @@ def fold_temperature(module: nn.Module, temperature: float, layer: str | None = 
     from torch import nn
 
     t = check_temperature(temperature)
-    folded = copy.deepcopy(module).eval()
-    name, head = find_logits_layer(folded, layer)
-    if not isinstance(head, nn.Linear | nn.Conv1d | nn.Conv2d):
-        raise ModelError(
-            f"cannot fold a temperature into layer {name!r} ({type(head).__name__}): it needs a linear or "
-            "convolution layer with a weight; pass layer=NAME of the final linear layer"
-        )
+    folded, name, head = _head_of(module, layer, "a temperature", (nn.Linear, nn.Conv1d, nn.Conv2d))
     with torch.no_grad():
         head.weight.div_(t)
         if head.bias is not None:

@@ -61,8 +61,12 @@ class VectorScaling(_fit.AffineCalibrator):
 
     @property
     def scale(self) -> np.ndarray | None:
-        """The ``C`` scales (None until :meth:`fit`)."""
+        """The ``C`` scales (None until :meth:`fit`); assigning sets the coefficient the map uses."""
         return self.coef
+
+    @scale.setter
+    def scale(self, value: Any) -> None:
+        self.coef = None if value is None else np.asarray(value, dtype=np.float64).reshape(-1)
 
     @staticmethod
     def coef_shape(classes: int) -> tuple[int, ...]:

@@ -15,7 +15,7 @@ import numpy as np
 
 from yolo_probs.errors import ConfigError
 
-__all__ = ["check_logits_labels", "to_numpy"]
+__all__ = ["check_logits_labels", "float32_batch", "is_torch", "to_numpy"]
 
 
 def check_logits_labels(logits: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -65,8 +65,30 @@ def check_logits_labels(logits: Any, labels: Any) -> tuple[np.ndarray, np.ndarra
     return x, y.astype(np.int64, copy=False)
 
 
+def is_torch(x: object) -> bool:
+    """Whether ``x`` is a torch object (a tensor), told without importing torch.
+
+    Example:
+        >>> is_torch(np.zeros(2))
+        False
+    """
+    return type(x).__module__.split(".", 1)[0] == "torch"
+
+
 def to_numpy(a: Any) -> np.ndarray:
     """``a`` as a numpy array (a torch tensor is detached and moved to the CPU first)."""
-    if type(a).__module__.split(".", 1)[0] == "torch":
+    if is_torch(a):
         return a.detach().cpu().numpy()
     return np.asarray(a)
+
+
+def float32_batch(batch: Any) -> np.ndarray:
+    """A preprocessed batch (numpy, or torch of any float dtype, bfloat16 included) as a contiguous float32 array.
+
+    Example:
+        >>> float32_batch(np.zeros((1, 3, 2, 2), np.float64)).dtype
+        dtype('float32')
+    """
+    if is_torch(batch):
+        batch = batch.detach().float().cpu().numpy()  # .float() first: numpy has no bfloat16
+    return np.ascontiguousarray(batch, dtype=np.float32)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol, TypeVar
 
 import numpy as np
 
+from yolo_probs.core.checks import is_torch
 from yolo_probs.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -114,10 +115,6 @@ def check_min_prob(min_prob: Any) -> float | None:
     return float(min_prob)
 
 
-def _is_torch(x: object) -> bool:
-    return type(x).__module__.split(".", 1)[0] == "torch"
-
-
 def _scaled_shifted(x: np.ndarray, t: float, axis: int) -> np.ndarray:
     """``(x - max) / t`` in float64 (or wider): every entry is <= 0 and each maximum is exactly 0.
 
@@ -143,7 +140,7 @@ def softmax(logits: ArrayT | Sequence[float], temperature: float = 1.0, axis: in
         [0.65900114, 0.24243297, 0.09856589]
     """
     t = check_temperature(temperature)
-    if _is_torch(logits):
+    if is_torch(logits):
         import torch
 
         z, dtype = _torch_scaled_shifted(logits, t, axis)  # type: ignore[arg-type]
@@ -166,7 +163,7 @@ def log_softmax(logits: ArrayT | Sequence[float], temperature: float = 1.0, axis
         True
     """
     t = check_temperature(temperature)
-    if _is_torch(logits):
+    if is_torch(logits):
         import torch
 
         zt, dtype = _torch_scaled_shifted(logits, t, axis)  # type: ignore[arg-type]

@@ -16,6 +16,12 @@ Example:
 
 from __future__ import annotations
 
+from yolo_probs._util.deprecation import no_longer_needed
 from yolo_probs.decisions.base import DECISIONS, DecisionKind, DecisionRule, decisions_from_profile, register_decision
 
 __all__ = ["DECISIONS", "DecisionKind", "DecisionRule", "decisions_from_profile", "register_decision"]
+
+# Before 0.2, load_builtin() had to be called before use.
+load_builtin = no_longer_needed(
+    __name__, "load_builtin", "the built-in kinds load on first use (add your own with register_decision)"
+)

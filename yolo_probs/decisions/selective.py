@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from yolo_probs._util.deprecation import moved_names
 from yolo_probs.decisions._common import CalibratedRule, check_entry, check_fraction, take
 from yolo_probs.decisions.base import DecisionKind
 from yolo_probs.errors import ConfigError
@@ -41,6 +42,9 @@ __all__ = [
     "reject_curve",
     "risk_coverage",
 ]
+
+# Before 0.2 the risk-coverage plot was drawn here; it moved up to the outputs layer.
+__getattr__ = moved_names(__name__, {"plot_risk_coverage": "yolo_probs.outputs.plots"})
 
 #: Most candidate thresholds tested (quantiles of the confidences beyond that).
 MAX_CANDIDATES = 2000
@@ -294,8 +298,15 @@ def fit(options: dict[str, Any], result: Any, classifier: Any) -> dict[str, Any]
     """The ``decisions.reject`` entry for :func:`yolo_probs.api.workflow.calibrate`.
 
     ``options``: ``target_accuracy`` (required), ``delta`` (default 0.1). The profile's ``min_prob``
-    becomes the entry's ``min_prob``; :func:`reject_curve` gives the risk-coverage curve behind it.
+    becomes the entry's ``min_prob``; :func:`reject_curve` gives the risk-coverage curve behind it. A
+    ``plot`` option (before 0.2, a PNG path this wrote) is refused rather than ignored.
     """
+    if options.get("plot"):
+        raise ConfigError(
+            "the reject threshold no longer writes a plot (options['plot']): call reject_curve(result) on the "
+            "calibration result, then yolo_probs.outputs.plots.plot_risk_coverage(path, curve, choice)",
+            option="plot",
+        )
     if "target_accuracy" not in options:
         raise ConfigError("a reject threshold needs a target accuracy (e.g. 0.99)", option="target_accuracy")
     conf, correct = _conf_correct(result)

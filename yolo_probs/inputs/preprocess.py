@@ -26,12 +26,34 @@ from yolo_probs.errors import ConfigError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "MAX_IMGSZ", "Preprocess"]
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "MAX_IMGSZ", "Preprocess", "check_size"]
 
 #: Largest accepted inference size: 4096 px (a 3 x 4096 x 4096 float32 input is 200 MB per image).
 MAX_IMGSZ = 4096
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def check_size(value: Any, what: str, option: str | None = None, *, hint: str = "pass e.g. 224") -> int | None:
+    """``value`` if it is None or a whole number in ``[1, MAX_IMGSZ]``, else :class:`ConfigError` naming ``what``.
+
+    ``option`` is the setting the error is reported against; ``hint`` ends each message.
+
+    Example:
+        >>> check_size(224, "imgsz"), check_size(None, "imgsz")
+        (224, None)
+        >>> check_size(5000, "imgsz")
+        Traceback (most recent call last):
+        ...
+        yolo_probs.errors.ConfigError: imgsz 5000 is above the limit of 4096 pixels; pass e.g. 224
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{what} must be a whole number >= 1, got {value!r}; {hint}", option=option)
+    if value > MAX_IMGSZ:
+        raise ConfigError(f"{what} {value} is above the limit of {MAX_IMGSZ} pixels; {hint}", option=option)
+    return value
 
 
 def _triple(value: Any, what: str) -> tuple[float, float, float]:
@@ -67,11 +89,8 @@ class Preprocess:
     rgb: bool = True
 
     def __post_init__(self) -> None:
-        for what, v in (("size", self.size), ("resize", self.resize)):
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-                raise ConfigError(f"preprocess {what} must be a whole number >= 1, got {v!r}; pass e.g. 224")
-            if v is not None and v > MAX_IMGSZ:
-                raise ConfigError(f"preprocess {what} {v} is above the limit of {MAX_IMGSZ} pixels; pass e.g. 224")
+        check_size(self.size, "preprocess size")
+        check_size(self.resize, "preprocess resize")
         if self.mode not in ("crop", "stretch"):
             raise ConfigError(f"preprocess mode must be 'crop' or 'stretch', got {self.mode!r}")
         object.__setattr__(self, "mean", _triple(self.mean, "mean"))

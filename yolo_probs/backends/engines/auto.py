@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from yolo_probs.backends.base import BackendOptions, engines
+from yolo_probs.backends.base import BackendOptions, engine_factories
 from yolo_probs.backends.engines.base import EngineFactory, claimed_elsewhere, load_engine, load_torch
 
 __all__ = ["CPU_PREFERENCE", "ENGINE", "AutoEngine", "choose_engine"]
@@ -44,7 +44,7 @@ def choose_engine(device: str | None) -> tuple[str, str]:
     """``(engine, why)`` for ``device``: the first installed engine of :data:`CPU_PREFERENCE` on the CPU, else torch."""
     if _wants_gpu(device):
         return "torch", "a GPU runs the torch path"
-    found = engines()
+    found = engine_factories()
     for name in CPU_PREFERENCE:
         if name in found and found[name].available():
             return name, "the fastest engine installed for the CPU"
@@ -70,7 +70,7 @@ class AutoEngine(EngineFactory):
         log.info("engine auto: %s (%s)", engine, why)
         if engine == "torch":
             return load_torch(model, options)
-        return load_engine(engines()[engine], model, options.with_(engine=engine))
+        return load_engine(engine_factories()[engine], model, options.with_(engine=engine))
 
 
 #: The instance listed in :data:`~yolo_probs.backends.base.BACKENDS`.

@@ -1,8 +1,10 @@
 """What the fast engines share: export once, cache, check, run, and fall back to torch when that fails.
 
-An engine module (``ort_engine``, ``openvino_engine``) is one :class:`EngineFactory` subclass that
-says how to turn the exported logits graph into its own format (:meth:`EngineFactory.build`) and how
-to run it (:meth:`EngineFactory.open`). :func:`load_engine` does the rest for every engine:
+An engine module (:mod:`~yolo_probs.backends.engines.ort`, :mod:`~yolo_probs.backends.engines.openvino`)
+is one :class:`EngineFactory` subclass that says how to turn the exported logits graph into its own
+format (:meth:`EngineFactory.build`) and how to run it (:meth:`EngineFactory.open`), plus its instance
+``ENGINE``, which :data:`~yolo_probs.backends.base.BACKENDS` names. :func:`load_engine` does the rest
+for every engine:
 
 1. the checkpoint is hashed and the cache entry for (sha256, imgsz, batch shape, engine version) is
    looked up and validated (:mod:`yolo_probs.backends.engines.cache`); a missing, stale or corrupt one is built
@@ -42,9 +44,10 @@ from yolo_probs.backends.engines.cache import CacheEntry, entry_key, open_entry,
 from yolo_probs.backends.engines.graph import export_logits_onnx
 from yolo_probs.backends.identify import shown_model
 from yolo_probs.backends.ultralytics import UltralyticsBackend, check_options
+from yolo_probs.core.checks import float32_batch
 from yolo_probs.core.names import load_names
 from yolo_probs.core.probs import softmax
-from yolo_probs.errors import ConfigError, ModelError
+from yolo_probs.errors import ConfigError, ModelError, first_line
 from yolo_probs.inputs.fast_decode import read_for_engine
 from yolo_probs.inputs.fast_preprocess import fast_preprocess
 from yolo_probs.inputs.preprocess import Preprocess
@@ -69,9 +72,9 @@ class EngineWarning(UserWarning):
     """A fast engine could not be used as asked (it fell back to torch or to a temporary cache)."""
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+def _described(exc: BaseException) -> str:
+    """``"Type: first line of the message"``, for one-line warnings and log lines."""
+    return f"{type(exc).__name__}: {first_line(exc)}"
 
 
 class EngineBackend:
@@ -122,9 +125,7 @@ class EngineBackend:
 
     def run_tensor(self, batch: Any, *, features: bool = False) -> BackendOutput:
         """A preprocessed batch (numpy or torch) -> logits, and the features entering the final layer if asked."""
-        if not isinstance(batch, np.ndarray):
-            batch = batch.detach().float().cpu().numpy()
-        logits, feats = self._runner(np.ascontiguousarray(batch, dtype=np.float32), features)
+        logits, feats = self._runner(float32_batch(batch), features)
         return BackendOutput(np.asarray(logits, np.float32), "output", None if feats is None else np.asarray(feats))
 
     def run(self, images: Sequence[np.ndarray], *, features: bool = False) -> BackendOutput:
@@ -247,7 +248,7 @@ def load_engine(engine: EngineFactory, model: Any, options: BackendOptions) -> A
             raise
         except Exception as exc:
             warnings.warn(
-                f"engine {engine.name} could not run {shown_model(model)} ({_first_line(exc)}); using torch instead",
+                f"engine {engine.name} could not run {shown_model(model)} ({_described(exc)}); using torch instead",
                 EngineWarning,
                 stacklevel=4,
             )
@@ -306,7 +307,7 @@ def _open_cached(
         if logits.shape != (1, len(entry.meta["names"])):
             raise ValueError(f"output shape {list(logits.shape)}")
     except Exception as exc:  # a damaged entry whose files still hash right (engine upgrade in place...)
-        log.info("engine cache entry %s does not load (%s); rebuilding it", folder, _first_line(exc))
+        log.info("engine cache entry %s does not load (%s); rebuilding it", folder, _described(exc))
         return None, None
     return entry, runner
 

@@ -1,12 +1,12 @@
-"""Export an Ultralytics classifier once as a logits graph, and keep it in a validated on-disk cache.
+"""The validated on-disk cache of the graphs the fast engines run, one entry per model and engine.
 
 The fast engines (:mod:`yolo_probs.backends.engines.ort`, :mod:`yolo_probs.backends.engines.openvino`)
-run a graph whose outputs are the logits and the features entering the final layer, not the softmax
-Ultralytics exports end in. It is exported from the very module the hook path runs (Ultralytics'
-fused copy), so both paths compute the same function. Each entry lives in its own folder under
-:func:`cache_root`, named by a hash of what it depends on (checkpoint sha256, imgsz, batch shape,
-engine and its version); ``meta.json`` records those inputs and the sha256 of every file. An entry
-whose record or files do not match is rebuilt, never trusted.
+run the logits graph of :mod:`yolo_probs.backends.engines.graph`, converted to their own format;
+:mod:`yolo_probs.backends.engines.base` exports and converts it once and keeps the files here. Each
+entry lives in its own folder under :func:`cache_root`, named by a hash of what it depends on
+(checkpoint sha256, imgsz, batch shape, engine and its version); ``meta.json`` records those inputs
+and the sha256 of every file. An entry whose record or files do not match is rebuilt, never trusted;
+a new entry is written in a scratch folder and moved into place whole (:func:`write_entry`).
 
 Example:
     >>> from yolo_probs.backends.engines.cache import entry_key
