@@ -1,4 +1,4 @@
-"""Shared fixtures: the shipped digits model, generated videos, bad inputs, untrained YAML models."""
+"""Shared fixtures: the shipped digits model, generated videos, bad inputs, a webcam that is never opened."""
 
 from __future__ import annotations
 
@@ -36,6 +36,52 @@ def clf():
 
     with YoloProbs(MODEL, device=DEVICE) as c:
         yield c
+
+
+class _MissingCamera:
+    """What ``cv2.VideoCapture(index)`` gives for a webcam that does not exist: never opened, reads nothing."""
+
+    def isOpened(self) -> bool:
+        return False
+
+    def read(self) -> tuple[bool, None]:
+        return False, None
+
+    def grab(self) -> bool:
+        return False
+
+    def get(self, prop: int) -> float:
+        return 0.0
+
+    def set(self, prop: int, value: float) -> bool:
+        return False
+
+    def release(self) -> None:
+        pass
+
+
+@pytest.fixture
+def no_webcams(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """``cv2.VideoCapture`` that never opens a webcam, so that no test touches the machine's ``/dev/video*``.
+
+    A webcam index gives a capture that is not opened, as OpenCV gives for a missing camera, and, like
+    OpenCV, a ``[ WARN ]`` line on descriptor 2 unless OpenCV's log level is below warnings (so a test
+    can see that yolo-probs silences it). Files and URLs open as usual. Yields the indices asked for.
+    """
+    real = cv2.VideoCapture
+    asked: list[int] = []
+
+    def capture(target: object, *args: object, **kwargs: object) -> object:
+        if not isinstance(target, int):
+            return real(target, *args, **kwargs)
+        asked.append(target)
+        log = cv2.utils.logging
+        if log.getLogLevel() >= log.LOG_LEVEL_WARNING:
+            os.write(2, f"[ WARN:0@0.001] global cap_v4l.cpp:914 VIDEOIO(V4L2:{target}): can't open camera\n".encode())
+        return _MissingCamera()
+
+    monkeypatch.setattr(cv2, "VideoCapture", capture)
+    return asked
 
 
 def write_video(path: Path, images: list[Path], size: tuple[int, int] = (96, 64), fps: float = 10.0) -> Path:

@@ -288,7 +288,7 @@ def test_names_ending_in_cls_that_are_not_models(tmp_path: Path, capsys, image_p
         ("tensor:nan", "tensor0: holds NaN or infinite values"),
     ],
 )
-def test_api_bad_inputs_are_source_errors(clf, source, needle) -> None:
+def test_api_bad_inputs_are_source_errors(clf, source, needle, no_webcams: list[int]) -> None:
     if isinstance(source, str) and source.startswith("tensor:"):
         source = {
             "tensor:3hw": torch.zeros(3, 32, 32),
@@ -304,6 +304,7 @@ def test_api_bad_inputs_are_source_errors(clf, source, needle) -> None:
     assert needle in str(caught.value) and "\n" not in str(caught.value)
     (failure,) = list(clf.predict_each(source))
     assert isinstance(failure, InputFailure) and needle in str(failure)
+    assert no_webcams == ([source, source] if type(source) is int else [])  # never the machine's own cameras
 
 
 def test_gray_arrays_are_accepted(clf) -> None:
@@ -362,9 +363,17 @@ def test_a_newline_in_a_file_name_stays_on_one_line(tmp_path: Path, capsys, imag
     assert "\n" not in str(error) and "\n" not in str(failure) and error.source == str(odd)
 
 
-def test_library_silences_opencv_while_opening_a_camera(capfd) -> None:
-    (failure,) = iter_frames("7")
-    assert "cannot open the webcam" in str(failure)
+def test_library_silences_opencv_while_opening_a_camera(capfd, no_webcams: list[int]) -> None:
+    import cv2
+
+    log = cv2.utils.logging
+    level = log.getLogLevel()
+    log.setLogLevel(log.LOG_LEVEL_WARNING)  # OpenCV's default: a missing camera is logged unless silenced
+    try:
+        (failure,) = iter_frames("7")
+    finally:
+        log.setLogLevel(level)
+    assert "cannot open the webcam" in str(failure) and no_webcams == [7]
     assert "WARN" not in capfd.readouterr().err
 
 
@@ -386,7 +395,7 @@ def test_export_never_overwrites_its_model(tmp_path: Path, capsys) -> None:
 
 def test_overlay_plus_key_never_drives_t_to_infinity() -> None:
     from yolo_probs.calibration.temperature import T_MAX, T_MIN
-    from yolo_probs.overlay.loop import Controls
+    from yolo_probs.overlay.controls import Controls
 
     c = Controls(temperature=1.0, top_k=3, num_classes=10)
     for _ in range(10_000):
@@ -455,25 +464,39 @@ def test_no_qt_font_notices_in_the_overlay_window(tmp_path: Path) -> None:
 
 
 def test_native_library_lines_never_reach_the_terminal(tmp_path: Path, image_paths) -> None:
-    """A webcam that does not exist makes OpenCV print [ WARN ] / [ERROR] lines of its own, and libpng prints
-    'libpng error: ...' straight to descriptor 2 for a damaged PNG; the console script shows only our lines."""
+    """A damaged PNG makes libpng print 'libpng error: ...' straight to descriptor 2, and a file that is no
+    video makes FFmpeg print lines of its own (``[mov,mp4,... @ 0x...] moov atom not found``) unless
+    silenced; the console script shows only our lines, one per problem."""
     data = bytearray(image_paths[0].read_bytes())
     at = data.index(b"IDAT")
     data[at + 10 : at + 40] = bytes(30)  # damaged compressed data, CRC left stale
     damaged = tmp_path / "damaged.png"
     damaged.write_bytes(bytes(data))
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video at all" * 10)
     env = {k: v for k, v in os.environ.items() if k not in ("OPENCV_LOG_LEVEL", "OPENCV_FFMPEG_LOGLEVEL")}
-    sources = ["7", str(damaged), str(image_paths[0])]
+    env["PYTHONPATH"] = str(ROOT)
+    # The native lines are real: OpenCV alone, without yolo-probs, lets them through.
+    opencv_alone = "import cv2, sys; cv2.imread(sys.argv[1]); cv2.VideoCapture(sys.argv[2])"
+    native = subprocess.run(
+        [sys.executable, "-c", opencv_alone, str(damaged), str(junk)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert "libpng error" in native.stderr, native.stderr
+    sources = [str(junk), str(damaged), str(image_paths[0])]
     done = subprocess.run(
         [sys.executable, "-m", "yolo_probs", "predict", *sources, "-m", str(MODEL), *JSONL],
         capture_output=True,
         text=True,
         timeout=120,
-        env={**env, "PYTHONPATH": str(ROOT)},
+        env=env,
     )
     assert done.returncode == 1 and len(done.stdout.splitlines()) == 1
     assert done.stderr.splitlines() == [
-        "yolo-probs: error: 7: cannot open the webcam; check that it exists and that OpenCV can decode it",
+        f"yolo-probs: error: {junk}: cannot open the video; check that it exists and that OpenCV can decode it",
         f"yolo-probs: error: {damaged}: not a readable image (OpenCV cannot decode it); check that it is really an "
         "image",
         "yolo-probs: error: 2 of 3 inputs failed (listed above); the others were written",

@@ -199,9 +199,9 @@ def test_overlay_save_with_no_frame_reports_nothing_written(tmp_path: Path, caps
 
 
 def test_overlay_save_that_the_codec_cannot_open(tmp_path: Path, capsys, monkeypatch):
-    import yolo_probs.overlay.loop as loop
+    from yolo_probs.overlay import recorder
 
-    monkeypatch.setitem(loop._FOURCC, ".avi", "ZZZZ")  # no encoder has this fourcc
+    monkeypatch.setitem(recorder._FOURCC, ".avi", "ZZZZ")  # no encoder has this fourcc
     video = make_video(tmp_path / "clip.avi", 4, (96, 64))
     out = tmp_path / "out.avi"
     code, stdout, err = run(capsys, "overlay", str(video), "-m", str(MODEL), "--no-show", "--save", str(out))
@@ -210,10 +210,10 @@ def test_overlay_save_that_the_codec_cannot_open(tmp_path: Path, capsys, monkeyp
 
 
 def test_overlay_save_that_holds_fewer_frames_than_drawn(tmp_path: Path, capsys, monkeypatch):
-    import yolo_probs.overlay.loop as loop
+    from yolo_probs.overlay import recorder
 
-    real = loop.frames_in
-    monkeypatch.setattr(loop, "frames_in", lambda path: real(path) - 2)  # an encoder that dropped two frames
+    real = recorder.frames_in
+    monkeypatch.setattr(recorder, "frames_in", lambda path: real(path) - 2)  # an encoder that dropped two frames
     video = make_video(tmp_path / "clip.avi", 5, (96, 64))
     out = tmp_path / "out.avi"
     code, stdout, err = run(capsys, "overlay", str(video), "-m", str(MODEL), "--no-show", "--save", str(out))

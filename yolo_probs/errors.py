@@ -47,6 +47,11 @@ class YoloProbsError(Exception):
     library terms.
     """
 
+    #: Why, in a few words, where the message has one cause a front end may show in its own sentence:
+    #: the operating system's reason when a file cannot be written (``"No space left on device"``), the
+    #: reason and what to do for a :class:`SourceError`; None otherwise.
+    reason: str | None = None
+
     def __init__(self, *args: object, option: str | None = None) -> None:
         super().__init__(*args)
         self.option = option
@@ -61,6 +66,8 @@ class SourceError(YoloProbsError):
 
     ``str(error)`` is ``"<source>: <reason and what to do>"``.
     """
+
+    reason: str
 
     def __init__(self, source: str, reason: str) -> None:
         super().__init__(f"{printable(source)}: {reason}", option="source")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import warnings
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+import typer
 import yaml
 
 from tests.conftest import IMAGES, MODEL
@@ -124,3 +127,17 @@ def test_calibrate_records_the_engine_and_predict_uses_it(capsys, labelled, tmp_
     )
     assert code == 0 and json.loads(out)["samples"] == 40
     assert any(line.startswith("yolo-probs: engine openvino:") for line in err.splitlines())
+
+
+def test_a_library_warning_with_a_control_character_is_still_one_line(capsys, monkeypatch):
+    from yolo_probs.backends.engines.base import EngineWarning
+
+    predict_module = importlib.import_module("yolo_probs.cli.predict")  # the name predict is the command, in cli
+
+    def warn_then_stop(**_: object) -> None:
+        warnings.warn(f"engine cache {IMAGES}/odd\nname is not writable", EngineWarning, stacklevel=1)
+        raise typer.Exit(0)
+
+    monkeypatch.setattr(predict_module, "build_classifier", warn_then_stop)
+    code, _, err = run(capsys, "predict", str(IMAGES / "digit_3.png"))
+    assert code == 0 and err.splitlines() == [f"yolo-probs: warning: engine cache {IMAGES}/odd\\nname is not writable"]

@@ -374,8 +374,24 @@ def test_check_output_creates_nothing(tmp_path: Path, existing: bool) -> None:
 
 
 def test_check_output_never_opens_a_fifo_or_device(tmp_path: Path) -> None:
-    os.mkfifo(tmp_path / "p")  # opening it for writing would block: there is no reader
-    assert check_output(tmp_path / "p").kind == "stream"
+    fifo = tmp_path / "p"
+    os.mkfifo(fifo)  # opening it for writing would block: there is no reader
+    done: list[Any] = []  # check_output's answer, or what it raised
+
+    def check() -> None:
+        try:
+            done.append(check_output(fifo))
+        except BaseException as exc:
+            done.append(exc)
+
+    thread = threading.Thread(target=check, daemon=True)  # a call that blocks fails the test, not hangs it
+    thread.start()
+    thread.join(timeout=10)
+    if thread.is_alive():
+        os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))  # a reader comes and goes: the blocked open returns
+        thread.join(timeout=10)
+        pytest.fail("check_output opened the FIFO for writing (it waited for a reader)")
+    assert not isinstance(done[0], BaseException) and done[0].kind == "stream", done
     assert check_output(char_device(tmp_path / "n", "full")).kind == "stream"
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import time
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -13,7 +15,9 @@ from tests.overlay.media import MODEL, corrupt_frame, digit_frames, make_video, 
 from yolo_probs.cli import main
 from yolo_probs.errors import ConfigError, SourceError
 from yolo_probs.overlay import OverlayDrawer
-from yolo_probs.overlay.loop import Controls, LatestFrameReader, VideoFileReader, open_source, run_overlay
+from yolo_probs.overlay.controls import Controls
+from yolo_probs.overlay.loop import run_overlay
+from yolo_probs.overlay.readers import LatestFrameReader, VideoFileReader, open_source
 
 
 @pytest.fixture(scope="module")
@@ -164,10 +168,49 @@ def test_cli_corrupt_frames_exit_1_after_recording(tmp_path: Path, capsys) -> No
     assert len(read_video(out)[0]) == 6
 
 
-def test_cli_webcam_that_does_not_exist(capsys, tmp_path: Path, monkeypatch) -> None:
+def test_cli_webcam_that_does_not_exist(capsys, tmp_path: Path, monkeypatch, no_webcams: list[int]) -> None:
     monkeypatch.chdir(tmp_path)  # so that "63" cannot name a file
     assert main(["overlay", "63", "--no-show"]) == 1
     _one_error_line(capsys, "63", "cannot open webcam 63")
+    assert no_webcams == [63]  # asked of the stand-in, never of the machine's cameras
+
+
+class _InterruptedAfter:
+    """A reader that gives ``frames`` frames of ``reader``, then raises KeyboardInterrupt (Ctrl-C) on the next read."""
+
+    def __init__(self, reader: Any, frames: int) -> None:
+        self.reader, self.left = reader, frames
+
+    def read(self) -> np.ndarray | None:
+        if self.left == 0:
+            raise KeyboardInterrupt
+        self.left -= 1
+        return self.reader.read()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.reader, name)
+
+
+def test_ctrl_c_ends_the_loop_like_q_and_keeps_the_recording(tmp_path: Path, clf) -> None:
+    video = make_video(tmp_path / "digits.avi", 8, (320, 240))
+    out = tmp_path / "out.avi"
+    stats = run_overlay(clf, _InterruptedAfter(open_source(str(video)), 3), show=False, save=out)
+    assert (stats.frames, stats.interrupted) == (3, True)
+    assert (stats.saved, stats.saved_frames, stats.save_error) == (str(out), 3, None)
+    assert len(read_video(out)[0]) == 3
+
+
+def test_cli_ctrl_c_during_a_headless_recording_reports_it_like_q(tmp_path: Path, capsys, monkeypatch) -> None:
+    command = importlib.import_module("yolo_probs.cli.overlay")  # the name overlay is the command, in cli
+    real = command.open_source
+    monkeypatch.setattr(command, "open_source", lambda source: _InterruptedAfter(real(source), 3))
+    video = make_video(tmp_path / "digits.avi", 8, (320, 240))
+    out = tmp_path / "out.avi"
+    code = main(["overlay", str(video), "-m", str(MODEL), "--no-show", "--save", str(out), "--imgsz", "64"])
+    stdout, err = capsys.readouterr()
+    assert code == 0 and stdout.startswith("3 frames at ")  # the summary, as after 'q'
+    assert err.splitlines() == [f"yolo-probs: wrote 3 frames to {out} (the overlay recording)"]
+    assert len(read_video(out)[0]) == 3
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ work, with a warning.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import stat
@@ -20,6 +21,7 @@ import numpy as np
 import pytest
 
 from tests.overlay.media import MODEL, make_video, read_video
+from tests.targets import char_device
 from yolo_probs.errors import ConfigError
 from yolo_probs.overlay import recorder
 from yolo_probs.overlay.loop import run_overlay
@@ -34,15 +36,6 @@ def clf():
         yield model
 
 
-def _char_device(path: Path, minor: int) -> Path:
-    """A private character device node: minor 3 is a null device, 7 a full one (every write: no space left)."""
-    try:
-        os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, minor))
-    except PermissionError:
-        pytest.skip("creating a device node needs root (CAP_MKNOD)")
-    return path
-
-
 def _names(folder: Path) -> list[str]:
     """Everything in ``folder``, hidden temporary files included."""
     return sorted(p.name for p in folder.iterdir())
@@ -50,7 +43,7 @@ def _names(folder: Path) -> list[str]:
 
 def test_recording_into_a_null_device_streams_it_and_keeps_the_device(tmp_path: Path, clf) -> None:
     video = make_video(tmp_path / "digits.avi", 6)
-    node = _char_device(tmp_path / "null.avi", 3)
+    node = char_device(tmp_path / "null.avi", "null")
     stats = run_overlay(clf, str(video), show=False, save=node)
     assert stat.S_ISCHR(os.lstat(node).st_mode) and os.lstat(node).st_rdev == os.makedev(1, 3)
     # Counted in the temporary file before it was streamed in: a device cannot be read back.
@@ -60,7 +53,7 @@ def test_recording_into_a_null_device_streams_it_and_keeps_the_device(tmp_path: 
 
 def test_a_device_that_is_full_is_reported_in_one_line_and_stays_a_device(tmp_path: Path, clf) -> None:
     video = make_video(tmp_path / "digits.avi", 4)
-    node = _char_device(tmp_path / "full.avi", 7)
+    node = char_device(tmp_path / "full.avi", "full")  # every write: no space left
     stats = run_overlay(clf, str(video), show=False, save=node)
     assert stat.S_ISCHR(os.lstat(node).st_mode)
     assert stats.frames == 4 and stats.saved is None and stats.saved_frames == 0
@@ -115,6 +108,8 @@ def test_a_folder_is_refused_in_one_line_before_anything_starts(tmp_path: Path, 
     with pytest.raises(ConfigError) as caught:
         run_overlay(clf, str(video), show=False, save=folder)
     assert "\n" not in str(caught.value) and "is a folder" in str(caught.value)
+    assert str(caught.value).endswith(f"name a file in it, e.g. {folder}/out.mp4")
+    assert recorder.check_output(folder / "out.mp4") == folder / "out.mp4"  # what it suggests is a video
     assert folder.is_dir() and _names(folder) == ["keep.txt"]
 
 
@@ -139,10 +134,9 @@ def test_a_failed_recording_leaves_the_old_file_and_no_temporary_file(tmp_path: 
 
 
 def test_a_recording_that_reads_back_empty_is_discarded(tmp_path: Path, clf, monkeypatch) -> None:
-    import yolo_probs.overlay.loop as loop
-
     seen: list[Path] = []
-    monkeypatch.setattr(loop, "frames_in", lambda path: seen.append(Path(path)) or 0)  # an encoder that wrote nothing
+    # An encoder that wrote nothing.
+    monkeypatch.setattr(recorder, "frames_in", lambda path: seen.append(Path(path)) or 0)
     video = make_video(tmp_path / "digits.avi", 3)
     out = tmp_path / "out.avi"
     out.write_bytes(b"yesterday's recording")
@@ -175,7 +169,22 @@ def test_snapshots_are_written_whole_or_reported(tmp_path: Path, capsys) -> None
     lines = err.splitlines()
     assert lines[0] == f"yolo-probs: wrote {path} (snapshot)"
     assert len(lines) == 2 and lines[1].startswith("yolo-probs: error: cannot write snapshot ")
+    assert lines[1].endswith(" (No such file or directory); check that the folder is writable")
     assert not (tmp_path / "missing").exists()
+
+
+def test_a_snapshot_on_a_full_disk_says_so(tmp_path: Path, capsys, monkeypatch) -> None:
+    from yolo_probs.outputs import files
+
+    def full(*_: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(files, "_settle", full)  # the writer's last step before the rename fails: disk full
+    assert save_snapshot(np.zeros((8, 8, 3), np.uint8), tmp_path, frame=3, number=0) is None
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"yolo-probs: error: cannot write snapshot {tmp_path}/yolo-probs-")
+    assert line.endswith("-frame000003-0.png (No space left on device); free some space")
+    assert _names(tmp_path) == []  # no temporary file left behind
 
 
 MOVED = {
@@ -186,6 +195,7 @@ MOVED = {
     "open_source": "readers",
     "BackgroundWriter": "recorder",
     "check_output": "recorder",
+    "frames_in": "recorder",
     "Controls": "controls",
     "NEXT_KEYS": "controls",
     "T_STEP": "controls",

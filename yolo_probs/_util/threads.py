@@ -1,15 +1,20 @@
-"""How many threads compute and how many decode: half the cores each, so neither starves the other.
+"""How many threads compute and how many decode.
+
+With a fast engine half the cores compute and half decode and preprocess, so neither starves the other
+(:func:`engine_threads`); the plain batch loop decodes image files in :func:`decode_workers` threads.
 
 Example:
     >>> engine_threads(2), engine_threads(16)
     ((1, 1), (8, 8))
+    >>> decode_workers(1)
+    1
 """
 
 from __future__ import annotations
 
 import os
 
-__all__ = ["engine_threads"]
+__all__ = ["decode_workers", "engine_threads"]
 
 
 def engine_threads(cores: int | None = None) -> tuple[int, int]:
@@ -26,3 +31,12 @@ def engine_threads(cores: int | None = None) -> tuple[int, int]:
     cores = cores or 1
     intra = max(1, cores // 2)
     return intra, max(1, cores - intra)
+
+
+def decode_workers(batch: int) -> int:
+    """Threads that decode image files ahead of a batch of ``batch`` images (the plain, non-engine path).
+
+    Like Ultralytics' loader: one per core but one, at most 8, for batches of 8 or more; a smaller
+    batch decodes in one thread.
+    """
+    return min(8, max(1, (os.cpu_count() or 1) - 1)) if batch >= 8 else 1

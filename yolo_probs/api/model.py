@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from yolo_probs._util.prefetch import prefetched
+from yolo_probs._util.threads import decode_workers
 from yolo_probs.api.profile import load_profile
 from yolo_probs.backends import BackendOptions, resolve_backend
 from yolo_probs.backends.devices import check_device
@@ -243,8 +244,7 @@ class YoloProbs:
 
     def _each_batch(self, source: Any, features: bool) -> Iterator[Prediction | InputFailure]:
         """The plain loop: read frames, run them a batch at a time (see :meth:`predict_each`)."""
-        # Like Ultralytics' loader: decode image files in threads for batches of 8 or more.
-        items = iter_frames(source, workers=min(8, max(1, (os.cpu_count() or 1) - 1)) if self.batch >= 8 else 1)
+        items = iter_frames(source, workers=decode_workers(self.batch))
         if self.backend.device_type == "cuda":  # decode while the GPU works
             items = prefetched(items, depth=2 * self.batch)
         try:

@@ -18,10 +18,9 @@ import warnings
 from typing import Any
 
 import typer
-from typer.core import TyperCommand
 
 from yolo_probs import __version__
-from yolo_probs._util.console import error
+from yolo_probs._util.console import error, warn
 from yolo_probs.cli import (
     _env,  # noqa: F401  (first: OpenCV and Ultralytics read these settings when imported)
     calibrate,
@@ -68,13 +67,14 @@ def _root(
 
 # One module per command; registered here, in the order --help lists them.
 # (the modules, not their functions, are names here: yolo_probs.cli.predict stays the module)
-app.command("calibrate")(calibrate.calibrate)
-app.command("evaluate")(calibrate.evaluate)
-app.command("distill")(distill.distill_command)
-app.command("export")(export.export_command)
-app.command("overlay")(overlay.overlay)
-app.command("predict")(predict.predict)
-app.command("soft-labels")(soft_labels.soft_labels_command)
+# HelpCommand: usage lines that read 'SOURCE...', not '{SOURCE...}...'.
+app.command("calibrate", cls=HelpCommand)(calibrate.calibrate)
+app.command("evaluate", cls=HelpCommand)(calibrate.evaluate)
+app.command("distill", cls=HelpCommand)(distill.distill_command)
+app.command("export", cls=HelpCommand)(export.export_command)
+app.command("overlay", cls=HelpCommand)(overlay.overlay)
+app.command("predict", cls=HelpCommand)(predict.predict)
+app.command("soft-labels", cls=HelpCommand)(soft_labels.soft_labels_command)
 
 
 #: How the CLI spells the setting a library error is about (:attr:`YoloProbsError.option`).
@@ -114,9 +114,6 @@ def _bare_ray(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (the console script exits with it)."""
-    for info in app.registered_commands:  # usage lines that read 'SOURCE...', not '{SOURCE...}...'
-        if info.cls is TyperCommand:
-            info.cls = HelpCommand
     shown = warnings.showwarning
     warnings.showwarning = _show_warning
     try:
@@ -156,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
 def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
     """The library's own warnings (engine fell back, cache moved...) as one ``yolo-probs: warning:`` line."""
     if category.__module__.startswith("yolo_probs"):
-        print(f"yolo-probs: warning: {message}", file=sys.stderr, flush=True)
+        warn(str(message))
     else:
         _SHOW_WARNING(message, category, *args, **kwargs)
 

@@ -39,7 +39,6 @@ from yolo_probs.cli.options import (
     ModelOrProfileOption,
     OptionGroup,
     PlotOption,
-    ProfileOption,
     SplitOption,
     TemperatureOption,
     VerboseOption,
@@ -231,14 +230,24 @@ class DecisionFlags(OptionGroup):
 # How calibrate shows the shared options (declared in yolo_probs.cli.options), and its own.
 # Optional[...] rather than X | None: Typer reads these annotations at runtime.
 _Output = Annotated[Path, tailored(OUTPUT, detail="the deployment profile (YAML).")]
-_Profile = Annotated[Optional[Path], tailored(PROFILE, detail="The calibration is fitted anew.")]  # noqa: UP045
+_Profile = Annotated[
+    Optional[Path],  # noqa: UP045
+    tailored(
+        PROFILE,
+        help="Start from this deployment profile (model, imgsz, top-k, min-prob, engine, name); flags given "
+        "override it. Its calibration and decisions are not kept: calibrate fits its own.",
+    ),
+]
 _Plot = Annotated[
     Optional[Path],  # noqa: UP045
     tailored(PLOT, detail="With --target-accuracy also its risk-coverage curve, as NAME-risk-coverage.png."),
 ]
 _Name = Annotated[
     Optional[str],  # noqa: UP045
-    typer.Option("--name", help="Deployment name stored in the profile; default: the output file's stem."),
+    tailored(
+        typer.Option("--name", help="Deployment name stored in the profile."),
+        default="the --profile's, else the output file's stem",
+    ),
 ]
 _TopK = Annotated[
     Optional[int],  # noqa: UP045
@@ -246,7 +255,11 @@ _TopK = Annotated[
 ]
 _MinProb = Annotated[
     Optional[float],  # noqa: UP045
-    tailored(MIN_PROB, detail="Stored in the profile.", default="the --profile's, else none"),
+    tailored(
+        MIN_PROB,
+        detail="Stored in the profile (with --target-accuracy: the threshold it chooses).",
+        default="the --profile's, else none",
+    ),
 ]
 _Method = Annotated[
     Method,
@@ -370,9 +383,19 @@ _OodData = Annotated[
 ]
 
 
+_EvaluatedProfile = Annotated[
+    Optional[Path],  # noqa: UP045
+    tailored(
+        PROFILE,
+        help="Deployment profile to evaluate: its model, calibration, imgsz and engine, and its decisions "
+        "(unknown inputs, conformal sets, reject threshold); flags given override it.",
+    ),
+]
+
+
 def evaluate(
     data: DataArgument,
-    profile: ProfileOption = None,
+    profile: _EvaluatedProfile = None,
     model: ModelOrProfileOption = None,
     temperature: TemperatureOption = None,
     split: SplitOption = "test",

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from yolo_probs._util.console import wrote
-from yolo_probs.cli.options import DATA, DEVICE, IMGSZ, OUTPUT, TEMPERATURE, BatchOption, tailored
+from yolo_probs.cli.options import BATCH, DATA, DEVICE, IMGSZ, OUTPUT, TEMPERATURE, tailored
 from yolo_probs.distill.train import DistillEpoch, DistillResult, distill
 from yolo_probs.errors import ConfigError
 
@@ -29,7 +29,14 @@ def _train_args(items: list[str] | None) -> dict[str, Any]:
 
 # How distill shows the shared options (declared in yolo_probs.cli.options), and its own.
 # Optional[...] rather than X | None: Typer reads these annotations at runtime.
-_Data = Annotated[Path, tailored(DATA, detail="Here: the root, with train/ and val/ splits.")]
+_Data = Annotated[
+    Path,
+    tailored(
+        DATA,
+        help="Dataset root holding DATA/train/<class>/*.jpg and DATA/val/<class>/... (val/ may also be named "
+        "validation/ or valid/).",
+    ),
+]
 _Teacher = Annotated[
     str, typer.Option("--teacher", help="The teacher: an Ultralytics -cls checkpoint (or any model predict takes).")
 ]
@@ -49,8 +56,9 @@ _Alpha = Annotated[
 _Epochs = Annotated[int, typer.Option("--epochs", help="Training epochs.")]
 _Imgsz = Annotated[
     Optional[int],  # noqa: UP045
-    tailored(IMGSZ, detail="The student trains at it.", default="the teacher's own"),
+    tailored(IMGSZ, detail="The student trains at it.", default="the teacher's own (224 if unknown)"),
 ]
+_Batch = Annotated[int, tailored(BATCH, help="Images per training batch.")]
 _Device = Annotated[Optional[str], tailored(DEVICE, detail="One device.", default="Ultralytics' choice")]  # noqa: UP045
 _Seed = Annotated[int, typer.Option("--seed", help="Random seed (Ultralytics trains deterministically).")]
 _TrainArg = Annotated[
@@ -72,7 +80,7 @@ def distill_command(
     alpha: _Alpha = 0.9,
     epochs: _Epochs = 10,
     imgsz: _Imgsz = None,
-    batch: BatchOption = 16,
+    batch: _Batch = 16,
     device: _Device = None,
     seed: _Seed = 0,
     train_arg: _TrainArg = None,

@@ -11,11 +11,11 @@ from yolo_probs.cli.options import (
     FORMAT,
     LOGITS,
     OUTPUT,
+    PROFILE,
     TEMPERATURE,
     ImgszOption,
     ModelOrProfileOption,
     Preprocessing,
-    ProfileOption,
     merged_options,
     option_groups,
     tailored,
@@ -34,6 +34,10 @@ class ExportFormat(str, Enum):  # noqa: UP042  (Typer needs a str Enum it can li
 # How export shows the shared options (declared in yolo_probs.cli.options).
 # Optional[...] rather than X | None: Typer reads these annotations at runtime.
 _Output = Annotated[Path, tailored(OUTPUT, detail="the export (.onnx or .torchscript).")]
+_Profile = Annotated[
+    Optional[Path],  # noqa: UP045
+    tailored(PROFILE, help="Deployment profile (model, calibration, imgsz); flags given override it."),
+]
 _Temperature = Annotated[
     Optional[float],  # noqa: UP045
     tailored(
@@ -58,7 +62,7 @@ _Logits = Annotated[
 def export_command(
     output: _Output,
     model: ModelOrProfileOption = None,
-    profile: ProfileOption = None,
+    profile: _Profile = None,
     temperature: _Temperature = None,
     fmt: _Format = None,
     imgsz: ImgszOption = None,

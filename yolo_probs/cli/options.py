@@ -3,8 +3,10 @@
 Each ``typer.Option(...)`` below is the one declaration of its flags and of what the option does in
 every command that takes it. A command shows it through an alias (``ModelOption``...) or through
 :func:`tailored`, which adds what the option means in that command and what leaving it out means
-there (``[default: ...]``), without repeating the flags. Options only one command takes are declared
-in that command's module. ``tests/cli/test_options.py`` checks that no flag is declared twice.
+there (``[default: ...]``), or gives it a help text of its own where the shared one is not true there,
+without repeating the flags. Options only one command takes are declared in that command's module.
+``tests/cli/test_options.py`` checks that no flag is declared twice and that no ``--help`` shows two
+defaults for one option.
 
 Options that always travel together are an :class:`OptionGroup`: a command takes the group as one
 parameter (``prep: Preprocessing``) and :func:`option_groups` shows Typer the group's options in
@@ -41,23 +43,28 @@ if TYPE_CHECKING:
 R = TypeVar("R")
 
 
-def tailored(declared: Any, *, detail: str = "", default: str = "", **changes: Any) -> Any:
+def tailored(declared: Any, *, help: str | None = None, detail: str = "", default: str = "", **changes: Any) -> Any:
     """``declared`` (a ``typer.Option`` or ``typer.Argument`` below) as one command shows it.
 
     Args:
         declared: the one declaration of the option; its flags are kept.
-        detail: what the option means in this command, after the shared help.
-        default: what leaving the option out means in this command, shown as ``[default: ...]``.
+        help: this command's own help text, instead of the shared one (where that is not true here).
+        detail: what the option means in this command, after the (shared) help.
+        default: what leaving the option out means in this command, shown as ``[default: ...]``; only
+            for an option whose Python default is None (Typer shows any other default itself).
         changes: other settings of the declaration to change (``metavar``...), never its flags.
 
     Example:
-        >>> tailored(BATCH, detail="Here: training images.").help
-        'Images per batch (one forward pass). Here: training images.'
+        >>> tailored(MIN_PROB, detail="Classes below it are dropped.").help
+        'Probability threshold (0..1). Classes below it are dropped.'
+        >>> tailored(BATCH, help="Images per training batch.").help
+        'Images per training batch.'
     """
     if "param_decls" in changes:
         raise ValueError("a tailored option keeps the flags of its declaration")
     shown = copy.copy(declared)
-    shown.help = " ".join(part for part in (declared.help, detail, f"[default: {default}]" if default else "") if part)
+    base = declared.help if help is None else help
+    shown.help = " ".join(part for part in (base, detail, f"[default: {default}]" if default else "") if part)
     for key, value in changes.items():
         setattr(shown, key, value)
     return shown
@@ -85,7 +92,7 @@ BATCH = typer.Option("--batch", help="Images per batch (one forward pass).")
 ENGINE = typer.Option(
     "--engine",
     help="Ultralytics checkpoints: torch (hook the PyTorch model), onnxruntime, openvino, or auto (the fastest "
-    "installed for the device; --verbose says which). [default: the profile's, else torch]",
+    "installed for the device; --verbose says which).",
 )
 VERBOSE = typer.Option("--verbose", "-v", help="Say on stderr which engine runs the model and where it is cached.")
 OUTPUT = typer.Option("--output", "-o", help="File to write:")
@@ -114,9 +121,12 @@ ImgszOption = Annotated[
     Optional[int],  # noqa: UP045
     tailored(IMGSZ, default=_PROFILE_ELSE.format("the checkpoint's own (224 for plain modules)")),
 ]
-DeviceOption = Annotated[Optional[str], tailored(DEVICE, default="Ultralytics' choice")]  # noqa: UP045
+DeviceOption = Annotated[
+    Optional[str],  # noqa: UP045
+    tailored(DEVICE, default="a CUDA GPU if there is one, else cpu; exported .onnx / .torchscript: cpu"),
+]
 BatchOption = Annotated[int, BATCH]
-EngineOption = Annotated[Optional[str], ENGINE]  # noqa: UP045
+EngineOption = Annotated[Optional[str], tailored(ENGINE, default=_PROFILE_ELSE.format("torch"))]  # noqa: UP045
 VerboseOption = Annotated[bool, VERBOSE]
 PlotOption = Annotated[Optional[Path], PLOT]  # noqa: UP045
 BinsOption = Annotated[int, BINS]
@@ -198,7 +208,10 @@ def _channels(text: str | None, which: str) -> tuple[float, float, float] | None
 
 @dataclasses.dataclass(frozen=True)
 class Preprocessing(OptionGroup):
-    """How a plain PyTorch module or an exported graph is fed: the options of every command that loads a model."""
+    """How a plain PyTorch module or an exported graph is fed.
+
+    predict, overlay, soft-labels and export take these options; calibrate, evaluate and distill do not.
+    """
 
     layer: Annotated[
         Optional[str],  # noqa: UP045

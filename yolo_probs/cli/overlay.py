@@ -36,7 +36,8 @@ from yolo_probs.overlay.recorder import check_output
 
 if TYPE_CHECKING:
     from yolo_probs.api.model import YoloProbs
-    from yolo_probs.overlay.loop import OverlayStats, Reader
+    from yolo_probs.overlay.loop import OverlayStats
+    from yolo_probs.overlay.readers import Reader
 
 
 # How overlay shows the shared options (declared in yolo_probs.cli.options), and its own.

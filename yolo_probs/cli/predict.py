@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from yolo_probs._util.console import error, note, set_verbose, wrote
+from yolo_probs._util.threads import decode_workers
 from yolo_probs.cli.options import (
     FORMAT,
     LOGITS,
@@ -242,8 +243,7 @@ def _records(n: int) -> str:
 
 def _tap(sources: list[str], frames: deque[Frame], batch: int) -> Iterator[Frame | InputFailure]:
     """Decode ``sources`` once and keep each frame until its prediction comes back (at most a batch ahead)."""
-    workers = min(8, max(1, (os.cpu_count() or 1) - 1)) if batch >= 8 else 1
-    for item in iter_frames(sources, workers=workers):
+    for item in iter_frames(sources, workers=decode_workers(batch)):
         if isinstance(item, Frame):
             frames.append(item)
         yield item

@@ -14,6 +14,7 @@ from yolo_probs._util.console import error, wrote
 from yolo_probs.cli.options import (
     FORMAT,
     OUTPUT,
+    PROFILE,
     SOURCES,
     TEMPERATURE,
     BatchOption,
@@ -21,7 +22,6 @@ from yolo_probs.cli.options import (
     ImgszOption,
     ModelOption,
     Preprocessing,
-    ProfileOption,
     build_classifier,
     option_groups,
     tailored,
@@ -38,13 +38,23 @@ class SoftLabelFormat(str, Enum):  # noqa: UP042  (Typer needs a str Enum it can
     jsonl = "jsonl"
 
 
+_Profile = Annotated[
+    Optional[Path],  # noqa: UP045
+    tailored(
+        PROFILE,
+        help="Deployment profile (model, imgsz, engine); flags given override it. -t replaces its calibration; "
+        "its top-k, min-prob and decisions do not apply here.",
+    ),
+]
+
+
 @option_groups
 def soft_labels_command(
     sources: Annotated[list[str], SOURCES],
     temperature: Annotated[float, tailored(TEMPERATURE, detail="A high T softens the teacher (e.g. 4).")],
     output: Annotated[Path, tailored(OUTPUT, detail="the soft labels, .parquet or .jsonl (written atomically).")],
     model: ModelOption = None,
-    profile: ProfileOption = None,
+    profile: _Profile = None,
     fmt: Annotated[
         Optional[SoftLabelFormat],  # noqa: UP045
         tailored(FORMAT, default="from the --output suffix"),

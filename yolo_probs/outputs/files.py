@@ -242,9 +242,7 @@ def check_output(
         os.close(fd)
         tmp.unlink()
     except OSError as exc:
-        raise ConfigError(
-            f"{target.name}: cannot write it ({exc.strerror}); choose a writable path", option=option
-        ) from None
+        raise _cannot_create(exc, target.name, option) from None
     return target
 
 
@@ -306,6 +304,13 @@ def _fsync_folder(folder: Path) -> None:
             os.close(fd)
 
 
+def _cannot_create(exc: OSError, name: str, option: str) -> ConfigError:
+    """One line naming the output whose file could not be created (its folder is missing, read-only...)."""
+    error = ConfigError(f"{name}: cannot write it ({exc.strerror}); choose a writable path", option=option)
+    error.reason = exc.strerror or str(exc)
+    return error
+
+
 def _write_error(exc: OSError, name: str, option: str, stdout: bool = False) -> OutputError:
     """One line naming the output for a failed write (a closed stdout pipe is quiet, exit status 141)."""
     if isinstance(exc, BrokenPipeError) and stdout:  # `... | head`: the reader left
@@ -314,7 +319,9 @@ def _write_error(exc: OSError, name: str, option: str, stdout: bool = False) -> 
         return error
     reason = exc.strerror or str(exc)
     hint = "free some space" if exc.errno == errno.ENOSPC else "check the path and its permissions"
-    return OutputError(f"cannot write {name} ({reason}); {hint}, or choose another output file", option=option)
+    error = OutputError(f"cannot write {name} ({reason}); {hint}, or choose another output file", option=option)
+    error.reason = reason
+    return error
 
 
 class _Guarded:
@@ -423,9 +430,7 @@ def _opened(target: OutputTarget, *, binary: bool, option: str, keep_on_interrup
             tmp, fd, fresh = _temporary(target.path)
             raw = os.fdopen(fd, "wb")
     except OSError as exc:
-        raise ConfigError(
-            f"{target.name}: cannot write it ({exc.strerror}); choose a writable path", option=option
-        ) from None
+        raise _cannot_create(exc, target.name, option) from None
     stream: Any = raw if binary else io.TextIOWrapper(raw, encoding="utf-8", newline="")
     keep = False
     try:
@@ -551,9 +556,7 @@ def output_path(
         produced, fd, fresh = _temporary(target.path, suffix)
         os.close(fd)  # the library opens the file by its path
     except OSError as exc:
-        raise ConfigError(
-            f"{target.name}: cannot write it ({exc.strerror}); choose a writable path", option=option
-        ) from None
+        raise _cannot_create(exc, target.name, option) from None
     try:
         yield produced
         _settle_file(produced, target, fresh)

@@ -31,8 +31,7 @@ import numpy as np
 
 from yolo_probs.errors import ConfigError, YoloProbsError
 from yolo_probs.outputs.files import Discard, output_path, write_bytes
-from yolo_probs.overlay.canvas import canvas_size, to_canvas
-from yolo_probs.overlay.canvas import letterbox as _fit
+from yolo_probs.overlay.canvas import canvas_size, letterbox, to_canvas
 from yolo_probs.overlay.draw import OverlayDrawer
 
 if TYPE_CHECKING:
@@ -143,7 +142,7 @@ class AnnotatedCopies:
             return
         drawn = self._drawn(image, prediction)
         if (drawn.shape[1], drawn.shape[0]) != self._video_size:
-            drawn = _fit(drawn, self._video_size)
+            drawn = letterbox(drawn, self._video_size)
         self._video.write(drawn)
         assert self._video_path is not None
         self.written[str(self._video_path)] = self.written.get(str(self._video_path), 0) + 1

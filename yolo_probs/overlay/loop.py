@@ -32,10 +32,6 @@ from yolo_probs.overlay import controls, readers, recorder
 from yolo_probs.overlay.canvas import to_canvas
 from yolo_probs.overlay.draw import OverlayDrawer
 
-# Looked up in this module when a recording is read back, so that a test can stand in for an encoder
-# that loses frames (tests/test_first_minutes.py).
-from yolo_probs.overlay.recorder import frames_in
-
 if TYPE_CHECKING:
     from yolo_probs.api.model import YoloProbs
     from yolo_probs.core.prediction import Prediction
@@ -53,7 +49,7 @@ __getattr__ = moved_names(
             ["Reader", "LatestFrameReader", "VideoFileReader", "FolderReader", "open_source"],
             "yolo_probs.overlay.readers",
         ),
-        **dict.fromkeys(["BackgroundWriter", "check_output", "_FOURCC"], "yolo_probs.overlay.recorder"),
+        **dict.fromkeys(["BackgroundWriter", "check_output", "frames_in"], "yolo_probs.overlay.recorder"),
         **dict.fromkeys(["Controls", "NEXT_KEYS", "T_STEP"], "yolo_probs.overlay.controls"),
     },
 )
@@ -90,6 +86,7 @@ class OverlayStats:
         saved: the recording, when one was asked for and holds at least one frame (else None).
         saved_frames: frames that really are in the recording (counted by reading it back).
         save_error: why the recording is missing or short, in one line (None when it is complete).
+        interrupted: whether Ctrl-C stopped the run (it ends like ``q``: the recording is kept).
     """
 
     frames: int = 0
@@ -103,6 +100,7 @@ class OverlayStats:
     saved: str | None = None
     saved_frames: int = 0
     save_error: str | None = None
+    interrupted: bool = False
 
 
 @dataclass
@@ -158,7 +156,7 @@ def run_overlay(
     fast: bool = False,
     still_seconds: float = 0.0,
 ) -> OverlayStats:
-    """Capture, predict, draw, show and record until the source ends, ``max_frames`` or ``q``.
+    """Capture, predict, draw, show and record until the source ends, ``max_frames``, ``q`` or Ctrl-C.
 
     Args:
         clf: the classifier; its ``temperature`` and ``top_k`` follow the keys (``r`` resets the
@@ -175,6 +173,9 @@ def run_overlay(
         fast: in a window, show video files as fast as the model runs instead of at their own rate.
         still_seconds: in a window, how long each still image stays; 0 waits for a key (space, n,
             Enter move on; ``q`` quits).
+
+    Ctrl-C (KeyboardInterrupt) while the loop runs stops it as ``q`` does: the recording is finished
+    and published and the statistics are returned (``interrupted`` is True).
 
     Returns the run's :class:`OverlayStats`; a recording that could not be made, or holds fewer frames
     than were drawn, is reported in ``save_error`` (the loop does not raise for it). Raises
@@ -208,6 +209,8 @@ def run_overlay(
                 break
             if show and not _handle_key(run, _show(run)):
                 break
+    except KeyboardInterrupt:  # Ctrl-C is the terminal's 'q', above all for a headless recording
+        run.stats.interrupted = True
     finally:
         _close(run)
     return _summary(run)
@@ -310,7 +313,7 @@ def _check_recording(recording: recorder.Recorder, stats: OverlayStats) -> None:
     """
     out, drawn = recording.path, recording.queued
     recording.stop()
-    written = frames_in(recording.temp) if drawn and recording.temp is not None else 0
+    written = recorder.frames_in(recording.temp) if drawn and recording.temp is not None else 0
     stats.saved_frames = written
     stats.save_error = recording.error
     if stats.save_error is not None:

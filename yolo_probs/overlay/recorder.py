@@ -24,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import queue
 import threading
@@ -35,7 +36,7 @@ import numpy as np
 
 from yolo_probs._util import console
 from yolo_probs._util.opencv import quiet_opencv
-from yolo_probs.errors import ConfigError, YoloProbsError
+from yolo_probs.errors import ConfigError, YoloProbsError, first_line
 from yolo_probs.outputs import files
 from yolo_probs.overlay.canvas import letterbox
 
@@ -59,7 +60,7 @@ def check_output(path: str | os.PathLike[str], *, inputs: Iterable[str | os.Path
     out = Path(path)
     if out.suffix.lower() not in _FOURCC and not out.is_dir():  # a folder gets the writer's own message
         raise ConfigError(f"--save {out}: unsupported video type {out.suffix or '(none)'!r}; use .mp4 or .avi")
-    files.check_output(out, option="save", inputs=inputs, what="a video recording")
+    files.check_output(out, option="save", inputs=inputs, what="a video recording", example="out.mp4")
     return out
 
 
@@ -207,6 +208,7 @@ class Recorder:
 def save_snapshot(image: np.ndarray, folder: str | os.PathLike[str], frame: int, number: int) -> str | None:
     """Write a PNG of the drawn frame into ``folder``; a failure is reported on one line and the overlay goes on.
 
+    The line says why, as the file writer found it (no such folder, no space left on device...).
     Returns the file written, or None.
 
     Example:
@@ -218,14 +220,18 @@ def save_snapshot(image: np.ndarray, folder: str | os.PathLike[str], frame: int,
     import cv2
 
     path = Path(folder) / f"yolo-probs-{time.strftime('%Y%m%d-%H%M%S')}-frame{frame:06d}-{number}.png"
+    reason, hint = "OpenCV cannot encode it as PNG", ""
     try:
         ok, png = cv2.imencode(".png", image)
         if ok:
             files.write_bytes(path, png.tobytes(), option="snapshot")
-    except (cv2.error, YoloProbsError):
-        ok = False
+    except cv2.error as exc:
+        ok, reason = False, f"OpenCV cannot encode it as PNG: {first_line(exc)}"
+    except YoloProbsError as exc:  # the writer's reason: no such folder, no space left on device...
+        ok, reason = False, exc.reason or str(exc)
+        hint = "free some space" if reason == os.strerror(errno.ENOSPC) else "check that the folder is writable"
     if not ok:
-        console.error(f"cannot write snapshot {path}; check that the folder is writable")
+        console.error(f"cannot write snapshot {path} ({reason})" + (f"; {hint}" if hint else ""))
         return None
     console.wrote(path, detail="snapshot")
     return str(path)
