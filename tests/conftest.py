@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
+from types import ModuleType
 
 os.environ.setdefault("YOLO_OFFLINE", "1")  # never let Ultralytics reach for the network in tests
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
@@ -17,6 +20,15 @@ ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "examples" / "models" / "digits-yolo26n-cls.pt"
 IMAGES = ROOT / "examples" / "images"
 DEVICE = os.environ.get("YOLO_PROBS_TEST_DEVICE", "cpu")  # set to 0 on a GPU machine to run the same checks there
+
+
+def example(module: str) -> ModuleType:
+    """A script of ``examples/`` as a module (``example("train_digits").build_dataset``), off sys.path after."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        return importlib.import_module(f"examples.{module}")
+    finally:
+        sys.path.remove(str(ROOT))
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ import pytest
 import torch
 import torchvision
 
+from tests.conftest import example
 from yolo_probs import YoloProbs
 from yolo_probs.api.profile import Profile, load_profile, save_profile
 from yolo_probs.calibration import calibrator_from_dict
@@ -117,13 +118,7 @@ def test_folded_torchscript_vector(net: torch.nn.Module, tmp_path: Path) -> None
 # --- CLI ---
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import sys
-
-    sys.path.insert(0, str(ROOT))
-    try:
-        from examples.train_digits import build_dataset
-    finally:
-        sys.path.remove(str(ROOT))
+    build_dataset = example("train_digits").build_dataset
     root = tmp_path_factory.mktemp("digits") / "digits"
     build_dataset(root)
     shutil.rmtree(root / "train")

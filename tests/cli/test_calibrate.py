@@ -8,11 +8,11 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import example
 from yolo_probs._util.hashing import file_sha256
 from yolo_probs.api.profile import load_profile
 from yolo_probs.cli import main
@@ -25,11 +25,7 @@ COMMON = ["--model", str(MODEL), "--device", "cpu", "--batch", "32"]
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The digits dataset (train/val/test class folders) built by the example script, without train/."""
-    sys.path.insert(0, str(ROOT))
-    try:
-        from examples.train_digits import build_dataset
-    finally:
-        sys.path.remove(str(ROOT))
+    build_dataset = example("train_digits").build_dataset
     root = tmp_path_factory.mktemp("digits") / "digits"
     build_dataset(root)
     shutil.rmtree(root / "train")

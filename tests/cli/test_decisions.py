@@ -10,11 +10,11 @@ import csv
 import io
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import example
 from yolo_probs.api.profile import load_profile
 from yolo_probs.cli import main
 
@@ -31,12 +31,8 @@ def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    sys.path.insert(0, str(ROOT))
-    try:
-        from examples.make_unknowns import write_unknowns
-        from examples.train_digits import build_dataset
-    finally:
-        sys.path.remove(str(ROOT))
+    write_unknowns = example("make_unknowns").write_unknowns
+    build_dataset = example("train_digits").build_dataset
     root = tmp_path_factory.mktemp("cli-dec")
     build_dataset(root / "digits")
     shutil.rmtree(root / "digits" / "train")

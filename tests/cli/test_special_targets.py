@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import sys
 from pathlib import Path
 
 import cv2
@@ -20,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from tests.conftest import DEVICE, IMAGES, MODEL, ROOT
+from tests.conftest import DEVICE, IMAGES, MODEL, example
 from tests.targets import KINDS, STALE, Target, assert_full_is_one_line, error_lines, special_target
 from yolo_probs.api.profile import load_profile
 from yolo_probs.cli import main
@@ -54,11 +53,7 @@ def labelled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """DATA/<digit>/: four of scikit-learn's digits per class and one of the next class (mistakes to fit T on)."""
     from sklearn.datasets import load_digits
 
-    sys.path.insert(0, str(ROOT))
-    try:
-        from examples.train_digits import digit_to_image
-    finally:
-        sys.path.remove(str(ROOT))
+    digit_to_image = example("train_digits").digit_to_image
     digits = load_digits()
     root = tmp_path_factory.mktemp("labelled") / "data"
     for label in range(10):

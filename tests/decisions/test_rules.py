@@ -7,12 +7,12 @@ import os
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.conftest import example
 from yolo_probs import YoloProbs
 from yolo_probs.api.profile import load_profile, save_profile
 from yolo_probs.api.workflow import calibrate
@@ -27,12 +27,8 @@ MODEL = ROOT / "examples" / "models" / "digits-yolo26n-cls.pt"
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A small digits val/test set and a folder of unknown photos, built by the example scripts."""
-    sys.path.insert(0, str(ROOT))
-    try:
-        from examples.make_unknowns import write_unknowns
-        from examples.train_digits import build_dataset
-    finally:
-        sys.path.remove(str(ROOT))
+    write_unknowns = example("make_unknowns").write_unknowns
+    build_dataset = example("train_digits").build_dataset
     root = tmp_path_factory.mktemp("dec")
     build_dataset(root / "digits")
     write_unknowns(root / "unknowns", count=40)

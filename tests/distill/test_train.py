@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from scipy.special import log_softmax as scipy_log_softmax
 from scipy.special import rel_entr
 
-from tests.conftest import DEVICE, ROOT
+from tests.conftest import DEVICE, ROOT, example
 from yolo_probs.cli import main
 from yolo_probs.distill import DistillationLoss, Teacher, check_distill_data, distillation_loss
 from yolo_probs.errors import ConfigError, ModelError, SourceError
@@ -149,11 +149,7 @@ def _tiny_digits(root: Path, train: int = 3, val: int = 1) -> Path:
     import cv2
     from sklearn.datasets import load_digits
 
-    sys.path.insert(0, str(ROOT))
-    try:
-        from examples.train_digits import digit_to_image
-    finally:
-        sys.path.remove(str(ROOT))
+    digit_to_image = example("train_digits").digit_to_image
     digits = load_digits()
     for label in range(10):
         idx = np.flatnonzero(digits.target == label)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import cv2
@@ -11,6 +10,7 @@ import onnxruntime as ort
 import pytest
 from scipy.special import softmax
 
+from tests.conftest import example
 from yolo_probs import YoloProbs
 from yolo_probs.api.profile import save_profile
 from yolo_probs.api.workflow import calibrate
@@ -25,11 +25,7 @@ MODEL = ROOT / "examples" / "models" / "digits-yolo26n-cls.pt"
 
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    sys.path.insert(0, str(ROOT))
-    try:
-        from examples.train_digits import build_dataset
-    finally:
-        sys.path.remove(str(ROOT))
+    build_dataset = example("train_digits").build_dataset
     root = tmp_path_factory.mktemp("extra") / "digits"
     build_dataset(root)
     return root
