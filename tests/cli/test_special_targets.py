@@ -192,7 +192,7 @@ def test_soft_labels_output(tmp_path: Path, capsys, kind: str) -> None:
         assert pq.read_table(io.BytesIO(received)).column("source").to_pylist() == [str(IMAGE)]
 
 
-@pytest.mark.parametrize("kind", ["full", "symlink"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_distill_output(tmp_path: Path, capsys, kind: str) -> None:
     """One tiny training run each (1 epoch at imgsz 32 on 30 images, as tests/distill/test_train.py runs it)."""
     from tests.distill.test_train import _tiny_digits
@@ -210,3 +210,14 @@ def test_distill_output(tmp_path: Path, capsys, kind: str) -> None:
 
         with YoloProbs(target.path, device="cpu") as student:  # loaded through the link
             assert student.names == tuple(str(i) for i in range(10))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_overlay_save(tmp_path: Path, capsys, video: Path, kind: str) -> None:
+    """The recording of a headless overlay run (an AVI: the format is named by the suffix)."""
+    with special_target(kind, tmp_path, "rec.avi") as target:
+        args = ["overlay", str(video), "-m", str(MODEL), *CPU, "--no-show", "--max-frames", "3"]
+        code, _, err = run(capsys, *args, "--save", str(target.path))
+        received = outcome(target, code, err)
+    if kind in ("fifo", "symlink"):
+        assert received.startswith(b"RIFF") and b"AVI " in received[:16]
