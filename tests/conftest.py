@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
+import subprocess
 import sys
 from types import ModuleType
 
 os.environ.setdefault("YOLO_OFFLINE", "1")  # never let Ultralytics reach for the network in tests
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -137,3 +140,34 @@ def bad_inputs(tmp_path: Path, image_paths: list[Path]) -> dict[str, Path]:
 def random_frames(n: int, seed: int = 0, shape: tuple[int, int] = (48, 80)) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     return [rng.integers(0, 256, (*shape, 3), dtype=np.uint8) for _ in range(n)]
+
+
+@pytest.fixture
+def display() -> Iterator[str]:
+    """A private virtual screen (``":N"``); Xvfb picks a free display number and writes it to our pipe."""
+    read, write = os.pipe()
+    xvfb = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write), "-screen", "0", "800x600x24", "-nolisten", "tcp"],
+        pass_fds=(write,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write)
+    try:
+        with os.fdopen(read) as pipe:
+            number = pipe.readline().strip()
+        if not number:
+            pytest.skip("Xvfb did not start")
+        yield f":{number}"
+    finally:
+        xvfb.terminate()
+        xvfb.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def digits_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The digits dataset's val/ and test/ class folders, built once by the example script (read only)."""
+    root = tmp_path_factory.mktemp("digits-data") / "digits"
+    example("train_digits").build_dataset(root)
+    shutil.rmtree(root / "train")
+    return root

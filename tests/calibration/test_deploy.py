@@ -16,7 +16,6 @@ import pytest
 import torch
 import torchvision
 
-from tests.conftest import example
 from yolo_probs import YoloProbs
 from yolo_probs.api.profile import Profile, load_profile, save_profile
 from yolo_probs.calibration import calibrator_from_dict
@@ -117,12 +116,8 @@ def test_folded_torchscript_vector(net: torch.nn.Module, tmp_path: Path) -> None
 
 # --- CLI ---
 @pytest.fixture(scope="module")
-def digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    build_dataset = example("train_digits").build_dataset
-    root = tmp_path_factory.mktemp("digits") / "digits"
-    build_dataset(root)
-    shutil.rmtree(root / "train")
-    return root
+def digits(digits_data: Path) -> Path:
+    return digits_data
 
 
 def test_calibrate_method_auto_then_evaluate_and_export(digits: Path, tmp_path: Path, capsys) -> None:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import example
 from yolo_probs._util.hashing import file_sha256
 from yolo_probs.api.profile import load_profile
 from yolo_probs.cli import main
@@ -23,13 +22,8 @@ COMMON = ["--model", str(MODEL), "--device", "cpu", "--batch", "32"]
 
 
 @pytest.fixture(scope="module")
-def digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The digits dataset (train/val/test class folders) built by the example script, without train/."""
-    build_dataset = example("train_digits").build_dataset
-    root = tmp_path_factory.mktemp("digits") / "digits"
-    build_dataset(root)
-    shutil.rmtree(root / "train")
-    return root
+def digits(digits_data: Path) -> Path:
+    return digits_data
 
 
 def subset(src: Path, dst: Path, classes: list[str], per_class: int) -> Path:

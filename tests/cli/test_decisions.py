@@ -30,14 +30,10 @@ def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    write_unknowns = example("make_unknowns").write_unknowns
-    build_dataset = example("train_digits").build_dataset
+def data(tmp_path_factory: pytest.TempPathFactory, digits_data: Path) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("cli-dec")
-    build_dataset(root / "digits")
-    shutil.rmtree(root / "digits" / "train")
-    write_unknowns(root / "unknowns", count=60)
-    return {"digits": root / "digits", "unknowns": root / "unknowns", "root": root}
+    example("make_unknowns").write_unknowns(root / "unknowns", count=60)
+    return {"digits": digits_data, "unknowns": root / "unknowns", "root": root}
 
 
 @pytest.fixture(scope="module")

@@ -25,14 +25,11 @@ MODEL = ROOT / "examples" / "models" / "digits-yolo26n-cls.pt"
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def data(tmp_path_factory: pytest.TempPathFactory, digits_data: Path) -> dict[str, Path]:
     """A small digits val/test set and a folder of unknown photos, built by the example scripts."""
-    write_unknowns = example("make_unknowns").write_unknowns
-    build_dataset = example("train_digits").build_dataset
     root = tmp_path_factory.mktemp("dec")
-    build_dataset(root / "digits")
-    write_unknowns(root / "unknowns", count=40)
-    return {"digits": root / "digits", "unknowns": root / "unknowns", "root": root}
+    example("make_unknowns").write_unknowns(root / "unknowns", count=40)
+    return {"digits": digits_data, "unknowns": root / "unknowns", "root": root}
 
 
 @pytest.fixture(scope="module")

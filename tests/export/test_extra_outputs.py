@@ -10,7 +10,6 @@ import onnxruntime as ort
 import pytest
 from scipy.special import softmax
 
-from tests.conftest import example
 from yolo_probs import YoloProbs
 from yolo_probs.api.profile import save_profile
 from yolo_probs.api.workflow import calibrate
@@ -24,11 +23,8 @@ MODEL = ROOT / "examples" / "models" / "digits-yolo26n-cls.pt"
 
 
 @pytest.fixture(scope="module")
-def digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    build_dataset = example("train_digits").build_dataset
-    root = tmp_path_factory.mktemp("extra") / "digits"
-    build_dataset(root)
-    return root
+def digits(digits_data: Path) -> Path:
+    return digits_data
 
 
 @pytest.fixture(scope="module")
