@@ -40,7 +40,14 @@ import numpy as np
 from yolo_probs._util.hashing import file_sha256
 from yolo_probs._util.threads import engine_threads
 from yolo_probs.backends.base import BACKENDS, BackendOptions, BackendOutput
-from yolo_probs.backends.engines.cache import CacheEntry, entry_key, open_entry, writable_root, write_entry
+from yolo_probs.backends.engines.cache import (
+    CacheEntry,
+    DamagedEntry,
+    entry_key,
+    open_entry,
+    writable_root,
+    write_entry,
+)
 from yolo_probs.backends.engines.graph import export_logits_onnx
 from yolo_probs.backends.identify import shown_model
 from yolo_probs.backends.ultralytics import UltralyticsBackend, check_options
@@ -294,11 +301,17 @@ def _entry_folder(engine: EngineFactory, options: BackendOptions, expect: dict[s
 def _open_cached(
     engine: EngineFactory, folder: Path, expect: dict[str, Any], batch: int, threads: int
 ) -> tuple[CacheEntry, Runner] | tuple[None, None]:
-    """The valid cache entry in ``folder`` and its runner, or ``(None, None)``: missing, stale, or it does not load."""
-    entry = open_entry(folder, expect)
+    """The valid cache entry in ``folder`` and its runner, or ``(None, None)``: missing, damaged, or it does not load.
+
+    A damaged entry (edited, truncated, a file where its folder should be...) is one :class:`EngineWarning`
+    line; the caller rebuilds it in place.
+    """
+    try:
+        entry = open_entry(folder, expect)
+    except DamagedEntry as exc:
+        warnings.warn(f"engine cache entry {folder} {exc}; rebuilding it", EngineWarning, stacklevel=5)
+        return None, None
     if entry is None:
-        if folder.exists():
-            log.info("engine cache entry %s is stale or corrupt; rebuilding it", folder)
         return None, None
     try:
         runner = engine.open(entry, batch, threads)
@@ -307,7 +320,9 @@ def _open_cached(
         if logits.shape != (1, len(entry.meta["names"])):
             raise ValueError(f"output shape {list(logits.shape)}")
     except Exception as exc:  # a damaged entry whose files still hash right (engine upgrade in place...)
-        log.info("engine cache entry %s does not load (%s); rebuilding it", folder, _described(exc))
+        warnings.warn(
+            f"engine cache entry {folder} does not load ({_described(exc)}); rebuilding it", EngineWarning, stacklevel=5
+        )
         return None, None
     return entry, runner
 
