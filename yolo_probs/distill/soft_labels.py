@@ -98,11 +98,20 @@ def folder_label(source: str, names: Iterable[str]) -> str | None:
     return parent if parent and parent in set(names) else None
 
 
+def _holds_images(folder: Path) -> bool:
+    try:
+        return any(p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir())
+    except OSError:
+        return False
+
+
 def expand_class_folders(source: Any, names: Iterable[str]) -> Any:
-    """Replace each folder of class folders (``data/train`` holding ``0/``, ``1/``...) by its class folders.
+    """Replace each folder of class folders (``data/train`` holding ``0/``, ``1/``...) by its sub-folders.
 
     ``predict`` reads the images of a folder, not of its sub-folders; a labelled dataset split keeps
-    its images one level down, in folders named after the classes. Other sources are kept as given.
+    its images one level down, in folders named after the classes. A folder with no images of its own
+    is read one level down: its class folders, and every other (not hidden) sub-folder that holds
+    images, whose rows get no label, so that no image is left out. Other sources are kept as given.
 
     Example:
         >>> expand_class_folders(["photo.jpg"], ["cat", "dog"])
@@ -115,13 +124,15 @@ def expand_class_folders(source: Any, names: Iterable[str]) -> Any:
     out: list[Any] = []
     for item in items:
         folder = Path(item) if isinstance(item, str | os.PathLike) else None
-        if folder is None or not folder.is_dir():
+        if folder is None or not folder.is_dir() or _holds_images(folder):
             out.append(item)
             continue
-        entries = sorted(folder.iterdir())
-        has_images = any(p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES for p in entries)
-        subs = [p for p in entries if p.is_dir() and p.name in classes]
-        out.extend([str(p) for p in subs] if subs and not has_images else [item])
+        subs = [
+            p
+            for p in sorted(folder.iterdir())
+            if p.is_dir() and not p.name.startswith(".") and (p.name in classes or _holds_images(p))
+        ]
+        out.extend([str(p) for p in subs] if subs else [item])
     return out if isinstance(source, list | tuple) or len(out) != 1 else out[0]
 
 
@@ -274,12 +285,17 @@ def format_for_soft_labels(path: str | os.PathLike[str], fmt: str | None = None)
 
 @dataclass(frozen=True)
 class SoftLabelsResult:
-    """What :func:`write_soft_labels` wrote: the file, its format, rows written and the failed inputs."""
+    """What :func:`write_soft_labels` wrote: the file, its format, rows written and the failed inputs.
+
+    ``unlabelled`` counts the rows of still images whose folder is not a class of the model (``label``
+    null); video frames are not counted (they never have a label).
+    """
 
     path: Path
     format: str
     rows: int
     failures: list[InputFailure]
+    unlabelled: int = 0
 
 
 def _inputs(source: Any) -> list[str]:
@@ -347,7 +363,7 @@ def write_soft_labels(
         "temperature": model.temperature,
         "model": str(getattr(getattr(model.backend, "yolo", None), "ckpt_path", "") or ""),
     }
-    rows = 0
+    rows = unlabelled = 0
     failures: list[InputFailure] = []
     # opened (and checked: not an input, writable) before any image is read
     with open_output(output, binary=True, inputs=inputs, example=example, keep_on_interrupt=True) as stream:
@@ -359,11 +375,12 @@ def write_soft_labels(
                 else:
                     sink.write(item)
                     rows += 1
+                    unlabelled += item.label is None and item.frame is None
                 if on_item is not None:
                     on_item(item)
         finally:
             sink.close()  # also on Ctrl-C: a whole file with the rows so far (the writer keeps it)
-    return SoftLabelsResult(Path(output), chosen, rows, failures)
+    return SoftLabelsResult(Path(output), chosen, rows, failures, unlabelled)
 
 
 def read_soft_labels(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
