@@ -9,13 +9,14 @@ Example:
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
 
 from yolo_probs.errors import ConfigError
 
-__all__ = ["check_logits_labels", "float32_batch", "is_torch", "to_numpy"]
+__all__ = ["check_logits_labels", "check_path", "float32_batch", "is_torch", "to_numpy"]
 
 
 def check_logits_labels(logits: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -92,3 +93,26 @@ def float32_batch(batch: Any) -> np.ndarray:
     if is_torch(batch):
         batch = batch.detach().float().cpu().numpy()  # .float() first: numpy has no bfloat16
     return np.ascontiguousarray(batch, dtype=np.float32)
+
+
+def check_path(value: Any, name: str, example: str, *, option: str | None = None) -> str | os.PathLike[str]:
+    """``value`` if it is a file path (a non-empty ``str`` or ``os.PathLike``), else a :class:`ConfigError` naming it.
+
+    ``option`` is the setting the error is about, for front ends (default: ``name``).
+
+    Example:
+        >>> check_path("out.onnx", "output", "model.onnx")
+        'out.onnx'
+        >>> check_path(None, "output", "model.onnx")
+        Traceback (most recent call last):
+        ...
+        yolo_probs.errors.ConfigError: output must be a file path (str or os.PathLike), got None (NoneType); ...
+    """
+    if not isinstance(value, str | os.PathLike) or not os.fspath(value):
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        raise ConfigError(
+            f"{name} must be a file path (str or os.PathLike), got {shown} ({type(value).__name__}); "
+            f"pass e.g. {example!r}",
+            option=option or name,
+        )
+    return value  # type: ignore[no-any-return]
