@@ -31,8 +31,9 @@ from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 import numpy as np
 
 from yolo_probs._util.registry import Registry
+from yolo_probs.core.checks import check_path
 from yolo_probs.core.probs import check_temperature
-from yolo_probs.errors import ConfigError, SourceError
+from yolo_probs.errors import ConfigError, SourceError, first_line
 from yolo_probs.inputs.sources import IMAGE_SUFFIXES, ImageInput, InputFailure, StreamInput, expand
 from yolo_probs.outputs.files import open_output
 
@@ -157,12 +158,23 @@ def soft_label(prediction: Prediction, temperature: float) -> SoftLabel:
     )
 
 
+def _check_model(model: Any) -> None:
+    """ConfigError naming ``model`` unless it is a classifier such as :class:`~yolo_probs.api.model.YoloProbs`."""
+    if not all(hasattr(model, a) for a in ("predict_each", "names", "temperature", "decisions")):
+        raise ConfigError(
+            f"model must be a YoloProbs classifier, got {type(model).__name__}; "
+            "pass e.g. YoloProbs('model.pt', temperature=4)",
+            option="model",
+        )
+
+
 def iter_soft_labels(model: YoloProbs, source: Any) -> Iterator[SoftLabel | InputFailure]:
     """Stream a :class:`SoftLabel` per image or frame of ``source`` (an :class:`InputFailure` per bad input).
 
     ``model`` is a :class:`~yolo_probs.api.model.YoloProbs` built with the soft-label temperature
     (``YoloProbs(m, temperature=4)``); its decision rules are not applied.
     """
+    _check_model(model)
     temperature = model.temperature
     source = expand_class_folders(source, model.names)
     rules, model.decisions = model.decisions, []  # soft labels are probabilities only: no decision rule runs
@@ -354,6 +366,8 @@ def write_soft_labels(
         >>> result.rows, [f.source for f in result.failures], read_soft_labels(out)[0]["source"]
         (1, ['missing.png'], 'examples/images/digit_3.png')
     """
+    _check_model(model)
+    check_path(output, "output", "soft-labels.parquet")
     check_temperature(model.temperature)
     chosen = format_for_soft_labels(output, fmt)
     inputs = [*_inputs(source), *protect]
@@ -386,18 +400,50 @@ def write_soft_labels(
 def read_soft_labels(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Read a soft-label file (Parquet or JSON Lines) back as a list of row dicts.
 
+    Raises:
+        SourceError: the file is missing, or is not a soft-label file of its format (corrupt, truncated).
+
     Example:
         >>> read_soft_labels("missing.parquet")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
         yolo_probs.errors.SourceError: missing.parquet: no such file; ...
     """
-    p = Path(path)
+    p = Path(check_path(path, "path", "soft-labels.parquet"))
     if not p.is_file():
         raise SourceError(str(p), "no such file; pass a file written by 'yolo-probs soft-labels'")
-    if format_for_soft_labels(p) == "jsonl":
-        with p.open(encoding="utf-8") as f:
-            return [json.loads(line) for line in f if line.strip()]
+    fmt = format_for_soft_labels(p)
+    if fmt == "jsonl":
+        return _read_jsonl(p)
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    return pq.read_table(str(p)).to_pylist()  # type: ignore[no-any-return]
+    try:
+        return pq.read_table(str(p)).to_pylist()  # type: ignore[no-any-return]
+    except (pa.ArrowException, OSError) as exc:
+        raise SourceError(
+            str(p), f"not a readable Parquet file ({first_line(exc)}); pass a file written by 'yolo-probs soft-labels'"
+        ) from None
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The rows of a JSON Lines file; SourceError naming the first line that is not a JSON object."""
+    rows: list[dict[str, Any]] = []
+    try:
+        with path.open(encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except ValueError as exc:
+                    row = exc
+                if not isinstance(row, dict):
+                    raise SourceError(
+                        str(path),
+                        f"line {number} is not a JSON object; pass a file written by 'yolo-probs soft-labels'",
+                    )
+                rows.append(row)
+    except UnicodeDecodeError:
+        raise SourceError(str(path), "is not UTF-8 text; pass a file written by 'yolo-probs soft-labels'") from None
+    return rows

@@ -112,8 +112,11 @@ def plan_actors(cpus: float, *, reserve: float = 0.1, batch_size: int = 256) -> 
     if cpus <= reserve:
         raise ConfigError(f"the Ray cluster has {cpus:g} CPUs; it needs more than {reserve:g} to score images")
     actors = max(1, math.floor(cpus))
-    per_actor = min(0.95, round((cpus - reserve) / actors, 3))
-    return ActorPlan(actors=actors, cpus_per_actor=per_actor, batch_size=batch_size)
+    # rounded down to 1/1000 CPU, so that the actors never take more than the CPUs left after the reserve
+    per_actor = min(0.95, math.floor((cpus - reserve) / actors * 1000 + 1e-9) / 1000)
+    if per_actor <= 0:
+        raise ConfigError(f"the Ray cluster has {cpus:g} CPUs; it needs more than {reserve:g} to score images")
+    return ActorPlan(actors=actors, cpus_per_actor=per_actor, batch_size=int(batch_size))
 
 
 def _real(value: Any, name: str, example: str) -> float:
