@@ -224,7 +224,8 @@ def test_plan_actors_gives_a_plan_or_a_named_error(cpus, reserve):
         assert any(word in str(exc) for word in ("cpus", "reserve", "CPUs"))
         return
     assert isinstance(plan, ActorPlan) and plan.actors >= 1 and 0 < plan.cpus_per_actor <= 0.95
-    assert plan.actors * plan.cpus_per_actor <= cpus - reserve + 1e-9
+    # never more than the CPUs left after the reserve (the rounding to 1/1000 CPU may add 1e-12 per actor)
+    assert plan.actors * plan.cpus_per_actor <= cpus - reserve + plan.actors * 1e-12 + 1e-9
 
 
 @settings(max_examples=40, deadline=None)
