@@ -101,25 +101,36 @@ class Listener:
             conn.close()
 
 
-@pytest.fixture(
-    params=[None, b"HTTP/1.1 400 Bad Request\r\n\r\n", b"\x00\xffgarbage" * 8], ids=["silent", "http", "bytes"]
-)
-def listener(request):
-    server = Listener(request.param)
-    yield server
-    server.close()
+SILENT, GARBAGE, HTTP = None, b"\x00\xffgarbage" * 8, b"HTTP/1.1 400 Bad Request\r\n\r\n"
+
+
+@pytest.mark.parametrize("reply", [GARBAGE, HTTP], ids=["bytes", "http"])
+def test_a_listener_that_is_not_ray_is_refused(reply):
+    from yolo_probs.integrations.ray import check_address
+
+    server = Listener(reply)
+    try:
+        with pytest.raises(
+            ConfigError, match=r"does not answer \(something else listens there: (its reply is not gRPC|it closed the)"
+        ):
+            check_address(f"127.0.0.1:{server.port}")
+    finally:
+        server.close()
 
 
 @pytest.mark.parametrize(
-    ("how", "expect"),
+    ("reply", "how", "expect"),
     [
-        ("--ray ADDR", "the Ray cluster at 127.0.0.1:{port} does not answer"),
-        ("RAY_ADDRESS + bare --ray", "the Ray cluster at RAY_ADDRESS=127.0.0.1:{port} (from the environment)"),
-        ("RAY_ADDRESS + --ray auto", "the Ray cluster at RAY_ADDRESS=127.0.0.1:{port} (from the environment)"),
+        (SILENT, "--ray ADDR", "the Ray cluster at 127.0.0.1:{port} does not answer (no answer within 5 s"),
+        (GARBAGE, "--ray ADDR", "the Ray cluster at 127.0.0.1:{port} does not answer"),
+        (SILENT, "RAY_ADDRESS + bare --ray", "the Ray cluster at RAY_ADDRESS=127.0.0.1:{port} (from the environment)"),
+        (SILENT, "RAY_ADDRESS + --ray auto", "the Ray cluster at RAY_ADDRESS=127.0.0.1:{port} (from the environment)"),
     ],
+    ids=["silent", "garbage", "silent-RAY_ADDRESS-bare", "silent-RAY_ADDRESS-auto"],
 )
-def test_an_address_that_is_not_ray_fails_in_seconds(listener, tmp_path, how, expect):
+def test_an_address_that_is_not_ray_fails_in_seconds(tmp_path, reply, how, expect):
     """Something that accepts the connection but is not Ray: one line, exit 2, no minutes of Ray retries."""
+    listener = Listener(reply)
     address = f"127.0.0.1:{listener.port}"
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env["PYTHONPATH"] = str(ROOT)
@@ -129,9 +140,12 @@ def test_an_address_that_is_not_ray_fails_in_seconds(listener, tmp_path, how, ex
         ray_args = ["--ray"] if how.endswith("bare --ray") else ["--ray", "auto"]
     command = [sys.executable, "-m", "yolo_probs", "predict", str(IMAGES), "-m", str(MODEL), *ray_args]
     start = time.monotonic()
-    run = subprocess.run(
-        [*command, "-o", str(tmp_path / "o.parquet")], env=env, capture_output=True, text=True, timeout=120
-    )
+    try:
+        run = subprocess.run(
+            [*command, "-o", str(tmp_path / "o.parquet")], env=env, capture_output=True, text=True, timeout=120
+        )
+    finally:
+        listener.close()
     assert time.monotonic() - start < 60  # CONNECT_TIMEOUT is 5 s; the rest is Python and Ray's import
     assert run.returncode == 2, run.stderr
     (line,) = run.stderr.splitlines()

@@ -257,10 +257,10 @@ def _speaks_grpc(sock: socket.socket) -> str | None:
     while len(head) < 9:
         chunk = sock.recv(9 - len(head))
         if not chunk:
-            return "it closed the connection: not a Ray cluster"
+            return "something else listens there: it closed the connection without a reply"
         head += chunk
     if head[3] != 4:  # frame type 4: SETTINGS
-        return "it answered, but not as a Ray cluster (no gRPC)"
+        return "something else listens there: its reply is not gRPC"
     return None
 
 
@@ -280,7 +280,7 @@ def _reachable(address: str) -> str | None:
             sock.settimeout(CONNECT_TIMEOUT)
             return _speaks_grpc(sock)
     except TimeoutError:
-        return f"no answer within {CONNECT_TIMEOUT:g} s: not a Ray cluster, or a firewall in the way"
+        return f"no answer within {CONNECT_TIMEOUT:g} s: something else listens there, or a firewall is in the way"
     except OSError as exc:
         return exc.strerror or type(exc).__name__.replace("Error", " error").lower().strip() or "no answer"
 
