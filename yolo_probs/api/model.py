@@ -32,7 +32,7 @@ from yolo_probs.core.checks import describe
 from yolo_probs.core.prediction import Prediction
 from yolo_probs.core.probs import check_min_prob, check_probability_map, check_top_k
 from yolo_probs.decisions import decisions_from_profile
-from yolo_probs.errors import ConfigError
+from yolo_probs.errors import ConfigError, ModelError
 from yolo_probs.inputs.readahead import pipelined
 from yolo_probs.inputs.sources import Frame, InputFailure, frame_batches, iter_frames
 from yolo_probs.inputs.tensor import nan_failures, run_checked
@@ -102,6 +102,11 @@ class YoloProbs:
             check_probability_map(calibrator)
         if temperature is not None:
             calibrator = TemperatureScaling(temperature)
+        if model is None or isinstance(model, bool | int | float | bytes):
+            raise ModelError(
+                f"model must be a checkpoint or export path, a YOLO or torch model, or a backend object, "
+                f"got {describe(model)}; pass e.g. 'yolo26n-cls.pt'"
+            )
         rules = _check_decisions(decisions)
         if not isinstance(half, bool):
             raise ConfigError(f"half must be True or False, got {describe(half)}", option="half")

@@ -95,7 +95,12 @@ class Prediction:
         for name in ("logits_source", "calibration"):
             check_text(getattr(self, name), name, repr(type(self).__dataclass_fields__[name].default))
         if self.features is not None:
-            fields["features"] = real_array(self.features, "features", "an array of the final layer's inputs")
+            features = real_array(self.features, "features", "an array of the final layer's inputs")
+            if features.ndim != 1 or features.size == 0:
+                raise ConfigError(
+                    f"features must be one non-empty row (the final layer's inputs), got shape {features.shape}"
+                )
+            fields["features"] = features
         for name, value in fields.items():
             if value is not getattr(self, name):
                 object.__setattr__(self, name, value)
