@@ -201,6 +201,9 @@ def float32_batch(batch: Any) -> np.ndarray:
         >>> float32_batch(np.zeros((1, 3, 2, 2), np.float64)).dtype
         dtype('float32')
     """
-    if is_torch(batch):
-        batch = batch.detach().float().cpu().numpy()  # .float() first: numpy has no bfloat16
-    return np.ascontiguousarray(batch, dtype=np.float32)
+    try:
+        if is_torch(batch):
+            batch = batch.detach().float().cpu().numpy()  # .float() first: numpy has no bfloat16
+        return np.ascontiguousarray(batch, dtype=np.float32)
+    except (TypeError, ValueError, RuntimeError):
+        raise ConfigError(f"batch must be an array of pixel values, got {describe(batch)}") from None
