@@ -78,6 +78,7 @@ class Prediction:
     features: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        """Check every field once (lists become arrays, a path source text); ``dataclasses.replace`` checks again."""
         logits = _logit_row(self.logits, "Prediction logits")
         probs = self.probs if isinstance(self.probs, np.ndarray) else real_array(self.probs, "Prediction probs")
         if probs.shape != logits.shape:
@@ -92,8 +93,8 @@ class Prediction:
         fields["min_prob"] = check_min_prob(self.min_prob)
         fields["source"] = _source(self.source)
         fields["frame"] = _frame(self.frame)
-        for name in ("logits_source", "calibration"):
-            check_text(getattr(self, name), name, repr(type(self).__dataclass_fields__[name].default))
+        check_text(self.logits_source, "logits_source", "'hook'")
+        check_text(self.calibration, "calibration", "'temperature'")
         if self.features is not None:
             features = real_array(self.features, "features", "an array of the final layer's inputs")
             if features.ndim != 1 or features.size == 0:
