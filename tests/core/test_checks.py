@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
-from yolo_probs.core.checks import float32_batch, is_torch, to_numpy
+from yolo_probs.core.checks import float32_batch, is_torch, real_array, to_numpy
+from yolo_probs.errors import ConfigError
 
 
 def test_is_torch_tells_tensors_from_arrays_and_lists() -> None:
@@ -23,3 +25,17 @@ def test_float32_batch_takes_numpy_and_torch_of_any_float_dtype() -> None:
     half = torch.from_numpy(x).to(torch.bfloat16)  # numpy has no bfloat16: .float() comes first
     np.testing.assert_array_equal(float32_batch(half), half.float().numpy())
     assert float32_batch(np.asfortranarray(x[0])).flags.c_contiguous
+
+
+def test_float32_batch_names_a_batch_that_is_not_numbers() -> None:
+    with pytest.raises(ConfigError, match="batch must be an array of pixel values"):
+        float32_batch("abc")
+    with pytest.raises(ConfigError, match="batch must be an array"):
+        float32_batch([[1.0], [1.0, 2.0]])
+
+
+def test_real_array_refuses_what_is_not_real_numbers() -> None:
+    for bad in (None, "abc", [1j], [True], [[1.0], [1.0, 2.0]], {"a": 1}):
+        with pytest.raises(ConfigError, match="thing must be an array of real numbers"):
+            real_array(bad, "thing")
+    assert real_array(torch.tensor([1, 2]), "thing").dtype == np.int64

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 from yolo_probs._util.prefetch import prefetched
 from yolo_probs._util.threads import decode_workers
@@ -28,10 +28,11 @@ from yolo_probs.backends.devices import check_device
 from yolo_probs.backends.ultralytics import DEFAULT_MODEL
 from yolo_probs.calibration import TemperatureScaling
 from yolo_probs.calibration.folded import resolve_folded
+from yolo_probs.core.checks import describe
 from yolo_probs.core.prediction import Prediction
-from yolo_probs.core.probs import check_min_prob, check_top_k
+from yolo_probs.core.probs import check_min_prob, check_probability_map, check_top_k
 from yolo_probs.decisions import decisions_from_profile
-from yolo_probs.errors import ConfigError
+from yolo_probs.errors import ConfigError, ModelError
 from yolo_probs.inputs.readahead import pipelined
 from yolo_probs.inputs.sources import Frame, InputFailure, frame_batches, iter_frames
 from yolo_probs.inputs.tensor import nan_failures, run_checked
@@ -96,9 +97,19 @@ class YoloProbs:
         self.top_k = top_k
         self.min_prob = min_prob
         if calibrator is not None and temperature is not None:
-            raise ConfigError("pass temperature or calibrator, not both")
-        if temperature is not None:  # checked before the (slow) model load
+            raise ConfigError("pass temperature or calibrator, not both", option="calibrator")
+        if calibrator is not None:  # every argument is checked before the (slow) model load
+            check_probability_map(calibrator)
+        if temperature is not None:
             calibrator = TemperatureScaling(temperature)
+        if model is None or isinstance(model, bool | int | float | bytes):
+            raise ModelError(
+                f"model must be a checkpoint or export path, a YOLO or torch model, or a backend object, "
+                f"got {describe(model)}; pass e.g. 'yolo26n-cls.pt'"
+            )
+        rules = _check_decisions(decisions)
+        if not isinstance(half, bool):
+            raise ConfigError(f"half must be True or False, got {describe(half)}", option="half")
         options = BackendOptions(
             layer=layer,
             preprocess=preprocess,
@@ -114,8 +125,8 @@ class YoloProbs:
             check_device(device)  # before the model loads: a device this machine lacks, and the ones it has
         self.backend: Backend = resolve_backend(model, options)
         self.names: tuple[str, ...] = tuple(self.backend.names)
-        self.calibrator: Calibrator = _calibrator_for(self.backend, calibrator)
-        self.decisions: list[Any] = list(decisions or [])
+        self.calibrator = _calibrator_for(self.backend, calibrator)
+        self.decisions: list[Any] = rules
         self.profile: Profile | None = None  # set by from_profile
 
     @classmethod
@@ -132,6 +143,11 @@ class YoloProbs:
             ...
             yolo_probs.errors.ConfigError: profile missing.yaml not found; create one with 'yolo-probs calibrate ...'
         """
+        if not isinstance(path, str | os.PathLike):
+            raise ConfigError(
+                f"path must be the path of a profile (.yaml), got {describe(path)}; pass e.g. 'profile.yaml'",
+                option="profile",
+            )
         explicit_model = overrides.get("model") is not None
         profile = load_profile(path, check_model=not explicit_model)
         kwargs = profile.model_kwargs(**overrides)
@@ -139,7 +155,7 @@ class YoloProbs:
         clf = cls(kwargs.pop("model"), **kwargs)
         if decisions is None and profile.decisions:
             decisions = decisions_from_profile(profile, clf)
-        clf.decisions = list(decisions or [])
+        clf.decisions = _check_decisions(decisions)
         clf.profile = profile
         return clf
 
@@ -156,6 +172,15 @@ class YoloProbs:
     @temperature.setter
     def temperature(self, value: float) -> None:
         self.calibrator = TemperatureScaling(value)
+
+    @property
+    def calibrator(self) -> Calibrator:
+        """The calibrator that turns logits into probabilities (temperature scaling unless told otherwise)."""
+        return self._calibrator
+
+    @calibrator.setter
+    def calibrator(self, value: Calibrator) -> None:
+        self._calibrator = cast("Calibrator", check_probability_map(value))
 
     @property
     def top_k(self) -> int:
@@ -282,6 +307,24 @@ class YoloProbs:
             yield item
 
     __call__ = predict
+
+
+def _check_decisions(decisions: Any) -> list[Any]:
+    """``decisions`` (None or a list of rules, each with ``apply``) as a new list, else :class:`ConfigError`."""
+    if decisions is None:
+        return []
+    if isinstance(decisions, str | bytes | dict) or not isinstance(decisions, list | tuple):
+        raise ConfigError(
+            f"decisions must be a list of decision rules (see yolo_probs.decisions), got {describe(decisions)}",
+            option="decisions",
+        )
+    for rule in decisions:
+        if not callable(getattr(rule, "apply", None)):
+            raise ConfigError(
+                f"decisions must be decision rules with an apply(predictions, output) method, got {describe(rule)}",
+                option="decisions",
+            )
+    return list(decisions)
 
 
 def _calibrator_for(backend: Backend, asked: Calibrator | None) -> Calibrator:
