@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
-from yolo_probs.core.checks import float32_batch, is_torch, to_numpy
+from yolo_probs.core.checks import (
+    check_choice,
+    check_finite_array,
+    check_flag,
+    check_number,
+    check_whole,
+    float32_batch,
+    is_torch,
+    to_numpy,
+)
+from yolo_probs.errors import ConfigError
 
 
 def test_is_torch_tells_tensors_from_arrays_and_lists() -> None:
@@ -23,3 +34,56 @@ def test_float32_batch_takes_numpy_and_torch_of_any_float_dtype() -> None:
     half = torch.from_numpy(x).to(torch.bfloat16)  # numpy has no bfloat16: .float() comes first
     np.testing.assert_array_equal(float32_batch(half), half.float().numpy())
     assert float32_batch(np.asfortranarray(x[0])).flags.c_contiguous
+
+
+BAD_SCALARS = [
+    ("number", "abc", "x must be a finite number"),
+    ("number", float("nan"), "x must be a finite number"),
+    ("number", float("inf"), "x must be a finite number"),
+    ("number", True, "x must be a finite number"),
+    ("number", None, "x must be a finite number"),
+    ("number", 2.0, r"x must be a finite number in \[0, 1\], got 2.0"),
+    ("whole", "abc", "x must be a whole number >= 1"),
+    ("whole", 0, "x must be a whole number >= 1, got 0"),
+    ("whole", 2.5, "x must be a whole number >= 1"),
+    ("whole", False, "x must be a whole number >= 1"),
+    ("flag", "no", "x must be true or false, got 'no'"),
+    ("flag", 1, "x must be true or false"),
+    ("choice", ["a"], "x must be one of a, b, got"),
+    ("choice", "c", "x must be one of a, b"),
+]
+
+
+@pytest.mark.parametrize(("kind", "value", "match"), BAD_SCALARS)
+def test_scalar_checks_name_the_value(kind: str, value: object, match: str) -> None:
+    call = {
+        "number": lambda: check_number(value, "x", low=0, high=1),
+        "whole": lambda: check_whole(value, "x", low=1),
+        "flag": lambda: check_flag(value, "x"),
+        "choice": lambda: check_choice(value, "x", ["a", "b"]),
+    }[kind]
+    with pytest.raises(ConfigError, match=match):
+        call()
+
+
+def test_scalar_checks_pass_good_values() -> None:
+    assert check_number(np.float32(0.5), "x", low=0, high=1, low_open=True) == 0.5
+    assert check_whole(np.int64(3), "x", low=1) == 3 and check_whole(3.0, "x") == 3
+    assert check_flag(np.bool_(True), "x") is True and check_choice("b", "x", ("a", "b")) == "b"
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        (None, "f must be an array of numbers, got None"),
+        ("abc", "f must be an array of real numbers"),
+        ([[1.0], [1.0, 2.0]], "f must be an array of numbers"),
+        ([1.0, float("nan")], "1 of 2 values are NaN"),
+        ([[1.0, float("inf")]], "1 of 2 values are NaN"),
+        ([], "f is empty"),
+        ([1.0, 2.0], "f must be a 2-D array"),
+    ],
+)
+def test_finite_array_names_the_argument(value: object, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        check_finite_array(value, "f", ndim=2 if match.endswith("2-D array") else None)

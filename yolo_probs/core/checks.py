@@ -9,13 +9,26 @@ Example:
 
 from __future__ import annotations
 
+import math
+import numbers
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
 from yolo_probs.errors import ConfigError
 
-__all__ = ["check_logits_labels", "float32_batch", "is_torch", "to_numpy"]
+__all__ = [
+    "check_choice",
+    "check_finite_array",
+    "check_flag",
+    "check_logits_labels",
+    "check_number",
+    "check_whole",
+    "float32_batch",
+    "is_torch",
+    "to_numpy",
+]
 
 
 def check_logits_labels(logits: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -63,6 +76,141 @@ def check_logits_labels(logits: Any, labels: Any) -> tuple[np.ndarray, np.ndarra
             "check the label mapping"
         )
     return x, y.astype(np.int64, copy=False)
+
+
+def _got(value: Any) -> str:
+    """``'x' (str)``: a value as a message shows it, with its type (a value's text alone can mislead)."""
+    shown = repr(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return f"{shown} ({type(value).__name__})"
+
+
+def _range(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
+    if low is not None and high is not None:
+        return f" in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if low is not None:
+        return f" {'>' if low_open else '>='} {low:g}"
+    if high is not None:
+        return f" {'<' if high_open else '<='} {high:g}"
+    return ""
+
+
+def check_number(
+    value: Any,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    option: str | None = None,
+) -> float:
+    """``value`` as a float if it is a finite real number in the range given, else a ConfigError naming ``name``.
+
+    A bool, a string, NaN and infinity are refused (NaN passes no comparison, so it must be caught by name).
+
+    Example:
+        >>> check_number(0.5, "alpha", low=0, high=1, low_open=True, high_open=True)
+        0.5
+        >>> check_number(float("nan"), "conformal.qhat")
+        Traceback (most recent call last):
+        ...
+        yolo_probs.errors.ConfigError: conformal.qhat must be a finite number, got nan (float)
+    """
+    where = _range(low, high, low_open, high_open)
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
+        raise ConfigError(f"{name} must be a finite number{where}, got {_got(value)}", option=option)
+    x = float(value)
+    too_low = low is not None and (x <= low if low_open else x < low)
+    too_high = high is not None and (x >= high if high_open else x > high)
+    if too_low or too_high:
+        raise ConfigError(f"{name} must be a finite number{where}, got {value!r}", option=option)
+    return x
+
+
+def check_whole(
+    value: Any, name: str, *, low: int | None = None, high: int | None = None, option: str | None = None
+) -> int:
+    """``value`` as an int if it is a whole number (not a bool, not 2.5) in ``[low, high]``, else a ConfigError.
+
+    Example:
+        >>> check_whole(3, "decisions.ood.k", low=1)
+        3
+        >>> check_whole("abc", "decisions.ood.k", low=1)
+        Traceback (most recent call last):
+        ...
+        yolo_probs.errors.ConfigError: decisions.ood.k must be a whole number >= 1, got 'abc' (str)
+    """
+    where = _range(low, high, False, False)
+    ok = isinstance(value, numbers.Integral) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool | np.bool_) or not ok:
+        raise ConfigError(f"{name} must be a whole number{where}, got {_got(value)}", option=option)
+    n = int(value)
+    if (low is not None and n < low) or (high is not None and n > high):
+        raise ConfigError(f"{name} must be a whole number{where}, got {n}", option=option)
+    return n
+
+
+def check_flag(value: Any, name: str, *, option: str | None = None) -> bool:
+    """``value`` if it is a bool (true/false in YAML), else a ConfigError: the string ``'no'`` is not False.
+
+    Example:
+        >>> check_flag(False, "conformal.randomized")
+        False
+    """
+    if not isinstance(value, bool | np.bool_):
+        raise ConfigError(f"{name} must be true or false, got {_got(value)}", option=option)
+    return bool(value)
+
+
+def check_choice(value: Any, name: str, choices: Iterable[str], *, option: str | None = None) -> str:
+    """``value`` if it is one of ``choices`` (strings), else a ConfigError listing them.
+
+    Example:
+        >>> check_choice(["vector"], "calibrator.method", ["temperature", "vector"])
+        Traceback (most recent call last):
+        ...
+        yolo_probs.errors.ConfigError: calibrator.method must be one of temperature, vector, got ['vector'] (list)
+    """
+    known = list(choices)
+    if not isinstance(value, str) or value not in known:
+        raise ConfigError(f"{name} must be one of {', '.join(known)}, got {_got(value)}", option=option)
+    return value
+
+
+def check_finite_array(
+    value: Any, name: str, *, ndim: int | None = None, empty: bool = False, option: str | None = None
+) -> np.ndarray:
+    """``value`` as a float64 numpy array (a torch tensor too) of finite real numbers, else a ConfigError naming it.
+
+    ``ndim`` requires that many dimensions; ``empty`` allows no elements.
+
+    Example:
+        >>> check_finite_array([[1, 2]], "features", ndim=2).dtype
+        dtype('float64')
+        >>> check_finite_array([1.0, float("inf")], "features")
+        Traceback (most recent call last):
+        ...
+        yolo_probs.errors.ConfigError: features must be finite numbers: 1 of 2 values are NaN or infinite
+    """
+    if value is None:
+        raise ConfigError(f"{name} must be an array of numbers, got None", option=option)
+    try:
+        a = to_numpy(value)
+    except (TypeError, ValueError, RuntimeError) as exc:  # ragged lists, tensors numpy cannot take
+        raise ConfigError(f"{name} must be an array of numbers ({exc})", option=option) from None
+    if a.dtype == np.bool_ or not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
+        raise ConfigError(f"{name} must be an array of real numbers, got dtype {a.dtype}", option=option)
+    a = a.astype(np.float64, copy=False)
+    if ndim is not None and a.ndim != ndim:
+        raise ConfigError(f"{name} must be a {ndim}-D array, got shape {a.shape}", option=option)
+    if a.size == 0 and not empty:
+        raise ConfigError(f"{name} is empty, got shape {a.shape}", option=option)
+    bad = int(np.count_nonzero(~np.isfinite(a)))
+    if bad:
+        raise ConfigError(f"{name} must be finite numbers: {bad} of {a.size} values are NaN or infinite", option=option)
+    return a
 
 
 def is_torch(x: object) -> bool:
