@@ -10,6 +10,7 @@ from yolo_probs.core.checks import (
     check_choice,
     check_finite_array,
     check_flag,
+    check_logits,
     check_number,
     check_whole,
     float32_batch,
@@ -87,3 +88,25 @@ def test_scalar_checks_pass_good_values() -> None:
 def test_finite_array_names_the_argument(value: object, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         check_finite_array(value, "f", ndim=2 if match.endswith("2-D array") else None)
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        ("abc", "logits must be a"),
+        (None, "logits must be a"),
+        ([], "shape"),
+        (np.zeros((2, 2, 2)), "shape"),
+        ([float("nan"), 1.0], "1 row"),
+        ([[0.0, 1.0], [float("inf"), 0.0]], "some \\(row 1\\)"),
+        ([-np.inf, -np.inf], "1 row"),
+        (["a", "b"], "real numbers"),
+    ],
+)
+def test_check_logits_refuses_what_softmax_cannot_take(value: object, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        check_logits(value)
+
+
+def test_check_logits_keeps_minus_inf_and_torch() -> None:
+    assert check_logits(torch.tensor([0.0, -float("inf")])).tolist() == [0.0, -np.inf]

@@ -22,6 +22,7 @@ __all__ = [
     "check_choice",
     "check_finite_array",
     "check_flag",
+    "check_logits",
     "check_logits_labels",
     "check_number",
     "check_whole",
@@ -210,6 +211,41 @@ def check_finite_array(
     bad = int(np.count_nonzero(~np.isfinite(a)))
     if bad:
         raise ConfigError(f"{name} must be finite numbers: {bad} of {a.size} values are NaN or infinite", option=option)
+    return a
+
+
+def check_logits(value: Any, name: str = "logits", *, option: str | None = None) -> np.ndarray:
+    """``(C,)`` or ``(N, C)`` logits as float64: real numbers, no NaN, no +inf, some finite value in each row.
+
+    ``-inf`` is allowed: it is the logit of a probability of 0 (recovered from an export's probabilities).
+
+    Example:
+        >>> check_logits([[0.0, -np.inf]]).tolist()
+        [[0.0, -inf]]
+        >>> check_logits([1.0, float("nan")])
+        Traceback (most recent call last):
+        ...
+        yolo_probs.errors.ConfigError: logits must be real numbers without NaN or +inf: 1 row(s) have some (row 0)
+    """
+    if value is None or isinstance(value, str | bytes):
+        raise ConfigError(f"{name} must be a (C,) or (N, C) array of numbers, got {_got(value)}", option=option)
+    try:
+        a = to_numpy(value)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ConfigError(f"{name} must be a (C,) or (N, C) array of numbers ({exc})", option=option) from None
+    if a.dtype == np.bool_ or not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
+        raise ConfigError(f"{name} must be an array of real numbers, got dtype {a.dtype}", option=option)
+    if a.ndim not in (1, 2) or a.shape[-1] == 0:
+        raise ConfigError(f"{name} must be a (C,) or (N, C) array with C >= 1, got shape {a.shape}", option=option)
+    a = a.astype(np.float64, copy=False)
+    rows = a.reshape(-1, a.shape[-1])
+    bad = np.isnan(rows).any(axis=1) | np.isposinf(rows).any(axis=1) | ~np.isfinite(rows).any(axis=1)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise ConfigError(
+            f"{name} must be real numbers without NaN or +inf: {int(bad.sum())} row(s) have some (row {first})",
+            option=option,
+        )
     return a
 
 
