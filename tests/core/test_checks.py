@@ -11,6 +11,7 @@ from yolo_probs.core.checks import (
     check_finite_array,
     check_flag,
     check_logits,
+    check_logits_labels,
     check_number,
     check_whole,
     float32_batch,
@@ -110,3 +111,21 @@ def test_check_logits_refuses_what_softmax_cannot_take(value: object, match: str
 
 def test_check_logits_keeps_minus_inf_and_torch() -> None:
     assert check_logits(torch.tensor([0.0, -float("inf")])).tolist() == [0.0, -np.inf]
+
+
+@pytest.mark.parametrize(
+    ("logits", "labels", "match"),
+    [
+        ("abc", [0], "probs must be a 2-D array"),
+        ([[0.5, 0.5]], None, "labels must be a 1-D array"),
+        ([[0.5, 0.5]], "a", "labels must be a 1-D array"),
+        ([[0.5, 0.5]], ["a"], "whole-number class indices"),
+        ([[0.5, 0.5]], [2], r"class indices in \[0, 2\), got 2"),
+        ([[0.5, 0.5]], [-1], r"class indices in \[0, 2\), got -1"),
+        ([[0.5, float("nan")]], [0], "rows of probs contain NaN"),
+        ([[0.5], [0.5, 0.5]], [0, 1], "probs and labels must be arrays of numbers"),
+    ],
+)
+def test_check_logits_labels_names_what_it_checks(logits: object, labels: object, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        check_logits_labels(logits, labels, name="probs")

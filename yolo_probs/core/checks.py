@@ -32,11 +32,12 @@ __all__ = [
 ]
 
 
-def check_logits_labels(logits: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
+def check_logits_labels(logits: Any, labels: Any, *, name: str = "logits") -> tuple[np.ndarray, np.ndarray]:
     """Validate ``(N, C)`` logits and ``N`` integer labels in ``[0, C)``; return them as numpy arrays.
 
     Raises :class:`ConfigError` naming the problem: wrong shapes, no samples, fewer than 2 classes,
-    non-finite logits, non-integer or out-of-range labels.
+    non-finite logits, non-integer or out-of-range labels. ``name`` is what messages call ``logits``
+    (``"probs"`` for probabilities checked the same way).
 
     Example:
         >>> check_logits_labels([[1.0, 2.0]], [3])
@@ -44,25 +45,32 @@ def check_logits_labels(logits: Any, labels: Any) -> tuple[np.ndarray, np.ndarra
         ...
         yolo_probs.errors.ConfigError: labels must be class indices in [0, 2), got 3 (sample 0); check the label mapping
     """
-    x = to_numpy(logits)
-    y = to_numpy(labels)
+    if logits is None or isinstance(logits, str | bytes):
+        raise ConfigError(f"{name} must be a 2-D array (samples x classes), got {_got(logits)}")
+    if labels is None or isinstance(labels, str | bytes):
+        raise ConfigError(f"labels must be a 1-D array of class indices, got {_got(labels)}")
+    try:
+        x = to_numpy(logits)
+        y = to_numpy(labels)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ConfigError(f"{name} and labels must be arrays of numbers ({exc})") from None
     if x.ndim != 2:
-        raise ConfigError(f"logits must be a 2-D array (samples x classes), got shape {x.shape}")
+        raise ConfigError(f"{name} must be a 2-D array (samples x classes), got shape {x.shape}")
     if y.ndim != 1 or y.shape[0] != x.shape[0]:
         raise ConfigError(
-            f"labels must be a 1-D array with one label per row of logits ({x.shape[0]}), got shape {y.shape}"
+            f"labels must be a 1-D array with one label per row of {name} ({x.shape[0]}), got shape {y.shape}"
         )
     if x.shape[0] == 0:
-        raise ConfigError("no samples: logits and labels are empty; collect some labelled images first")
+        raise ConfigError(f"no samples: {name} and labels are empty; collect some labelled images first")
     if x.shape[1] < 2:
-        raise ConfigError(f"logits need at least 2 classes, got {x.shape[1]}")
+        raise ConfigError(f"{name} need at least 2 classes, got {x.shape[1]}")
     if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
-        raise ConfigError(f"logits must be real numbers, got dtype {x.dtype}")
+        raise ConfigError(f"{name} must be real numbers, got dtype {x.dtype}")
     bad_rows = ~np.isfinite(x).all(axis=1)
     if bad_rows.any():
         first = int(np.flatnonzero(bad_rows)[0])
         raise ConfigError(
-            f"{int(bad_rows.sum())} of {x.shape[0]} rows of logits contain NaN or inf (first: sample {first}); "
+            f"{int(bad_rows.sum())} of {x.shape[0]} rows of {name} contain NaN or inf (first: sample {first}); "
             "drop those samples or fix the model output"
         )
     if y.dtype == np.bool_ or not (
