@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from yolo_probs.calibration.fold import fold_temperature
-from yolo_probs.core.checks import check_logits_labels
+from yolo_probs.core.checks import check_logits, check_logits_labels
 from yolo_probs.core.probs import check_temperature, log_softmax, softmax
 from yolo_probs.errors import ConfigError
 
@@ -218,11 +218,12 @@ class TemperatureScaling:
         return self
 
     def log_probs(self, logits: Any) -> np.ndarray:
-        """``log_softmax(logits / T)`` in float64."""
-        return log_softmax(np.asarray(logits, dtype=np.float64), self._t)
+        """``log_softmax(logits / T)`` in float64; ConfigError unless ``(C,)``/``(N, C)`` logits without NaN."""
+        return log_softmax(check_logits(logits), self._t)
 
     def probs(self, logits: Any) -> np.ndarray:
-        """``softmax(logits / T)``."""
+        """``softmax(logits / T)`` (float32 for float32 logits, a tensor for a tensor); ConfigError for NaN logits."""
+        check_logits(logits)
         return softmax(logits, self._t)
 
     def to_dict(self) -> dict[str, Any]:
