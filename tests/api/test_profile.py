@@ -137,7 +137,7 @@ def test_from_profile_refuses_a_changed_model(tmp_path: Path) -> None:
 # -- the one file writer: special targets, side files, permissions --
 #: A calibrator too large for the YAML (its arrays go to p.calibrator.npz) and an in-memory k-NN bank (a .npy).
 BIG = {"method": "vector", "scale": [1.5] * 150, "bias": [0.25] * 150}
-BANK = {"ood": {"score": "knn", "k": 1, "threshold": -0.5, "bank": np.eye(4, 8)}}
+BANK = {"ood": {"score": "knn", "k": 1, "threshold": -0.5, "bank": np.eye(4, 8), "calibrator": BIG}}
 
 
 def with_side_files(model: str = "a.pt") -> Profile:
