@@ -75,3 +75,23 @@ def test_energy_profile_on_a_probabilities_only_export_exits_2_every_time(
         assert done.returncode == 2, done.stderr
         assert "the energy score needs raw logits" in done.stderr
         assert "terminate" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--score", "lac", "--randomized", "--delta", "0.5", "--ood-score", "energy"],
+         "--score, --randomized need --conformal ALPHA; --delta needs --target-accuracy; --ood-score needs --ood-tpr"),
+        (["--score", "raps"], "--score needs --conformal ALPHA"),
+        (["--class-conditional", "--ood-tpr", "0.9"], "--class-conditional needs --conformal ALPHA:"),
+        (["--delta", "0.1", "--conformal", "0.1"], "--delta needs --target-accuracy:"),
+    ],
+)  # fmt: skip
+def test_decision_options_without_their_switch_are_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], options: list[str], message: str
+) -> None:
+    """Once these were ignored without a word: a --score lac with no --conformal fitted no sets at all."""
+    out = tmp_path / "p.yaml"
+    code, _, err = run(["calibrate", str(tmp_path), "-m", str(MODEL), "-o", str(out), *options], capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
