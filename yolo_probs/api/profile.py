@@ -23,7 +23,7 @@ import contextlib
 import io
 import numbers
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -342,6 +342,7 @@ def side_files(profile: Profile, path: str | os.PathLike[str]) -> list[tuple[Pat
         >>> side_files(Profile(model="m.pt", temperature=1.0), "deploy/line.yaml")
         []
     """
+    profile = _checked_profile(profile, path)
     target = resolve_output(path, option="output", example="profile.yaml")
     if target.streamed or target.path is None:
         return []
@@ -357,6 +358,15 @@ def _holds(name: str, profile: Profile) -> str:
     return f"feature bank of decisions.{key}"
 
 
+def _checked_profile(profile: Any, path: Any) -> Profile:
+    """``profile`` checked again (its fields may have been changed since it was made) and ``path`` a path."""
+    if not isinstance(profile, Profile):
+        raise ConfigError(f"profile must be a Profile, got {profile!r} ({type(profile).__name__})", option="profile")
+    if not isinstance(path, str | os.PathLike) or not os.fspath(path):
+        raise ConfigError(f"path must be a file path (or '-'), got {path!r} ({type(path).__name__})", option="output")
+    return replace(profile)  # runs Profile.__post_init__: every field checked as on load
+
+
 def save_profile(profile: Profile, path: str | os.PathLike[str]) -> Path:
     """Write ``profile`` as YAML, and its large arrays as files beside it, through the one file writer.
 
@@ -368,7 +378,8 @@ def save_profile(profile: Profile, path: str | os.PathLike[str]) -> Path:
     anything is written. Missing folders are created. Returns ``path``.
 
     Raises:
-        ConfigError: ``path`` is a folder or cannot be written, or a profile with side files goes to a stream.
+        ConfigError: ``profile`` is not a valid :class:`Profile` (its fields are checked again), ``path`` is
+            not a path, is a folder or cannot be written, or a profile with side files goes to a stream.
         OutputError: a write failed part-way (disk full...); the old file is left as it was.
 
     Example:
@@ -379,6 +390,7 @@ def save_profile(profile: Profile, path: str | os.PathLike[str]) -> Path:
     """
     import yaml
 
+    profile = _checked_profile(profile, path)
     target = resolve_output(path, option="output", example="profile.yaml")
     folder = None if target.streamed or target.path is None else target.path.parent
     stem = target.path.stem if target.path is not None else "profile"  # stdout: named in the refusal only
