@@ -109,8 +109,7 @@ def register_calibrator(cls: type[Any]) -> type[Any]:
     """
     if not isinstance(cls, type) or not isinstance(getattr(cls, "method", None), str) or not cls.method:
         raise ConfigError(
-            f"register_calibrator(cls) takes a calibrator class with a 'method', got {cls!r} "
-            f"({type(cls).__name__})",
+            f"register_calibrator(cls) takes a calibrator class with a 'method', got {cls!r} ({type(cls).__name__})",
             option="cls",
         )
     lacking = [
@@ -125,7 +124,12 @@ def register_calibrator(cls: type[Any]) -> type[Any]:
 
 
 def register_selector(name: str, select: Callable[[Any, Any], tuple[Calibrator, dict[str, Any]]]) -> None:
-    """Register a method name that picks and fits a calibrator itself."""
+    """Register a method name that picks and fits a calibrator itself; ConfigError for a bad name or function."""
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"register_selector(name, ...) takes a method name, got {name!r}", option="name")
+    if not callable(select):
+        raise ConfigError(f"register_selector(..., select) takes a function (logits, labels), got {select!r}",
+                          option="select")  # fmt: skip
     SELECTORS.register(name, select)
 
 

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from yolo_probs._util.hashing import file_sha256
-from yolo_probs.core.checks import check_choice, check_finite_array, check_logits, check_whole
+from yolo_probs.core.checks import check_choice, check_finite_array, check_logits, check_number, check_whole
 from yolo_probs.core.probs import softmax
 from yolo_probs.decisions._common import (
     CalibratedRule,
@@ -185,8 +185,8 @@ def knn_scores(
         >>> knn_scores(np.array([[2.0, 0.0]]), bank, k=1).round(3).tolist()
         [-0.0]
     """
-    q = normalize(features)
-    b = np.asarray(bank, dtype=np.float32)
+    q = normalize(check_finite_array(features, "features", ndim=2))
+    b = check_finite_array(bank, "bank", ndim=2).astype(np.float32)
     if q.ndim != 2 or b.ndim != 2 or q.shape[1] != b.shape[1]:
         raise ConfigError(f"features {q.shape} and feature bank {b.shape} do not match; re-run 'yolo-probs calibrate'")
     k = check_whole(k, "k", low=1, option="ood_k")
@@ -206,7 +206,7 @@ def knn_scores(
 
 def threshold_at_tpr(scores: np.ndarray, tpr: float) -> float:
     """The largest threshold such that at least a fraction ``tpr`` of ``scores`` are ``>=`` it."""
-    s = np.sort(np.asarray(scores, dtype=np.float64))
+    s = np.sort(check_finite_array(scores, "scores", empty=True).reshape(-1))
     if s.size == 0:
         raise ConfigError("no in-distribution scores to choose a threshold on")
     n_reject = int(np.floor((1.0 - check_fraction(tpr, "the OOD true-positive rate")) * s.size + 1e-9))
@@ -215,8 +215,8 @@ def threshold_at_tpr(scores: np.ndarray, tpr: float) -> float:
 
 def auroc(id_scores: np.ndarray, ood_scores_: np.ndarray) -> float:
     """Area under the ROC curve for telling in-distribution (positive, higher) from OOD; ties count 1/2."""
-    a = np.asarray(id_scores, dtype=np.float64)
-    b = np.asarray(ood_scores_, dtype=np.float64)
+    a = check_finite_array(id_scores, "id_scores", empty=True).reshape(-1)
+    b = check_finite_array(ood_scores_, "ood_scores", empty=True).reshape(-1)
     if a.size == 0 or b.size == 0:
         raise ConfigError("AUROC needs in-distribution and OOD scores")
     both = np.concatenate([a, b])
@@ -234,7 +234,8 @@ def auroc(id_scores: np.ndarray, ood_scores_: np.ndarray) -> float:
 def fpr_at_tpr(id_scores: np.ndarray, ood_scores_: np.ndarray, tpr: float = 0.95) -> float:
     """Fraction of OOD scores accepted at the threshold that accepts ``tpr`` of the in-distribution ones."""
     t = threshold_at_tpr(id_scores, tpr)
-    return float(np.mean(np.asarray(ood_scores_) >= t))
+    b = check_finite_array(ood_scores_, "ood_scores")
+    return float(np.mean(b >= t))
 
 
 @dataclass(frozen=True)
@@ -316,7 +317,7 @@ def knn_bank(features: np.ndarray, k: int, max_bank: int = MAX_BANK, seed: int =
         >>> bank.dtype, bank.shape, s.shape
         (dtype('float16'), (2, 2), (3,))
     """
-    feats = normalize(features)
+    feats = normalize(check_finite_array(features, "features", ndim=2))
     keep = np.arange(feats.shape[0])
     if keep.size > max_bank:
         keep = np.sort(np.random.default_rng(seed).choice(keep.size, max_bank, replace=False))
@@ -363,7 +364,9 @@ def evaluate_ood(
         >>> r.auroc, r.tpr, r.fpr
         (0.6666666666666666, 1.0, 0.5)
     """
-    a, b = np.asarray(id_scores, dtype=np.float64), np.asarray(ood, dtype=np.float64)
+    a = check_finite_array(id_scores, "id_scores").reshape(-1)
+    b = check_finite_array(ood, "ood").reshape(-1)
+    threshold = check_number(threshold, "threshold")
     base: dict[str, Any] | None = None
     if baseline is not None and score != "msp":
         base = {"score": "msp", "auroc": auroc(*baseline), "fpr95": fpr_at_tpr(*baseline, 0.95)}

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from yolo_probs._util.deprecation import moved_names
-from yolo_probs.core.checks import check_finite_array, to_numpy
+from yolo_probs.core.checks import check_finite_array, check_number, check_whole, to_numpy
 from yolo_probs.decisions._common import (
     CalibratedRule,
     Field,
@@ -97,6 +97,9 @@ def binomial_cdf(k: int, n: int, p: float, _logfact: np.ndarray | None = None) -
         >>> round(binomial_cdf(1, 10, 0.2), 6)
         0.37581
     """
+    n = check_whole(n, "n", low=0)
+    k = check_whole(k, "k", low=0)
+    p = check_number(p, "p", low=0.0, high=1.0)
     if k >= n or p <= 0.0:
         return 1.0
     if p >= 1.0:
@@ -110,6 +113,9 @@ def binomial_cdf(k: int, n: int, p: float, _logfact: np.ndarray | None = None) -
 
 def binomial_upper_bound(errors: int, n: int, delta: float) -> float:
     """Clopper-Pearson upper bound: the largest error rate ``e`` with ``P(Binomial(n, e) <= errors) >= delta``."""
+    n = check_whole(n, "n", low=0)
+    errors = check_whole(errors, "errors", low=0)
+    delta = check_fraction(delta, "delta")
     if n == 0 or errors >= n:
         return 1.0
     lf = _log_factorials(n)
@@ -129,8 +135,10 @@ def risk_coverage(conf: np.ndarray, correct: np.ndarray) -> dict[str, np.ndarray
     Candidates are the distinct confidences (at most :data:`MAX_CANDIDATES` of their quantiles); they
     depend on the confidences only, never on the labels.
     """
-    c = np.asarray(conf, dtype=np.float64)
-    ok = np.asarray(correct, dtype=bool)
+    c = check_finite_array(conf, "conf").reshape(-1)
+    ok = _flags(correct)
+    if ok.size != c.size:
+        raise ConfigError(f"need as many confidences as correctness flags (got {c.size} and {ok.size})")
     order = np.argsort(-c, kind="stable")
     c_sorted, wrong_cum = c[order], np.cumsum(~ok[order])
     cand = np.unique(c)[::-1]
