@@ -219,3 +219,36 @@ def test_a_feature_bank_of_nans_or_the_wrong_shape_is_refused(tmp_path: Path, ca
 def test_load_profile_of_no_path(bad: Any) -> None:
     with pytest.raises(ConfigError, match="path must be the path of a profile file"):
         load_profile(bad)
+
+
+def test_from_profile_of_no_path() -> None:
+    with pytest.raises(ConfigError, match="path must be the path of a profile file, got None"):
+        YoloProbs.from_profile(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("profile", "path", "match"),
+    [
+        ("x", "p.yaml", "profile must be a Profile, got 'x'"),
+        (None, "p.yaml", "profile must be a Profile, got None"),
+        ("good", None, "path must be a file path"),
+        ("good", 5, "path must be a file path"),
+        ("good", ".", "it is a folder"),
+        ("changed", "p.yaml", "temperature must be a finite number > 0, got nan"),
+        ("bad decisions", "p.yaml", "decisions.reject.min_prob must be a finite number"),
+    ],
+)
+def test_save_profile_refuses_bad_arguments_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, profile: Any, path: Any, match: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    if profile in ("good", "changed", "bad decisions"):
+        made = Profile(model=str(MODEL), temperature=1.25)
+        if profile == "changed":
+            made.temperature = NAN  # changed after it was made
+        if profile == "bad decisions":
+            made.decisions = edited("decisions.reject.min_prob", NAN)["decisions"]
+        profile = made
+    with pytest.raises(ConfigError, match=match):
+        save_profile(profile, path)
+    assert list(tmp_path.iterdir()) == []
