@@ -11,7 +11,7 @@ T = TypeVar("T")
 _DONE = object()
 #: Seconds a closed :func:`prefetched` waits for its thread (one batch through a model; a live stream's
 #: read may block longer, and the daemon thread is then left to end on its own).
-JOIN_TIMEOUT = 30.0
+JOIN_TIMEOUT = 10.0
 
 
 def prefetched(items: Iterator[T], depth: int = 4, join_timeout: float = JOIN_TIMEOUT) -> Generator[T, None, None]:
