@@ -11,7 +11,10 @@ import pytest
 
 from yolo_probs import YoloProbs
 from yolo_probs.api.profile import load_profile
+from yolo_probs.api.workflow import calibrate
+from yolo_probs.calibration import calibrator_from_dict
 from yolo_probs.cli import main
+from yolo_probs.decisions import decisions_from_profile
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "examples" / "models" / "digits-yolo26n-cls.pt"
@@ -34,17 +37,24 @@ def cc_profile(tmp_path_factory: pytest.TempPathFactory, digits_data: Path) -> P
 
 
 def test_class_conditional_profile_predicts_like_the_in_memory_rule(
-    cc_profile: Path, capsys: pytest.CaptureFixture[str]
+    cc_profile: Path, digits_data: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Once ``predict --profile cc.yaml`` ended in "unexpected TypeError: float() ... 'list'"."""
     qhat = load_profile(cc_profile).decisions["conformal"]["qhat"]
     assert isinstance(qhat, list) and len(qhat) == 10
     capsys.readouterr()
     code, out, err = run(["predict", str(IMAGES), "--profile", str(cc_profile), "-f", "jsonl", *COMMON], capsys)
     assert code == 0, err
     records = [json.loads(line) for line in out.splitlines()]
-    with YoloProbs.from_profile(cc_profile, device="cpu") as clf:
+    with YoloProbs(MODEL, device="cpu", batch=32) as clf:  # the same fit, never written to a file
+        asked = {"conformal": {"alpha": 0.1, "score": "lac", "class_conditional": True}}
+        fitted = calibrate(clf, digits_data, decisions=asked).to_profile(str(MODEL))
+        assert fitted.decisions["conformal"]["qhat"] == pytest.approx(qhat, abs=1e-12)
+        clf.calibrator = calibrator_from_dict({"method": "temperature", "temperature": fitted.temperature})
+        clf.decisions = decisions_from_profile(fitted, clf)
         expected = {p.source: [c.name for c in p.set] for p in clf.predict(str(IMAGES))}
     assert len(records) == len(expected) == 6
+    assert sum(len(r["set"]) != 1 for r in records) >= 1  # not only singletons: per-class q-hats matter
     for r in records:
         assert [c["name"] for c in r["set"]] == expected[r["source"]]
 
