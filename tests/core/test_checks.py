@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes, arrays
 
 from yolo_probs.core.checks import (
     check_choice,
@@ -129,3 +132,26 @@ def test_check_logits_keeps_minus_inf_and_torch() -> None:
 def test_check_logits_labels_names_what_it_checks(logits: object, labels: object, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         check_logits_labels(logits, labels, name="probs")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    arrays(
+        np.float32,
+        array_shapes(min_dims=1, max_dims=2, min_side=1, max_side=5),
+        elements=st.sampled_from([0.0, -1.5, 3.0, np.nan, np.inf, -np.inf]),
+    )
+)
+def test_check_logits_refuses_exactly_the_rows_softmax_cannot_take(x: np.ndarray) -> None:
+    """A row is refused when it has a NaN or +inf, or nothing finite; -inf alone is a probability of 0."""
+    rows = x.reshape(-1, x.shape[-1]).astype(np.float64)
+    bad = [np.isnan(r).any() or np.isposinf(r).any() or not np.isfinite(r).any() for r in rows]
+    for value in (x, x.tolist(), torch.from_numpy(x)):
+        if any(bad):
+            with pytest.raises(ConfigError, match=f"{sum(bad)} row"):
+                check_logits(value)
+        else:
+            out = check_logits(value)
+            np.testing.assert_array_equal(out, x.astype(np.float64))
+            p = torch.softmax(torch.from_numpy(out), dim=-1).numpy()
+            assert np.isfinite(p).all()  # the oracle takes them without NaN
