@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from yolo_probs.calibration import calibrator_from_dict
+from yolo_probs.calibration.folded import Folded
 from yolo_probs.core.checks import check_flag, check_number, check_whole
 from yolo_probs.errors import ConfigError
 
@@ -189,9 +190,11 @@ def calibrator_label(data: dict[str, Any]) -> str:
         >>> calibrator_label({"method": "temperature", "temperature": 1.534})
         'temperature scaling at T=1.534'
     """
-    t = data.get("temperature")
+    t, on_top = data.get("temperature"), data.get("tempered")
     if data.get("method") == "temperature" and isinstance(t, numbers.Real):
         return f"temperature scaling at T={t:.4g}"
+    if isinstance(on_top, numbers.Real):  # an export's folded calibration, a temperature applied over it
+        return f"{data.get('method')} calibration (folded into the model) at T={on_top:.4g}"
     return f"{data.get('method')} calibration"
 
 
@@ -209,12 +212,16 @@ def check_entry(entry: Any, key: str, classifier: Any, profile: Any = None) -> d
         raise ConfigError(f"decisions.{key} has no 'calibrator' mapping; re-run 'yolo-probs calibrate'")
     current = classifier.calibrator.to_dict()
     if not same_calibrator(stored, current):
-        overridden = profile is None or not same_calibrator(profile_calibrator(profile), current)
-        todo = "drop the temperature (or calibrator) override" if overridden else "re-run 'yolo-probs calibrate'"
+        if isinstance(classifier.calibrator, Folded):  # the model itself holds another calibration
+            todo, option = "use the model the profile was calibrated for (or its own profile)", "model"
+        elif profile is None or not same_calibrator(profile_calibrator(profile), current):
+            todo, option = "drop the temperature (or calibrator) override", "temperature"
+        else:
+            todo, option = "re-run 'yolo-probs calibrate'", None
         raise ConfigError(
             f"decisions.{key} was made at {calibrator_label(stored)}, but the model now uses "
             f"{calibrator_difference(stored, current)}; {todo} (decisions are never mixed with another calibration)",
-            option="temperature" if overridden else None,
+            option=option,
         )
     return entry
 
