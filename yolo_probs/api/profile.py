@@ -87,6 +87,7 @@ class Profile:
             _check_type(f.name, getattr(self, f.name), _TOP_TYPES[f.name])
         if not self.model:
             raise ConfigError("model must name a model file or an Ultralytics model, got an empty string")
+        self.version = int(self.version)
         if self.version != PROFILE_VERSION:
             raise ConfigError(
                 f"profile version {self.version} is not supported (this yolo-probs reads {PROFILE_VERSION})"
@@ -94,6 +95,7 @@ class Profile:
         self.temperature = check_temperature(self.temperature)
         self.top_k = check_top_k(self.top_k)
         self.min_prob = check_min_prob(self.min_prob)
+        self.imgsz = None if self.imgsz is None else int(self.imgsz)  # plain ints: numpy's are not YAML
         check_size(self.imgsz, "imgsz", hint="use e.g. 224 or null")
         if self.calibration is not None:
             _check_calibration_record(self.calibration)
@@ -157,7 +159,7 @@ _FIELDS = {f.name: f for f in fields(Profile)}
 def _check_type(key: str, value: Any, kind: Any) -> None:
     kinds = kind if isinstance(kind, tuple) else (kind,)
     ok = any(
-        (k is int and isinstance(value, int) and not isinstance(value, bool))
+        (k is int and isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_))
         or (k is float and isinstance(value, numbers.Real) and not isinstance(value, bool))
         or (k not in (int, float) and isinstance(value, k))
         for k in kinds
