@@ -107,6 +107,10 @@ def test_the_refusal_says_what_changed_the_calibrator() -> None:
     with pytest.raises(ConfigError, match=r"vector calibration \(folded into the model\) at T=1; use the model") as e:
         check_entry(entry, "reject", export, profile)
     assert e.value.option == "model" and "override" not in str(e.value)
+    vector_profile = SimpleNamespace(calibrator=vector, temperature=1.0)
+    export_at_2 = SimpleNamespace(calibrator=resolve_folded(TemperatureScaling(2.0), vector))  # -t 2 over it
+    with pytest.raises(ConfigError, match="drop the temperature"):
+        check_entry({"calibrator": vector, "min_prob": 0.5}, "reject", export_at_2, vector_profile)
     edited = SimpleNamespace(calibrator=None, temperature=2.0)  # the profile's own temperature, edited
     with pytest.raises(ConfigError, match="re-run 'yolo-probs calibrate'") as e:
         check_entry(entry, "reject", override, edited)

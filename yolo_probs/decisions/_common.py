@@ -212,7 +212,8 @@ def check_entry(entry: Any, key: str, classifier: Any, profile: Any = None) -> d
         raise ConfigError(f"decisions.{key} has no 'calibrator' mapping; re-run 'yolo-probs calibrate'")
     current = classifier.calibrator.to_dict()
     if not same_calibrator(stored, current):
-        if isinstance(classifier.calibrator, Folded):  # the model itself holds another calibration
+        cal = classifier.calibrator
+        if isinstance(cal, Folded) and not same_calibrator(stored, cal.mapping):  # the model holds another one
             todo, option = "use the model the profile was calibrated for (or its own profile)", "model"
         elif profile is None or not same_calibrator(profile_calibrator(profile), current):
             todo, option = "drop the temperature (or calibrator) override", "temperature"
