@@ -71,7 +71,7 @@ def load_names(spec: Any, num_classes: int, default: Any = None) -> tuple[str, .
 
     Raises :class:`ConfigError` when the count differs from ``num_classes``.
     """
-    num_classes = check_whole(num_classes, "num_classes", 1, "10")
+    num_classes = check_whole(num_classes, "num_classes", low=1)
     if spec is None:
         if default is not None:
             names = _as_tuple(default, "the model")
