@@ -47,6 +47,12 @@ def _attach(*args: Any, **kwargs: Any) -> Any:
     return attach(*args, **kwargs)
 
 
+def _detach(model: Any) -> Any:
+    from yolo_probs import detach
+
+    return detach(model)
+
+
 def _export(tmp: Path, model: Any = MODEL, **kwargs: Any) -> Any:
     from yolo_probs.export.exporter import export_folded
 
@@ -118,6 +124,7 @@ CASES: list[Case] = [
     ("attach(None)", lambda t: _attach(None), ConfigError, "model must be a loaded ultralytics.YOLO"),
     ("attach('model.pt')", lambda t: _attach("model.pt"), ConfigError, "got the path 'model.pt'; pass YOLO("),
     ("attach(Path)", lambda t: _attach(MODEL), ConfigError, "model must be a loaded ultralytics.YOLO"),
+    ("detach(None)", lambda t: _detach(None), ConfigError, "model must be a loaded ultralytics.YOLO"),
     ("attach(calibrator='x')", lambda t: _attach(_yolo(), calibrator="x"), ConfigError, "calibrator must be"),
     ("attach(temperature='x')", lambda t: _attach(_yolo(), temperature="x"), ConfigError, "temperature"),
     ("export_folded(5)", lambda t: _export(t, 5), ConfigError, "model must be a checkpoint path"),

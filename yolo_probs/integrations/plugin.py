@@ -169,7 +169,11 @@ def _check_model(model: Any) -> None:
 
 
 def detach(model: YOLO) -> None:
-    """Undo :func:`attach`: Ultralytics' own probabilities come back and the hook is removed."""
+    """Undo :func:`attach`: Ultralytics' own probabilities come back and the hook is removed.
+
+    A model that was never attached is left as it is; anything but a ``YOLO`` object is a ConfigError.
+    """
+    _check_model(model)
     plugin = getattr(model, _STATE, None)
     if not isinstance(plugin, _Plugin):
         return
