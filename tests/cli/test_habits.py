@@ -53,6 +53,7 @@ def test_ultralytics_form_gets_the_yolo_probs_command(case: str, capsys: pytest.
         ["predict", "-m", "m.pt", "--", "model=x.pt"],  # after --, a file name
         ["predict", "img.jpg", "--model", "m.pt"],
         ["no-such-command", "model=x.pt"],  # Typer says the command is unknown
+        ["predict", "-m", "m.pt", "run=3/*.png"],  # not a key of either tool: a file pattern
     ],
 )
 def test_yolo_probs_own_forms_are_left_alone(argv: list[str]) -> None:

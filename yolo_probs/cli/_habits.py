@@ -29,6 +29,15 @@ TASKS = ("classify", "detect", "segment", "pose", "obb")
 #: Keys that Ultralytics takes for the inputs, which yolo-probs takes as arguments.
 _POSITIONAL = ("source", "data")
 _KEY_VALUE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+#: Ultralytics' own keys that yolo-probs has no option for (any other ``name=...`` may be a file pattern).
+# fmt: off
+_ULTRALYTICS_KEYS = frozenset({
+    "conf", "iou", "half", "save", "show", "project", "name", "exist_ok", "verbose", "stream", "vid_stride",
+    "classes", "augment", "visualize", "max_det", "save_txt", "save_conf", "save_crop", "show_labels", "show_conf",
+    "line_width", "epochs", "patience", "workers", "optimizer", "lr0", "pretrained", "amp", "fraction", "task",
+    "mode", "dynamic", "simplify", "opset", "int8", "optimize", "nms",
+})
+# fmt: on
 
 
 @dataclass(frozen=True)
@@ -47,8 +56,9 @@ Options = Mapping[str, Mapping[str, Flag]]
 def ultralytics_habit(argv: Sequence[str], options: Callable[[], Options]) -> str | None:
     """The one-line correction for an Ultralytics-style command line, or None when ``argv`` is not one.
 
-    ``key=value`` counts only where it is not an existing path and not the value of an option
-    (``distill --train-arg fliplr=0`` is yolo-probs' own form). ``options`` is called only then.
+    ``key=value`` counts where the key is an option of the command or one of Ultralytics' keys, and
+    the argument is not an existing path nor the value of an option (``distill --train-arg fliplr=0``
+    is yolo-probs' own form). ``options`` is called only when some argument looks so.
     """
     if not argv or not (argv[0] in TASKS or any(_KEY_VALUE.match(a) for a in argv[1:])):
         return None
@@ -63,7 +73,8 @@ def ultralytics_habit(argv: Sequence[str], options: Callable[[], Options]) -> st
     found: list[tuple[str, str]] = []
     for i, arg in enumerate(argv[1:], start=1):
         match = _KEY_VALUE.match(arg)
-        if match and not os.path.exists(arg) and argv[i - 1] not in values and "--" not in argv[1:i]:
+        known = match is not None and (match.group(1) in own or match.group(1) in (*_POSITIONAL, *_ULTRALYTICS_KEYS))
+        if match and known and not os.path.exists(arg) and argv[i - 1] not in values and "--" not in argv[1:i]:
             found.append((match.group(1), match.group(2)))
         else:
             kept.append(arg)
