@@ -6,7 +6,7 @@ it is over-confident overall and differently so per class. Its logits on a calib
 test split (both untouched by training, stratified, fixed seed) are scored for each method fitted on
 the calibration split, and for ``auto`` (5-fold cross-validation on the calibration split).
 
-Takes about 10 s on 2 CPU cores (most of it the Dirichlet and ``auto`` cross-validations, a few
+Takes about 10 s on 2 idle CPU cores (most of it the Dirichlet and ``auto`` cross-validations, a few
 seconds each); each row prints as soon as its method is fitted.
 
 Usage:
