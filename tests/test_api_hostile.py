@@ -79,8 +79,8 @@ INF = float("inf")
 #: drawer, soft labels, parquet, distill, ray, register_backend). Empty it once their branches are merged.
 OWNED_ELSEWHERE: set[str] = set()
 
-#: Rows that no helper of issue 24 was asked to fix (backends/base.py's BackendOptions): for the lead to assign.
-UNASSIGNED: set[str] = {"BackendOptions.half#0"}
+#: Rows that no helper of issue 24 was asked to fix: for the lead to assign.
+UNASSIGNED: set[str] = set()
 
 
 class Constant:
@@ -397,6 +397,9 @@ ROWS: list[Row] = [
     *rows("register_backend", "factory", lambda c: register_backend(5, first=True)),
     # -- backends and preprocessing --
     *rows("BackendOptions.half", "half", lambda c: BackendOptions(half="x")),
+    *rows("BackendOptions.layer", "layer", lambda c: BackendOptions(layer=5)),
+    *rows("BackendOptions.engine", "engine", lambda c: BackendOptions(engine=["onnxruntime"])),
+    *rows("BackendOptions.device", "device", lambda c: BackendOptions(device=[0])),
     *rows("BackendOptions.imgsz", "imgsz", lambda c: BackendOptions(imgsz=0)),
     *rows("Preprocess.size", "size", lambda c: Preprocess(size="x"), lambda c: Preprocess(size=0)),
 ]

@@ -232,6 +232,21 @@ def test_cli_on_ray_writes_the_local_records(cluster, tmp_path, capsys):
     assert records == read_records(local)  # same order, same numbers
 
 
+def test_the_console_script_says_one_line_on_stderr(tmp_path):
+    """The real command in its own process: the wrote line, and none of Ray's own log lines.
+
+    (Ray's C++ core prints ``[... E ...] core_worker.cc: Actor ... max_restarts > 0`` as the actors start;
+    the console script's stderr filter drops it.) A cluster of its own: about 15 s.
+    """
+    out = tmp_path / "ray.parquet"
+    command = [sys.executable, "-m", "yolo_probs", "predict", str(IMAGES), "-m", str(MODEL), "--ray", "-o", str(out)]
+    env = {**os.environ, "YOLO_OFFLINE": "1", "RAY_ADDRESS": ""}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    assert done.stderr == f"yolo-probs: wrote 6 records to {out}\n"
+
+
 def test_score_dataset_on_read_images_rgb(cluster):
     """Ray's own image reader gives RGB; the scorer flips it, so PNG records equal the local run."""
     from yolo_probs import YoloProbs

@@ -15,10 +15,14 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
+import numpy as np
+
 from yolo_probs._util.registry import Registry
+from yolo_probs._util.threads import fit_threads, torch_threads
 from yolo_probs.core.checks import check_choice
 from yolo_probs.core.probs import ProbabilityMap
 from yolo_probs.errors import ConfigError
@@ -163,9 +167,18 @@ def fit_calibrator(method: str, logits: Any, labels: Any) -> tuple[Calibrator, d
         >>> cal.method, round(cal.temperature, 4), details
         ('temperature', 0.7213, {})
     """
-    known = ", ".join(dict.fromkeys([*CALIBRATORS, *SELECTORS]))
     if not isinstance(method, str) or (method not in SELECTORS and method not in CALIBRATORS):
+        known = ", ".join(dict.fromkeys([*CALIBRATORS, *SELECTORS]))
         raise ConfigError(f"unknown calibration method {method!r}; choose one of {known}", option="method")
-    if method in SELECTORS:
-        return SELECTORS[method](logits, labels)
-    return CALIBRATORS[method]().fit(logits, labels), {}
+    with torch_threads(fit_threads(_entries(logits))):  # small fits: one thread (see fit_threads)
+        if method in SELECTORS:
+            return SELECTORS[method](logits, labels)
+        return CALIBRATORS[method]().fit(logits, labels), {}
+
+
+def _entries(logits: Any) -> int:
+    """How many numbers ``logits`` holds; 0 when it has no regular shape (the fit then says what is wrong)."""
+    try:
+        return math.prod(np.shape(logits))
+    except ValueError:
+        return 0

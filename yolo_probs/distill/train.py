@@ -22,11 +22,12 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import logging
 import numbers
 import os
 import tempfile
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,14 +108,13 @@ def check_distill_data(data: str | os.PathLike[str], names: Sequence[str]) -> tu
 class DistillEpoch:
     """Progress after one epoch: 1-based ``epoch`` of ``epochs``, mean training losses and validation metrics.
 
-    ``final`` is True for the last report, the validation of the best checkpoint.
+    Reported once per epoch; the final validation of the best checkpoint is :attr:`DistillResult.metrics`.
     """
 
     epoch: int
     epochs: int
     losses: dict[str, float]
     metrics: dict[str, float]
-    final: bool = False
 
 
 @dataclass(frozen=True)
@@ -229,9 +229,10 @@ def distill(
         epochs, batch, seed, device: Ultralytics training arguments.
         imgsz: the student's input size; None: the teacher's own (224 if unknown).
         teacher_imgsz: the size batches are resized to for the teacher; None: the teacher's own.
-        progress: called after every epoch with a :class:`DistillEpoch`.
+        progress: called once after every epoch with a :class:`DistillEpoch`.
         **train_args: any other Ultralytics training argument (``lr0``, ``fliplr``, ``workers``,
-            ``fraction``, ``project`` to keep the run folder, ...).
+            ``fraction``, ``project`` to keep the run folder, ...). Ultralytics' own log (its INFO lines
+            and progress bars) is off unless ``verbose=True``; its warnings still show.
 
     Returns:
         A :class:`DistillResult`; the checkpoint loads in ``YoloProbs`` and ``ultralytics.YOLO``.
@@ -269,15 +270,34 @@ def distill(
     out = Path(output)
     _check_output(out, [teacher, student, data])
     teach: Teacher | None = None
+    with _ultralytics_log(verbose=bool(train_args.get("verbose", False))):
+        try:
+            teach = Teacher(teacher, device=device, imgsz=teacher_imgsz)
+            check_distill_data(data, teach.names)
+            _check_student(student, teach.names)
+            size = imgsz or teach.imgsz or 224
+            return _train(data, teach, student, out, t, a, epochs, size, batch, device, seed, progress, train_args)
+        finally:
+            if teach is not None:
+                teach.close()
+
+
+@contextlib.contextmanager
+def _ultralytics_log(verbose: bool) -> Iterator[None]:
+    """Ultralytics' INFO lines and progress bars off inside the block (its warnings stay), unless ``verbose``.
+
+    Its logger prints the model table, every setting, the dataset scan and a progress bar per epoch on
+    stdout; :func:`distill` reports progress through ``progress`` instead. Its bars follow the logger's level.
+    """
+    from ultralytics.utils import LOGGER
+
+    level = LOGGER.level
+    if not verbose:
+        LOGGER.setLevel(max(level, logging.WARNING))
     try:
-        teach = Teacher(teacher, device=device, imgsz=teacher_imgsz)
-        check_distill_data(data, teach.names)
-        _check_student(student, teach.names)
-        size = imgsz or teach.imgsz or 224
-        return _train(data, teach, student, out, t, a, epochs, size, batch, device, seed, progress, train_args)
+        yield
     finally:
-        if teach is not None:
-            teach.close()
+        LOGGER.setLevel(level)
 
 
 def _train(
@@ -357,10 +377,10 @@ def _overrides(
 
 def _reporter(progress: Callable[[DistillEpoch], None]) -> Callable[[Any], None]:
     def report(trainer: Any) -> None:
+        if trainer.epoch + 1 > trainer.epochs:  # Ultralytics' final_eval of the best checkpoint fires again
+            return  # (with no losses): that is DistillResult.metrics, not an epoch
         losses = {k: float(v) for k, v in (trainer.tloss or {}).items()}
         metrics = {k: float(v) for k, v in (trainer.metrics or {}).items() if isinstance(v, int | float)}
-        final = trainer.epoch + 1 > trainer.epochs  # Ultralytics' final_eval reports at epochs + 1
-        epoch = min(trainer.epoch + 1, trainer.epochs)
-        progress(DistillEpoch(epoch, trainer.epochs, losses if not final else {}, metrics, final))
+        progress(DistillEpoch(trainer.epoch + 1, trainer.epochs, losses, metrics))
 
     return report

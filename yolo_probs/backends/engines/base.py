@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from yolo_probs._util.console import note
 from yolo_probs._util.hashing import file_sha256
 from yolo_probs._util.threads import engine_threads
 from yolo_probs.backends.base import BACKENDS, BackendOptions, BackendOutput
@@ -245,6 +246,7 @@ def load_engine(engine: EngineFactory, model: Any, options: BackendOptions) -> A
     folder = _entry_folder(engine, options, expect)
     entry, runner = _open_cached(engine, folder, expect, options.batch, intra)
     if entry is None:
+        _say_building(engine, model, folder.parent if digest is not None else None)
         # Built and checked on the CPU, where the engine runs (a GPU's TF32 convolutions would differ by 1e-3).
         hook = load_torch(model, options.with_(device="cpu"))  # ModelError: the model is unusable
         try:
@@ -266,6 +268,14 @@ def load_engine(engine: EngineFactory, model: Any, options: BackendOptions) -> A
     if digest is None:  # a private export: the session holds what it needs, so the files can go now
         shutil.rmtree(folder.parent, ignore_errors=True)
     return _engine_backend(engine, entry, runner, options)
+
+
+def _say_building(engine: EngineFactory, model: Any, cache: Path | None) -> None:
+    """One line on stderr before the export, which takes seconds with no other sign of life."""
+    when = (
+        f"once: later runs load it from {cache}" if cache is not None else "in every run: only checkpoints are cached"
+    )
+    note(f"building the {engine.name} engine for {shown_model(model)} (several seconds, {when})")
 
 
 def _check_engine_options(engine: EngineFactory, options: BackendOptions) -> None:
