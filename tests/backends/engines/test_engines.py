@@ -190,7 +190,7 @@ def test_corrupt_or_stale_entry_is_rebuilt(tmp_path, monkeypatch, frames, refere
     else:
         meta_file.write_text("{not json")
     with (
-        pytest.warns(EngineWarning, match=rf"^engine cache entry .*onnxruntime-\w+ {why}.*; rebuilding it$"),
+        pytest.warns(EngineWarning, match=rf"^engine cache entry .*onnxruntime-\w+ {why}.*; rebuilding it \(several"),
         YoloProbs(MODEL, engine="onnxruntime") as clf,
     ):
         np.testing.assert_allclose(_probs(clf, frames, 1.0), _probs(reference, frames, 1.0), atol=1e-4)
@@ -214,7 +214,10 @@ def test_an_edited_meta_json_is_rebuilt_not_trusted(tmp_path, monkeypatch, frame
     meta = json.loads(meta_file.read_text())
     edit(meta)
     meta_file.write_text(json.dumps(meta))
-    with pytest.warns(EngineWarning, match=r"^engine cache entry .* meta.json that does not match .*; rebuilding it$"):
+    with pytest.warns(
+        EngineWarning,
+        match=r"^engine cache entry .* meta.json that does not match .*; rebuilding it \(several seconds\)$",
+    ):
         clf = YoloProbs(MODEL, engine="onnxruntime")
     assert clf.names == reference.names and clf.backend.preprocess.mean == reference_mean()
     np.testing.assert_allclose(_probs(clf, frames, 1.0), _probs(reference, frames, 1.0), atol=1e-4)
@@ -240,7 +243,9 @@ def test_something_else_at_an_entry_path_is_replaced_by_the_entry(tmp_path, monk
         entry.write_text("not a cache entry")
     else:
         entry.symlink_to(outside if kind == "link-to-folder" else tmp_path / "nowhere")
-    with pytest.warns(EngineWarning, match=r"^engine cache entry .* is not a folder; rebuilding it$"):
+    with pytest.warns(
+        EngineWarning, match=r"^engine cache entry .* is not a folder; rebuilding it \(several seconds\)$"
+    ):
         clf = YoloProbs(MODEL, engine="onnxruntime")
     assert isinstance(clf.backend, EngineBackend)  # not the torch fallback
     assert entry.is_dir() and not entry.is_symlink() and (entry / "meta.json").is_file()
@@ -250,6 +255,23 @@ def test_something_else_at_an_entry_path_is_replaced_by_the_entry(tmp_path, monk
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert isinstance(YoloProbs(MODEL, engine="onnxruntime").backend, EngineBackend)
+
+
+def test_a_damaged_entry_is_one_line_on_the_command_line(tmp_path, monkeypatch, capsys):
+    from yolo_probs.cli import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    args = ["predict", str(MODEL.parents[1] / "images" / "digit_3.png"), "-m", str(MODEL), "--engine", "onnxruntime"]
+    assert main(args) == 0
+    entry = _entry(tmp_path / "yolo-probs" / "engines", "onnxruntime")
+    shutil.rmtree(entry)
+    entry.write_text("")
+    capsys.readouterr()
+    assert main(args) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        f"yolo-probs: warning: engine cache entry {entry} is not a folder; rebuilding it (several seconds)"
+    ]
+    assert main(args) == 0 and capsys.readouterr().err == ""  # repaired
 
 
 def test_a_temporary_cache_never_follows_a_link_in_the_shared_temp_folder(tmp_path, monkeypatch):
