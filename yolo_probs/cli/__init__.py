@@ -100,6 +100,7 @@ OPTION_HINTS = {
     "delta": "--delta",
     "ray": "--ray",
     "extra_outputs": "--logits",
+    "smooth": "--smooth SECONDS",
 }
 
 
