@@ -27,8 +27,8 @@ Example:
     >>> avg = ExponentialAverage(half_life=1.0, space="prob")
     >>> avg.update(np.array([1.0, 0.0]), t=0.0).tolist()
     [1.0, 0.0]
-    >>> avg.update(np.array([0.0, 1.0]), t=1.0).tolist()  # one half-life later: half and half
-    [0.5, 0.5]
+    >>> avg.update(np.array([0.0, 1.0]), t=1.0).tolist()  # one half-life later: weights 1/2 and 1
+    [0.3333333333333333, 0.6666666666666666]
 """
 
 from __future__ import annotations
@@ -97,16 +97,20 @@ def keep_weight(dt: float, half_life: float) -> float:
 
 @dataclass
 class ExponentialAverage:
-    """An exponentially weighted average of probability vectors, in time (a half-life in seconds).
+    """An exponentially weighted mean of probability vectors in time (a half-life in seconds).
 
-    ``space="log"`` averages log-probabilities (floored at :data:`LOG_FLOOR`) and renormalises: a
-    weighted geometric mean. ``space="prob"`` averages the probabilities themselves. A frame whose
-    time does not move forward (a repeated timestamp) counts as coming one usual frame interval later.
+    The mean of the frames so far, each weighted ``2**(-age / half_life)`` (its age in seconds at the
+    newest frame), kept as two running sums, so it costs O(classes) per frame. ``space="log"`` takes
+    the mean of log-probabilities (floored at :data:`LOG_FLOOR`) and renormalises: a weighted
+    geometric mean. ``space="prob"`` takes the mean of the probabilities. A frame whose time does not
+    move forward (a repeated timestamp) counts as coming one usual frame interval later.
     """
 
     half_life: float
     space: Space = "log"
-    state: np.ndarray | None = None
+    #: The weighted sum of the frames so far, and the sum of their weights.
+    total: np.ndarray | None = None
+    weight: float = 0.0
     time: float | None = None
     #: The last positive interval between frames, used for repeated or backward timestamps.
     interval: float | None = None
@@ -116,18 +120,23 @@ class ExponentialAverage:
         if self.space not in ("log", "prob"):
             raise ConfigError(f"space must be 'log' or 'prob', got {self.space!r}", option="smooth")
 
+    @property
+    def empty(self) -> bool:
+        """Whether no frame has been added since the start or the last :meth:`reset`."""
+        return self.total is None
+
     def reset(self) -> None:
         """Forget the past: the next frame starts a new average."""
-        self.state, self.time, self.interval = None, None, None
+        self.total, self.weight, self.time, self.interval = None, 0.0, None, None
 
     def _to_space(self, probs: np.ndarray) -> np.ndarray:
         p = np.asarray(probs, dtype=np.float64)
         return np.log(np.maximum(p, LOG_FLOOR)) if self.space == "log" else p
 
-    def _from_space(self, state: np.ndarray) -> np.ndarray:
+    def _from_space(self, mean: np.ndarray) -> np.ndarray:
         if self.space == "prob":
-            return state / state.sum()
-        e = np.exp(state - state.max())
+            return mean / mean.sum()
+        e = np.exp(mean - mean.max())
         return e / e.sum()
 
     def update(self, probs: np.ndarray, t: float) -> np.ndarray:
@@ -135,20 +144,21 @@ class ExponentialAverage:
         return self._from_space(self.blend(self._to_space(probs), t))
 
     def blend(self, x: np.ndarray, t: float) -> np.ndarray:
-        """The running weighted mean of ``x`` (any vector: no log, no renormalising) after a frame at ``t``."""
+        """The weighted mean of every ``x`` so far (any vectors: no log, no renormalising) after one at ``t``."""
         x = np.asarray(x, dtype=np.float64)
-        if self.state is None or self.time is None or self.state.shape != x.shape:
-            self.state, self.time = x, float(t)
+        if self.total is None or self.time is None or self.total.shape != x.shape:
+            self.total, self.weight, self.time = x.copy(), 1.0, float(t)
             return x
         dt = float(t) - self.time
         if not dt > 0:  # repeated, backward or NaN time: one usual interval
             dt = self.interval if self.interval is not None else 0.0
         else:
             self.interval = dt
-        w = keep_weight(dt, self.half_life)
-        self.state = w * self.state + (1.0 - w) * x
+        keep = keep_weight(dt, self.half_life)
+        self.total = keep * self.total + x
+        self.weight = keep * self.weight + 1.0
         self.time = self.time + dt
-        return self.state
+        return self.total / self.weight
 
 
 def grey_histogram(image: np.ndarray, bins: int = 16, side: int = 32) -> np.ndarray:
@@ -250,10 +260,10 @@ class TemporalSmoother:
         >>> import numpy as np
         >>> from yolo_probs.core.prediction import Prediction
         >>> s = TemporalSmoother(half_life=1.0)
-        >>> frames = [np.array([3.0, 0.0]), np.array([0.0, 3.0]), np.array([3.0, 0.0])]
+        >>> frames = [np.array([3.0, 0.0])] * 4 + [np.array([0.0, 3.0]), np.array([3.0, 0.0])]
         >>> out = [s.step(Prediction.from_logits(z, ("a", "b"), frame=i), t=i / 30) for i, z in enumerate(frames)]
-        >>> [p.names[p.top1] for p in out], [p.raw.names[p.raw.top1] for p in out]
-        (['a', 'a', 'a'], ['a', 'b', 'a'])
+        >>> "".join(p.names[p.top1] for p in out), "".join(p.raw.names[p.raw.top1] for p in out)
+        ('aaaaaa', 'aaaaba')
     """
 
     half_life: float
@@ -292,7 +302,7 @@ class TemporalSmoother:
         if cut:
             self.resets += 1
             self.reset()
-        fresh = self.average.state is None
+        fresh = self.average.empty
         probs = self.average.update(prediction.probs, t).astype(np.float32)
         top = rank_top_k(probs, k=prediction.top_k, min_prob=prediction.min_prob, names=prediction.names)
         if self.min_prob is not None:
