@@ -90,7 +90,7 @@ def test_smoothing_in_the_overlay(tmp_path: Path, clf, capsys) -> None:
     video = make_video(tmp_path / "clip.avi", 12, fps=10.0)
     stats = run_overlay(clf, str(video), show=False, save=tmp_path / "out.avi", smooth=0.15)
     assert (stats.frames, stats.saved_frames, stats.save_error) == (12, 12, None)
-    with pytest.raises(ConfigError, match="^smooth must be") as info:
+    with pytest.raises(ConfigError, match=r"^smooth must be") as info:
         run_overlay(clf, str(video), show=False, smooth=float("nan"))
     assert info.value.option == "smooth"
     capsys.readouterr()
