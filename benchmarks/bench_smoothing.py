@@ -242,7 +242,7 @@ def _plot(path: Path, preds: list[Prediction], frames: list[np.ndarray], times: 
     smoothed = smooth(preds, times, frames, DEFAULT_HALF_LIFE, "log")
     keep = times < 20.0
     idx = np.arange(len(truth))
-    fig, ax = plt.subplots(figsize=(10, 3.6), dpi=110)
+    fig, ax = plt.subplots(figsize=(10, 3.9), dpi=110, layout="constrained")
     ax.plot(times[keep], raw[idx, truth][keep], color="0.6", lw=0.8, label="raw frame (30 fps)")
     ax.plot(
         times[keep], smoothed[idx, truth][keep], color="C0", lw=2, label=f"smoothed, half-life {DEFAULT_HALF_LIFE:g} s"
@@ -255,8 +255,7 @@ def _plot(path: Path, preds: list[Prediction], frames: list[np.ndarray], times: 
     ax.set_ylabel("probability of the true class")
     ax.set_ylim(-0.02, 1.1)
     ax.set_xlim(0, 20)
-    ax.legend(loc="lower right", framealpha=0.9)
-    fig.tight_layout()
+    fig.legend(loc="outside upper center", ncols=2, frameon=False)  # above the axes: it hides no curve
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)
