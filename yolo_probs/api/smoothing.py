@@ -9,10 +9,14 @@
   that were dropped or delayed count as the time that really passed;
 - a still image: passed through unchanged (one note says that smoothing does nothing there).
 
-Example:
-    >>> from yolo_probs import YoloProbs
-    >>> with YoloProbs("examples/models/digits-yolo26n-cls.pt", top_k=2) as clf:
-    ...     preds = clf.predict("examples/images/digit_3.png", smooth=0.15)  # doctest: +SKIP
+Example (``YoloProbs.predict(source, smooth=0.15)`` does this for every frame):
+    >>> import numpy as np
+    >>> from yolo_probs.core.prediction import Prediction
+    >>> stream = SmoothedStream(0.15, clock=iter([10.0, 10.5]).__next__)  # a webcam: the clock's times
+    >>> frames = [Prediction.from_logits(np.array(z), ("a", "b"), source="0", frame=i)
+    ...           for i, z in enumerate([[2.0, 0.0], [0.0, 2.0]])]
+    >>> [(p.smoothing.time, p.names[p.top1], p.raw.names[p.raw.top1]) for p in map(stream.step, frames)]
+    [(10.0, 'a', 'a'), (10.5, 'b', 'b')]
 """
 
 from __future__ import annotations
