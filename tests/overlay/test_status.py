@@ -100,3 +100,12 @@ def test_smoothing_in_the_overlay(tmp_path: Path, clf, capsys) -> None:
     assert notes == [
         "yolo-probs: smoothing does nothing on still images (only the frames of videos and streams are smoothed)"
     ]
+
+
+def test_the_smoother_s_uncertain_state_is_what_is_drawn() -> None:
+    p = Prediction.from_logits(np.array([0.2, 0.0, -0.1]), names=("cat", "dog", "owl"), top_k=3)  # top-1 about 0.39
+    frame = np.full((240, 320, 3), 120, np.uint8)
+    by_frame = OverlayDrawer(min_prob=0.5).draw(frame.copy(), p)  # UNCERTAIN: this frame alone is below 0.5
+    held = OverlayDrawer(min_prob=0.5).draw(frame.copy(), p, uncertain=False)  # the hysteresis says not yet
+    plain = OverlayDrawer().draw(frame.copy(), p)
+    assert np.array_equal(held, plain) and not np.array_equal(by_frame, plain)
