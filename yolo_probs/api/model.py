@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast, overload
 from yolo_probs._util.prefetch import prefetched
 from yolo_probs._util.threads import decode_workers
 from yolo_probs.api.profile import load_profile
+from yolo_probs.api.smoothing import SmoothedStream, smooth_each
 from yolo_probs.backends import BackendOptions, resolve_backend
 from yolo_probs.backends.devices import check_device
 from yolo_probs.backends.ultralytics import DEFAULT_MODEL
@@ -246,13 +247,19 @@ class YoloProbs:
         out = self.backend.run([f.image for f in frames], features=features)
         return self._predictions(out, [(f.source, f.frame) for f in frames])
 
-    def predict_each(self, source: Any, *, features: bool = False) -> Iterator[Prediction | InputFailure]:
+    def predict_each(
+        self, source: Any, *, features: bool = False, smooth: float | None = None
+    ) -> Iterator[Prediction | InputFailure]:
         """Stream a prediction per image or frame, and an :class:`InputFailure` in place of each bad input.
 
         Never raises for a bad input, so a batch job can report failures and carry on; order follows
         the inputs. Accepts what :meth:`predict` accepts. With ``features`` each prediction also carries
         the input of the model's final layer (:attr:`Prediction.features`) where the backend has one.
+        ``smooth`` is as in :meth:`predict`.
         """
+        if smooth is not None:
+            yield from smooth_each(self, source, SmoothedStream(smooth), features=features)
+            return
         features = features or self.wants_features
         if type(source).__module__.split(".", 1)[0] == "torch":  # a BCHW float tensor in [0, 1], as Ultralytics takes
             yield from run_checked(self.backend, source, features, self._predictions)
@@ -284,24 +291,35 @@ class YoloProbs:
                 close()
 
     @overload
-    def predict(self, source: Any, *, stream: Literal[False] = False) -> list[Prediction]: ...
+    def predict(
+        self, source: Any, *, stream: Literal[False] = False, smooth: float | None = None
+    ) -> list[Prediction]: ...
 
     @overload
-    def predict(self, source: Any, *, stream: Literal[True]) -> Iterator[Prediction]: ...
+    def predict(self, source: Any, *, stream: Literal[True], smooth: float | None = None) -> Iterator[Prediction]: ...
 
-    def predict(self, source: Any, *, stream: bool = False) -> list[Prediction] | Iterator[Prediction]:
+    def predict(
+        self, source: Any, *, stream: bool = False, smooth: float | None = None
+    ) -> list[Prediction] | Iterator[Prediction]:
         """Classify ``source`` and return one :class:`Prediction` per image or video frame.
 
         ``source`` may be a path, folder, glob, video file, webcam index (``"0"``), stream or image URL,
         a numpy BGR array, a PIL image, a BCHW tensor, or a list of these. With ``stream=True`` a
         generator is returned, so long videos use flat memory. A bad input raises
         :class:`~yolo_probs.errors.SourceError` naming it; use :meth:`predict_each` to skip past it.
+
+        ``smooth`` (seconds, a half-life) smooths the probabilities of video and stream frames over time
+        (:mod:`yolo_probs.api.smoothing`): each prediction's fields are then the smoothed ones and
+        :attr:`Prediction.raw` holds the frame's own; still images are left as they are (with a
+        warning). A ``smooth`` that is not a number of seconds in (0, 3600] raises :class:`ConfigError`.
         """
-        gen = self._predict_raising(source)
+        if smooth is not None:
+            SmoothedStream(smooth)  # checks it now, not at the first frame of a stream
+        gen = self._predict_raising(source, smooth)
         return gen if stream else list(gen)
 
-    def _predict_raising(self, source: Any) -> Iterator[Prediction]:
-        for item in self.predict_each(source):
+    def _predict_raising(self, source: Any, smooth: float | None = None) -> Iterator[Prediction]:
+        for item in self.predict_each(source, smooth=smooth):
             if isinstance(item, InputFailure):
                 raise item.error()
             yield item

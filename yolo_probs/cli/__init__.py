@@ -101,6 +101,7 @@ OPTION_HINTS = {
     "delta": "--delta",
     "ray": "--ray",
     "extra_outputs": "--logits",
+    "smooth": "--smooth SECONDS",
 }
 
 

@@ -33,7 +33,22 @@ from yolo_probs.core.probs import (
 )
 from yolo_probs.errors import ConfigError
 
-__all__ = ["Prediction"]
+__all__ = ["Prediction", "Smoothing"]
+
+
+@dataclass(frozen=True)
+class Smoothing:
+    """How a smoothed prediction was made (see :mod:`yolo_probs.decisions.smoothing`).
+
+    Attributes:
+        half_life: seconds after which an old frame weighs half as much as the newest one.
+        time: the frame's time in seconds (video timestamps, else frame index / frame rate, else the clock).
+        reset: whether the average restarted at this frame (the first frame, a scene cut, a long gap).
+    """
+
+    half_life: float
+    time: float
+    reset: bool = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,6 +74,9 @@ class Prediction:
         set: the conformal prediction set (best first), None when the profile has no conformal entry.
         features: the input of the model's final layer, when it was asked for (``predict_each(...,
             features=True)`` or a decision rule that needs it) and the backend can give it; else None.
+        smoothing: for a prediction smoothed over time, how (:class:`Smoothing`); None otherwise.
+        raw: for a smoothed prediction, the frame's own prediction (its ``probs``, ``top``, ``ood_score``,
+            ``unknown`` and ``set``), kept beside the smoothed fields; None otherwise.
     """
 
     source: str
@@ -76,6 +94,8 @@ class Prediction:
     unknown: bool | None = None
     set: list[TopClass] | None = None
     features: np.ndarray | None = field(default=None, repr=False)
+    smoothing: Smoothing | None = None
+    raw: Prediction | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         """Check every field once (lists become arrays, a path source text); ``dataclasses.replace`` checks again."""
@@ -254,6 +274,15 @@ class Prediction:
             record["unknown"] = self.unknown
         if self.set is not None:
             record["set"] = [{"index": c.index, "name": c.name, "prob": c.prob} for c in self.set]
+        if self.smoothing is not None:
+            record["smooth"] = {
+                "half_life": self.smoothing.half_life,
+                "time": self.smoothing.time,
+                "reset": self.smoothing.reset,
+            }
+        if self.raw is not None:  # the frame's own probabilities, beside the smoothed ones: nothing hidden
+            raw = self.raw.to_dict()
+            record["raw"] = {key: raw[key] for key in ("top", "ood_score", "unknown", "set") if key in raw}
         if logits:  # strict JSON has no -Infinity: a logit lost to underflow (exported models) is null
             record["logits"] = [float(x) if math.isfinite(x) else None for x in self.logits]
         return record

@@ -4,7 +4,8 @@ The columns are fixed, so every file a run writes (the local ``predict``, each R
 same schema and files from several runs concatenate: ``source``, ``frame``, ``temperature``, ``top``
 (a list of ``{index, name, prob}``), then the optional fields of
 :meth:`~yolo_probs.core.prediction.Prediction.to_dict` (``calibration``, ``ood_score``, ``unknown``,
-``set``) as nullable columns, and ``logits`` when asked for. :func:`read_records` turns a file back
+``set``, and for predictions smoothed over time ``smooth`` and ``raw``) as nullable columns, and
+``logits`` when asked for. :func:`read_records` turns a file back
 into exactly the dicts the JSON writer writes.
 
 Example:
@@ -49,6 +50,11 @@ def schema(logits: bool = False) -> pa.Schema:
         ("ood_score", pa.float64()),
         ("unknown", pa.bool_()),
         ("set", ranked),
+        ("smooth", pa.struct([("half_life", pa.float64()), ("time", pa.float64()), ("reset", pa.bool_())])),
+        (
+            "raw",
+            pa.struct([("top", ranked), ("ood_score", pa.float64()), ("unknown", pa.bool_()), ("set", ranked)]),
+        ),
     ]
     if logits:
         fields.append(("logits", pa.list_(pa.float64())))
@@ -104,9 +110,14 @@ def to_record(row: dict[str, Any]) -> dict[str, Any]:
         >>> to_record({"source": "a.jpg", "frame": None, "calibration": None, "ood_score": None, "unknown": None})
         {'source': 'a.jpg', 'frame': None}
     """
-    for key in ("calibration", "set"):
+    for key in ("calibration", "set", "smooth", "raw"):
         if key in row and row[key] is None:
             del row[key]
+    raw = row.get("raw")
+    if raw is not None:  # the frame's own fields, as to_dict leaves them out
+        for key in ("ood_score", "unknown", "set"):
+            if raw.get(key) is None:
+                raw.pop(key, None)
     if "ood_score" in row and row["ood_score"] is None:
         del row["ood_score"]
         row.pop("unknown", None)

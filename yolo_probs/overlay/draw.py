@@ -232,6 +232,8 @@ class OverlayDrawer:
         fps: float | None = None,
         paused: bool = False,
         help: bool = True,
+        status: str | None = None,
+        uncertain: bool | None = None,
     ) -> np.ndarray:
         """Draw ``prediction`` on ``frame`` (HxWx3 BGR uint8) in place and return it.
 
@@ -241,6 +243,9 @@ class OverlayDrawer:
             fps: frames per second to print, or None to leave it out.
             paused: print PAUSED in the header.
             help: draw the key help line along the bottom.
+            status: a line saying what is on screen (file, frame, time), drawn along the bottom.
+            uncertain: whether to show UNCERTAIN (a smoother's state, with hysteresis); None decides from
+                ``min_prob`` and this frame alone.
         """
         if not isinstance(frame, np.ndarray):
             raise ConfigError(
@@ -262,7 +267,8 @@ class OverlayDrawer:
         labels = self._short_names(prediction.names)
         top = prediction.top
         lay = self._layout(h, w, len(top), tuple(labels[c.index] for c in top))
-        uncertain = self.min_prob is not None and prediction.top1conf < self.min_prob
+        if uncertain is None:
+            uncertain = self.min_prob is not None and prediction.top1conf < self.min_prob
         unknown = bool(prediction.unknown)  # not the same as uncertain: unlike anything the model was calibrated on
         members = {c.index for c in prediction.set} if prediction.set is not None else set()
 
@@ -280,6 +286,8 @@ class OverlayDrawer:
         self._draw_bars(frame, lay, prediction, labels, lead, members)
         if help:
             self._draw_help(frame, lay)
+        if status:
+            self._draw_status(frame, lay, status, above_help=help)
         return frame
 
     def _draw_header(
@@ -341,6 +349,24 @@ class OverlayDrawer:
         self._darken(frame, 0, hy0, frame.shape[1], hy1)
         thick = max(1, lay.thick - 1)
         cv2.putText(frame, HELP_TEXT, lay.help_org, _FONT, lay.help_scale, self.text_color, thick, cv2.LINE_AA)
+
+    def _draw_status(self, frame: np.ndarray, lay: _Layout, status: str, *, above_help: bool) -> None:
+        """What is on screen (file, frame, time), on a darkened band at the bottom (above the key help)."""
+        h, w = frame.shape[:2]
+        hy0, hy1 = lay.help_band
+        y1 = hy0 if above_help else h
+        y0 = max(0, y1 - (hy1 - hy0))
+        thick = max(1, lay.thick - 1)
+        text = status.encode("ascii", "replace").decode()  # Hershey fonts are ASCII only
+        scale = lay.font_scale * 0.9
+        width = cv2.getTextSize(text, _FONT, scale, thick)[0][0]
+        if width > w - 2 * lay.pad:  # too long: shrink a little, then cut from the left (the name's end matters)
+            scale = max(lay.help_scale, scale * (w - 2 * lay.pad) / width)
+            while len(text) > 4 and cv2.getTextSize(text, _FONT, scale, thick)[0][0] > w - 2 * lay.pad:
+                text = ".." + text[3:]
+        self._darken(frame, 0, y0, w, y1)
+        baseline = cv2.getTextSize(text, _FONT, scale, thick)[1]
+        cv2.putText(frame, text, (lay.pad, y1 - lay.pad - baseline), _FONT, scale, self.text_color, thick, cv2.LINE_AA)
 
     def _draw_view(self, frame: np.ndarray, lay: _Layout) -> None:
         """Corner brackets and thin edges around the centre square the model sees."""
