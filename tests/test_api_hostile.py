@@ -77,14 +77,7 @@ INF = float("inf")
 #: Row and sweep ids that fail only because the fix belongs to another helper of issue 24 (i24-profiles:
 #: api/profile.py, calibration/*, decisions/*; i24-surfaces: engine cache, plugin, export, overlay
 #: drawer, soft labels, parquet, distill, ray, register_backend). Empty it once their branches are merged.
-OWNED_ELSEWHERE: set[str] = {
-    # i24-surfaces: plugin, export, overlay drawer, soft labels, parquet, distill, ray, register_backend
-    "attach.model#0", "attach.model#2", "detach.model#0", "export_folded.model#0", "export_folded.output#0",
-    "OverlayDrawer.draw.frame#0", "OverlayDrawer.draw.frame#1", "OverlayDrawer.draw.prediction#0",
-    "write_soft_labels.model#0", "read_soft_labels.path#0", "read_soft_labels.path#1", "read_records.path#0",
-    "read_records.path#1", "distill.data#0", "ray.plan_actors#0", "ray.check_address#0", "register_backend#0",
-    "sweep:ray.plan_actors", "sweep:OverlayDrawer", "sweep:OverlayDrawer.draw",
-}  # fmt: skip
+OWNED_ELSEWHERE: set[str] = set()
 
 #: Rows that no helper of issue 24 was asked to fix: for the lead to assign.
 UNASSIGNED: set[str] = set()

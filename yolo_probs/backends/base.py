@@ -172,8 +172,29 @@ BACKENDS: Registry[Any] = Registry(
 
 
 def register_backend(factory: Any, *, first: bool = False) -> Any:
-    """Add a backend class under its ``name`` (at the front with ``first``); returns it (usable as a decorator)."""
-    return BACKENDS.register(factory.name, factory, first=first)
+    """Add a backend class under its ``name`` (at the front with ``first``); returns it (usable as a decorator).
+
+    ``factory`` must have a text ``name``, a callable ``can_load(model, options)`` and be callable itself
+    (a class is); anything else is refused here, not at every later model load.
+
+    Example:
+        >>> register_backend(5)
+        Traceback (most recent call last):
+        ...
+        yolo_probs.errors.ConfigError: factory must be a backend class with a name, can_load(model, options) and ...
+    """
+    name = getattr(factory, "name", None)
+    if not (
+        isinstance(name, str) and name.strip() and callable(getattr(factory, "can_load", None)) and callable(factory)
+    ):
+        raise ConfigError(
+            "factory must be a backend class with a name, can_load(model, options) and __call__(model, options) "
+            f"(see BackendFactory), got {factory!r} ({type(factory).__name__})",
+            option="factory",
+        )
+    if not isinstance(first, bool):
+        raise ConfigError(f"first must be True or False, got {first!r}", option="first")
+    return BACKENDS.register(name, factory, first=first)
 
 
 def engine_factories() -> dict[str, Any]:

@@ -106,11 +106,15 @@ OPTION_HINTS = {
 
 
 def _bare_ray(argv: list[str]) -> list[str]:
-    """A bare ``--ray`` (last, or before another option) means ``--ray local``: Typer has no optional values."""
+    """A bare ``--ray`` (last, or before another option) means ``--ray ""``: Typer has no optional values.
+
+    ``""`` is Ray's own default: ``$RAY_ADDRESS`` if set, else a new local cluster
+    (:func:`yolo_probs.integrations.ray.resolve_address`).
+    """
     out = list(argv)
     for i in range(len(out) - 1, -1, -1):
         if out[i] == "--ray" and (i + 1 == len(out) or out[i + 1].startswith("-")):
-            out.insert(i + 1, "local")
+            out.insert(i + 1, "")
     return out
 
 

@@ -94,7 +94,8 @@ _Ray = Annotated[
         "--ray",
         metavar="[ADDRESS]",
         help="Score image files on a Ray cluster and write Parquet to --output: HOST:PORT, ray://HOST:PORT, "
-        "auto (the cluster this node is in); bare --ray: $RAY_ADDRESS, else a local cluster. "
+        "auto (the cluster this node is in), local (a new local cluster, $RAY_ADDRESS ignored); bare --ray: "
+        "$RAY_ADDRESS if set, else a new local cluster. An address that does not answer as Ray fails in seconds. "
         "Needs 'pip install yolo-probs[ray]'.",
     ),
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -27,6 +28,7 @@ __all__ = [
     "check_logits_labels",
     "check_mapping",
     "check_number",
+    "check_path",
     "check_text",
     "check_whole",
     "describe",
@@ -374,3 +376,24 @@ def float32_batch(batch: Any) -> np.ndarray:
         return np.ascontiguousarray(batch, dtype=np.float32)
     except (TypeError, ValueError, RuntimeError):
         raise ConfigError(f"batch must be an array of pixel values, got {describe(batch)}") from None
+
+
+def check_path(value: Any, name: str, example: str, *, option: str | None = None) -> str | os.PathLike[str]:
+    """``value`` if it is a file path (a non-empty ``str`` or ``os.PathLike``), else a :class:`ConfigError` naming it.
+
+    ``option`` is the setting the error is about, for front ends (default: ``name``).
+
+    Example:
+        >>> check_path("out.onnx", "output", "model.onnx")
+        'out.onnx'
+        >>> check_path(None, "output", "model.onnx")
+        Traceback (most recent call last):
+        ...
+        yolo_probs.errors.ConfigError: output must be a file path (str or os.PathLike), got None (NoneType); ...
+    """
+    if not isinstance(value, str | os.PathLike) or not os.fspath(value):
+        raise ConfigError(
+            f"{name} must be a file path (str or os.PathLike), got {describe(value)}; pass e.g. {example!r}",
+            option=option or name,
+        )
+    return value  # type: ignore[no-any-return]

@@ -32,7 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from yolo_probs.backends.identify import is_ultralytics
 from yolo_probs.backends.ultralytics import load_classifier
+from yolo_probs.core.checks import check_path
 from yolo_probs.core.probs import check_temperature
 from yolo_probs.distill.loss import DEFAULT_ALPHA, DistillationLoss, check_alpha
 from yolo_probs.distill.teacher import Teacher
@@ -177,6 +179,26 @@ def _check_output(output: Path, protect: Sequence[Any]) -> None:
     check_output(output, option="output", inputs=inputs, what="a checkpoint", example="student.pt")
 
 
+def _check_arguments(data: Any, teacher: Any, student: Any, output: Any, progress: Any) -> None:
+    """ConfigError naming the argument whose type is wrong, before any model is loaded."""
+    check_path(data, "data", "examples/data/digits")
+    if teacher is None or isinstance(teacher, bool | numbers.Number):
+        raise ConfigError(
+            f"teacher must be a model (a checkpoint path, a YOLO object, a torch.nn.Module...), got {teacher!r}; "
+            "pass e.g. 'teacher.pt'",
+            option="teacher",
+        )
+    if not (isinstance(student, str | os.PathLike) and os.fspath(student)) and not is_ultralytics(student):
+        raise ConfigError(
+            f"student must be a model YAML or a .pt classifier, got {type(student).__name__}; "
+            "pass e.g. 'yolo26n-cls.yaml'",
+            option="student",
+        )
+    check_path(output, "output", "student.pt")
+    if progress is not None and not callable(progress):
+        raise ConfigError(f"progress must be a function or None, got {type(progress).__name__}", option="progress")
+
+
 def distill(
     data: str | os.PathLike[str],
     *,
@@ -227,6 +249,7 @@ def distill(
         ...
         yolo_probs.errors.ConfigError: temperature must be a finite number > 0, got 0; pass e.g. 1.5
     """
+    _check_arguments(data, teacher, student, output, progress)
     t = check_temperature(temperature)
     a = check_alpha(alpha)
     epochs = _check_whole(epochs, "epochs", "epochs")

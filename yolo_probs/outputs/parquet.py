@@ -24,7 +24,11 @@ Example:
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
+
+from yolo_probs.core.checks import check_path
+from yolo_probs.errors import SourceError, first_line
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -70,10 +74,33 @@ def records_table(records: list[dict[str, Any]], logits: bool | None = None) -> 
 
 
 def read_records(path: Any) -> list[dict[str, Any]]:
-    """The records of a predictions Parquet file (a path or binary file), as the JSON writer writes them."""
+    """The records of a predictions Parquet file (a path or binary file), as the JSON writer writes them.
+
+    Raises:
+        ConfigError: ``path`` is neither a path nor a binary file.
+        SourceError: the file is missing or not a readable Parquet file.
+
+    Example:
+        >>> read_records("missing.parquet")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        yolo_probs.errors.SourceError: missing.parquet: no such file; ...
+    """
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    return [to_record(row) for row in pq.read_table(path).to_pylist()]
+    if not callable(getattr(path, "read", None)):
+        check_path(path, "path", "predictions.parquet")
+        if not os.path.isfile(path):
+            raise SourceError(os.fspath(path), "no such file; pass a Parquet file written by 'yolo-probs predict'")
+    shown = os.fspath(path) if isinstance(path, str | os.PathLike) else "the file"
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise SourceError(
+            shown, f"not a readable Parquet file ({first_line(exc)}); pass a file written by 'yolo-probs predict'"
+        ) from None
+    return [to_record(row) for row in table.to_pylist()]
 
 
 def to_record(row: dict[str, Any]) -> dict[str, Any]:

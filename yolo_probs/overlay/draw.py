@@ -19,6 +19,8 @@ Example:
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 
 import cv2
@@ -73,6 +75,26 @@ class _Layout:
     corner: int
 
 
+def _number(value: object, name: str, low: float, high: float, example: str) -> float:
+    """``value`` as a float in ``[low, high]``, else a :class:`ConfigError` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= float(value) <= high:
+        raise ConfigError(
+            f"{name} must be a number in [{low:g}, {high:g}], got {value!r}; pass e.g. {example}", option=name
+        )
+    return float(value)
+
+
+def _color(value: object, name: str) -> _Color:
+    """``value`` as a BGR tuple of three whole numbers in [0, 255], else a :class:`ConfigError` naming ``name``."""
+    if (
+        not isinstance(value, tuple | list)
+        or len(value) != 3
+        or not all(isinstance(c, numbers.Integral) and not isinstance(c, bool) and 0 <= int(c) <= 255 for c in value)
+    ):
+        raise ConfigError(f"{name} must be a BGR colour of three whole numbers in [0, 255], got {value!r}", option=name)
+    return (int(value[0]), int(value[1]), int(value[2]))
+
+
 class OverlayDrawer:
     """Draw a prediction on a frame: top-k bars, temperature, FPS, uncertainty and the model's view.
 
@@ -111,20 +133,22 @@ class OverlayDrawer:
         set_color: _Color = (255, 255, 0),
     ) -> None:
         self.min_prob = check_min_prob(min_prob)
-        if not 0.0 <= alpha <= 1.0:
-            raise ConfigError(f"alpha must be in [0, 1], got {alpha!r}; pass e.g. 0.6")
-        self.alpha = float(alpha)
-        self.name_chars = max(2, int(name_chars))
-        self.show_view = show_view
-        self.panel_width = float(panel_width)
-        self.top_color = top_color
-        self.bar_color = bar_color
-        self.uncertain_color = uncertain_color
-        self.text_color = text_color
-        self.track_color = track_color
-        self.view_color = view_color
-        self.unknown_color = unknown_color
-        self.set_color = set_color
+        self.alpha: float = _number(alpha, "alpha", 0.0, 1.0, "0.6")
+        if isinstance(name_chars, bool) or not isinstance(name_chars, numbers.Integral):
+            raise ConfigError(
+                f"name_chars must be a whole number, got {name_chars!r}; pass e.g. 16", option="name_chars"
+            )
+        self.name_chars: int = max(2, int(name_chars))
+        self.show_view: bool = bool(show_view)
+        self.panel_width: float = _number(panel_width, "panel_width", 0.0, 1.0, "0.34")
+        self.top_color: _Color = _color(top_color, "top_color")
+        self.bar_color: _Color = _color(bar_color, "bar_color")
+        self.uncertain_color: _Color = _color(uncertain_color, "uncertain_color")
+        self.text_color: _Color = _color(text_color, "text_color")
+        self.track_color: _Color = _color(track_color, "track_color")
+        self.view_color: _Color = _color(view_color, "view_color")
+        self.unknown_color: _Color = _color(unknown_color, "unknown_color")
+        self.set_color: _Color = _color(set_color, "set_color")
         self._layouts: dict[tuple[int, int, int, tuple[str, ...]], _Layout] = {}
         self._labels: dict[tuple[str, ...], tuple[str, ...]] = {}
 
@@ -223,8 +247,22 @@ class OverlayDrawer:
             uncertain: whether to show UNCERTAIN (a smoother's state, with hysteresis); None decides from
                 ``min_prob`` and this frame alone.
         """
-        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-            raise ConfigError(f"draw needs an HxWx3 uint8 BGR frame, got {frame.dtype} {frame.shape}")
+        if not isinstance(frame, np.ndarray):
+            raise ConfigError(
+                f"frame must be an HxWx3 uint8 BGR numpy array, got {type(frame).__name__}", option="frame"
+            )
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8 or frame.size == 0:
+            raise ConfigError(
+                f"frame must be an HxWx3 uint8 BGR image, got {frame.dtype} {frame.shape}", option="frame"
+            )
+        if fps is not None and (isinstance(fps, bool) or not isinstance(fps, numbers.Real) or not math.isfinite(fps)):
+            raise ConfigError(f"fps must be a finite number or None, got {fps!r}", option="fps")
+        if not isinstance(prediction, Prediction):
+            raise ConfigError(
+                f"prediction must be a yolo_probs Prediction, got {type(prediction).__name__}; "
+                "pass what YoloProbs.predict returns",
+                option="prediction",
+            )
         h, w = frame.shape[:2]
         labels = self._short_names(prediction.names)
         top = prediction.top
