@@ -11,10 +11,6 @@ Two parts:
   with each argument in turn replaced by ``None``, ``"abc"``, NaN, ``[]``, ``-1``, ``{}`` and an
   object; whatever comes back holds no NaN, and whatever is raised is a YoloProbsError. Hypothesis
   adds NaN and inf at random places of random arrays for the array-taking math.
-
-Rows and sweeps that fail only because another helper's fix of issue 24 is not merged yet are listed
-in :data:`OWNED_ELSEWHERE` and run as ``xfail(strict=False)``; that set is to be emptied once all the
-branches of issue 24 are in.
 """
 
 from __future__ import annotations
@@ -73,14 +69,6 @@ from yolo_probs.outputs.parquet import read_records
 
 NAN = float("nan")
 INF = float("inf")
-
-#: Row and sweep ids that fail only because the fix belongs to another helper of issue 24 (i24-profiles:
-#: api/profile.py, calibration/*, decisions/*; i24-surfaces: engine cache, plugin, export, overlay
-#: drawer, soft labels, parquet, distill, ray, register_backend). Empty it once their branches are merged.
-OWNED_ELSEWHERE: set[str] = set()
-
-#: Rows that no helper of issue 24 was asked to fix: for the lead to assign.
-UNASSIGNED: set[str] = set()
 
 
 class Constant:
@@ -411,15 +399,7 @@ def _corrupt(path: Path) -> Path:
     return path
 
 
-def _marks(row_id: str) -> list[Any]:
-    if row_id in OWNED_ELSEWHERE:
-        return [pytest.mark.xfail(reason="fixed on another helper's branch of issue 24", strict=False)]
-    if row_id in UNASSIGNED:
-        return [pytest.mark.xfail(reason="not assigned to a helper of issue 24 yet", strict=False)]
-    return []
-
-
-@pytest.mark.parametrize("row", [pytest.param(r, id=r.id, marks=_marks(r.id)) for r in ROWS])
+@pytest.mark.parametrize("row", [pytest.param(r, id=r.id) for r in ROWS])
 def test_a_bad_argument_is_a_yolo_probs_error_that_names_it(row: Row, ctx: Ctx, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)  # anything written by mistake lands here
     with pytest.raises(YoloProbsError) as caught:
@@ -559,11 +539,7 @@ SWEEP: list[Sweep] = [
 # fmt: on
 
 
-def _sweep_marks(sweep_id: str) -> list[Any]:
-    return _marks(f"sweep:{sweep_id}")
-
-
-@pytest.mark.parametrize("sweep", [pytest.param(s, id=s.id, marks=_sweep_marks(s.id)) for s in SWEEP])
+@pytest.mark.parametrize("sweep", [pytest.param(s, id=s.id) for s in SWEEP])
 def test_hostile_values_in_every_argument(sweep: Sweep, ctx: Ctx, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     base = sweep.args(ctx)
