@@ -81,7 +81,7 @@ BASE = "model: a.pt\ntemperature: 1.5\n"
         ("model: a.pt\ntemperature: .nan\n", "temperature must be a finite number > 0"),
         (BASE + "top_k: 2.5\n", "top_k must be int"),
         (BASE + "top_k: 0\n", "top-k must be a whole number >= 1"),
-        (BASE + "imgsz: big\n", "imgsz must be int or null"),
+        (BASE + "imgsz: big\n", "imgsz must be a whole number >= 1, got .big."),
         (BASE + "min_prob: 2\n", r"min_prob must be a number in \[0, 1\]"),
         (BASE + "name: 7\n", "name must be str"),
         (BASE + "model_sha256: 12\n", "model_sha256 must be str or null"),

@@ -95,7 +95,8 @@ class Profile:
         self.temperature = check_temperature(self.temperature)
         self.top_k = check_top_k(self.top_k)
         self.min_prob = check_min_prob(self.min_prob)
-        self.imgsz = None if self.imgsz is None else int(self.imgsz)  # plain ints: numpy's are not YAML
+        if isinstance(self.imgsz, np.integer):
+            self.imgsz = int(self.imgsz)  # plain ints: numpy's are not YAML
         check_size(self.imgsz, "imgsz", hint="use e.g. 224 or null")
         if self.calibration is not None:
             _check_calibration_record(self.calibration)
@@ -176,7 +177,7 @@ _TOP_TYPES: dict[str, Any] = {
     "model_sha256": (str, type(None)),
     "top_k": int,
     "min_prob": (float, type(None)),
-    "imgsz": (int, type(None)),
+    "imgsz": object,  # checked by check_size, the one check of every size option
     "calibration": (dict, type(None)),
     "calibrator": (dict, type(None)),
     "decisions": (dict, type(None)),
