@@ -29,6 +29,7 @@ from yolo_probs.cli.options import (
     OUTPUT,
     PLOT,
     PROFILE,
+    SEED,
     TOP_K,
     BatchOption,
     BinsOption,
@@ -204,8 +205,19 @@ class DecisionFlags(OptionGroup):
         typer.Option("--score", help="Conformal score: raps (default), aps or lac; needs --conformal."),
     ] = None
     randomized: Annotated[
-        bool, typer.Option("--randomized", help="Randomised conformal sets (exact coverage); needs --conformal.")
+        bool,
+        typer.Option(
+            "--randomized", help="Randomised conformal sets (coverage 1-ALPHA on average); needs --conformal."
+        ),
     ] = False
+    seed: Annotated[
+        Optional[int],  # noqa: UP045
+        tailored(
+            SEED,
+            detail="Randomised conformal sets draw from it (stored in the profile); needs --randomized.",
+            default="fresh randomness at every run (what the coverage guarantee assumes)",
+        ),
+    ] = None
     class_conditional: Annotated[
         bool,
         typer.Option(
@@ -214,7 +226,11 @@ class DecisionFlags(OptionGroup):
     ] = False
     target_accuracy: Annotated[
         Optional[float],  # noqa: UP045
-        typer.Option("--target-accuracy", help="Choose min_prob so accepted images reach this accuracy (guaranteed)."),
+        typer.Option(
+            "--target-accuracy",
+            help="Choose min_prob so accepted images reach this accuracy, with probability 1-DELTA over calibration "
+            "sets, counting a refusal (no threshold found: an error) as a success; not given that one is found.",
+        ),
     ] = None
     delta: Annotated[
         Optional[float],  # noqa: UP045
@@ -243,6 +259,7 @@ class DecisionFlags(OptionGroup):
             score=self.score or DEFAULT_CONFORMAL_SCORE,
             randomized=self.randomized,
             class_conditional=self.class_conditional,
+            seed=self.seed,
             target_accuracy=self.target_accuracy,
             delta=0.1 if self.delta is None else self.delta,
         )
@@ -257,6 +274,7 @@ class DecisionFlags(OptionGroup):
         needs = {
             "--conformal ALPHA": (self.conformal, {"--score": self.score is not None, "--randomized": self.randomized,
                                                    "--class-conditional": self.class_conditional}),
+            "--randomized": (self.randomized or None, {"--seed": self.seed is not None}),
             "--target-accuracy": (self.target_accuracy, {"--delta": self.delta is not None}),
             "--ood-tpr": (self.ood_tpr, {"--ood-score": self.ood_score is not None}),
         }  # fmt: skip
