@@ -20,8 +20,8 @@ That needs fresh randomness: by default every fit and every rule draws its own (
 ``seed`` makes a fit reproducible and is stored in the entry, so its predictions are reproducible too
 (they draw from a stream derived from the seed, not the fitting one). A fixed seed is one draw of
 ``u``: over many fits with the same seed, coverage is biased by that draw (by up to several points when
-the top class holds nearly all the probability), so leave it unset when measuring coverage. ``class_conditional`` uses one q-hat per
-class (coverage per class), from that class's own calibration images.
+the top class holds nearly all the probability), so leave it unset when measuring coverage.
+``class_conditional`` uses one q-hat per class (coverage per class), from that class's own calibration images.
 
 Example:
     >>> import numpy as np
