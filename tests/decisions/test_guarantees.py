@@ -156,3 +156,10 @@ def test_reject_guarantee_holds_over_all_fits(n: int, low: float, target: float,
         assert 0 < found < SPLITS / 4 and misses / found > 2 * delta, (misses, found)
     else:
         assert found == SPLITS
+
+
+def test_evaluation_of_a_seeded_entry_is_reproducible() -> None:
+    probs, labels = confident_problem(np.random.default_rng(2), 600)
+    entry = conformal.fit_conformal(probs[:300], labels[:300], 0.1, "aps", randomized=True, seed=9)
+    runs = [conformal.evaluate_conformal(entry, probs[300:], labels[300:], list("abcde")) for _ in range(2)]
+    assert runs[0] == runs[1]

@@ -354,7 +354,8 @@ def evaluate_conformal(
 ) -> ConformalReport:
     """Coverage (overall and per class), mean and largest set size of an entry's sets on labelled images.
 
-    Randomised sets draw their ``u`` fresh (``seed=None``), or reproducibly from ``seed``.
+    Randomised sets draw their ``u`` as the entry's rule does (fresh, or from the entry's ``seed``), or
+    reproducibly from ``seed`` when given.
 
     Example:
         >>> p = np.array([[0.7, 0.3], [0.4, 0.6], [0.9, 0.1]])
@@ -364,7 +365,10 @@ def evaluate_conformal(
     """
     p, y = check_logits_labels(probs, labels, name="probs")
     _in_unit_interval(p)
-    member = sets_for(entry, p, np.random.default_rng(None if seed is None else check_whole(seed, "seed", low=0)))
+    # as the entry's rule would draw (fresh, or from its stored seed) unless a seed is given
+    given = None if seed is None else np.random.default_rng(check_whole(seed, "seed", low=0))
+    rng = given or prediction_rng(entry.get("seed"))
+    member = sets_for(entry, p, rng)
     hit = member[np.arange(y.size), y]
     sizes = member.sum(axis=1)
     per_class: dict[str, float | None] = {}
