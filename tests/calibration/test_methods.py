@@ -281,8 +281,15 @@ def test_auto_is_never_worse_than_temperature_in_cv_nll(data, expect) -> None:
     chosen = [c for c in result.candidates if c.chosen]
     assert len(chosen) == 1 and chosen[0].method == result.method == result.calibrator.method
     assert chosen[0].cv_nll <= temp.cv_nll
-    finite = [c.cv_nll for c in result.candidates if math.isfinite(c.cv_nll)]
-    assert chosen[0].cv_nll <= min(finite) * 1.002 + 1e-4  # the best, up to the near-tie margin
+    # the one-SE rule: the chosen one is within one paired SE (or the near-tie margin) of the best eligible
+    # candidate, and every simpler eligible candidate is not
+    eligible = [c for c in result.candidates if c.eligible]
+    best = min(c.cv_nll for c in eligible)
+    margin = max(1e-4, 0.002 * best)
+    assert chosen[0].cv_nll - best == pytest.approx(chosen[0].gap, abs=1e-12)
+    assert chosen[0].gap <= max(margin, chosen[0].gap_se)
+    simpler = eligible[: eligible.index(chosen[0])]
+    assert all(c.gap > max(margin, c.gap_se) for c in simpler)
     if expect:
         assert result.method == expect
 

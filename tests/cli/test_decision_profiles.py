@@ -95,6 +95,7 @@ def test_energy_profile_on_a_probabilities_only_export_exits_2_every_time(
         (["--score", "raps"], "--score needs --conformal ALPHA"),
         (["--class-conditional", "--ood-tpr", "0.9"], "--class-conditional needs --conformal ALPHA:"),
         (["--delta", "0.1", "--conformal", "0.1"], "--delta needs --target-accuracy:"),
+        (["--seed", "3", "--conformal", "0.1"], "--seed needs --randomized:"),
     ],
 )  # fmt: skip
 def test_decision_options_without_their_switch_are_a_usage_error(
@@ -105,3 +106,20 @@ def test_decision_options_without_their_switch_are_a_usage_error(
     code, _, err = run(["calibrate", str(tmp_path), "-m", str(MODEL), "-o", str(out), *options], capsys)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_seed_makes_randomised_sets_reproducible(
+    tmp_path: Path, digits_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--seed`` is stored in the profile; without it each run draws fresh randomness and stores no seed."""
+    import yaml
+
+    entries = []
+    for name, seed in (("a", ["--seed", "5"]), ("b", ["--seed", "5"]), ("c", [])):
+        out = tmp_path / f"{name}.yaml"
+        args = ["calibrate", str(digits_data), "-m", str(MODEL), "-o", str(out), "--conformal", "0.1", "--randomized"]
+        code, _, err = run([*args, "--score", "aps", *seed, *COMMON], capsys)
+        assert code == 0, err
+        entries.append(yaml.safe_load(out.read_text())["decisions"]["conformal"])
+    assert entries[0] == entries[1] and entries[0]["seed"] == 5
+    assert "seed" not in entries[2] and entries[2]["randomized"] is True

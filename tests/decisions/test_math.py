@@ -200,9 +200,15 @@ def test_threshold_accepts_the_requested_fraction() -> None:
     for n in (10, 99, 1000):
         s = rng.normal(size=n)
         for tpr in (0.5, 0.9, 0.95, 0.99):
+            if n < ood.min_id_images(tpr):
+                with pytest.raises(ConfigError, match=f"at least {ood.min_id_images(tpr)};"):
+                    ood.threshold_at_tpr(s, tpr)
+                continue
             t = ood.threshold_at_tpr(s, tpr)
-            assert np.mean(s >= t) >= tpr
-            assert np.mean(s > t) < tpr  # the largest such threshold
+            assert np.mean(s >= t) >= tpr  # on the calibration scores too
+            assert np.sum(s < t) == ood.reject_rank(n, tpr) - 1  # the split-conformal order statistic
+            e = ood.empirical_threshold(s, tpr)
+            assert np.mean(s >= e) >= tpr and np.mean(s > e) < tpr  # the largest such threshold
     for bad in (0, 1, 1.2):
         with pytest.raises(ConfigError, match="strictly between 0 and 1"):
             ood.threshold_at_tpr(s, bad)

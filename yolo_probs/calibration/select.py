@@ -2,13 +2,25 @@
 
 :func:`select_calibrator` scores every candidate (a method at one regularisation strength) by its
 held-out NLL: the calibration set is split into ``folds`` stratified folds with a fixed seed, each
-candidate is fitted on all folds but one and scored on the one left out, and the held-out NLLs of all
-samples are averaged. The winner is the *simplest* candidate whose cross-validated NLL is within a
-near-tie margin (:data:`TIE_RELATIVE` of the best, at least :data:`TIE_ABSOLUTE`) of the best one;
-candidates are ordered from simple to complex (temperature, ets, vector, dirichlet; within a method,
-stronger regularisation first). Temperature scaling is always a candidate and the simplest, so the
-winner's cross-validated NLL is never worse than temperature scaling's: either temperature wins, or
-the winner beats it by more than the margin. The winner is then refitted on the whole set.
+candidate is fitted on all folds but one and scored on the one left out, giving every image a held-out
+NLL under every candidate. Each candidate's ``cv_nll`` is their mean, ``cv_se`` its standard error.
+Candidates are ordered from simple to complex (temperature, ets, vector, dirichlet; within a method,
+stronger regularisation first), and two rules keep ``auto`` from doing harm on the next images:
+
+- **Evidence.** A calibrator learns its shape from the calibration set's mistakes: with few of them,
+  cross-validation cannot see the tail, and a per-class method (vector scaling, Dirichlet) can fit
+  near-certain wrong answers that cost dearly on the next images. So when temperature scaling is a
+  candidate, vector scaling and Dirichlet are eligible only with at least :data:`MIN_ERRORS` top-1
+  errors in the calibration set (ETS, with 4 parameters, is not held back).
+- **One standard error.** The winner is the *simplest* eligible candidate whose CV NLL is within one
+  standard error of the best one's, the standard error of the per-image paired differences (``gap_se``;
+  at least the near-tie margin :data:`TIE_RELATIVE` / :data:`TIE_ABSOLUTE`). A richer method replaces
+  temperature scaling only when it beats it by more than the noise of cross-validation itself.
+
+Temperature scaling is always scored and the simplest, so the winner's CV NLL is never worse than
+temperature scaling's. The winner is then refitted on the whole set. The table :meth:`Selection.table`
+(and ``calibrate --method auto``) shows every candidate's CV NLL, its standard error, its gap to the best
+and that gap's paired standard error, and why a candidate was not eligible.
 
 Many classes: Dirichlet calibration has ``C**2 + C`` parameters (10,100 at 100 classes, a million at
 1,000: more than a calibration set has images) and each pass costs ``N C**2``, so ``auto`` tries it
@@ -38,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from yolo_probs._util.threads import fit_threads, torch_threads
 from yolo_probs.calibration.base import CALIBRATORS, Calibrator
 from yolo_probs.calibration.temperature import CalibrationWarning
 from yolo_probs.core.checks import check_logits_labels
@@ -47,6 +60,7 @@ __all__ = [
     "AUTO_METHODS",
     "MATRIX_MAX_CLASSES",
     "METHODS",
+    "MIN_ERRORS",
     "REG_GRID",
     "Candidate",
     "Selection",
@@ -68,6 +82,11 @@ REG_GRID = (10.0, 1.0, 0.1, 0.01)
 MATRIX_MAX_CLASSES = 32
 TIE_RELATIVE = 0.002
 TIE_ABSOLUTE = 1e-4
+#: Per-class methods (vector, dirichlet) need this many top-1 errors in the calibration set to be chosen
+#: over temperature scaling (see ``benchmarks/bench_auto_shift.py``: with fewer, Dirichlet lost up to 2.8x).
+MIN_ERRORS = 50
+#: The methods with per-class parameters, held back by :data:`MIN_ERRORS`.
+PER_CLASS = ("vector", "dirichlet")
 #: Below this many samples per fold cross-validation says nothing: ``auto`` keeps temperature scaling.
 MIN_PER_FOLD = 10
 _CV_MAX_ITER = 200
@@ -78,7 +97,9 @@ class Candidate:
     """One method at one regularisation strength, scored by cross-validation.
 
     ``cv_nll``/``cv_accuracy`` are over every held-out sample (NaN when a fold could not be fitted:
-    ``note`` says why); ``params`` is the number of fitted parameters; ``seconds`` the time for all folds.
+    ``note`` says why), ``cv_se`` the standard error of ``cv_nll``; ``gap`` is ``cv_nll`` minus the best
+    eligible candidate's and ``gap_se`` the standard error of the per-image paired differences behind it;
+    ``params`` is the number of fitted parameters; ``seconds`` the time for all folds.
     """
 
     method: str
@@ -90,6 +111,9 @@ class Candidate:
     eligible: bool = True
     chosen: bool = False
     note: str = ""
+    cv_se: float = math.nan
+    gap: float = math.nan
+    gap_se: float = math.nan
 
     @property
     def label(self) -> str:
@@ -116,7 +140,7 @@ class Selection:
         rows = []
         for c in self.candidates:
             row = asdict(c)
-            for key in ("cv_nll", "cv_accuracy"):
+            for key in ("cv_nll", "cv_accuracy", "cv_se", "gap", "gap_se"):
                 if not math.isfinite(row[key]):
                     row[key] = None
             rows.append(row)
@@ -166,17 +190,18 @@ def _fit_quiet(cal: Any, x: np.ndarray, y: np.ndarray, **kwargs: Any) -> Any:
         return cal.fit(x, y, **kwargs)
 
 
-def _held_out(cal: Any, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    lp = cal.log_probs(x)
-    return float(-lp[np.arange(y.size), y].sum()), float((lp.argmax(axis=1) == y).sum())
+def _held_out(cal: Any, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-image held-out NLL and hit (float64)."""
+    lp = np.asarray(cal.log_probs(x), dtype=np.float64)
+    return -lp[np.arange(y.size), y], (lp.argmax(axis=1) == y).astype(np.float64)
 
 
 @dataclass
 class _Running:
-    """One candidate's totals over the folds so far; ``note`` says why it dropped out."""
+    """One candidate's per-image held-out NLL and hits so far; ``note`` says why it dropped out."""
 
-    nll: float = 0.0
-    hits: float = 0.0
+    nll: np.ndarray
+    hits: np.ndarray
     seconds: float = 0.0
     note: str = ""
 
@@ -195,9 +220,10 @@ def _fit_fold(key: tuple[str, float | None], previous: dict[str, Any], x: np.nda
 
 def _cross_validate(
     methods: tuple[str, ...], x: np.ndarray, y: np.ndarray, fold: np.ndarray, folds: int
-) -> list[Candidate]:
+) -> tuple[list[Candidate], dict[tuple[str, float | None], np.ndarray]]:
+    """The candidates scored, and each one's per-image held-out NLL (for paired comparisons)."""
     grid = _candidates(methods)
-    runs = {key: _Running() for key in grid}
+    runs = {key: _Running(np.zeros(y.size), np.zeros(y.size)) for key in grid}
     for k in range(folds):
         train, test = fold != k, fold == k
         previous: dict[str, Any] = {}  # warm start along the regularisation path, strongest first
@@ -212,23 +238,23 @@ def _cross_validate(
                 continue
             if key[1] is not None:
                 previous[key[0]] = cal
-            nll, hits = _held_out(cal, x[test], y[test])
-            run.nll += nll
-            run.hits += hits
+            run.nll[test], run.hits[test] = _held_out(cal, x[test], y[test])
             run.seconds += time.perf_counter() - start
     n = y.size
-    return [
+    table = [
         Candidate(
             method=m,
             reg=r,
             params=_n_params(m, x.shape[1]),
-            cv_nll=math.nan if run.note else run.nll / n,
-            cv_accuracy=math.nan if run.note else run.hits / n,
+            cv_nll=math.nan if run.note else float(run.nll.mean()),
+            cv_accuracy=math.nan if run.note else float(run.hits.mean()),
             seconds=run.seconds,
             note=run.note,
+            cv_se=math.nan if run.note else float(run.nll.std(ddof=1) / math.sqrt(n)),
         )
         for (m, r), run in runs.items()
     ]
+    return table, {key: run.nll for key, run in runs.items() if not run.note}
 
 
 def _check_methods(methods: Any) -> tuple[str, ...]:
@@ -264,6 +290,12 @@ def select_calibrator(
     if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
         raise ConfigError(f"folds must be a whole number >= 2, got {folds!r}")
     x, y = check_logits_labels(logits, labels)
+    with torch_threads(fit_threads(x.size)):  # many small fits: one thread unless the problem is large
+        return _select(x, y, methods, folds, seed)
+
+
+def _select(x: np.ndarray, y: np.ndarray, methods: Any, folds: int, seed: int) -> Selection:
+    """:func:`select_calibrator` on checked data."""
     n, c = x.shape
     notes: list[str] = []
     wanted = _wanted(methods, c, notes)
@@ -271,12 +303,13 @@ def select_calibrator(
     if n < folds * MIN_PER_FOLD:
         notes.append(f"only {n} samples: too few for {folds}-fold cross-validation, so no method is compared")
         return _without_cv(wanted, x, y, folds, seed, notes)
-    table = _cross_validate(scored, x, y, stratified_folds(y, folds, seed), folds)
+    table, per_image = _cross_validate(scored, x, y, stratified_folds(y, folds, seed), folds)
     reference = next(t for t in table if t.method == "temperature")
     if not math.isfinite(reference.cv_nll):  # e.g. a training fold with no mistakes: nothing can be compared
         notes.append(f"cross-validation is not possible ({reference.note.split(';')[0]}), so no method is compared")
         return _without_cv(wanted, x, y, folds, seed, notes)
-    table, winner = _choose(table, wanted)
+    table = _hold_back(table, wanted, int(np.sum(x.argmax(axis=1) != y)), notes)
+    table, winner = _choose(table, wanted, per_image)
     cal = _make(winner.method, winner.reg).fit(x, y)  # its warnings (e.g. classes without samples) reach the user
     return Selection(cal, winner.method, winner.reg, tuple(table), folds, seed, n, c, tuple(notes))
 
@@ -293,20 +326,49 @@ def _wanted(methods: Any, classes: int, notes: list[str]) -> tuple[str, ...]:
     return tuple(m for m in AUTO_METHODS if m != "dirichlet" or classes <= MATRIX_MAX_CLASSES)
 
 
-def _choose(table: list[Candidate], wanted: tuple[str, ...]) -> tuple[list[Candidate], Candidate]:
-    """The table with ``eligible`` and ``chosen`` set, and the winner: the simplest eligible candidate in the margin.
+def _hold_back(table: list[Candidate], wanted: tuple[str, ...], errors: int, notes: list[str]) -> list[Candidate]:
+    """The evidence rule: with temperature scaling to fall back on, per-class methods need :data:`MIN_ERRORS` errors.
+
+    Asked for alone (``method="vector"``/``"dirichlet"``) they are kept, with a note that evidence is thin.
+    """
+    if errors >= MIN_ERRORS or not any(m in PER_CLASS for m in wanted):
+        return table
+    if "temperature" not in wanted:
+        notes.append(
+            f"only {errors} of the calibration images are misclassified (auto needs {MIN_ERRORS} to trust a "
+            "per-class method over temperature scaling): check its NLL on held-out images"
+        )
+        return table
+    why = f"{errors} calibration errors < {MIN_ERRORS} needed"
+    notes.append(
+        f"vector scaling and Dirichlet are not eligible: the calibration set has {errors} misclassified images, "
+        f"fewer than the {MIN_ERRORS} that per-class methods need to do no harm on new images"
+    )
+    return [replace(t, note=t.note or why) if t.method in PER_CLASS else t for t in table]
+
+
+def _choose(
+    table: list[Candidate], wanted: tuple[str, ...], per_image: dict[tuple[str, float | None], np.ndarray]
+) -> tuple[list[Candidate], Candidate]:
+    """The table with ``eligible``, ``gap``/``gap_se`` and ``chosen`` set, and the winner (the one-SE rule).
 
     Raises ConfigError when no wanted method could be fitted on every fold.
     """
-    table = [replace(t, eligible=t.method in wanted and math.isfinite(t.cv_nll)) for t in table]
+    table = [replace(t, eligible=t.method in wanted and math.isfinite(t.cv_nll) and not t.note) for t in table]
     eligible = [t for t in table if t.eligible]
     if not eligible:
         reasons = "; ".join(f"{t.label}: {t.note}" for t in table if t.note)
         raise ConfigError(f"no calibration method could be fitted on every fold ({reasons}); use more labelled images")
-    best = min(t.cv_nll for t in eligible)
-    margin = max(TIE_ABSOLUTE, TIE_RELATIVE * abs(best))
-    winner = next(t for t in eligible if t.cv_nll <= best + margin)
-    return [replace(t, chosen=t is winner) for t in table], winner
+    best = min(eligible, key=lambda t: t.cv_nll)
+    margin = max(TIE_ABSOLUTE, TIE_RELATIVE * abs(best.cv_nll))
+    scored = []
+    for t in table:
+        if (t.method, t.reg) in per_image:
+            d = per_image[(t.method, t.reg)] - per_image[(best.method, best.reg)]
+            t = replace(t, gap=float(d.mean()), gap_se=float(d.std(ddof=1) / math.sqrt(d.size)))
+        scored.append(t)
+    winner = next(t for t in scored if t.eligible and t.gap <= max(margin, t.gap_se))
+    return [replace(t, chosen=t is winner) for t in scored], winner
 
 
 def _without_cv(

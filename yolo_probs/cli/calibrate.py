@@ -22,6 +22,7 @@ from yolo_probs.api.model import YoloProbs
 from yolo_probs.api.profile import bank_file_name, save_profile, side_files
 from yolo_probs.api.workflow import calibrate as run_calibration
 from yolo_probs.api.workflow import evaluate as run_evaluation
+from yolo_probs.calibration.select import MIN_ERRORS
 from yolo_probs.cli.decisions import fitted_lines, print_report
 from yolo_probs.cli.options import (
     FORMAT,
@@ -29,6 +30,7 @@ from yolo_probs.cli.options import (
     OUTPUT,
     PLOT,
     PROFILE,
+    SEED,
     TOP_K,
     BatchOption,
     BinsOption,
@@ -135,15 +137,22 @@ def _print_candidates(details: dict[str, Any]) -> None:
         print(f"note: {note}")
     if not rows:
         return
-    table = Table(title=f"candidates, {details['folds']}-fold cross-validation (seed {details['seed']})")
-    for col in ("method", "reg", "parameters", "CV NLL", "CV accuracy", "seconds", ""):
+    caption = (
+        "chosen: the simplest eligible candidate within one SE of the best (SE of the per-image paired "
+        f"differences); vector/dirichlet need {MIN_ERRORS} calibration errors"
+    )
+    title = f"candidates, {details['folds']}-fold cross-validation (seed {details['seed']})"
+    table = Table(title=title, caption=caption)
+    for col in ("method", "reg", "parameters", "CV NLL", "± SE", "vs best", "± SE ", "CV accuracy", "seconds", ""):
         table.add_column(col, justify="left" if col in ("method", "") else "right")
     for r in rows:
         nll = "failed" if r["cv_nll"] is None else f"{r['cv_nll']:.4f}"
+        se, gap, gap_se = (("" if r.get(k) is None else f"{r[k]:+.4f}" if k == "gap" else f"{r[k]:.4f}")
+                           for k in ("cv_se", "gap", "gap_se"))  # fmt: skip
         acc = "" if r["cv_accuracy"] is None else f"{r['cv_accuracy']:.2%}"
         mark = "chosen" if r["chosen"] else ("reference" if not r["eligible"] and not r["note"] else r["note"][:60])
         reg = "" if r["reg"] is None else f"{r['reg']:g}"
-        table.add_row(r["method"], reg, f"{r['params']:,}", nll, acc, f"{r['seconds']:.2f}", mark)
+        table.add_row(r["method"], reg, f"{r['params']:,}", nll, se, gap, gap_se, acc, f"{r['seconds']:.2f}", mark)
     Console(soft_wrap=True).print(table)
 
 
@@ -204,8 +213,19 @@ class DecisionFlags(OptionGroup):
         typer.Option("--score", help="Conformal score: raps (default), aps or lac; needs --conformal."),
     ] = None
     randomized: Annotated[
-        bool, typer.Option("--randomized", help="Randomised conformal sets (exact coverage); needs --conformal.")
+        bool,
+        typer.Option(
+            "--randomized", help="Randomised conformal sets (coverage 1-ALPHA on average); needs --conformal."
+        ),
     ] = False
+    seed: Annotated[
+        Optional[int],  # noqa: UP045
+        tailored(
+            SEED,
+            detail="Randomised conformal sets draw from it (stored in the profile); needs --randomized.",
+            default="fresh randomness at every run (what the coverage guarantee assumes)",
+        ),
+    ] = None
     class_conditional: Annotated[
         bool,
         typer.Option(
@@ -214,7 +234,11 @@ class DecisionFlags(OptionGroup):
     ] = False
     target_accuracy: Annotated[
         Optional[float],  # noqa: UP045
-        typer.Option("--target-accuracy", help="Choose min_prob so accepted images reach this accuracy (guaranteed)."),
+        typer.Option(
+            "--target-accuracy",
+            help="Choose min_prob so accepted images reach this accuracy, with probability 1-DELTA over calibration "
+            "sets, counting a refusal (no threshold found: an error) as a success; not given that one is found.",
+        ),
     ] = None
     delta: Annotated[
         Optional[float],  # noqa: UP045
@@ -243,6 +267,7 @@ class DecisionFlags(OptionGroup):
             score=self.score or DEFAULT_CONFORMAL_SCORE,
             randomized=self.randomized,
             class_conditional=self.class_conditional,
+            seed=self.seed,
             target_accuracy=self.target_accuracy,
             delta=0.1 if self.delta is None else self.delta,
         )
@@ -257,6 +282,7 @@ class DecisionFlags(OptionGroup):
         needs = {
             "--conformal ALPHA": (self.conformal, {"--score": self.score is not None, "--randomized": self.randomized,
                                                    "--class-conditional": self.class_conditional}),
+            "--randomized": (self.randomized or None, {"--seed": self.seed is not None}),
             "--target-accuracy": (self.target_accuracy, {"--delta": self.delta is not None}),
             "--ood-tpr": (self.ood_tpr, {"--ood-score": self.ood_score is not None}),
         }  # fmt: skip

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from yolo_probs._util.console import wrote
-from yolo_probs.cli.options import BATCH, DATA, DEVICE, IMGSZ, OUTPUT, TEMPERATURE, tailored
+from yolo_probs.cli.options import BATCH, DATA, DEVICE, IMGSZ, OUTPUT, SEED, TEMPERATURE, tailored
 from yolo_probs.distill.train import DistillEpoch, DistillResult, distill
 from yolo_probs.errors import ConfigError
 
@@ -60,7 +60,7 @@ _Imgsz = Annotated[
 ]
 _Batch = Annotated[int, tailored(BATCH, help="Images per training batch.")]
 _Device = Annotated[Optional[str], tailored(DEVICE, detail="One device.", default="Ultralytics' choice")]  # noqa: UP045
-_Seed = Annotated[int, typer.Option("--seed", help="Random seed (Ultralytics trains deterministically).")]
+_Seed = Annotated[int, tailored(SEED, help="Random seed (Ultralytics trains deterministically).")]
 _TrainArg = Annotated[
     Optional[list[str]],  # noqa: UP045
     typer.Option(

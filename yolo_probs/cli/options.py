@@ -103,6 +103,7 @@ SAVE = typer.Option("--save", help="Also write what the overlay draws:")
 PLOT = typer.Option("--plot", help="Also write a before/after reliability diagram (.png, .pdf, .svg...).")
 BINS = typer.Option("--bins", help="Equal-width bins for ECE/MCE.", min=1)
 SPLIT = typer.Option("--split", help="Split to use when DATA holds splits.")
+SEED = typer.Option("--seed", help="Seed of the random draws, for a reproducible run.", min=0)
 DATA = typer.Argument(
     help="Labelled images: DATA/<class>/*.jpg, or a dataset root holding DATA/<split>/<class>/...", metavar="DATA"
 )

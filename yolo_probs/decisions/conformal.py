@@ -14,8 +14,14 @@ Scores (computed on the calibrated probabilities ``p``):
 
 Non-randomised by default: APS/RAPS sets then always hold the top class (never empty; a LAC set can
 be empty, a sign the input is unlike every class). ``randomized=True`` draws one uniform ``u`` per
-image (``s = cumsum before y + u * p_y``) for exact coverage. ``class_conditional`` uses one q-hat per
-class (coverage per class), from that class's own calibration images.
+image (``s = cumsum before y + u * p_y``), at fitting and at prediction: coverage is then ``1 - alpha``
+on average over calibration sets and draws (up to ``1 / (n + 1)``), not merely at least ``1 - alpha``.
+That needs fresh randomness: by default every fit and every rule draws its own (``seed=None``); a
+``seed`` makes a fit reproducible and is stored in the entry, so its predictions are reproducible too
+(they draw from a stream derived from the seed, not the fitting one). A fixed seed is one draw of
+``u``: over many fits with the same seed, coverage is biased by that draw (by up to several points when
+the top class holds nearly all the probability), so leave it unset when measuring coverage.
+``class_conditional`` uses one q-hat per class (coverage per class), from that class's own calibration images.
 
 Example:
     >>> import numpy as np
@@ -258,9 +264,12 @@ def fit_conformal(
     randomized: bool = False,
     class_conditional: bool = False,
     names: Any = None,
-    seed: int = 0,
+    seed: int | None = None,
 ) -> dict[str, Any]:
     """The profile entry (without ``calibrator``): ``alpha``, ``score``, ``qhat`` (a list per class if asked), ``n``.
+
+    ``seed`` (randomised sets only): None draws fresh randomness (the default: what the coverage
+    guarantee assumes); a whole number makes the fit reproducible and is kept in the entry as ``seed``.
 
     Example:
         >>> rng = np.random.default_rng(0)
@@ -277,7 +286,9 @@ def fit_conformal(
     k_reg = check_whole(k_reg, "k_reg", low=0)
     randomized = check_flag(randomized, "randomized")
     class_conditional = check_flag(class_conditional, "class_conditional")
-    u = np.random.default_rng(check_whole(seed, "seed", low=0)).uniform(size=p.shape[0]) if randomized else None
+    if seed is not None:
+        seed = check_whole(seed, "seed", low=0, option="seed")
+    u = np.random.default_rng(seed).uniform(size=p.shape[0]) if randomized else None
     s = label_scores(p, y, score, penalty=penalty, k_reg=k_reg, u=u)
     entry: dict[str, Any] = {"alpha": alpha, "score": score}
     if class_conditional:
@@ -288,7 +299,22 @@ def fit_conformal(
     entry.update(n=int(y.size), randomized=bool(randomized), class_conditional=bool(class_conditional))
     if score == "raps":
         entry.update(penalty=float(penalty), k_reg=int(k_reg))
+    if randomized and seed is not None:
+        entry["seed"] = int(seed)
     return entry
+
+
+def prediction_rng(seed: int | None) -> np.random.Generator:
+    """The generator of a rule's prediction-time draws: fresh for None, else a stream derived from ``seed``
+    that differs from the one :func:`fit_conformal` drew the calibration images' ``u`` from.
+
+    Example:
+        >>> bool(prediction_rng(3).uniform() == prediction_rng(3).uniform())
+        True
+        >>> bool(prediction_rng(3).uniform() == np.random.default_rng(3).uniform())
+        False
+    """
+    return np.random.default_rng(None if seed is None else [int(seed), 1])
 
 
 def _check_per_class(labels: np.ndarray, classes: int, alpha: float, names: Any) -> None:
@@ -323,8 +349,13 @@ class ConformalReport:
         return asdict(self)
 
 
-def evaluate_conformal(entry: dict[str, Any], probs: Any, labels: Any, names: Any, seed: int = 1) -> ConformalReport:
+def evaluate_conformal(
+    entry: dict[str, Any], probs: Any, labels: Any, names: Any, seed: int | None = None
+) -> ConformalReport:
     """Coverage (overall and per class), mean and largest set size of an entry's sets on labelled images.
+
+    Randomised sets draw their ``u`` as the entry's rule does (fresh, or from the entry's ``seed``), or
+    reproducibly from ``seed`` when given.
 
     Example:
         >>> p = np.array([[0.7, 0.3], [0.4, 0.6], [0.9, 0.1]])
@@ -334,7 +365,10 @@ def evaluate_conformal(entry: dict[str, Any], probs: Any, labels: Any, names: An
     """
     p, y = check_logits_labels(probs, labels, name="probs")
     _in_unit_interval(p)
-    member = sets_for(entry, p, np.random.default_rng(seed))
+    # as the entry's rule would draw (fresh, or from its stored seed) unless a seed is given
+    given = None if seed is None else np.random.default_rng(check_whole(seed, "seed", low=0))
+    rng = given or prediction_rng(entry.get("seed"))
+    member = sets_for(entry, p, rng)
     hit = member[np.arange(y.size), y]
     sizes = member.sum(axis=1)
     per_class: dict[str, float | None] = {}
@@ -384,7 +418,7 @@ class ConformalRule(CalibratedRule):
         self.entry = check_conformal_entry(entry, num_classes)
         self.calibrator: dict[str, Any] = self.entry["calibrator"]
         self._probs = calibrator_from_dict(self.calibrator)  # float64 probabilities, as at fitting
-        self.rng = np.random.default_rng(self.entry.get("seed", 0))
+        self.rng = prediction_rng(self.entry.get("seed"))
 
     def decide(self, predictions: list[Prediction], rows: list[int], output: BackendOutput) -> list[dict[str, Any]]:
         """The ``set`` of each prediction: its members, most probable first."""
@@ -407,7 +441,7 @@ def fit(options: dict[str, Any], result: Any, classifier: Any) -> dict[str, Any]
     """The ``decisions.conformal`` entry for :func:`yolo_probs.api.workflow.calibrate`, at its fitted calibrator.
 
     ``options``: ``alpha`` (required), ``score`` (default :data:`DEFAULT_SCORE`), ``randomized``, ``class_conditional``,
-    ``penalty``, ``k_reg``.
+    ``penalty``, ``k_reg``, ``seed`` (randomised sets; default None: fresh randomness).
     """
     if "alpha" not in options:
         raise ConfigError("conformal sets need alpha, the error level (e.g. 0.1)", option="conformal")
@@ -422,6 +456,7 @@ def fit(options: dict[str, Any], result: Any, classifier: Any) -> dict[str, Any]
         randomized=bool(options.get("randomized", False)),
         class_conditional=bool(options.get("class_conditional", False)),
         names=classifier.names,
+        seed=options.get("seed"),
     )
     return {**entry, "calibrator": result.calibrator.to_dict()}
 

@@ -10,7 +10,9 @@ Every score is "higher = more typical of the calibration images":
 - ``knn``: minus the distance from the L2-normalised feature entering the final layer to its k-th nearest
   neighbour in a bank of calibration images (Sun et al. 2022). Needs the model's features.
 
-The threshold accepts a fraction ``tpr`` of the labelled in-distribution calibration images. Energy
+The threshold is the split-conformal one (:func:`threshold_at_tpr`): new in-distribution images are
+accepted with probability at least ``tpr`` (on average over calibration sets), which needs at least
+:func:`min_id_images` calibration images (19 at 0.95). Energy
 and max-logit from a probabilities-only export are constant (``logsumexp(log p) = 0``): use ``msp``,
 ``entropy`` or a PyTorch model there.
 
@@ -19,11 +21,12 @@ Example:
     >>> ood_scores("energy", np.array([[4.0, 0.0], [0.5, 0.4]]), temperature=1.0).round(3).tolist()
     [4.018, 1.144]
     >>> auroc(np.array([3.0, 2.0, 4.0]), np.array([1.0, 2.5])), threshold_at_tpr(np.arange(10.0), 0.9)
-    (0.8333333333333334, 1.0)
+    (0.8333333333333334, 0.0)
 """
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from dataclasses import asdict, dataclass
@@ -67,12 +70,15 @@ __all__ = [
     "OODReport",
     "OODRule",
     "auroc",
+    "empirical_threshold",
     "evaluate_ood",
     "fit_ood",
     "fpr_at_tpr",
     "knn_bank",
     "knn_scores",
+    "min_id_images",
     "ood_scores",
+    "reject_rank",
     "threshold_at_tpr",
 ]
 
@@ -204,8 +210,54 @@ def knn_scores(
     return out
 
 
+def reject_rank(n: int, tpr: float) -> int:
+    """``floor((n + 1)(1 - tpr))``: which order statistic (1-based, smallest first) the threshold is; 0 = none.
+
+    Example:
+        >>> reject_rank(99, 0.95), reject_rank(100, 0.95), reject_rank(18, 0.95)
+        (5, 5, 0)
+    """
+    return math.floor((n + 1) * (1.0 - tpr) + 1e-9)  # 1e-9: (n+1)(1-tpr) = 4.999999999999 is 5
+
+
+def min_id_images(tpr: float) -> int:
+    """Fewest in-distribution calibration images for which a threshold accepting ``tpr`` exists.
+
+    Example:
+        >>> min_id_images(0.95), min_id_images(0.99), min_id_images(0.5)
+        (19, 99, 1)
+    """
+    n = 1
+    while reject_rank(n, tpr) < 1:
+        n += 1
+    return n
+
+
 def threshold_at_tpr(scores: np.ndarray, tpr: float) -> float:
-    """The largest threshold such that at least a fraction ``tpr`` of ``scores`` are ``>=`` it."""
+    """The split-conformal threshold: new in-distribution images score ``>=`` it with probability at least ``tpr``.
+
+    It is the ``k``-th smallest of the ``n`` calibration scores, ``k = floor((n + 1)(1 - tpr))``: a
+    new image exchangeable with them falls below it with probability at most ``k / (n + 1) <= 1 - tpr``
+    (exactly ``k / (n + 1)`` without ties), so the expected acceptance of new images is at least
+    ``tpr``, and ``(n + 1) tpr / n`` of the calibration images themselves are accepted. With fewer than
+    :func:`min_id_images` scores there is no such threshold: a ConfigError says how many are needed.
+    """
+    s = np.sort(check_finite_array(scores, "scores", empty=True).reshape(-1))
+    tpr = check_fraction(tpr, "the OOD true-positive rate")
+    if s.size == 0:
+        raise ConfigError("no in-distribution scores to choose a threshold on")
+    k = reject_rank(s.size, tpr)
+    if k < 1:
+        raise ConfigError(
+            f"{s.size} calibration images are too few for ood_tpr={tpr:g}: a threshold that accepts at least "
+            f"{tpr:.4g} of new images needs at least {min_id_images(tpr)}; use more images or a lower ood_tpr",
+            option="ood_tpr",
+        )
+    return float(s[k - 1])
+
+
+def empirical_threshold(scores: np.ndarray, tpr: float) -> float:
+    """The largest threshold that at least a fraction ``tpr`` of ``scores`` reach: a test-set metric's threshold."""
     s = np.sort(check_finite_array(scores, "scores", empty=True).reshape(-1))
     if s.size == 0:
         raise ConfigError("no in-distribution scores to choose a threshold on")
@@ -232,8 +284,11 @@ def auroc(id_scores: np.ndarray, ood_scores_: np.ndarray) -> float:
 
 
 def fpr_at_tpr(id_scores: np.ndarray, ood_scores_: np.ndarray, tpr: float = 0.95) -> float:
-    """Fraction of OOD scores accepted at the threshold that accepts ``tpr`` of the in-distribution ones."""
-    t = threshold_at_tpr(id_scores, tpr)
+    """Fraction of OOD scores accepted at the threshold that accepts ``tpr`` of the in-distribution ones.
+
+    This measures a test set, so its threshold is the empirical one (:func:`empirical_threshold`).
+    """
+    t = empirical_threshold(id_scores, tpr)
     b = check_finite_array(ood_scores_, "ood_scores")
     return float(np.mean(b >= t))
 
@@ -258,7 +313,10 @@ def fit_ood(
     max_bank: int = MAX_BANK,
     seed: int = 0,
 ) -> OODFit:
-    """Choose the threshold that accepts ``tpr`` of the calibration images, at ``calibrator``.
+    """Choose the threshold that accepts at least ``tpr`` of new in-distribution images, at ``calibrator``.
+
+    The threshold is :func:`threshold_at_tpr` of the calibration images' scores (a ConfigError when
+    they are fewer than :func:`min_id_images`).
 
     For ``knn`` the bank is the calibration images' normalised features (float16, at most ``max_bank``
     of them) and each bank image is scored leaving itself out.
@@ -267,8 +325,8 @@ def fit_ood(
         >>> from yolo_probs.calibration import TemperatureScaling
         >>> z = np.random.default_rng(0).normal(size=(200, 4))
         >>> fit = fit_ood(z, TemperatureScaling(1.0), score="energy", tpr=0.9)
-        >>> round(float(np.mean(fit.scores >= fit.entry["threshold"])), 2), fit.entry["n"]
-        (0.9, 200)
+        >>> int(np.sum(fit.scores >= fit.entry["threshold"])), fit.entry["n"]  # 200 - floor(201 * 0.1) + 1
+        (181, 200)
     """
     tpr = check_fraction(tpr, "the OOD true-positive rate (ood_tpr)", option="ood_tpr")
     score = check_choice(score, "score", OOD_SCORES, option="ood_score")

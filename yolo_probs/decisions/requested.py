@@ -34,7 +34,8 @@ class DecisionOptions:
         ood_tpr: fit an unknown-input detector accepting this fraction of calibration images (None: no).
         ood_score: its score (:data:`~yolo_probs.decisions.ood.OOD_SCORES`); ``ood_k`` for ``knn``.
         conformal: fit conformal sets at this alpha (None: no); ``score``, ``randomized``,
-            ``class_conditional``, ``penalty``, ``k_reg`` as in :mod:`~yolo_probs.decisions.conformal`.
+            ``class_conditional``, ``penalty``, ``k_reg`` as in :mod:`~yolo_probs.decisions.conformal`;
+            ``seed`` fixes randomised sets' draws (None: fresh randomness, stored in the profile otherwise).
         target_accuracy: choose a guaranteed reject threshold for this accuracy (None: no), at ``delta``.
     """
 
@@ -47,6 +48,7 @@ class DecisionOptions:
     class_conditional: bool = False
     penalty: float = _cp.DEFAULT_PENALTY
     k_reg: int = _cp.DEFAULT_K_REG
+    seed: int | None = None
     target_accuracy: float | None = None
     delta: float = 0.1
 
@@ -70,6 +72,8 @@ class DecisionOptions:
         check_whole(self.k_reg, "k_reg (the RAPS rank without penalty)", low=0, option="k_reg")
         check_flag(self.randomized, "randomized", option="randomized")
         check_flag(self.class_conditional, "class_conditional", option="class_conditional")
+        if self.seed is not None:
+            check_whole(self.seed, "seed", low=0, option="seed")
         if self.target_accuracy is not None:
             check_fraction(self.target_accuracy, "the target accuracy", option="target_accuracy")
         check_fraction(self.delta, "delta (the risk of missing the target)", option="delta")
@@ -93,6 +97,8 @@ class DecisionOptions:
             asked["conformal"] = {"alpha": self.conformal, "score": self.score, "randomized": self.randomized,
                                   "class_conditional": self.class_conditional, "penalty": self.penalty,
                                   "k_reg": self.k_reg}  # fmt: skip
+            if self.seed is not None:
+                asked["conformal"]["seed"] = self.seed
         if self.target_accuracy is not None:
             asked["reject"] = {"target_accuracy": self.target_accuracy, "delta": self.delta}
         return asked
