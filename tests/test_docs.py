@@ -67,7 +67,8 @@ BLOCKS = [(page, lang, body) for page in doc_pages() for lang, body in blocks(pa
 def logical_lines(body: str) -> list[str]:
     """A bash block's commands: continued lines joined, blank lines and comments dropped."""
     joined = re.sub(r"\\\n\s*", " ", body)
-    return [" ".join(line.split()) for line in joined.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    lines = [line.strip() for line in joined.splitlines()]
+    return [" ".join(line.split()) for line in lines if line and not line.startswith("#")]
 
 
 def _commands() -> list[str]:
