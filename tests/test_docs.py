@@ -173,7 +173,8 @@ def test_blocks_follow_one_convention() -> None:
             if line != TEST_COMMAND:
                 assert VENV_BIN not in line.replace(ACTIVATE, ""), f"{where}\nthe docs assume the activated venv"
             if lang == "bash" and line != TEST_COMMAND:
-                heads = [shlex.split(part)[0] for part in re.split(r"&&|\|\||;|\|", line) if part.strip()]
+                words = shlex.split(line, comments=True)
+                heads = [w for i, w in enumerate(words) if i == 0 or words[i - 1] in ("&&", "||", ";", "|")]
                 if line.startswith(f"{SETUP} && {ACTIVATE} && "):
                     heads = heads[2:]
                 assert set(heads) <= HEADS, f"{where}\n{line}: runs {heads}, not only {sorted(HEADS)}"
