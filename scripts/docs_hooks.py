@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # note (Markdown text) rather than as "Examples:" (code): teach it the singular. Private to griffe, so
 # if it moves, the strict build fails on the doctests instead of rendering them wrongly.
 google._section_kind.setdefault("example", DocstringSectionKind.examples)
+
+#: A Sphinx role before an inline code span, as the docstrings write them (``:class:`~a.b.C```).
+ROLE = re.compile(r":(?:mod|func|class|meth|attr|data|exc|obj):<code>(~?)([^<]*)</code>")
 
 PICTURES = ("overlay_digits.png", "overlay_decisions.png", "reliability_digits.png")
 
@@ -59,6 +63,21 @@ def cli_reference() -> str:
         command = root.get_command(root_ctx, name)  # type: ignore[attr-defined]
         parts += [f"## yolo-probs {name}\n", "```text", command_help(command, name, root_ctx).rstrip(), "```\n"]
     return "\n".join(parts)
+
+
+def plain_roles(html: str) -> str:
+    """The docstrings' Sphinx roles as plain code: ``:class:`~a.b.C``` shows ``C``, ``:mod:`a.b``` ``a.b``.
+
+    Example:
+        >>> plain_roles(":class:<code>~yolo_probs.core.prediction.Prediction</code> and :mod:<code>yolo_probs.api</code>")
+        '<code>Prediction</code> and <code>yolo_probs.api</code>'
+    """
+    return ROLE.sub(lambda m: f"<code>{m.group(2).rsplit('.', 1)[-1] if m.group(1) else m.group(2)}</code>", html)
+
+
+def on_page_content(html: str, page: Any, config: Any, files: Files) -> str:
+    """The API reference pages with the docstrings' Sphinx roles shown as plain code."""
+    return plain_roles(html)
 
 
 def on_files(files: Files, config: Any) -> Files:

@@ -237,3 +237,4 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
     assert "fonts.googleapis.com" not in (site / "index.html").read_text(encoding="utf-8")
     api = (site / "reference" / "api" / "index.html").read_text(encoding="utf-8")
     assert "from_profile" in api  # generated from the docstrings
+    assert ":class:<code>" not in api and ":mod:<code>" not in api  # Sphinx roles shown as plain code
