@@ -20,6 +20,7 @@ from mkdocs.structure.files import File, Files
 from yolo_probs.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
+WIDTH = 80
 # The package's docstrings head their doctests "Example:", which griffe's Google parser reads as a
 # note (Markdown text) rather than as "Examples:" (code): teach it the singular. Private to griffe, so
 # if it moves, the strict build fails on the doctests instead of rendering them wrongly.
@@ -32,12 +33,12 @@ PICTURES = ("overlay_digits.png", "overlay_decisions.png", "reliability_digits.p
 
 
 def command_help(command: Any, name: str, parent: Any = None) -> str:
-    """The ``--help`` text of one command, as ``yolo-probs ... --help`` prints it (100 columns).
+    """The ``--help`` text of one command, as ``yolo-probs ... --help`` prints it, WIDTH columns wide.
 
     ``command`` is a click command of the app (Typer ships its own copy of click, so its own
     ``context_class`` makes the context).
     """
-    ctx = command.context_class(command, info_name=name, parent=parent, terminal_width=100, max_content_width=100)
+    ctx = command.context_class(command, info_name=name, parent=parent, terminal_width=WIDTH, max_content_width=WIDTH)
     return str(command.get_help(ctx))
 
 
@@ -49,7 +50,7 @@ def cli_reference() -> str:
         True
     """
     root = typer.main.get_command(app)
-    root_ctx = root.context_class(root, info_name="yolo-probs", terminal_width=100, max_content_width=100)
+    root_ctx = root.context_class(root, info_name="yolo-probs", terminal_width=WIDTH, max_content_width=WIDTH)
     parts = [
         "# CLI reference\n",
         "Generated from the command line itself when the site is built: each section is what",
@@ -69,7 +70,7 @@ def plain_roles(html: str) -> str:
     """The docstrings' Sphinx roles as plain code: ``:class:`~a.b.C``` shows ``C``, ``:mod:`a.b``` ``a.b``.
 
     Example:
-        >>> plain_roles(":class:<code>~yolo_probs.core.prediction.Prediction</code> and :mod:<code>yolo_probs.api</code>")
+        >>> plain_roles(":class:<code>~yolo_probs.core.Prediction</code> and :mod:<code>yolo_probs.api</code>")
         '<code>Prediction</code> and <code>yolo_probs.api</code>'
     """
     return ROLE.sub(lambda m: f"<code>{m.group(2).rsplit('.', 1)[-1] if m.group(1) else m.group(2)}</code>", html)
