@@ -24,6 +24,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,8 +58,9 @@ def doc_pages() -> list[Path]:
 
 
 def blocks(path: Path) -> list[tuple[str, str]]:
-    """The fenced code blocks of one page: ``(language, body)``."""
-    return re.findall(r"^```(\w*)\n(.*?)^```", path.read_text(encoding="utf-8"), flags=re.S | re.M)
+    """The fenced code blocks of one page, indented ones (in a list or a definition) too: ``(language, body)``."""
+    found = re.findall(r"^( *)```(\w*)\n(.*?)^\1```", path.read_text(encoding="utf-8"), flags=re.S | re.M)
+    return [(lang, textwrap.dedent(body)) for _, lang, body in found]
 
 
 BLOCKS = [(page, lang, body) for page in doc_pages() for lang, body in blocks(page)]
