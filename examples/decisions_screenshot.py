@@ -1,4 +1,4 @@
-"""Render examples/overlay_decisions.png: overlay frames from a profile with decisions.
+"""Render overlay frames from a profile with decisions (the README's examples/overlay_decisions.png).
 
 Left: a hard digit whose conformal prediction set holds more than one class (members outlined).
 Right: a photograph the digits model never saw, flagged UNKNOWN by the profile's detector.
@@ -6,7 +6,10 @@ The profile is the one the README walk-through writes (``yolo-probs calibrate ..
 --conformal ALPHA``); each 64x64 input is drawn on the enlarged canvas exactly as ``yolo-probs
 overlay`` draws it.
 
-    YOLO_OFFLINE=1 python examples/decisions_screenshot.py --profile digits.yaml [--out examples/overlay_decisions.png]
+    YOLO_OFFLINE=1 python examples/decisions_screenshot.py --profile digits.yaml   # writes runs/overlay_decisions.png
+
+The picture goes under the git-ignored ``runs/`` unless ``--out`` says otherwise; to refresh the one the
+README shows, pass ``--out examples/overlay_decisions.png``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+DEFAULT_OUT = ROOT / "runs" / "overlay_decisions.png"
 
 from examples.make_unknowns import SIZE, sample_photos  # noqa: E402
 from yolo_probs.api.model import YoloProbs  # noqa: E402
@@ -38,7 +42,7 @@ def square(image: np.ndarray, size: int = SIZE) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", required=True, help="a profile with ood and conformal decisions")
-    parser.add_argument("--out", default=str(ROOT / "examples" / "overlay_decisions.png"))
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where to write the PNG (default: %(default)s)")
     parser.add_argument("--image", default=str(ROOT / "examples" / "images" / "hard_3.png"))
     parser.add_argument("--photo", default="chelsea", help="a scikit-image/scikit-learn sample photo")
     args = parser.parse_args()
@@ -53,7 +57,9 @@ def main() -> None:
             members = [c.name for c in p.set or []]
             print(f"top {p.names[p.top1]} {p.top1conf:.1%}, set {members}, ood {p.ood_score:.3f}, unknown {p.unknown}")
     gap = np.full((panes[0].shape[0], 8, 3), 255, np.uint8)
-    cv2.imwrite(args.out, np.hstack([panes[0], gap, panes[1]]), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(args.out), np.hstack([panes[0], gap, panes[1]]), [cv2.IMWRITE_PNG_COMPRESSION, 9]):
+        sys.exit(f"decisions_screenshot: cannot write {args.out}; pass --out FILE.png in a writable folder")
     print(f"written to {args.out}")
 
 

@@ -26,6 +26,25 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "data" / "unknowns"
 SIZE = 64
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def without_iccp(data: bytes) -> bytes:
+    """PNG bytes without their iCCP chunk (an embedded colour profile); other bytes as they are.
+
+    scikit-image's astronaut, chelsea, color and page PNGs carry a profile that libpng warns about on
+    every read (``libpng warning: iCCP: ... invalid rendering intent``); OpenCV ignores profiles, so
+    the pixels are the same without it.
+    """
+    if not data.startswith(PNG_SIGNATURE):
+        return data
+    kept, i = [PNG_SIGNATURE], len(PNG_SIGNATURE)
+    while i + 12 <= len(data):
+        end = i + 12 + int.from_bytes(data[i : i + 4], "big")  # length, type, data, CRC
+        if data[i + 4 : i + 8] != b"iCCP":
+            kept.append(data[i:end])
+        i = end
+    return b"".join([*kept, data[i:]])
 
 
 def sample_photos() -> dict[str, np.ndarray]:
@@ -39,7 +58,7 @@ def sample_photos() -> dict[str, np.ndarray]:
         for path in sorted(folder.iterdir()):
             if path.suffix.lower() not in (".png", ".jpg") or "chessboard" in path.name:
                 continue
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            image = cv2.imdecode(np.frombuffer(without_iccp(path.read_bytes()), np.uint8), cv2.IMREAD_COLOR)
             if image is not None and min(image.shape[:2]) >= 64:
                 photos[path.stem] = image
     faces = np.load(Path(skimage.__file__).parent / "data" / "lfw_subset.npy")  # (200, 25, 25) floats in [0, 1]

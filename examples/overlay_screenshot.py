@@ -1,11 +1,14 @@
-"""Render examples/overlay_digits.png: the overlay window on two shipped digits, as a user sees it.
+"""Render the overlay window on two shipped digits, as a user sees it (the README's examples/overlay_digits.png).
 
 ``yolo-probs overlay examples/images -m examples/models/digits-yolo26n-cls.pt -t 2 --min-prob 0.5``
 shows each 64x64 digit enlarged to 480x480 (``yolo_probs.overlay.canvas.to_canvas``) with the
 drawing of ``OverlayDrawer.draw``. This script draws the same two frames side by side: a clear 8
 and the thin 3 that looks like an 8 (UNCERTAIN below --min-prob).
 
-    ~/.cache/yolo-probs-venv/bin/python examples/overlay_screenshot.py [--out examples/overlay_digits.png]
+    ~/.cache/yolo-probs-venv/bin/python examples/overlay_screenshot.py     # writes runs/overlay_digits.png
+
+The picture goes under the git-ignored ``runs/`` unless ``--out`` says otherwise; to refresh the one the
+README shows, pass ``--out examples/overlay_digits.png``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+DEFAULT_OUT = ROOT / "runs" / "overlay_digits.png"
 
 from yolo_probs.api.model import YoloProbs  # noqa: E402
 from yolo_probs.overlay import OverlayDrawer  # noqa: E402
@@ -27,7 +31,7 @@ from yolo_probs.overlay.canvas import to_canvas  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(ROOT / "examples" / "overlay_digits.png"))
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where to write the PNG (default: %(default)s)")
     parser.add_argument(
         "--images",
         nargs="+",
@@ -50,7 +54,9 @@ def main() -> None:
     row = [panes[0]]
     for pane in panes[1:]:
         row += [gap, pane]
-    cv2.imwrite(args.out, np.hstack(row))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(args.out), np.hstack(row)):
+        sys.exit(f"overlay_screenshot: cannot write {args.out}; pass --out FILE.png in a writable folder")
     print(f"wrote {args.out}")
 
 

@@ -10,6 +10,10 @@ Usage:
     python examples/train_digits.py --dataset-only       # just write the dataset
     python examples/train_digits.py --epochs 5 --out /tmp/digits.pt
 
+The dataset goes to the git-ignored ``examples/data/digits`` (the input of the README's commands), the
+trained checkpoint to the git-ignored ``runs/digits-yolo26n-cls.pt``; to replace the shipped model, pass
+``--out examples/models/digits-yolo26n-cls.pt``.
+
 Example:
     >>> from examples.train_digits import build_dataset  # doctest: +SKIP
     >>> counts = build_dataset("datasets/digits")         # doctest: +SKIP
@@ -27,7 +31,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DATA = HERE / "data" / "digits"
-DEFAULT_MODEL = HERE / "models" / "digits-yolo26n-cls.pt"
+DEFAULT_MODEL = HERE.parent / "runs" / "digits-yolo26n-cls.pt"
 SPLITS = {"train": 0.6, "val": 0.2, "test": 0.2}
 SIZE = 64
 
@@ -98,8 +102,12 @@ def train(data: Path, out: Path, epochs: int, imgsz: int = SIZE, seed: int = 0) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="where to write the dataset")
-    parser.add_argument("--out", type=Path, default=DEFAULT_MODEL, help="where to write the checkpoint")
+    parser.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help="where to write the dataset (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_MODEL, help="where to write the checkpoint (default: %(default)s)"
+    )
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dataset-only", action="store_true", help="write the dataset and stop")

@@ -11,7 +11,16 @@ import torch
 from PIL import Image
 
 from tests.conftest import DEVICE, random_frames
-from yolo_probs import ModelError, Prediction, SourceError, YoloProbs, softmax
+from yolo_probs import (
+    BackendOutput,
+    ConfigError,
+    ModelError,
+    Prediction,
+    SourceError,
+    TemperatureScaling,
+    YoloProbs,
+    softmax,
+)
 from yolo_probs.inputs.sources import InputFailure
 
 
@@ -187,8 +196,6 @@ def test_default_model_offline_says_to_pass_model():
     ],
 )
 def test_bad_options_fail_before_loading_the_model(kwargs, match):
-    from yolo_probs import ConfigError
-
     with pytest.raises(ConfigError, match=match):
         YoloProbs("does-not-matter.pt", **kwargs)
 
@@ -200,3 +207,74 @@ def test_batch_of_8_decodes_in_threads_and_gives_the_same_results(model_path, im
     assert [(p.source, p.frame) for p in a] == [(p.source, p.frame) for p in b]
     for p, q in zip(a, b, strict=True):
         np.testing.assert_allclose(p.logits, q.logits, atol=1e-4)
+
+
+# -- every argument checked before the model loads, naming it (issue 24) --
+
+
+class _Constant:
+    """A backend of our own: fixed logits for two classes."""
+
+    names = ("cat", "dog")
+    folded_temperature = None
+    device_type = "cpu"
+
+    def run(self, images, *, features=False):
+        return BackendOutput(np.tile(np.float32([2.0, 0.0]), (len(images), 1)), "output")
+
+    def run_tensor(self, batch, *, features=False):
+        return self.run(list(batch), features=features)
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"calibrator": "x"}, "calibrator must be a calibrator"),
+        ({"calibrator": object()}, "calibrator must be a calibrator"),
+        ({"decisions": "x"}, "decisions must be a list of decision rules"),
+        ({"decisions": [5]}, "decisions must be decision rules with an apply"),
+        ({"decisions": {"ood": {}}}, "decisions must be a list"),
+        ({"half": "x"}, "half must be True or False"),
+        ({"top_k": 0}, "top-k must be"),
+        ({"min_prob": float("nan")}, "min_prob must be"),
+        ({"temperature": float("nan")}, "temperature must be"),
+    ],
+    ids=repr,
+)
+def test_bad_arguments_are_refused_before_the_model_loads(kwargs, match, tmp_path) -> None:
+    with pytest.raises(ConfigError, match=match):  # not the ModelError of the missing file: checked first
+        YoloProbs(tmp_path / "missing-cls.pt", **kwargs)
+
+
+@pytest.mark.parametrize("model", [None, 5, 1.5, True, b"x.pt"])
+def test_a_model_that_is_no_model_at_all_is_named(model) -> None:
+    with pytest.raises(ModelError, match=r"^model must be a checkpoint or export path"):
+        YoloProbs(model)
+
+
+def test_the_calibrator_and_options_stay_checked_after_construction() -> None:
+    clf = YoloProbs(_Constant())
+    clf.calibrator = TemperatureScaling(2.0)
+    assert clf.temperature == 2.0
+    for attr, value, match in [
+        ("calibrator", "x", "calibrator must be"),
+        ("calibrator", None, "calibrator must be"),
+        ("temperature", "x", "temperature must be"),
+        ("top_k", 0, "top-k must be"),
+        ("min_prob", 2.0, "min_prob must be"),
+    ]:
+        with pytest.raises(ConfigError, match=match):
+            setattr(clf, attr, value)
+    assert clf.temperature == 2.0  # nothing half-set
+    p = clf.predict(np.zeros((8, 8, 3), np.uint8))[0]
+    assert p.names == ("cat", "dog") and p.temperature == 2.0
+
+
+@pytest.mark.parametrize("path", [None, 5, ["p.yaml"]])
+def test_from_profile_wants_a_path(path) -> None:
+    with pytest.raises(ConfigError, match="path must be the path of a profile") as caught:
+        YoloProbs.from_profile(path)
+    assert caught.value.option == "profile"

@@ -137,7 +137,7 @@ def test_from_profile_refuses_a_changed_model(tmp_path: Path) -> None:
 # -- the one file writer: special targets, side files, permissions --
 #: A calibrator too large for the YAML (its arrays go to p.calibrator.npz) and an in-memory k-NN bank (a .npy).
 BIG = {"method": "vector", "scale": [1.5] * 150, "bias": [0.25] * 150}
-BANK = {"ood": {"score": "knn", "k": 1, "threshold": -0.5, "bank": np.eye(4, 8)}}
+BANK = {"ood": {"score": "knn", "k": 1, "threshold": -0.5, "bank": np.eye(4, 8), "calibrator": BIG}}
 
 
 def with_side_files(model: str = "a.pt") -> Profile:
@@ -250,3 +250,11 @@ def test_profile_to_a_full_disk_leaves_the_old_one(tmp_path: Path, monkeypatch: 
     with pytest.raises(OutputError, match=r"p.yaml \(No space left on device\); free some space"):
         save_profile(Profile(model="b.pt", temperature=3.0), target)
     assert target.read_bytes() == before and sorted(x.name for x in tmp_path.iterdir()) == ["p.yaml"]
+
+
+def test_numpy_numbers_are_taken_and_written_as_plain_yaml(tmp_path: Path) -> None:
+    made = Profile(model="m.pt", temperature=np.float32(1.5), top_k=np.int64(3), imgsz=np.int64(224),
+                   min_prob=np.float64(0.25))  # fmt: skip
+    back = load_profile(save_profile(made, tmp_path / "p.yaml"))
+    assert (back.temperature, back.top_k, back.imgsz, back.min_prob) == (1.5, 3, 224, 0.25)
+    assert "!!python" not in (tmp_path / "p.yaml").read_text()

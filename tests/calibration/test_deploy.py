@@ -114,6 +114,29 @@ def test_folded_torchscript_vector(net: torch.nn.Module, tmp_path: Path) -> None
         np.testing.assert_allclose(b.predict(IMAGES[0])[0].probs, a.predict(IMAGES[0])[0].probs, atol=1e-5)
 
 
+def test_a_temperature_on_a_folded_export_keeps_the_method_in_the_records(
+    net: torch.nn.Module, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``predict -m vec.onnx -t 1`` once recorded ``temperature 1.0`` and no calibration for vector probabilities."""
+    cal = fitted("vector", 10)
+    pre = Preprocess.imagenet(32)
+    result = export_folded(net, output=tmp_path / "v.onnx", calibrator=cal, preprocess=pre)
+    with YoloProbs(net, preprocess=pre, calibrator=cal) as torch_path:
+        expected = torch_path.predict(IMAGES[0])[0].probs
+    for t in (1.0, 2.0):
+        with YoloProbs(result.path, temperature=t) as clf:
+            p = clf.predict(IMAGES[0])[0]
+        record = p.to_dict()
+        assert record["calibration"] == "vector" and record["temperature"] == t
+        assert clf.calibrator.to_dict() == {**cal.to_dict(), "tempered": t}
+        tempered = np.exp(np.log(expected.astype(np.float64)) / t)
+        np.testing.assert_allclose(p.probs, tempered / tempered.sum(), atol=1e-5)
+    capsys.readouterr()
+    assert main(["predict", IMAGES[0], "-m", str(result.path), "-t", "1", "-f", "jsonl"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["temperature"] == 1.0 and record["calibration"] == "vector"
+
+
 # --- CLI ---
 @pytest.fixture(scope="module")
 def digits(digits_data: Path) -> Path:

@@ -202,7 +202,7 @@ def test_classes_without_samples_warn() -> None:
         ({"method": "ets", "temperature": 1.0, "weights": [0.5, 0.6, 0.0]}, "sum to 1"),
         ({"method": "ets", "temperature": -1.0, "weights": [1.0, 0.0, 0.0]}, "temperature"),
         ({"method": "ets", "weights": [1.0, 0.0, 0.0]}, "needs a 'temperature'"),
-        ({"method": "matrix"}, "unknown calibration method"),
+        ({"method": "matrix"}, "calibrator.method must be one of temperature, ets, vector, dirichlet, got .matrix."),
     ],
 )
 def test_bad_profile_mappings(data: dict, match: str) -> None:

@@ -155,5 +155,5 @@ def test_no_warning_on_healthy_data() -> None:
 
 def test_bad_bounds() -> None:
     x, y = synthetic(100, 3, 1.0, 14)
-    with pytest.raises(ConfigError, match="t_min < t_max"):
+    with pytest.raises(ConfigError, match="t_min must be below t_max"):
         fit_temperature(x, y, t_min=2.0, t_max=1.0)

@@ -96,7 +96,7 @@ def test_unwritable_cache_is_one_warning_line(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
     code, out, err = run(capsys, "predict", str(IMAGES / "digit_3.png"), "-m", str(MODEL), "--engine", "openvino")
     assert code == 0 and "digit_3.png" in out
-    lines = [line for line in err.splitlines() if line.startswith("yolo-probs")]
+    lines = [line for line in err.splitlines() if line.startswith("yolo-probs: warning")]
     assert len(lines) == 1 and lines[0].startswith("yolo-probs: warning: engine cache ")
     assert "is not writable (Not a directory); using " in lines[0]
 
@@ -109,8 +109,24 @@ def test_export_failure_is_one_warning_line_and_torch_runs(capsys, monkeypatch, 
     code, out, err = run(capsys, "predict", str(IMAGES / "digit_3.png"), "-m", str(MODEL), "--engine", "onnxruntime")
     assert code == 0 and "digit_3.png" in out
     assert err.splitlines() == [
-        f"yolo-probs: warning: engine onnxruntime could not run {MODEL} (OSError: disk full); using torch instead"
+        f"yolo-probs: building the onnxruntime engine for {MODEL} (several seconds, once: later runs load it from "
+        f"{tmp_path / 'yolo-probs' / 'engines'})",
+        f"yolo-probs: warning: engine onnxruntime could not run {MODEL} (OSError: disk full); using torch instead",
     ]
+
+
+def test_the_first_build_says_so_and_later_runs_do_not(capsys, monkeypatch, tmp_path):
+    """Building an engine takes seconds with no other output: one line says what is happening, once."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    args = ("predict", str(IMAGES / "digit_3.png"), "-m", str(MODEL), "--engine", "onnxruntime")
+    code, out, err = run(capsys, *args)
+    assert code == 0 and "digit_3.png" in out
+    assert err == (
+        f"yolo-probs: building the onnxruntime engine for {MODEL} (several seconds, once: later runs load it "
+        f"from {tmp_path / 'yolo-probs' / 'engines'})\n"
+    )
+    code, out, err = run(capsys, *args)
+    assert code == 0 and err == ""
 
 
 def test_calibrate_records_the_engine_and_predict_uses_it(capsys, labelled, tmp_path):

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from yolo_probs.core.capture import LogitCapture, find_logits_layer
-from yolo_probs.errors import ModelError
+from yolo_probs.errors import ConfigError, ModelError
 
 
 class TimmLike(nn.Module):
@@ -81,3 +81,13 @@ def test_each_thread_reads_its_own_output():
         for t in threads:
             t.join()
     assert ok == [True] * 4
+
+
+def test_what_is_not_a_module_is_named() -> None:
+    for bad in (None, "model.pt", 5):
+        with pytest.raises(ModelError, match=r"model must be a torch\.nn\.Module"):
+            find_logits_layer(bad)  # type: ignore[arg-type]
+        with pytest.raises(ModelError, match=r"module must be a torch\.nn\.Module"):
+            LogitCapture(bad)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="layer must be the name of a layer"):
+        find_logits_layer(torch.nn.Linear(2, 2), layer=5)  # type: ignore[arg-type]

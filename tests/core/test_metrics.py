@@ -7,12 +7,13 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sklearn.metrics import accuracy_score, brier_score_loss, log_loss
+from sklearn.metrics import accuracy_score, brier_score_loss, log_loss, roc_auc_score
 from torchmetrics.functional.classification import multiclass_calibration_error
 
 from yolo_probs.core.metrics import (
     accuracy,
     adaptive_ece,
+    auroc,
     bin_stats,
     brier_score,
     ece,
@@ -155,3 +156,71 @@ def test_ece_never_exceeds_mce_by_rounding() -> None:
     assert ece(p, y) == mce(p, y)
     r = evaluate_logits(np.log(p), y, temperature=1.0)
     assert r.ece <= r.mce
+
+
+# -- AUROC (issue 24: NaN scores gave 1.0) --
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    pos=st.lists(st.integers(-5, 5), min_size=1, max_size=40),
+    neg=st.lists(st.integers(-5, 5), min_size=1, max_size=40),
+)
+def test_auroc_equals_sklearn_with_ties(pos: list[int], neg: list[int]) -> None:
+    a, b = np.array(pos) / 2.0, np.array(neg) / 2.0  # small integer grid: many ties
+    expected = roc_auc_score(np.r_[np.ones(a.size), np.zeros(b.size)], np.r_[a, b])
+    assert auroc(a, b) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("id_scores", "ood_scores", "match"),
+    [
+        ([np.nan, 1.0], [0.5], r"id_scores must be finite, got nan at index 0"),
+        ([1.0], [np.inf], r"ood_scores must be finite, got inf at index 0"),
+        ([], [0.5], "id_scores must be a non-empty 1-D list"),
+        ([[1.0, 2.0]], [0.5], "id_scores must be a non-empty 1-D list"),
+        ("ab", [0.5], "id_scores must be an array of real numbers"),
+        ([1.0], None, "ood_scores must be an array of real numbers"),
+    ],
+)
+def test_auroc_refuses_bad_scores(id_scores, ood_scores, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        auroc(id_scores, ood_scores)
+
+
+class _Broken:
+    """A calibrator whose map went wrong (NaN out of finite logits)."""
+
+    method = "broken"
+    temperature = None
+
+    def probs(self, logits):
+        return np.full(np.shape(logits), np.nan)
+
+    def log_probs(self, logits):
+        return np.full(np.shape(logits), np.nan)
+
+
+@pytest.mark.parametrize(
+    ("calibrator", "match"),
+    [("x", "calibrator must be a calibrator"), (_Broken(), "calibrator 'broken' gave NaN")],
+)
+def test_evaluate_logits_refuses_a_bad_calibrator(calibrator, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        evaluate_logits([[1.0, 0.0], [0.0, 1.0]], [0, 1], calibrator=calibrator)
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: accuracy(None, [0]), "probs must be an array of real numbers"),
+        (lambda: ece([[0.5, np.nan]], [0]), "rows of probs contain NaN"),
+        (lambda: brier_score([[1.5, -0.5]], [0]), r"probs must lie in \[0, 1\]"),
+        (lambda: evaluate_logits([[0.0, 1.0], [1.0]], [0, 1]), "logits must be an array of real numbers"),
+        (lambda: evaluate_logits([[0.0, 1.0]], "a"), "labels must be"),
+        (lambda: evaluate_logits([[0.0, 1.0]], [0], n_bins="x"), "n_bins: the number of bins"),
+    ],
+)
+def test_bad_input_names_the_argument(call, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        call()

@@ -144,3 +144,99 @@ def test_json_record_has_no_infinity_for_underflowed_logits():
     assert record["logits"] == [0.0, None, 1.0]
     json.loads(json.dumps(record, allow_nan=False))
     assert p.probs[1] == 0.0 and np.isfinite(p.probs).all()
+
+
+# -- bad input is a ConfigError naming the argument, never NaN (issue 24) --
+
+
+@pytest.mark.parametrize(
+    ("logits", "axis", "match"),
+    [
+        ("abc", -1, "logits must be an array of real numbers"),
+        (None, -1, "logits must be an array of real numbers"),
+        ([[1.0], [2.0, 3.0]], -1, "logits must be an array of real numbers"),
+        ([1j, 2.0], -1, "logits must be an array of real numbers"),
+        ([True, False], -1, "logits must be an array of real numbers"),
+        ([], -1, "logits is empty along axis -1"),
+        (np.zeros((3, 0)), -1, "logits is empty"),
+        (2.0, -1, "logits must have a class axis"),
+        ([1.0, 2.0], 5, r"axis 5 is out of range for logits of shape \(2,\)"),
+        ([1.0, 2.0], -2, "axis -2 is out of range"),
+        ([1.0, 2.0], "a", "axis must be a whole number"),
+        ([1.0, 2.0], True, "axis must be a whole number"),
+        ([np.nan, 1.0], -1, "logits contain NaN or"),
+        ([np.inf, 1.0], -1, "logits contain NaN or"),
+        ([-np.inf, -np.inf], -1, "only -inf"),
+    ],
+    ids=repr,
+)
+@pytest.mark.parametrize("fn", [softmax, log_softmax])
+def test_bad_logits_and_axis_are_a_clear_error(fn, logits, axis, match) -> None:
+    with pytest.raises(ConfigError, match=match):
+        fn(logits, 1.0, axis=axis)
+    if isinstance(logits, list) and logits and not isinstance(logits[0], list | complex) and isinstance(axis, int):
+        dtype = torch.bool if isinstance(logits[0], bool) else torch.float64
+        logits = torch.tensor(logits, dtype=dtype)
+        with pytest.raises(ConfigError, match=match.split(" for ")[0]):
+            fn(logits, 1.0, axis=axis)
+
+
+def test_the_error_says_which_row_is_bad() -> None:
+    x = np.zeros((4, 3))
+    x[2, 1] = np.nan
+    with pytest.raises(ConfigError, match=r"first: index 2\)"):
+        softmax(x)
+    with pytest.raises(ConfigError, match=r"first: index 2\)"):
+        softmax(x.T, axis=0)  # classes along axis 0: the bad sample is still number 2
+    with pytest.raises(ConfigError, match=r"first: index 2\)"):
+        softmax(torch.from_numpy(x))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    x=arrays(np.float64, st.tuples(st.integers(1, 4), st.integers(2, 10)), elements=finite),
+    drop=st.lists(st.integers(0, 100), min_size=1, max_size=5),
+    t=st.floats(0.05, 20),
+)
+def test_minus_inf_logits_mean_probability_zero(x, drop, t) -> None:
+    """An export's log(0) is -inf: that class gets probability 0, the rest a softmax of their own (scipy)."""
+    x = x.copy()
+    cols = sorted({d % (x.shape[1] - 1) for d in drop})  # the last class always stays finite
+    x[:, cols] = -np.inf
+    p = softmax(x, t)
+    assert np.isfinite(p).all() and (p[:, cols] == 0).all()
+    keep = [c for c in range(x.shape[1]) if c not in cols]
+    np.testing.assert_allclose(p[:, keep], scipy.special.softmax(x[:, keep] / t, axis=1), atol=1e-12)
+    lp = log_softmax(x, t)
+    assert (lp[:, cols] == -np.inf).all()
+    np.testing.assert_allclose(lp[:, keep], scipy.special.log_softmax(x[:, keep] / t, axis=1), atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"probs": "abc"}, "probs must be an array of real numbers"),
+        ({"probs": None}, "probs must be an array of real numbers"),
+        ({"probs": []}, "probs must be a non-empty 1-D probability vector"),
+        ({"probs": [[0.5, 0.5]]}, "probs must be a non-empty 1-D"),
+        ({"probs": [np.nan, 0.5]}, r"probs must be probabilities in \[0, 1\], got nan at index 0"),
+        ({"probs": [0.5, 1.5]}, r"got 1.5 at index 1"),
+        ({"probs": [-0.1, 0.5]}, r"got -0.1 at index 0"),
+        ({"names": ["a"]}, "names has 1 class names for 3 classes"),
+        ({"names": "abc"}, "names must be a list of class names"),
+        ({"names": {0: "a", 1: "b", 2: "c"}}, "names must be a list of class names"),
+        ({"names": 5}, "names must be a list of class names"),
+    ],
+    ids=repr,
+)
+def test_bad_top_k_arguments(kwargs, match) -> None:
+    args = {"probs": [0.2, 0.5, 0.3], "k": 2, **kwargs}
+    with pytest.raises(ConfigError, match=match):
+        top_k(**args)
+
+
+def test_top_k_takes_names_as_any_sequence_and_float32_probs() -> None:
+    p = softmax(np.float32([0.3, 2.0, 1.0]))  # float32 rounding may stray an ulp: accepted
+    assert [c.name for c in top_k(p, 2, names=np.array(["a", "b", "c"]))] == ["b", "c"]
+    assert [c.name for c in top_k(p, 1, names=("a", "b", "c"))] == ["b"]
+    assert top_k([0.0, 1.0000001], 1)[0].index == 1

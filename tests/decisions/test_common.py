@@ -13,6 +13,7 @@ import pytest
 
 from yolo_probs.backends.base import BackendOutput
 from yolo_probs.calibration import TemperatureScaling
+from yolo_probs.calibration.folded import resolve_folded
 from yolo_probs.core.prediction import Prediction
 from yolo_probs.decisions import DECISIONS
 from yolo_probs.decisions._common import CalibratedRule, check_entry
@@ -92,3 +93,25 @@ def test_every_kind_checks_its_entry_the_same_way(key: str) -> None:
 def test_check_entry_returns_the_entry() -> None:
     entry = {"calibrator": AT_1, "min_prob": 0.5}
     assert check_entry(entry, "reject", SimpleNamespace(calibrator=TemperatureScaling(1.0))) is entry
+
+
+def test_the_refusal_says_what_changed_the_calibrator() -> None:
+    """An override, an export with its own calibration, or an edit: each message says what to do about it."""
+    entry = {"calibrator": AT_1, "min_prob": 0.5}
+    profile = SimpleNamespace(calibrator=None, temperature=1.0)
+    override = SimpleNamespace(calibrator=TemperatureScaling(2.0))
+    with pytest.raises(ConfigError, match="drop the temperature"):
+        check_entry(entry, "reject", override, profile)
+    vector = {"method": "vector", "scale": [1.0] * 3, "bias": [0.0] * 3}
+    export = SimpleNamespace(calibrator=resolve_folded(TemperatureScaling(1.0), vector))
+    with pytest.raises(ConfigError, match=r"vector calibration \(folded into the model\) at T=1; use the model") as e:
+        check_entry(entry, "reject", export, profile)
+    assert e.value.option == "model" and "override" not in str(e.value)
+    vector_profile = SimpleNamespace(calibrator=vector, temperature=1.0)
+    export_at_2 = SimpleNamespace(calibrator=resolve_folded(TemperatureScaling(2.0), vector))  # -t 2 over it
+    with pytest.raises(ConfigError, match="drop the temperature"):
+        check_entry({"calibrator": vector, "min_prob": 0.5}, "reject", export_at_2, vector_profile)
+    edited = SimpleNamespace(calibrator=None, temperature=2.0)  # the profile's own temperature, edited
+    with pytest.raises(ConfigError, match="re-run 'yolo-probs calibrate'") as e:
+        check_entry(entry, "reject", override, edited)
+    assert "override" not in str(e.value)

@@ -123,7 +123,7 @@ def test_conformal_bad_inputs() -> None:
     for alpha in (0, 1, -0.1, 1.5, "x", True):
         with pytest.raises(ConfigError, match="strictly between 0 and 1"):
             conformal.fit_conformal(probs, labels, alpha)
-    with pytest.raises(ConfigError, match="unknown conformal score"):
+    with pytest.raises(ConfigError, match="score must be one of lac, aps, raps, got 'nope'"):
         conformal.fit_conformal(probs, labels, 0.5, "nope")
     big, _ = random_problem(1, 100, 3)
     with pytest.raises(ConfigError, match="per class"):

@@ -96,6 +96,46 @@ def test_jsonl_matches_parquet_and_labels_come_from_class_folders(capsys, tmp_pa
     assert a[-1]["label"] is None  # examples/images is not a class folder
 
 
+@pytest.mark.parametrize(
+    ("folders", "labelled_rows"),
+    [(("3", "5", "cat"), 4), (("cat", "dog"), 0)],
+    ids=["some-folders-are-not-classes", "no-folder-is-a-class"],
+)
+def test_every_image_of_a_dataset_split_gets_a_row(capsys, tmp_path, model_path, image_paths, folders, labelled_rows):
+    """Images in a folder that is not a class of the model get ``label: null``; none is dropped."""
+    root = tmp_path / "split"
+    for folder in folders:
+        (root / folder).mkdir(parents=True)
+        for p in image_paths[:2] if folder != "cat" else image_paths[:4]:
+            shutil.copy(p, root / folder / p.name)
+    (root / ".cache").mkdir()  # hidden, and a folder without images: neither is read
+    (root / "empty").mkdir()
+    target = tmp_path / "soft.jsonl"
+    code, _, err = run(capsys, "soft-labels", str(root), "-m", str(model_path), "-t", "4", "-o", str(target))
+    assert code == 0, err
+    rows = read_soft_labels(target)
+    on_disk = sorted(str(p) for p in root.rglob("*.png"))
+    assert sorted(r["source"] for r in rows) == on_disk
+    assert all(r["label"] == (Path(r["source"]).parent.name if r["label"] else None) for r in rows)
+    assert sum(r["label"] is not None for r in rows) == labelled_rows
+    unlabelled = len(on_disk) - labelled_rows
+    lines = err.splitlines()
+    assert lines[-1] == (
+        f"yolo-probs: {unlabelled} of {len(on_disk)} images are not in a folder named after a class of the model: "
+        "their label is null"
+    )
+    assert len(lines) == 2  # the wrote line and that note
+
+
+def test_write_soft_labels_counts_the_unlabelled_images(tmp_path, model_path, labelled, image_paths):
+    from yolo_probs import YoloProbs
+    from yolo_probs.distill.soft_labels import write_soft_labels
+
+    with YoloProbs(model_path, temperature=4.0) as clf:
+        result = write_soft_labels(clf, [str(labelled), str(image_paths[0])], tmp_path / "s.jsonl")
+    assert (result.rows, result.unlabelled) == (len(image_paths) + 1, 1)
+
+
 def test_bad_image_is_a_named_failure_and_the_rest_is_written(capsys, tmp_path, model_path, image_paths, bad_inputs):
     target = tmp_path / "soft.jsonl"
     bad = bad_inputs["truncated JPEG"]

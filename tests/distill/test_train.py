@@ -282,3 +282,46 @@ def test_bad_input_is_one_line_exit_2(capsys, tmp_path, tiny, wide_student, mode
 def test_help(capsys):
     code, out, _ = run(capsys, "distill", "--help")
     assert code == 0 and "--teacher" in out and "--alpha" in out and "--train-arg" in out
+
+
+def test_python_distill_is_quiet_and_reports_each_epoch_once(tiny, tmp_path, capfd, monkeypatch):
+    """distill() from Python: no Ultralytics log on stdout or stderr, one progress call per epoch (issue 18)."""
+    import logging
+
+    import ultralytics.utils
+
+    from yolo_probs.distill import distill
+
+    # as in a Python session without YOLO_VERBOSE=False (the test session imported the CLI, which sets it)
+    monkeypatch.setattr(ultralytics.utils, "VERBOSE", True)
+    monkeypatch.setattr(ultralytics.utils.LOGGER, "level", logging.INFO)
+    for handler in ultralytics.utils.LOGGER.handlers:
+        if type(handler) is not logging.StreamHandler:  # Ultralytics' own, not pytest's log capture
+            continue
+        monkeypatch.setattr(handler, "level", logging.INFO)
+        monkeypatch.setattr(handler, "stream", sys.stdout)  # capfd's stdout, not the one at import
+    seen = []
+    result = distill(
+        tiny, teacher=ROOT / "examples" / "models" / "digits-yolo26n-cls.pt", student="yolo26n-cls.yaml",
+        output=tmp_path / "s.pt", temperature=4, epochs=1, imgsz=32, batch=16, device=DEVICE, workers=0,
+        progress=seen.append,
+    )  # fmt: skip
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+    assert [(e.epoch, e.epochs, sorted(e.losses)) for e in seen] == [(1, 1, ["ce", "kd", "loss"])]
+    assert "metrics/accuracy_top1" in result.metrics  # the best checkpoint's validation, reported once, here
+
+
+def test_ultralytics_log_is_restored_and_verbose_keeps_it(monkeypatch):
+    import logging
+
+    from ultralytics.utils import LOGGER
+
+    from yolo_probs.distill.train import _ultralytics_log
+
+    monkeypatch.setattr(LOGGER, "level", logging.INFO)
+    with _ultralytics_log(verbose=False):
+        assert LOGGER.getEffectiveLevel() == logging.WARNING
+    assert LOGGER.level == logging.INFO
+    with _ultralytics_log(verbose=True):
+        assert LOGGER.getEffectiveLevel() == logging.INFO

@@ -76,3 +76,17 @@ def test_threaded_decoding_keeps_the_order_and_the_failures(bad_inputs, image_pa
         (type(i).__name__, i.source, getattr(i, "frame", None)) for i in one
     ]
     assert all(np.array_equal(a.image, b.image) for a, b in zip(one, many, strict=True) if isinstance(a, Frame))
+
+
+def test_a_folder_of_class_folders_says_how_to_read_them(tmp_path, image_paths):
+    """``predict DATASET/test`` on class folders: the failure names the recursive pattern, and it works."""
+    for cls, image in zip("ab", image_paths[:2], strict=True):
+        (tmp_path / cls).mkdir()
+        (tmp_path / cls / image.name).write_bytes(image.read_bytes())
+    (failure,) = list(expand(str(tmp_path)))
+    pattern = str(tmp_path / "**" / "*")
+    assert str(failure).endswith(
+        f"its subfolders (a, b) are not read; to include them, pass the quoted pattern '{pattern}'"
+    )
+    found = [x.path for x in expand(pattern)]
+    assert found == [str(tmp_path / "a" / image_paths[0].name), str(tmp_path / "b" / image_paths[1].name)]

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import socket
+import subprocess
 import sys
+import threading
 import time
+import types
 
 import pytest
 
-from tests.conftest import IMAGES, MODEL
+from tests.conftest import IMAGES, MODEL, ROOT
 from yolo_probs.cli import _bare_ray, main
 from yolo_probs.errors import ConfigError
 from yolo_probs.integrations.ray import ActorPlan, plan_actors
@@ -33,10 +39,140 @@ def test_plan_refuses_a_cluster_without_cpus(cpus):
         plan_actors(cpus)
 
 
-def test_bare_ray_means_local():
-    assert _bare_ray(["predict", "a.jpg", "--ray"]) == ["predict", "a.jpg", "--ray", "local"]
-    assert _bare_ray(["predict", "a.jpg", "--ray", "-o", "x"]) == ["predict", "a.jpg", "--ray", "local", "-o", "x"]
+def test_bare_ray_means_rays_own_default():
+    assert _bare_ray(["predict", "a.jpg", "--ray"]) == ["predict", "a.jpg", "--ray", ""]
+    assert _bare_ray(["predict", "a.jpg", "--ray", "-o", "x"]) == ["predict", "a.jpg", "--ray", "", "-o", "x"]
     assert _bare_ray(["predict", "a.jpg", "--ray", "h:1"]) == ["predict", "a.jpg", "--ray", "h:1"]
+
+
+@pytest.mark.parametrize(
+    ("address", "env", "dialled"),
+    [
+        ("", None, "local"),
+        (None, None, "local"),
+        ("", "10.1.2.3:6379", "10.1.2.3:6379"),
+        ("auto", "10.1.2.3:6379", "10.1.2.3:6379"),
+        ("auto", None, "auto"),
+        ("local", "10.1.2.3:6379", "local"),  # a new local cluster: RAY_ADDRESS is not dialled
+        ("ray://h:10001", "10.1.2.3:6379", "ray://h:10001"),
+    ],
+)
+def test_which_cluster_each_address_means(monkeypatch, address, env, dialled):
+    from yolo_probs.integrations import ray as ray_module
+
+    if env is None:
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    else:
+        monkeypatch.setenv("RAY_ADDRESS", env)
+    assert ray_module.resolve_address(address)[0] == dialled
+    asked = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kw: asked.append(kw["address"]))
+    monkeypatch.setattr(ray_module, "check_address", lambda address: None)
+    monkeypatch.setattr(ray.data.DataContext, "get_current", lambda: types.SimpleNamespace())
+    ray_module.connect(address)
+    assert asked == [dialled]  # never None: Ray would read RAY_ADDRESS itself, unchecked
+
+
+class Listener:
+    """A TCP port on 127.0.0.1 that accepts connections and then says nothing, or answers garbage."""
+
+    def __init__(self, reply: bytes | None) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.reply = reply
+        self.held: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            self.held.append(conn)  # kept open: a silent peer, as a hung service is
+            if self.reply is not None:
+                with contextlib.suppress(OSError):
+                    conn.sendall(self.reply)
+
+    def close(self) -> None:
+        self.server.close()
+        for conn in self.held:
+            conn.close()
+
+
+SILENT, GARBAGE, HTTP = None, b"\x00\xffgarbage" * 8, b"HTTP/1.1 400 Bad Request\r\n\r\n"
+
+
+@pytest.mark.parametrize("reply", [GARBAGE, HTTP], ids=["bytes", "http"])
+def test_a_listener_that_is_not_ray_is_refused(reply):
+    from yolo_probs.integrations.ray import check_address
+
+    server = Listener(reply)
+    try:
+        with pytest.raises(
+            ConfigError, match=r"does not answer \(something else listens there: (its reply is not gRPC|it closed the)"
+        ):
+            check_address(f"127.0.0.1:{server.port}")
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize(
+    ("reply", "how", "expect"),
+    [
+        (SILENT, "--ray ADDR", "the Ray cluster at 127.0.0.1:{port} does not answer (no answer within 5 s"),
+        (GARBAGE, "--ray ADDR", "the Ray cluster at 127.0.0.1:{port} does not answer"),
+        (SILENT, "RAY_ADDRESS + bare --ray", "the Ray cluster at RAY_ADDRESS=127.0.0.1:{port} (from the environment)"),
+        (SILENT, "RAY_ADDRESS + --ray auto", "the Ray cluster at RAY_ADDRESS=127.0.0.1:{port} (from the environment)"),
+    ],
+    ids=["silent", "garbage", "silent-RAY_ADDRESS-bare", "silent-RAY_ADDRESS-auto"],
+)
+def test_an_address_that_is_not_ray_fails_in_seconds(tmp_path, reply, how, expect):
+    """Something that accepts the connection but is not Ray: one line, exit 2, no minutes of Ray retries."""
+    listener = Listener(reply)
+    address = f"127.0.0.1:{listener.port}"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env["PYTHONPATH"] = str(ROOT)
+    ray_args = ["--ray", address]
+    if how.startswith("RAY_ADDRESS"):
+        env["RAY_ADDRESS"] = address
+        ray_args = ["--ray"] if how.endswith("bare --ray") else ["--ray", "auto"]
+    command = [sys.executable, "-m", "yolo_probs", "predict", str(IMAGES), "-m", str(MODEL), *ray_args]
+    start = time.monotonic()
+    try:
+        run = subprocess.run(
+            [*command, "-o", str(tmp_path / "o.parquet")], env=env, capture_output=True, text=True, timeout=120
+        )
+    finally:
+        listener.close()
+    assert time.monotonic() - start < 60  # CONNECT_TIMEOUT is 5 s; the rest is Python and Ray's import
+    assert run.returncode == 2, run.stderr
+    (line,) = run.stderr.splitlines()
+    assert line.startswith("yolo-probs: error: " + expect.format(port=listener.port)) and line.endswith("(--ray)")
+    assert not (tmp_path / "o.parquet").exists()
+
+
+def test_the_check_passes_a_real_ray_cluster(cluster):
+    from yolo_probs.integrations.ray import check_address
+
+    check_address(ray.get_runtime_context().gcs_address)  # Ray's GCS answers the HTTP/2 hello
+
+
+@pytest.mark.slow
+def test_ray_local_starts_a_new_cluster_whatever_ray_address_says(tmp_path):
+    silent = Listener(None)
+    try:
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_ADDRESS": f"127.0.0.1:{silent.port}"}
+        out = tmp_path / "o.parquet"
+        command = [sys.executable, "-m", "yolo_probs", "predict", str(IMAGES / "digit_3.png"), "-m", str(MODEL)]
+        run = subprocess.run(
+            [*command, "--ray", "local", "-o", str(out)], env=env, capture_output=True, text=True, timeout=300
+        )
+    finally:
+        silent.close()
+    assert run.returncode == 0, run.stderr
+    assert [r["top"][0]["name"] for r in read_records(out)] == ["3"]
 
 
 def test_without_ray_installed_names_the_extra(monkeypatch, capsys, tmp_path):
@@ -94,6 +230,21 @@ def test_cli_on_ray_writes_the_local_records(cluster, tmp_path, capsys):
     records = read_records(remote)
     assert len(records) == 6
     assert records == read_records(local)  # same order, same numbers
+
+
+def test_the_console_script_says_one_line_on_stderr(tmp_path):
+    """The real command in its own process: the wrote line, and none of Ray's own log lines.
+
+    (Ray's C++ core prints ``[... E ...] core_worker.cc: Actor ... max_restarts > 0`` as the actors start;
+    the console script's stderr filter drops it.) A cluster of its own: about 15 s.
+    """
+    out = tmp_path / "ray.parquet"
+    command = [sys.executable, "-m", "yolo_probs", "predict", str(IMAGES), "-m", str(MODEL), "--ray", "-o", str(out)]
+    env = {**os.environ, "YOLO_OFFLINE": "1", "RAY_ADDRESS": ""}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    assert done.stderr == f"yolo-probs: wrote 6 records to {out}\n"
 
 
 def test_score_dataset_on_read_images_rgb(cluster):

@@ -94,3 +94,21 @@ def test_every_plot_suffix_the_cli_accepts_is_one_matplotlib_writes() -> None:
 
     known = FigureCanvasAgg(Figure()).get_supported_filetypes()
     assert PLOT_SUFFIXES and all(s.lstrip(".") in known for s in PLOT_SUFFIXES)
+
+
+def test_risk_coverage_legend_hides_nothing_and_names_where_the_test_stopped() -> None:
+    from yolo_probs.outputs.plots import _figure, _risk_coverage_axes
+
+    logits, y = _data()
+    probs = np.exp(logits / 3) / np.exp(logits / 3).sum(axis=1, keepdims=True)
+    choice, curve = choose_min_prob(probs.max(axis=1), probs.argmax(axis=1) == y, target_accuracy=0.9)
+    failed = ~np.isnan(curve["error_bound"]) & (1 - curve["error_bound"] < 0.9)
+    assert failed.any()  # this data has a threshold that failed the test (the 'lone point')
+    fig = _figure((6.4, 5.2), dpi=120)
+    _risk_coverage_axes(fig, curve, choice, "")
+    fig.canvas.draw()
+    (ax,), (legend,) = fig.axes, fig.legends
+    box, axes_box = legend.get_window_extent(), ax.get_window_extent()
+    assert box.y1 <= axes_box.y0  # below the axes: the target line and the curves are never under it
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert any("test stopped there" in t for t in labels) and any("target accuracy 0.9" in t for t in labels)

@@ -47,8 +47,8 @@ def test_headless_recording_keeps_every_frame_size_and_rate(tmp_path: Path, clf)
     source, _ = read_video(video)
     for src, drawn in zip(source, frames, strict=True):
         assert _panel_changed(src, drawn) > 0.2  # the panel is drawn on every frame
-        # ... and the scene outside the panel and the centre-square outline is left alone.
-        assert np.abs(src[300:460, 500:620].astype(int) - drawn[300:460, 500:620]).mean() < 4
+        # ... and the scene outside the panel, the status line and the centre-square outline is left alone.
+        assert np.abs(src[300:440, 500:620].astype(int) - drawn[300:440, 500:620]).mean() < 4
 
 
 def test_mp4_output_and_max_frames(tmp_path: Path, clf) -> None:
@@ -170,7 +170,7 @@ def test_cli_corrupt_frames_exit_1_after_recording(tmp_path: Path, capsys) -> No
 
 def test_cli_webcam_that_does_not_exist(capsys, tmp_path: Path, monkeypatch, no_webcams: list[int]) -> None:
     monkeypatch.chdir(tmp_path)  # so that "63" cannot name a file
-    assert main(["overlay", "63", "--no-show"]) == 1
+    assert main(["overlay", "63", "--no-show", "--save", "out.avi"]) == 1
     _one_error_line(capsys, "63", "cannot open webcam 63")
     assert no_webcams == [63]  # asked of the stand-in, never of the machine's cameras
 
@@ -225,7 +225,7 @@ def test_cli_video_that_cannot_be_opened(tmp_path: Path, capsys, name: str, cont
     path = tmp_path / name
     if content is not None:
         path.write_bytes(content)
-    assert main(["overlay", str(path), "--no-show"]) == 1
+    assert main(["overlay", str(path), "--no-show", "--save", str(tmp_path / "out.avi")]) == 1
     _one_error_line(capsys, name, needle)
 
 

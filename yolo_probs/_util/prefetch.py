@@ -9,12 +9,19 @@ from typing import TypeVar
 
 T = TypeVar("T")
 _DONE = object()
+#: Seconds a closed :func:`prefetched` waits for its thread (one batch through a model; a live stream's
+#: read may block longer, and the daemon thread is then left to end on its own).
+JOIN_TIMEOUT = 10.0
 
 
-def prefetched(items: Iterator[T], depth: int = 4) -> Generator[T, None, None]:
+def prefetched(items: Iterator[T], depth: int = 4, join_timeout: float = JOIN_TIMEOUT) -> Generator[T, None, None]:
     """Yield ``items`` in order while a thread produces up to ``depth`` of them ahead.
 
-    Exceptions raised by the producer are re-raised here; abandoning the generator stops the thread.
+    Exceptions raised by the producer are re-raised here; abandoning (closing) the generator stops the
+    thread and waits up to ``join_timeout`` seconds for it to finish the item in hand, so that nothing it
+    runs (an ONNX Runtime session, a decoder) is still running when the caller closes the model or the
+    interpreter exits: a daemon thread killed inside native code at exit aborts the process
+    ("terminate called without an active exception").
 
     Example:
         >>> list(prefetched(iter(range(5)), depth=2))
@@ -55,3 +62,4 @@ def prefetched(items: Iterator[T], depth: int = 4) -> Generator[T, None, None]:
             yield item  # type: ignore[misc]
     finally:
         stop.set()
+        worker.join(join_timeout)

@@ -18,20 +18,22 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 from yolo_probs._util.prefetch import prefetched
 from yolo_probs._util.threads import decode_workers
 from yolo_probs.api.profile import load_profile
+from yolo_probs.api.smoothing import SmoothedStream, smooth_each
 from yolo_probs.backends import BackendOptions, resolve_backend
 from yolo_probs.backends.devices import check_device
 from yolo_probs.backends.ultralytics import DEFAULT_MODEL
 from yolo_probs.calibration import TemperatureScaling
 from yolo_probs.calibration.folded import resolve_folded
+from yolo_probs.core.checks import describe
 from yolo_probs.core.prediction import Prediction
-from yolo_probs.core.probs import check_min_prob, check_top_k
+from yolo_probs.core.probs import check_min_prob, check_probability_map, check_top_k
 from yolo_probs.decisions import decisions_from_profile
-from yolo_probs.errors import ConfigError
+from yolo_probs.errors import ConfigError, ModelError
 from yolo_probs.inputs.readahead import pipelined
 from yolo_probs.inputs.sources import Frame, InputFailure, frame_batches, iter_frames
 from yolo_probs.inputs.tensor import nan_failures, run_checked
@@ -96,9 +98,19 @@ class YoloProbs:
         self.top_k = top_k
         self.min_prob = min_prob
         if calibrator is not None and temperature is not None:
-            raise ConfigError("pass temperature or calibrator, not both")
-        if temperature is not None:  # checked before the (slow) model load
+            raise ConfigError("pass temperature or calibrator, not both", option="calibrator")
+        if calibrator is not None:  # every argument is checked before the (slow) model load
+            check_probability_map(calibrator)
+        if temperature is not None:
             calibrator = TemperatureScaling(temperature)
+        if model is None or isinstance(model, bool | int | float | bytes):
+            raise ModelError(
+                f"model must be a checkpoint or export path, a YOLO or torch model, or a backend object, "
+                f"got {describe(model)}; pass e.g. 'yolo26n-cls.pt'"
+            )
+        rules = _check_decisions(decisions)
+        if not isinstance(half, bool):
+            raise ConfigError(f"half must be True or False, got {describe(half)}", option="half")
         options = BackendOptions(
             layer=layer,
             preprocess=preprocess,
@@ -114,8 +126,8 @@ class YoloProbs:
             check_device(device)  # before the model loads: a device this machine lacks, and the ones it has
         self.backend: Backend = resolve_backend(model, options)
         self.names: tuple[str, ...] = tuple(self.backend.names)
-        self.calibrator: Calibrator = _calibrator_for(self.backend, calibrator)
-        self.decisions: list[Any] = list(decisions or [])
+        self.calibrator = _calibrator_for(self.backend, calibrator)
+        self.decisions: list[Any] = rules
         self.profile: Profile | None = None  # set by from_profile
 
     @classmethod
@@ -132,6 +144,11 @@ class YoloProbs:
             ...
             yolo_probs.errors.ConfigError: profile missing.yaml not found; create one with 'yolo-probs calibrate ...'
         """
+        if not isinstance(path, str | os.PathLike):
+            raise ConfigError(
+                f"path must be the path of a profile (.yaml), got {describe(path)}; pass e.g. 'profile.yaml'",
+                option="profile",
+            )
         explicit_model = overrides.get("model") is not None
         profile = load_profile(path, check_model=not explicit_model)
         kwargs = profile.model_kwargs(**overrides)
@@ -139,7 +156,7 @@ class YoloProbs:
         clf = cls(kwargs.pop("model"), **kwargs)
         if decisions is None and profile.decisions:
             decisions = decisions_from_profile(profile, clf)
-        clf.decisions = list(decisions or [])
+        clf.decisions = _check_decisions(decisions)
         clf.profile = profile
         return clf
 
@@ -156,6 +173,15 @@ class YoloProbs:
     @temperature.setter
     def temperature(self, value: float) -> None:
         self.calibrator = TemperatureScaling(value)
+
+    @property
+    def calibrator(self) -> Calibrator:
+        """The calibrator that turns logits into probabilities (temperature scaling unless told otherwise)."""
+        return self._calibrator
+
+    @calibrator.setter
+    def calibrator(self, value: Calibrator) -> None:
+        self._calibrator = cast("Calibrator", check_probability_map(value))
 
     @property
     def top_k(self) -> int:
@@ -221,13 +247,19 @@ class YoloProbs:
         out = self.backend.run([f.image for f in frames], features=features)
         return self._predictions(out, [(f.source, f.frame) for f in frames])
 
-    def predict_each(self, source: Any, *, features: bool = False) -> Iterator[Prediction | InputFailure]:
+    def predict_each(
+        self, source: Any, *, features: bool = False, smooth: float | None = None
+    ) -> Iterator[Prediction | InputFailure]:
         """Stream a prediction per image or frame, and an :class:`InputFailure` in place of each bad input.
 
         Never raises for a bad input, so a batch job can report failures and carry on; order follows
         the inputs. Accepts what :meth:`predict` accepts. With ``features`` each prediction also carries
         the input of the model's final layer (:attr:`Prediction.features`) where the backend has one.
+        ``smooth`` is as in :meth:`predict`.
         """
+        if smooth is not None:
+            yield from smooth_each(self, source, SmoothedStream(smooth), features=features)
+            return
         features = features or self.wants_features
         if type(source).__module__.split(".", 1)[0] == "torch":  # a BCHW float tensor in [0, 1], as Ultralytics takes
             yield from run_checked(self.backend, source, features, self._predictions)
@@ -259,29 +291,58 @@ class YoloProbs:
                 close()
 
     @overload
-    def predict(self, source: Any, *, stream: Literal[False] = False) -> list[Prediction]: ...
+    def predict(
+        self, source: Any, *, stream: Literal[False] = False, smooth: float | None = None
+    ) -> list[Prediction]: ...
 
     @overload
-    def predict(self, source: Any, *, stream: Literal[True]) -> Iterator[Prediction]: ...
+    def predict(self, source: Any, *, stream: Literal[True], smooth: float | None = None) -> Iterator[Prediction]: ...
 
-    def predict(self, source: Any, *, stream: bool = False) -> list[Prediction] | Iterator[Prediction]:
+    def predict(
+        self, source: Any, *, stream: bool = False, smooth: float | None = None
+    ) -> list[Prediction] | Iterator[Prediction]:
         """Classify ``source`` and return one :class:`Prediction` per image or video frame.
 
         ``source`` may be a path, folder, glob, video file, webcam index (``"0"``), stream or image URL,
         a numpy BGR array, a PIL image, a BCHW tensor, or a list of these. With ``stream=True`` a
         generator is returned, so long videos use flat memory. A bad input raises
         :class:`~yolo_probs.errors.SourceError` naming it; use :meth:`predict_each` to skip past it.
+
+        ``smooth`` (seconds, a half-life) smooths the probabilities of video and stream frames over time
+        (:mod:`yolo_probs.api.smoothing`): each prediction's fields are then the smoothed ones and
+        :attr:`Prediction.raw` holds the frame's own; still images are left as they are (with a
+        warning). A ``smooth`` that is not a number of seconds in (0, 3600] raises :class:`ConfigError`.
         """
-        gen = self._predict_raising(source)
+        if smooth is not None:
+            SmoothedStream(smooth)  # checks it now, not at the first frame of a stream
+        gen = self._predict_raising(source, smooth)
         return gen if stream else list(gen)
 
-    def _predict_raising(self, source: Any) -> Iterator[Prediction]:
-        for item in self.predict_each(source):
+    def _predict_raising(self, source: Any, smooth: float | None = None) -> Iterator[Prediction]:
+        for item in self.predict_each(source, smooth=smooth):
             if isinstance(item, InputFailure):
                 raise item.error()
             yield item
 
     __call__ = predict
+
+
+def _check_decisions(decisions: Any) -> list[Any]:
+    """``decisions`` (None or a list of rules, each with ``apply``) as a new list, else :class:`ConfigError`."""
+    if decisions is None:
+        return []
+    if isinstance(decisions, str | bytes | dict) or not isinstance(decisions, list | tuple):
+        raise ConfigError(
+            f"decisions must be a list of decision rules (see yolo_probs.decisions), got {describe(decisions)}",
+            option="decisions",
+        )
+    for rule in decisions:
+        if not callable(getattr(rule, "apply", None)):
+            raise ConfigError(
+                f"decisions must be decision rules with an apply(predictions, output) method, got {describe(rule)}",
+                option="decisions",
+            )
+    return list(decisions)
 
 
 def _calibrator_for(backend: Backend, asked: Calibrator | None) -> Calibrator:

@@ -23,7 +23,7 @@ import contextlib
 import io
 import numbers
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from yolo_probs._util.hashing import bytes_sha256, file_sha256
 from yolo_probs.calibration import TemperatureScaling, calibrator_from_dict
 from yolo_probs.calibration.storage import calibrator_file_name, load_calibrator, pack_calibrator, profile_folder
 from yolo_probs.core.probs import check_min_prob, check_temperature, check_top_k
+from yolo_probs.decisions.base import check_decisions
 from yolo_probs.errors import ConfigError, ModelError
 from yolo_probs.inputs.preprocess import check_size
 from yolo_probs.outputs.files import check_output, resolve_output, write_bytes, write_text
@@ -75,10 +76,33 @@ class Profile:
     version: int = PROFILE_VERSION
 
     def __post_init__(self) -> None:
+        """Check every field once, as loaded or built: types, ranges, NaN, the calibrator and each decision.
+
+        Raises ConfigError naming the key and the value (``decisions.ood.k must be a whole number >= 1,
+        got 'abc' (str)``).
+        """
+        if isinstance(self.model, os.PathLike):
+            self.model = os.fspath(self.model)
+        for f in fields(self):
+            _check_type(f.name, getattr(self, f.name), _TOP_TYPES[f.name])
+        if not self.model:
+            raise ConfigError("model must name a model file or an Ultralytics model, got an empty string")
+        self.version = int(self.version)
+        if self.version != PROFILE_VERSION:
+            raise ConfigError(
+                f"profile version {self.version} is not supported (this yolo-probs reads {PROFILE_VERSION})"
+            )
         self.temperature = check_temperature(self.temperature)
         self.top_k = check_top_k(self.top_k)
         self.min_prob = check_min_prob(self.min_prob)
+        self.imgsz = None if self.imgsz is None else int(self.imgsz)  # plain ints: numpy's are not YAML
         check_size(self.imgsz, "imgsz", hint="use e.g. 224 or null")
+        if self.calibration is not None:
+            _check_calibration_record(self.calibration)
+        if self.calibrator is not None:
+            calibrator_from_dict(self.calibrator)  # the method and its parameters, each named
+        if self.decisions is not None:
+            self.decisions = check_decisions(self.decisions, self)
 
     def model_kwargs(self, **explicit: Any) -> dict[str, Any]:
         """Keyword arguments for :class:`~yolo_probs.api.model.YoloProbs` (``model`` included), ``explicit`` on top.
@@ -132,21 +156,21 @@ class Profile:
 _FIELDS = {f.name: f for f in fields(Profile)}
 
 
-def _check_type(source: str, key: str, value: Any, kind: Any) -> None:
+def _check_type(key: str, value: Any, kind: Any) -> None:
     kinds = kind if isinstance(kind, tuple) else (kind,)
     ok = any(
-        (k is int and isinstance(value, int) and not isinstance(value, bool))
+        (k is int and isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_))
         or (k is float and isinstance(value, numbers.Real) and not isinstance(value, bool))
         or (k not in (int, float) and isinstance(value, k))
         for k in kinds
     )
     if not ok:
         want = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
-        raise ConfigError(f"{source}: {key} must be {want}, got {value!r} ({type(value).__name__})")
+        raise ConfigError(f"{key} must be {want}, got {value!r} ({type(value).__name__})")
 
 
 _TOP_TYPES: dict[str, Any] = {
-    "model": str,
+    "model": str,  # a path object is made a str first
     "temperature": float,
     "name": str,
     "model_sha256": (str, type(None)),
@@ -169,15 +193,19 @@ def load_profile(path: str | os.PathLike[str], *, check_model: bool = True) -> P
             temperature <= 0 (one line naming the file and the key).
         ModelError: the model file's sha256 differs from the recorded one.
     """
+    if not isinstance(path, str | os.PathLike) or not os.fspath(path):
+        raise ConfigError(f"path must be the path of a profile file, got {path!r} ({type(path).__name__})")
     source = os.fspath(path)
+    if isinstance(source, bytes):
+        source = os.fsdecode(source)
     data = _read_mapping(source)
     _check_keys(source, data)
-    if data.get("calibrator") is not None:  # large matrices live in a file beside the profile
-        data["calibrator"] = load_calibrator(data["calibrator"], source)
     try:
-        profile = Profile(**{**data, **_resolved_paths(source, data)})
+        if isinstance(data.get("calibrator"), dict):  # large matrices live in a file beside the profile
+            data["calibrator"] = load_calibrator(data["calibrator"], source)
+        profile = Profile(**{**data, **_resolved_paths(data, source)})
     except ConfigError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
+        raise ConfigError(f"{source}: {exc}", option=exc.option) from None
     if check_model:
         profile.check_model(f"profile {source}")
     return profile
@@ -207,7 +235,7 @@ def _read_mapping(source: str) -> dict[str, Any]:
 
 
 def _check_keys(source: str, data: dict[str, Any]) -> None:
-    """Known keys only, the required ones present, each of its type, this version, a known calibration record."""
+    """Known keys only, the required ones present (the values are checked by :class:`Profile`)."""
     unknown = sorted(str(k) for k in data if k not in _FIELDS)
     if unknown:
         raise ConfigError(
@@ -216,39 +244,34 @@ def _check_keys(source: str, data: dict[str, Any]) -> None:
     missing = [k for k in ("model", "temperature") if k not in data]
     if missing:
         raise ConfigError(f"{source}: missing required keys {', '.join(missing)}")
-    for key, value in data.items():
-        _check_type(source, key, value, _TOP_TYPES[key])
-    if data.get("version", PROFILE_VERSION) != PROFILE_VERSION:
-        raise ConfigError(
-            f"{source}: profile version {data['version']} is not supported (this yolo-probs reads {PROFILE_VERSION})"
-        )
-    cal = data.get("calibration")
-    if cal is not None:
-        bad = sorted(str(k) for k in cal if k not in _CALIBRATION_KEYS)
-        if bad:
-            allowed = ", ".join(_CALIBRATION_KEYS)
-            raise ConfigError(f"{source}: unknown keys under calibration: {', '.join(bad)}; allowed: {allowed}")
-        for key, value in cal.items():
-            _check_type(source, f"calibration.{key}", value, _CALIBRATION_KEYS[key])
 
 
-def _resolved_paths(source: str, data: dict[str, Any]) -> dict[str, Any]:
+def _check_calibration_record(cal: dict[str, Any]) -> None:
+    """The ``calibration:`` record: known keys, each of its type."""
+    bad = sorted(str(k) for k in cal if k not in _CALIBRATION_KEYS)
+    if bad:
+        allowed = ", ".join(_CALIBRATION_KEYS)
+        raise ConfigError(f"unknown keys under calibration: {', '.join(bad)}; allowed: {allowed}")
+    for key, value in cal.items():
+        _check_type(f"calibration.{key}", value, _CALIBRATION_KEYS[key])
+
+
+def _resolved_paths(data: dict[str, Any], source: str) -> dict[str, Any]:
     """``model`` and the decisions' feature banks with relative paths resolved from the profile's folder
     (so a profile and its files move together)."""
     home = profile_folder(source)
     model = data["model"]
-    local = home / model
-    if not Path(model).is_absolute() and local.exists():
-        model = os.path.normpath(local)
+    if isinstance(model, str) and model and not Path(model).is_absolute() and (home / model).exists():
+        model = os.path.normpath(home / model)
     decisions = data.get("decisions")
-    if decisions is not None:
+    if isinstance(decisions, dict):
         decisions = {
             key: {**entry, "bank": os.path.normpath(home / entry["bank"])}
             if isinstance(entry, dict) and isinstance(entry.get("bank"), str) and not Path(entry["bank"]).is_absolute()
             else entry
             for key, entry in decisions.items()
         }
-    return {"model": model, "decisions": decisions}
+    return {"model": model, "decisions": decisions} if "decisions" in data else {"model": model}
 
 
 def _bank_entry(key: str, entry: Any, stem: str, folder: Path | None, side: dict[str, bytes]) -> Any:
@@ -321,6 +344,7 @@ def side_files(profile: Profile, path: str | os.PathLike[str]) -> list[tuple[Pat
         >>> side_files(Profile(model="m.pt", temperature=1.0), "deploy/line.yaml")
         []
     """
+    profile = _checked_profile(profile, path)
     target = resolve_output(path, option="output", example="profile.yaml")
     if target.streamed or target.path is None:
         return []
@@ -336,6 +360,15 @@ def _holds(name: str, profile: Profile) -> str:
     return f"feature bank of decisions.{key}"
 
 
+def _checked_profile(profile: Any, path: Any) -> Profile:
+    """``profile`` checked again (its fields may have been changed since it was made) and ``path`` a path."""
+    if not isinstance(profile, Profile):
+        raise ConfigError(f"profile must be a Profile, got {profile!r} ({type(profile).__name__})", option="profile")
+    if not isinstance(path, str | os.PathLike) or not os.fspath(path):
+        raise ConfigError(f"path must be a file path (or '-'), got {path!r} ({type(path).__name__})", option="output")
+    return replace(profile)  # runs Profile.__post_init__: every field checked as on load
+
+
 def save_profile(profile: Profile, path: str | os.PathLike[str]) -> Path:
     """Write ``profile`` as YAML, and its large arrays as files beside it, through the one file writer.
 
@@ -347,7 +380,8 @@ def save_profile(profile: Profile, path: str | os.PathLike[str]) -> Path:
     anything is written. Missing folders are created. Returns ``path``.
 
     Raises:
-        ConfigError: ``path`` is a folder or cannot be written, or a profile with side files goes to a stream.
+        ConfigError: ``profile`` is not a valid :class:`Profile` (its fields are checked again), ``path`` is
+            not a path, is a folder or cannot be written, or a profile with side files goes to a stream.
         OutputError: a write failed part-way (disk full...); the old file is left as it was.
 
     Example:
@@ -358,6 +392,7 @@ def save_profile(profile: Profile, path: str | os.PathLike[str]) -> Path:
     """
     import yaml
 
+    profile = _checked_profile(profile, path)
     target = resolve_output(path, option="output", example="profile.yaml")
     folder = None if target.streamed or target.path is None else target.path.parent
     stem = target.path.stem if target.path is not None else "profile"  # stdout: named in the refusal only

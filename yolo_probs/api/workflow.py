@@ -35,8 +35,9 @@ import numpy as np
 
 from yolo_probs._util.hashing import file_sha256
 from yolo_probs.api.profile import Profile
-from yolo_probs.calibration import CalibrationWarning, fit_calibrator
-from yolo_probs.core.metrics import BINNING, DEFAULT_BINS, CalibrationReport, evaluate_logits
+from yolo_probs.calibration import CALIBRATORS, SELECTORS, CalibrationWarning, fit_calibrator
+from yolo_probs.core.checks import check_callable, check_mapping, check_text, describe
+from yolo_probs.core.metrics import BINNING, DEFAULT_BINS, CalibrationReport, check_bins, evaluate_logits
 from yolo_probs.decisions import DECISIONS
 from yolo_probs.errors import ConfigError, SourceError
 from yolo_probs.inputs.labelled import LabelledFolder, load_labelled_folder
@@ -72,7 +73,14 @@ def collect_logits(
 
     Raises:
         SourceError: not one image could be read.
+        ConfigError: ``model``, ``folder`` or ``progress`` is not what it should be.
     """
+    _check_classifier(model, "model")
+    if not isinstance(folder, LabelledFolder):
+        raise ConfigError(
+            f"folder must be a LabelledFolder (yolo_probs.inputs.labelled.load_labelled_folder), got {describe(folder)}"
+        )
+    check_callable(progress, "progress", "called with 1 after each image")
     label_of = dict(zip(folder.files, folder.labels.tolist(), strict=True))
     rows: list[np.ndarray] = []
     labels: list[int] = []
@@ -172,6 +180,9 @@ class CalibrationResult(_Scored):
         A fitted ``reject`` decision sets ``min_prob`` to its guaranteed threshold.
         """
 
+        if not isinstance(model, str | os.PathLike):
+            raise ConfigError(f"model must be the path of the model file, got {describe(model)}", option="model")
+        check_text(name, "name", "'digits'")
         path = os.fspath(model)
         cal = self.calibrator
         return Profile(
@@ -214,6 +225,33 @@ class EvaluationResult(_Scored):
             "after": self.after.to_dict(),
             **self.details,
         }
+
+
+def _check_classifier(classifier: Any, name: str = "classifier") -> None:
+    if not callable(getattr(classifier, "predict_each", None)) or not hasattr(classifier, "names"):
+        raise ConfigError(
+            f"{name} must be a yolo_probs.YoloProbs, got {describe(classifier)}; pass e.g. YoloProbs('model.pt')"
+        )
+
+
+def _check_run(classifier: Any, data: Any, split: Any, bins: Any, progress: Any) -> None:
+    """The arguments :func:`calibrate` and :func:`evaluate` share, checked before minutes of inference."""
+    _check_classifier(classifier)
+    if not isinstance(data, str | os.PathLike | LabelledFolder):
+        raise ConfigError(
+            f"data must be the path of a labelled folder (DATA/<class>/*.jpg), got {describe(data)}", option="data"
+        )
+    check_text(split, "split", "'val'")
+    check_bins(bins, "bins")
+    check_callable(progress, "progress", "called with 1 after each image")
+
+
+def _options_of(value: Any, name: str, example: str) -> dict[str, dict[str, Any]]:
+    """``{key: {option: value}}`` per decision, as new dicts, else :class:`ConfigError` naming ``name``."""
+    asked = check_mapping(value, name, example)
+    for key, options in asked.items():
+        asked[key] = check_mapping(options, f"{name}[{key!r}]", "{'tpr': 0.95}")
+    return asked
 
 
 def _skipped(collected: CollectedLogits, total: int) -> list[str]:
@@ -312,7 +350,12 @@ def calibrate(
         SourceError: no such folder, or not one image could be read.
         ConfigError: degenerate data for the fit, an unknown method or decision.
     """
-    asked = dict(decisions or {})
+    _check_run(classifier, data, split, bins, progress)
+    check_text(method, "method", "'temperature'")
+    if method not in CALIBRATORS and method not in SELECTORS:  # before minutes of inference
+        known = ", ".join(dict.fromkeys([*CALIBRATORS, *SELECTORS]))
+        raise ConfigError(f"unknown calibration method {method!r}; choose one of {known}", option="method")
+    asked = _options_of(decisions, "decisions", "{'ood': {'tpr': 0.95}}")
     unknown = sorted(k for k in asked if k not in DECISIONS or DECISIONS[k].fit is None)
     if unknown:
         raise ConfigError(f"unknown decisions {', '.join(unknown)}; known: {', '.join(DECISIONS) or 'none'}")
@@ -356,8 +399,15 @@ def evaluate(
         options: per-decision evaluation options (e.g. ``{"ood": {"ood_data": "unknowns/"}}``).
         progress: called with 1 after each image.
     """
+    _check_run(classifier, data, split, bins, progress)
+    if profile is not None and not isinstance(profile, Profile):
+        raise ConfigError(
+            f"profile must be a Profile (yolo_probs.load_profile(path)) or None, got {describe(profile)}",
+            option="profile",
+        )
+    options = _options_of(options, "options", "{'ood': {'ood_data': 'unknowns/'}}")
     entries = (profile.decisions if profile is not None else None) or {}
-    missing = sorted(k for k in (options or {}) if k not in entries)
+    missing = sorted(k for k in options if k not in entries)
     if missing:  # before minutes of inference
         raise ConfigError(
             f"the profile has no {', '.join(missing)} entry to evaluate; calibrate with it first",
@@ -376,5 +426,5 @@ def evaluate(
     )
     for key, kind in DECISIONS.items():
         if key in entries and kind.evaluate is not None:
-            result.details[key] = kind.evaluate(entries[key], result, classifier, (options or {}).get(key, {}))
+            result.details[key] = kind.evaluate(entries[key], result, classifier, options.get(key, {}))
     return result

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from yolo_probs._util.registry import Registry
 from yolo_probs.backends.identify import shown_model
+from yolo_probs.core.checks import check_flag, describe
 from yolo_probs.errors import ConfigError, ModelError
 from yolo_probs.inputs.preprocess import Preprocess, check_size
 
@@ -83,6 +84,15 @@ class BackendOptions:
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise ConfigError(f"batch must be a whole number >= 1, got {batch!r}; pass e.g. 8")
         check_size(self.imgsz, "imgsz", "imgsz")
+        check_flag(self.half, "half", option="half")
+        for name in ("layer", "engine"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise ConfigError(f"{name} must be text or None, got {describe(value)}", option=name)
+        if isinstance(self.device, bool) or not isinstance(self.device, str | int | None):
+            raise ConfigError(
+                f"device must be 'cpu', '0', 'cuda:0', ... or None, got {describe(self.device)}", option="device"
+            )
 
     def with_(self, **changes: Any) -> BackendOptions:
         """A copy with some fields changed."""
@@ -162,8 +172,29 @@ BACKENDS: Registry[Any] = Registry(
 
 
 def register_backend(factory: Any, *, first: bool = False) -> Any:
-    """Add a backend class under its ``name`` (at the front with ``first``); returns it (usable as a decorator)."""
-    return BACKENDS.register(factory.name, factory, first=first)
+    """Add a backend class under its ``name`` (at the front with ``first``); returns it (usable as a decorator).
+
+    ``factory`` must have a text ``name``, a callable ``can_load(model, options)`` and be callable itself
+    (a class is); anything else is refused here, not at every later model load.
+
+    Example:
+        >>> register_backend(5)
+        Traceback (most recent call last):
+        ...
+        yolo_probs.errors.ConfigError: factory must be a backend class with a name, can_load(model, options) and ...
+    """
+    name = getattr(factory, "name", None)
+    if not (
+        isinstance(name, str) and name.strip() and callable(getattr(factory, "can_load", None)) and callable(factory)
+    ):
+        raise ConfigError(
+            "factory must be a backend class with a name, can_load(model, options) and __call__(model, options) "
+            f"(see BackendFactory), got {factory!r} ({type(factory).__name__})",
+            option="factory",
+        )
+    if not isinstance(first, bool):
+        raise ConfigError(f"first must be True or False, got {first!r}", option="first")
+    return BACKENDS.register(name, factory, first=first)
 
 
 def engine_factories() -> dict[str, Any]:

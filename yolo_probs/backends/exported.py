@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from yolo_probs._util.onnxruntime_env import import_onnxruntime
 from yolo_probs._util.threads import engine_threads
 from yolo_probs.backends.base import BackendOptions, BackendOutput
 from yolo_probs.backends.torch_module import torch_device
@@ -263,8 +264,7 @@ class OnnxBackend(ExportedBackend):
     suffixes = frozenset(ONNX_SUFFIXES)
 
     def _load(self, device: str | None) -> None:
-        import onnxruntime as ort
-
+        ort = import_onnxruntime()  # without its telemetry warning where the cache home is not writable
         want_cuda = device not in (None, "", "cpu")
         providers = ["CPUExecutionProvider"]
         if want_cuda and "CUDAExecutionProvider" in ort.get_available_providers():

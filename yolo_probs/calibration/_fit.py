@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from yolo_probs.calibration.temperature import MIN_SAMPLES, CalibrationWarning, fit_temperature
-from yolo_probs.core.checks import check_logits_labels, to_numpy
+from yolo_probs.core.checks import check_logits, check_logits_labels
 from yolo_probs.errors import ConfigError
 
 __all__ = [
@@ -159,9 +159,7 @@ def _shape(value: Any) -> tuple[int, ...] | None:
 
 def as_logits(logits: Any) -> tuple[np.ndarray, bool]:
     """``(N, C)`` float64 numpy logits from ``(C,)`` or ``(N, C)`` numpy/torch input, and whether it was 1-D."""
-    x = np.asarray(to_numpy(logits), dtype=np.float64)
-    if x.ndim not in (1, 2):
-        raise ConfigError(f"logits must be (C,) or (N, C), got shape {x.shape}")
+    x = check_logits(logits)
     return (x[None, :] if x.ndim == 1 else x), x.ndim == 1
 
 

@@ -15,10 +15,15 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
+import numpy as np
+
 from yolo_probs._util.registry import Registry
+from yolo_probs._util.threads import fit_threads, torch_threads
+from yolo_probs.core.checks import check_choice
 from yolo_probs.core.probs import ProbabilityMap
 from yolo_probs.errors import ConfigError
 
@@ -95,20 +100,61 @@ SELECTORS: Registry[Callable[[Any, Any], tuple[Calibrator, dict[str, Any]]]] = R
 
 
 def register_calibrator(cls: type[Any]) -> type[Any]:
-    """Register a calibrator class under its ``method`` name (usable as a decorator)."""
+    """Register a calibrator class under its ``method`` name (usable as a decorator).
+
+    Raises ConfigError unless ``cls`` is a class with a string ``method`` and the calibrator methods
+    (``fit``, ``probs``, ``log_probs``, ``to_dict``, ``from_dict``, ``fold``).
+
+    Example:
+        >>> register_calibrator(5)
+        Traceback (most recent call last):
+        ...
+        yolo_probs.errors.ConfigError: register_calibrator(cls) takes a calibrator class with a 'method', got 5 (int)
+    """
+    if not isinstance(cls, type) or not isinstance(getattr(cls, "method", None), str) or not cls.method:
+        raise ConfigError(
+            f"register_calibrator(cls) takes a calibrator class with a 'method', got {cls!r} ({type(cls).__name__})",
+            option="cls",
+        )
+    lacking = [
+        m for m in ("fit", "probs", "log_probs", "to_dict", "from_dict", "fold") if not callable(getattr(cls, m, None))
+    ]
+    if lacking:
+        raise ConfigError(
+            f"register_calibrator(cls): {cls.__name__} lacks {', '.join(lacking)} (see calibration.Calibrator)",
+            option="cls",
+        )
     return CALIBRATORS.register(cls.method, cls)
 
 
 def register_selector(name: str, select: Callable[[Any, Any], tuple[Calibrator, dict[str, Any]]]) -> None:
-    """Register a method name that picks and fits a calibrator itself."""
+    """Register a method name that picks and fits a calibrator itself; ConfigError for a bad name or function."""
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"register_selector(name, ...) takes a method name, got {name!r}", option="name")
+    if not callable(select):
+        raise ConfigError(f"register_selector(..., select) takes a function (logits, labels), got {select!r}",
+                          option="select")  # fmt: skip
     SELECTORS.register(name, select)
 
 
-def calibrator_from_dict(data: dict[str, Any]) -> Calibrator:
-    """The calibrator a profile's ``calibrator:`` mapping describes."""
+def calibrator_from_dict(data: dict[str, Any], *, name: str = "calibrator") -> Calibrator:
+    """The calibrator a profile's ``calibrator:`` mapping describes; ``name`` is the key messages name.
+
+    Example:
+        >>> calibrator_from_dict({"method": ["vector"]})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        yolo_probs.errors.ConfigError: calibrator.method must be one of temperature, ets, ..., got ['vector'] (list)
+    """
     if not isinstance(data, dict) or "method" not in data:
-        raise ConfigError(f"a calibrator must be a mapping with a 'method' key, got {data!r}")
-    return CALIBRATORS[data["method"]].from_dict(data)  # type: ignore[no-any-return]
+        raise ConfigError(f"{name} must be a mapping with a 'method' key, got {data!r}", option="calibrator")
+    method = check_choice(data["method"], f"{name}.method", CALIBRATORS, option="calibrator")
+    try:
+        return CALIBRATORS[method].from_dict(data)  # type: ignore[no-any-return]
+    except ConfigError as exc:
+        if name == "calibrator":  # the methods' own messages name "calibrator"
+            raise
+        raise ConfigError(f"{name}: {exc}", option=exc.option) from None
 
 
 def fit_calibrator(method: str, logits: Any, labels: Any) -> tuple[Calibrator, dict[str, Any]]:
@@ -121,9 +167,18 @@ def fit_calibrator(method: str, logits: Any, labels: Any) -> tuple[Calibrator, d
         >>> cal.method, round(cal.temperature, 4), details
         ('temperature', 0.7213, {})
     """
-    if method in SELECTORS:
-        return SELECTORS[method](logits, labels)
-    if method not in CALIBRATORS:
+    if not isinstance(method, str) or (method not in SELECTORS and method not in CALIBRATORS):
         known = ", ".join(dict.fromkeys([*CALIBRATORS, *SELECTORS]))
         raise ConfigError(f"unknown calibration method {method!r}; choose one of {known}", option="method")
-    return CALIBRATORS[method]().fit(logits, labels), {}
+    with torch_threads(fit_threads(_entries(logits))):  # small fits: one thread (see fit_threads)
+        if method in SELECTORS:
+            return SELECTORS[method](logits, labels)
+        return CALIBRATORS[method]().fit(logits, labels), {}
+
+
+def _entries(logits: Any) -> int:
+    """How many numbers ``logits`` holds; 0 when it has no regular shape (the fit then says what is wrong)."""
+    try:
+        return math.prod(np.shape(logits))
+    except ValueError:
+        return 0

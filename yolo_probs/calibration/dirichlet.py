@@ -34,6 +34,8 @@ from yolo_probs.core.probs import log_softmax
 
 __all__ = ["DirichletCalibration"]
 
+_LOG_TINY = float(np.log(np.finfo(np.float64).tiny))
+
 
 def dirichlet_loss(lp: Any, y: Any, w: Any, b: Any, reg: float) -> Any:
     """The ODIR-penalised mean NLL above, as a float64 torch scalar; ``lp`` are log-probabilities."""
@@ -91,8 +93,12 @@ class DirichletCalibration(_fit.AffineCalibrator):
 
     @staticmethod
     def apply(x: np.ndarray, coef: np.ndarray, bias: np.ndarray) -> np.ndarray:
-        """``log_softmax(weights @ log_softmax(logits) + bias)``."""
-        return log_softmax(log_softmax(x) @ coef.T + bias)
+        """``log_softmax(weights @ log_softmax(logits) + bias)``.
+
+        A logit of ``-inf`` (a probability of 0 recovered from an export) counts as the smallest positive
+        float64 probability: ``W @ log p`` of an exact 0 would be ``0 * -inf``, NaN.
+        """
+        return log_softmax(np.maximum(log_softmax(x), _LOG_TINY) @ coef.T + bias)
 
     def fold(self, module: Any, layer: str | None = None) -> tuple[Any, str]:
         """Append ``log_softmax`` and a ``C x C`` linear layer after the final linear layer."""

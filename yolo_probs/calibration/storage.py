@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import io
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,26 @@ def pack_calibrator(calibrator: dict[str, Any], file_name: str) -> tuple[dict[st
     return {**small, "file": file_name, "sha256": bytes_sha256(data)}, data
 
 
+def _read_npz(data: bytes, failure: str) -> dict[str, np.ndarray]:
+    """The arrays of ``.npz`` bytes; ConfigError starting with ``failure`` for anything else (a zip that is
+    not an archive of arrays, a bare ``.npy``, a pickle, truncated bytes)."""
+    if not data.startswith(b"PK\x03\x04"):  # what np.load would take for a pickle, or one .npy array
+        raise ConfigError(f"{failure}: it is not an .npz archive of arrays; re-run 'yolo-probs calibrate'")
+    try:
+        loaded = np.load(io.BytesIO(data), allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise ConfigError(f"{failure} ({exc}); re-run 'yolo-probs calibrate'") from None
+    try:
+        with loaded:
+            arrays = {k: loaded[k] for k in loaded.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        raise ConfigError(f"{failure} ({exc}); re-run 'yolo-probs calibrate'") from None
+    for key, value in arrays.items():
+        if key in _RESERVED or not isinstance(value, np.ndarray) or not np.issubdtype(value.dtype, np.number):
+            raise ConfigError(f"{failure}: its entry {key!r} is not an array of numbers; re-run 'yolo-probs calibrate'")
+    return arrays
+
+
 def profile_folder(path: str | os.PathLike[str]) -> Path:
     """The folder a profile's relative paths (model, side files) start from: its own, or its target's if a symlink.
 
@@ -96,8 +117,11 @@ def load_calibrator(calibrator: dict[str, Any], profile_path: str | os.PathLike[
         return calibrator
     source = os.fspath(profile_path)
     name = calibrator["file"]
-    if not isinstance(name, str) or not isinstance(calibrator.get("sha256"), str):
-        raise ConfigError(f"{source}: calibrator.file must be a file name with a calibrator.sha256 beside it")
+    if not isinstance(name, str) or not name or not isinstance(calibrator.get("sha256"), str):
+        raise ConfigError(
+            f"{source}: calibrator.file must be a file name with a calibrator.sha256 beside it, "
+            f"got file {name!r} and sha256 {calibrator.get('sha256')!r}"
+        )
     path = Path(name) if Path(name).is_absolute() else profile_folder(source) / name
     if not path.is_file():
         raise ConfigError(
@@ -114,10 +138,6 @@ def load_calibrator(calibrator: dict[str, Any], profile_path: str | os.PathLike[
             f"{calibrator['sha256'][:12]}...; it was changed or belongs to another profile: "
             "re-run 'yolo-probs calibrate'"
         )
-    try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{source}: cannot read calibrator file {path} ({exc})") from None
+    arrays = _read_npz(data, f"{source}: cannot read calibrator file {path}")
     rest = {k: v for k, v in calibrator.items() if k not in ("file", "sha256")}
     return {**rest, **arrays}

@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from yolo_probs.calibration.fold import fold_temperature
-from yolo_probs.core.checks import check_logits_labels
+from yolo_probs.core.checks import check_logits, check_logits_labels, check_number, check_whole
 from yolo_probs.core.probs import check_temperature, log_softmax, softmax
 from yolo_probs.errors import ConfigError
 
@@ -132,8 +132,13 @@ def fit_temperature(
         >>> round(fit_temperature(logits, labels), 6) == round(1 / math.log(7), 6)
         True
     """
-    if not (0.0 < t_min < t_max < math.inf):
-        raise ConfigError(f"need 0 < t_min < t_max < inf, got t_min={t_min!r}, t_max={t_max!r}")
+    t_min = check_number(t_min, "t_min", low=0.0, low_open=True)
+    t_max = check_number(t_max, "t_max", low=0.0, low_open=True)
+    if t_min >= t_max:
+        raise ConfigError(f"t_min must be below t_max, got t_min={t_min!r}, t_max={t_max!r}", option="t_min")
+    min_samples = check_whole(min_samples, "min_samples", low=0)
+    rtol = check_number(rtol, "rtol", low=0.0, high=1.0, low_open=True)
+    max_iter = check_whole(max_iter, "max_iter", low=1)
     x, y = check_logits_labels(logits, labels)
     _check_fit_data(x, y, min_samples)
     beta = _best_beta(x, y, 1.0 / t_max, 1.0 / t_min, rtol, max_iter)
@@ -218,11 +223,12 @@ class TemperatureScaling:
         return self
 
     def log_probs(self, logits: Any) -> np.ndarray:
-        """``log_softmax(logits / T)`` in float64."""
-        return log_softmax(np.asarray(logits, dtype=np.float64), self._t)
+        """``log_softmax(logits / T)`` in float64; ConfigError unless ``(C,)``/``(N, C)`` logits without NaN."""
+        return log_softmax(check_logits(logits), self._t)
 
     def probs(self, logits: Any) -> np.ndarray:
-        """``softmax(logits / T)``."""
+        """``softmax(logits / T)`` (float32 for float32 logits, a tensor for a tensor); ConfigError for NaN logits."""
+        check_logits(logits)
         return softmax(logits, self._t)
 
     def to_dict(self) -> dict[str, Any]:

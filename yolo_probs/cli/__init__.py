@@ -30,6 +30,7 @@ from yolo_probs.cli import (
     predict,
     soft_labels,
 )
+from yolo_probs.cli._habits import Flag, ultralytics_habit
 from yolo_probs.cli._help import HelpCommand
 from yolo_probs.cli.quiet_stderr import filtered_stderr
 from yolo_probs.errors import YoloProbsError
@@ -100,26 +101,47 @@ OPTION_HINTS = {
     "delta": "--delta",
     "ray": "--ray",
     "extra_outputs": "--logits",
+    "smooth": "--smooth SECONDS",
 }
 
 
 def _bare_ray(argv: list[str]) -> list[str]:
-    """A bare ``--ray`` (last, or before another option) means ``--ray local``: Typer has no optional values."""
+    """A bare ``--ray`` (last, or before another option) means ``--ray ""``: Typer has no optional values.
+
+    ``""`` is Ray's own default: ``$RAY_ADDRESS`` if set, else a new local cluster
+    (:func:`yolo_probs.integrations.ray.resolve_address`).
+    """
     out = list(argv)
     for i in range(len(out) - 1, -1, -1):
         if out[i] == "--ray" and (i + 1 == len(out) or out[i + 1].startswith("-")):
-            out.insert(i + 1, "local")
+            out.insert(i + 1, "")
     return out
+
+
+def _options() -> dict[str, dict[str, Flag]]:
+    """Each command's options by Ultralytics-style key (``top_k`` for ``--top-k``), for :func:`ultralytics_habit`."""
+    commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+    found: dict[str, dict[str, Flag]] = {}
+    for name, command in commands.items():
+        for p in command.params:
+            longs = [o for o in p.opts if o.startswith("--")] if p.param_type_name == "option" else []
+            for flag in longs:
+                off = (p.secondary_opts[0] if p.secondary_opts else "") if getattr(p, "is_flag", False) else None
+                found.setdefault(name, {})[flag[2:].replace("-", "_")] = Flag(flag, off)
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (the console script exits with it)."""
+    args = _bare_ray(sys.argv[1:] if argv is None else argv)
+    habit = ultralytics_habit(args, _options)
+    if habit is not None:
+        error(habit)
+        return 2
     shown = warnings.showwarning
     warnings.showwarning = _show_warning
     try:
-        result = app(
-            args=_bare_ray(sys.argv[1:] if argv is None else argv), prog_name="yolo-probs", standalone_mode=False
-        )
+        result = app(args=args, prog_name="yolo-probs", standalone_mode=False)
     except typer.Exit as exc:
         return int(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):

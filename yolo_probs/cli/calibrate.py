@@ -48,9 +48,11 @@ from yolo_probs.cli.options import (
     tailored,
 )
 from yolo_probs.cli.progress import progress_bar
+from yolo_probs.decisions.conformal import DEFAULT_SCORE as DEFAULT_CONFORMAL_SCORE
 from yolo_probs.decisions.ood import DEFAULT_SCORE
 from yolo_probs.decisions.requested import DecisionOptions
 from yolo_probs.decisions.selective import reject_curve
+from yolo_probs.errors import ConfigError
 from yolo_probs.inputs.labelled import load_labelled_folder
 from yolo_probs.inputs.sources import IMAGE_SUFFIXES
 from yolo_probs.outputs.files import check_output
@@ -187,7 +189,9 @@ class DecisionFlags(OptionGroup):
     ] = None
     ood_score: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--ood-score", help="Unknown-input score: knn (default), energy, maxlogit, msp, entropy."),
+        typer.Option(
+            "--ood-score", help="Unknown-input score: knn (default), energy, maxlogit, msp, entropy; needs --ood-tpr."
+        ),
     ] = None
     conformal: Annotated[
         Optional[float],  # noqa: UP045
@@ -195,36 +199,70 @@ class DecisionFlags(OptionGroup):
             "--conformal", metavar="ALPHA", help="Conformal sets holding the true class with probability 1-ALPHA."
         ),
     ] = None
-    score: Annotated[str, typer.Option("--score", help="Conformal score: raps, aps or lac.")] = "raps"
-    randomized: Annotated[bool, typer.Option("--randomized", help="Randomised conformal sets (exact coverage).")] = (
-        False
-    )
+    score: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--score", help="Conformal score: raps (default), aps or lac; needs --conformal."),
+    ] = None
+    randomized: Annotated[
+        bool, typer.Option("--randomized", help="Randomised conformal sets (exact coverage); needs --conformal.")
+    ] = False
     class_conditional: Annotated[
-        bool, typer.Option("--class-conditional", help="One conformal q-hat per class (coverage per class).")
+        bool,
+        typer.Option(
+            "--class-conditional", help="One conformal q-hat per class (coverage per class); needs --conformal."
+        ),
     ] = False
     target_accuracy: Annotated[
         Optional[float],  # noqa: UP045
         typer.Option("--target-accuracy", help="Choose min_prob so accepted images reach this accuracy (guaranteed)."),
     ] = None
-    delta: Annotated[float, typer.Option("--delta", help="Risk that the target accuracy is missed.")] = 0.1
+    delta: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option("--delta", help="Risk that the target accuracy is missed (default 0.1); needs --target-accuracy."),
+    ] = None
 
     def checked(self) -> DecisionOptions:
         """The decisions as the library takes them, checked (before any inference).
+
+        An option of a decision that was not asked for (``--score`` without ``--conformal``...) is a usage
+        error rather than silently ignored.
 
         Example:
             >>> DecisionFlags(conformal=0.1).checked().any
             True
         """
+        orphans = self.orphans()
+        if orphans:
+            hint = "; ".join(f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} {switch}"
+                             for switch, given in orphans.items())  # fmt: skip
+            raise ConfigError(f"{hint}: without their switch these options do nothing; add it or drop them")
         return DecisionOptions(
             ood_tpr=self.ood_tpr,
             ood_score=self.ood_score or DEFAULT_SCORE,
             conformal=self.conformal,
-            score=self.score,
+            score=self.score or DEFAULT_CONFORMAL_SCORE,
             randomized=self.randomized,
             class_conditional=self.class_conditional,
             target_accuracy=self.target_accuracy,
-            delta=self.delta,
+            delta=0.1 if self.delta is None else self.delta,
         )
+
+    def orphans(self) -> dict[str, list[str]]:
+        """``{switch: [options given without it]}``: the options of decisions that were not asked for.
+
+        Example:
+            >>> DecisionFlags(randomized=True, ood_score="energy").orphans()
+            {'--conformal ALPHA': ['--randomized'], '--ood-tpr': ['--ood-score']}
+        """
+        needs = {
+            "--conformal ALPHA": (self.conformal, {"--score": self.score is not None, "--randomized": self.randomized,
+                                                   "--class-conditional": self.class_conditional}),
+            "--target-accuracy": (self.target_accuracy, {"--delta": self.delta is not None}),
+            "--ood-tpr": (self.ood_tpr, {"--ood-score": self.ood_score is not None}),
+        }  # fmt: skip
+        found = {switch: [name for name, given in options.items() if given]
+                 for switch, (asked, options) in needs.items() if asked is None}  # fmt: skip
+        return {switch: given for switch, given in found.items() if given}
 
 
 # How calibrate shows the shared options (declared in yolo_probs.cli.options), and its own.

@@ -107,18 +107,18 @@ def distill_command(
         progress=_print_epoch,
         **extra,
     )
+    top1 = result.metrics.get("metrics/accuracy_top1")
+    if top1 is not None:
+        typer.echo(f"best checkpoint: val top-1 {top1:.3f}", err=True)
     wrote(result.path, detail=_student(result))
     if result.run_dir is not None:  # kept when --train-arg project=... asked for it
         wrote(result.run_dir, detail="Ultralytics' run folder")
 
 
 def _print_epoch(e: DistillEpoch) -> None:
-    """One line on stderr per epoch (its losses and validation accuracy), then one for the best checkpoint."""
+    """One line on stderr per epoch: its losses and validation accuracy."""
     top1 = e.metrics.get("metrics/accuracy_top1")
     val = f"val top-1 {top1:.3f}" if top1 is not None else ""
-    if e.final:
-        typer.echo(f"best checkpoint: {val}", err=True)
-        return
     losses = "  ".join(f"{k} {v:.4f}" for k, v in e.losses.items())
     typer.echo(f"epoch {e.epoch}/{e.epochs}  {losses}  {val}", err=True)
 

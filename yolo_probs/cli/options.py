@@ -34,6 +34,7 @@ import typer
 from yolo_probs.api.model import YoloProbs
 from yolo_probs.api.profile import load_profile
 from yolo_probs.backends.ultralytics import DEFAULT_MODEL
+from yolo_probs.decisions.smoothing import DEFAULT_HALF_LIFE, check_half_life
 from yolo_probs.errors import ConfigError
 from yolo_probs.inputs.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess
 
@@ -105,6 +106,25 @@ SPLIT = typer.Option("--split", help="Split to use when DATA holds splits.")
 DATA = typer.Argument(
     help="Labelled images: DATA/<class>/*.jpg, or a dataset root holding DATA/<split>/<class>/...", metavar="DATA"
 )
+
+
+def _half_life(value: float | None) -> float | None:
+    """``--smooth``, checked when the command line is read (0, negative, NaN, inf, over an hour: usage error)."""
+    if value is None:
+        return None
+    try:
+        return check_half_life(value)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+SMOOTH = typer.Option(
+    "--smooth",
+    metavar="SECONDS",
+    callback=_half_life,
+    help="Smooth the probabilities of video and stream frames over time: a half-life in seconds (e.g. "
+    f"{DEFAULT_HALF_LIFE:g}); a scene cut starts afresh. Still images are left as they are.",
+)
 SOURCES = typer.Argument(help="Image files, folders, globs or video files.", metavar="SOURCE...")
 
 # -- how the commands show them (Optional[...] rather than X | None: Typer reads these at runtime) --
@@ -128,6 +148,7 @@ DeviceOption = Annotated[
 BatchOption = Annotated[int, BATCH]
 EngineOption = Annotated[Optional[str], tailored(ENGINE, default=_PROFILE_ELSE.format("torch"))]  # noqa: UP045
 VerboseOption = Annotated[bool, VERBOSE]
+SmoothOption = Annotated[Optional[float], SMOOTH]  # noqa: UP045
 PlotOption = Annotated[Optional[Path], PLOT]  # noqa: UP045
 BinsOption = Annotated[int, BINS]
 SplitOption = Annotated[str, SPLIT]

@@ -15,6 +15,7 @@ from yolo_probs._util.console import error, set_verbose, wrote
 from yolo_probs.cli.options import (
     MIN_PROB,
     SAVE,
+    SMOOTH,
     TEMPERATURE,
     TOP_K,
     DeviceOption,
@@ -67,6 +68,10 @@ _Save = Annotated[
     Optional[Path],  # noqa: UP045
     tailored(SAVE, detail="a video (.mp4 or .avi) at the source's frame rate (small frames enlarged)."),
 ]
+_Smooth = Annotated[
+    Optional[float],  # noqa: UP045
+    tailored(SMOOTH, detail="The bars show the smoothed probabilities; UNCERTAIN gets a hysteresis."),
+]
 _Show = Annotated[
     bool,
     typer.Option(
@@ -99,6 +104,7 @@ def overlay(
     temperature: _Temperature = None,
     top_k: _TopK = None,
     min_prob: _MinProb = None,
+    smooth: _Smooth = None,
     imgsz: ImgszOption = None,
     device: DeviceOption = None,
     save: _Save = None,
@@ -137,12 +143,19 @@ def overlay(
             max_frames=max_frames,
             fast=fast,
             still_seconds=still_delay,
+            smooth=smooth,
         )
     _report(stats, source)
 
 
 def _open(source: str, *, save: Path | None, show: bool) -> Reader:
-    """The source, opened after the cheap checks; a source that cannot be opened exits 1 with one line."""
+    """The source, opened after the cheap checks; a source that cannot be opened exits 1 with one line.
+
+    ``--no-show`` without ``--save`` is refused: such a run would use the model on every frame and keep
+    nothing (no window, no file), which is never what was meant.
+    """
+    if not show and save is None:
+        raise typer.BadParameter("--no-show without --save would keep nothing; add --save out.mp4, or drop --no-show")
     if save is not None:
         check_output(save, inputs=[source])  # never record over the video being shown
     if show:
@@ -163,11 +176,22 @@ def _classifier(reader: Reader, **options: Any) -> YoloProbs:
         raise
 
 
+def _shown(stats: OverlayStats) -> str:
+    """What was shown: ``120 frames at 29.8 fps``; still images are counted, not timed (they wait for a key)."""
+    stills = f"{stats.stills} still image{'s' if stats.stills != 1 else ''}"
+    if stats.frames and stats.stills == stats.frames:
+        return stills
+    shown = f"{stats.frames} frame{'s' if stats.frames != 1 else ''}"
+    if stats.stills:
+        return f"{shown} ({stills} among them)"
+    return f"{shown} at {stats.fps:.1f} fps"
+
+
 def _report(stats: OverlayStats, source: str) -> None:
     """The summary on stdout, the recording written, then what went wrong (exit 1)."""
     for line in stats.failures:
         error(line)
-    summary = f"{stats.frames} frames at {stats.fps:.1f} fps, final T {stats.temperature:.2f}, k {stats.top_k}"
+    summary = f"{_shown(stats)}, final T {stats.temperature:.2f}, k {stats.top_k}"
     if stats.dropped:
         summary += f", {stats.dropped} live frames dropped to stay current"
     print(summary, flush=True)

@@ -16,16 +16,19 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
+import numpy as np
 import typer
 
 from yolo_probs._util.console import error, note, set_verbose, wrote
 from yolo_probs._util.threads import decode_workers
+from yolo_probs.api.smoothing import SmoothedStream
 from yolo_probs.cli.options import (
     FORMAT,
     LOGITS,
     MIN_PROB,
     OUTPUT,
     SAVE,
+    SMOOTH,
     SOURCES,
     TOP_K,
     BatchOption,
@@ -72,6 +75,10 @@ _MinProb = Annotated[
     Optional[float],  # noqa: UP045
     tailored(MIN_PROB, detail="Classes below it are dropped.", default="the profile's, else none"),
 ]
+_Smooth = Annotated[
+    Optional[float],  # noqa: UP045
+    tailored(SMOOTH, detail="Each record then holds the smoothed top-k, and the frame's own under 'raw'."),
+]
 _Format = Annotated[
     Optional[OutputFormat],  # type: ignore[valid-type]  # noqa: UP045
     tailored(FORMAT, default="from the --output suffix, else table"),
@@ -87,7 +94,8 @@ _Ray = Annotated[
         "--ray",
         metavar="[ADDRESS]",
         help="Score image files on a Ray cluster and write Parquet to --output: HOST:PORT, ray://HOST:PORT, "
-        "auto (the cluster this node is in); bare --ray: $RAY_ADDRESS, else a local cluster. "
+        "auto (the cluster this node is in), local (a new local cluster, $RAY_ADDRESS ignored); bare --ray: "
+        "$RAY_ADDRESS if set, else a new local cluster. An address that does not answer as Ray fails in seconds. "
         "Needs 'pip install yolo-probs[ray]'.",
     ),
 ]
@@ -101,6 +109,7 @@ def predict(
     temperature: TemperatureOption = None,
     top_k: _TopK = None,
     min_prob: _MinProb = None,
+    smooth: _Smooth = None,
     imgsz: ImgszOption = None,
     device: DeviceOption = None,
     batch: BatchOption = 1,
@@ -122,6 +131,8 @@ def predict(
     chosen = _checked_format(sources, fmt.value if fmt is not None else None, output, [model, profile, prep.names])
     if ray is not None and save is not None:
         raise typer.BadParameter("--save draws on this machine; run without --ray to save annotated copies")
+    if ray is not None and smooth is not None:
+        raise typer.BadParameter("--smooth needs the frames in order on this machine; run without --ray")
     copies = AnnotatedCopies(save) if save is not None else None  # checked (and created) before the model loads
     options: dict[str, Any] = {"temperature": temperature, "top_k": top_k, "min_prob": min_prob, "imgsz": imgsz}
     options |= {"device": device, "batch": batch, "engine": engine, **prep.model_kwargs(imgsz)}
@@ -130,7 +141,8 @@ def predict(
                        model=model, profile=profile, options=options)  # fmt: skip
         return
     clf = build_classifier(model=model, profile=profile, **options)
-    done = _classify(clf, sources, output=output, fmt=chosen, logits=logits, copies=copies)
+    smoother = SmoothedStream(smooth, note=note) if smooth is not None else None
+    done = _classify(clf, sources, output=output, fmt=chosen, logits=logits, copies=copies, smoother=smoother)
     _report(done, output, copies)
 
 
@@ -164,7 +176,7 @@ class _Done:
     failed: list[str] = field(default_factory=list)
     lost_frames: int = 0
     seen: set[str] = field(default_factory=set)
-    frames: deque[Frame] = field(default_factory=deque)  # decoded, waiting for their prediction (--save only)
+    frames: deque[Frame] = field(default_factory=deque)  # decoded, waiting for their prediction (--save, --smooth)
 
 
 def _classify(
@@ -175,9 +187,14 @@ def _classify(
     fmt: str,
     logits: bool,
     copies: AnnotatedCopies | None,
+    smoother: SmoothedStream | None = None,
 ) -> _Done:
-    """Write one record per prediction (and its annotated copy) as they come; failures are listed as they come."""
+    """Write one record per prediction (and its annotated copy) as they come; failures are listed as they come.
+
+    With ``smoother`` each video frame's record is smoothed over time (with the frame's own under ``raw``).
+    """
     done = _Done()
+    tapped = copies is not None or smoother is not None  # the frames are kept until their prediction comes
     bar = progress_bar("classifying", count_frames(sources) if sys.stderr.isatty() else 0)
     try:
         # inputs=(): predict checked the output against the inputs before the model loaded
@@ -185,8 +202,8 @@ def _classify(
             writer: Writer = make_writer(fmt, stream, logits)
             with bar or contextlib.nullcontext():
                 try:
-                    for item in clf.predict_each(_tap(sources, done.frames, clf.batch) if copies else sources):
-                        _take(item, done, writer, copies)
+                    for item in clf.predict_each(_tap(sources, done.frames, clf.batch) if tapped else sources):
+                        _take(item, done, writer, copies, smoother)
                         if bar:
                             bar.advance(bar.task_ids[0])
                 finally:
@@ -202,23 +219,32 @@ def _classify(
     return done
 
 
-def _take(item: Prediction | InputFailure, done: _Done, writer: Writer, copies: AnnotatedCopies | None) -> None:
-    """Write one prediction (and its annotated copy), or list one failure."""
+def _take(
+    item: Prediction | InputFailure,
+    done: _Done,
+    writer: Writer,
+    copies: AnnotatedCopies | None,
+    smoother: SmoothedStream | None = None,
+) -> None:
+    """Write one prediction (smoothed, with its annotated copy), or list one failure."""
     if isinstance(item, InputFailure):
         if item.frame is None:
             done.failed.append(item.source)
         else:
             done.lost_frames += item.frames
         error(str(item))
-        waiting = (done.frames[0].source, done.frames[0].frame) if copies is not None and done.frames else None
+        waiting = (done.frames[0].source, done.frames[0].frame) if done.frames else None
         if waiting == (item.source, item.frame):
             done.frames.popleft()  # decoded, but the model gave NaN for it
         return
     done.seen.add(item.source)
+    image = done.frames.popleft().image if done.frames else None
+    if smoother is not None:
+        item = smoother.step(item, image if isinstance(image, np.ndarray) else None)
     writer.write(item)
     done.written += 1
-    if copies is not None:
-        copies.add(done.frames.popleft().image, item)
+    if copies is not None and image is not None:
+        copies.add(image, item)
 
 
 def _report(done: _Done, output: Path | None, copies: AnnotatedCopies | None) -> None:

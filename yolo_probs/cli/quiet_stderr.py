@@ -2,7 +2,9 @@
 
 OpenCV's logger is silenced through its API, but some C libraries print straight to file descriptor 2:
 libpng (``libpng error: IDAT: invalid code lengths set``, ``libpng warning: iCCP: ...``), libjpeg
-(``Corrupt JPEG data: ...``), FFmpeg (``[h264 @ 0x...] ...``), libtiff and Qt (``QFontDatabase: ...``).
+(``Corrupt JPEG data: ...``), FFmpeg (``[h264 @ 0x...] ...``), libtiff, Qt (``QFontDatabase: ...``) and
+Ray's C++ core (``[2026-01-01 12:00:00,000 E 123 123] core_worker.cc:2465: Actor ... max_restarts > 0``;
+only its fatal ``F`` lines pass).
 yolo-probs already reports each of those problems itself, naming the file. So the console script
 points descriptor 2 at a pipe and a thread copies every other line to the real stderr; Python's own
 ``sys.stderr`` writes straight to the real stderr and never waits on the thread.
@@ -26,7 +28,8 @@ __all__ = ["filtered_stderr", "is_noise"]
 
 _NOISE = re.compile(
     r"^(libpng (warning|error): |\[ ?WARN:|\[ERROR:|\[ INFO:|QFontDatabase: |Note that Qt no longer ships fonts"
-    r"|Corrupt JPEG data|Premature end of JPEG|Invalid SOS parameters|\[[\w.-]+ @ 0x[0-9a-f]+\] |TIFF\w*: )"
+    r"|Corrupt JPEG data|Premature end of JPEG|Invalid SOS parameters|\[[\w.-]+ @ 0x[0-9a-f]+\] |TIFF\w*: "
+    r"|\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [DIWE] \d+ \d+\] )"
 )
 
 

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from yolo_probs._util.console import error, wrote
+from yolo_probs._util.console import error, note, wrote
 from yolo_probs.cli.options import (
     FORMAT,
     OUTPUT,
@@ -95,6 +95,11 @@ def soft_labels_command(
     with clf, bar or contextlib.nullcontext():
         result = write_soft_labels(clf, sources, output, fmt=chosen, on_item=report, protect=protect)
     wrote(result.path, result.rows, "row", f"{result.format}, T={clf.temperature:g}")
+    if result.unlabelled:
+        note(
+            f"{result.unlabelled} of {result.rows} images are not in a folder named after a class of the model: "
+            "their label is null"
+        )
     if result.failures:
         total = result.rows + len(result.failures)
         error(f"{len(result.failures)} of {total} inputs failed (listed above); the others were written")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from yolo_probs.errors import ModelError
+from yolo_probs.errors import ConfigError, ModelError
 
 if TYPE_CHECKING:
     import torch
@@ -35,6 +35,10 @@ def find_logits_layer(model: nn.Module, layer: str | None = None) -> tuple[str, 
     """
     from torch import nn
 
+    if not isinstance(model, nn.Module):
+        raise ModelError(f"model must be a torch.nn.Module to find its logits layer, got {type(model).__name__}")
+    if layer is not None and not isinstance(layer, str):
+        raise ConfigError(f"layer must be the name of a layer (text), got {layer!r}; pass e.g. 'fc'", option="layer")
     names = {id(m): n for n, m in model.named_modules()}
     if layer is not None:
         try:
@@ -77,6 +81,8 @@ class LogitCapture:
     """
 
     def __init__(self, module: nn.Module) -> None:
+        if not callable(getattr(module, "register_forward_hook", None)):
+            raise ModelError(f"module must be a torch.nn.Module to capture, got {type(module).__name__}")
         self.module = module
         self._local = threading.local()
         self._handle: RemovableHandle | None = module.register_forward_hook(self._hook)

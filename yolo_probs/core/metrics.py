@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from yolo_probs.core.checks import check_logits_labels
-from yolo_probs.core.probs import ProbabilityMap, check_temperature, log_softmax, softmax
+from yolo_probs.core.checks import check_logits_labels, real_array
+from yolo_probs.core.probs import ProbabilityMap, check_probability_map, check_temperature, log_softmax, softmax
 from yolo_probs.errors import ConfigError
 
 __all__ = [
@@ -36,8 +36,10 @@ __all__ = [
     "CalibrationReport",
     "accuracy",
     "adaptive_ece",
+    "auroc",
     "bin_stats",
     "brier_score",
+    "check_bins",
     "classwise_ece",
     "ece",
     "evaluate_logits",
@@ -49,17 +51,56 @@ DEFAULT_BINS = 15
 BINNING = "equal-width, torchmetrics convention: [lo, hi) bins, confidence 1.0 in an extra bin"
 
 
-def _check_bins(n_bins: Any) -> int:
+def check_bins(n_bins: Any, name: str = "n_bins") -> int:
+    """``n_bins`` as an ``int`` if it is a whole number >= 1, else :class:`ConfigError` naming ``name``.
+
+    Example:
+        >>> check_bins(10)
+        10
+    """
     if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
-        raise ConfigError(f"the number of bins must be a whole number >= 1, got {n_bins!r}; pass e.g. 15")
+        raise ConfigError(f"{name}: the number of bins must be a whole number >= 1, got {n_bins!r}; pass e.g. 15")
     return int(n_bins)
 
 
 def _check_probs(probs: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
-    p, y = check_logits_labels(probs, labels)
+    p, y = check_logits_labels(probs, labels, "probs")
     if (p < 0).any() or (p > 1).any():
-        raise ConfigError("probabilities must lie in [0, 1]; pass softmax outputs (or use evaluate_logits)")
+        raise ConfigError("probs must lie in [0, 1]; pass softmax outputs (or use evaluate_logits)")
     return p, y
+
+
+def auroc(id_scores: Any, ood_scores: Any) -> float:
+    """Area under the ROC curve for telling in-distribution scores (positives, higher) from OOD ones; ties count 1/2.
+
+    The Mann-Whitney U statistic over average ranks, which equals ``sklearn.metrics.roc_auc_score``.
+    Raises :class:`ConfigError` naming the argument for scores that are not a non-empty 1-D list of
+    finite numbers.
+
+    Example:
+        >>> auroc([0.9, 0.8, 0.4], [0.1, 0.5])
+        0.8333333333333334
+    """
+    a = _scores(id_scores, "id_scores")
+    b = _scores(ood_scores, "ood_scores")
+    both = np.concatenate([a, b])
+    order = np.argsort(both, kind="mergesort")
+    ranks = np.empty(both.size, dtype=np.float64)
+    # average ranks over ties (Mann-Whitney U)
+    _, first, counts = np.unique(both[order], return_index=True, return_counts=True)
+    ranks[order] = np.repeat(first + (counts + 1) / 2.0, counts)
+    u = ranks[: a.size].sum() - a.size * (a.size + 1) / 2.0
+    return float(u / (a.size * b.size))
+
+
+def _scores(scores: Any, name: str) -> np.ndarray:
+    s = real_array(scores, name, "[0.9, 0.2, 0.7]").astype(np.float64, copy=False)
+    if s.ndim != 1 or s.size == 0:
+        raise ConfigError(f"{name} must be a non-empty 1-D list of scores, got shape {s.shape}")
+    if not np.isfinite(s).all():
+        first = int(np.flatnonzero(~np.isfinite(s))[0])
+        raise ConfigError(f"{name} must be finite, got {s[first]} at index {first}; drop those samples")
+    return s
 
 
 def accuracy(probs: Any, labels: Any) -> float:
@@ -144,7 +185,7 @@ def bin_stats(probs: Any, labels: Any, n_bins: int = DEFAULT_BINS) -> BinStats:
         >>> s.count.tolist()[6:], s.accuracy.tolist()[6:]  # bins [0.6, 0.7), [0.7, 0.8), ..., and {1.0}
         ([1.0, 1.0, 0.0, 1.0, 0.0], [1.0, 0.0, 0.0, 1.0, 0.0])
     """
-    return _bin_stats(*_check_probs(probs, labels), _check_bins(n_bins))
+    return _bin_stats(*_check_probs(probs, labels), check_bins(n_bins))
 
 
 def _bin_stats(p: np.ndarray, y: np.ndarray, n_bins: int) -> BinStats:
@@ -206,7 +247,7 @@ def adaptive_ece(probs: Any, labels: Any, n_bins: int = DEFAULT_BINS) -> float:
         >>> round(adaptive_ece([[0.85, 0.15], [0.75, 0.25]], [0, 1], n_bins=2), 6)
         0.45
     """
-    return _adaptive_ece(*_check_probs(probs, labels), _check_bins(n_bins))
+    return _adaptive_ece(*_check_probs(probs, labels), check_bins(n_bins))
 
 
 def _adaptive_ece(p: np.ndarray, y: np.ndarray, n_bins: int) -> float:
@@ -229,7 +270,7 @@ def classwise_ece(probs: Any, labels: Any, n_bins: int = DEFAULT_BINS) -> float:
         >>> round(classwise_ece([[0.85, 0.15], [0.75, 0.25]], [0, 1], n_bins=10), 6)  # both classes: 0.45
         0.45
     """
-    return _classwise_ece(*_check_probs(probs, labels), _check_bins(n_bins))
+    return _classwise_ece(*_check_probs(probs, labels), check_bins(n_bins))
 
 
 def _classwise_ece(p: np.ndarray, y: np.ndarray, n_bins: int) -> float:
@@ -304,7 +345,7 @@ def evaluate_logits(
         >>> r.accuracy, round(r.nll, 4), r.n_bins  # NLL = (log(1 + e**-1) + log(1 + e**0.5)) / 2
         (0.5, 0.6437, 15)
     """
-    n_bins = _check_bins(n_bins)
+    n_bins = check_bins(n_bins)
     x, y = check_logits_labels(logits, labels)
     if calibrator is None:
         t = check_temperature(temperature)
@@ -312,8 +353,14 @@ def evaluate_logits(
         p = softmax(x, temperature=t)
         method = "temperature"
     else:
+        calibrator = check_probability_map(calibrator)
         lp = np.asarray(calibrator.log_probs(x), dtype=np.float64)
         p = np.asarray(calibrator.probs(x))
+        if lp.shape != x.shape or p.shape != x.shape or np.isnan(lp).any() or not np.isfinite(p).all():
+            raise ConfigError(
+                f"calibrator {calibrator.method!r} gave NaN, inf or misshapen probabilities for logits of shape "
+                f"{x.shape}; refit it or check its parameters"
+            )
         t = calibrator.temperature if calibrator.temperature is not None else 1.0
         method = calibrator.method
     nll_value = float(-np.mean(lp[np.arange(y.size), y]))

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from yolo_probs.core.checks import check_whole
 from yolo_probs.errors import ConfigError
 
 __all__ = ["load_names", "names_of"]
@@ -70,6 +71,7 @@ def load_names(spec: Any, num_classes: int, default: Any = None) -> tuple[str, .
 
     Raises :class:`ConfigError` when the count differs from ``num_classes``.
     """
+    num_classes = check_whole(num_classes, "num_classes", low=1)
     if spec is None:
         if default is not None:
             names = _as_tuple(default, "the model")

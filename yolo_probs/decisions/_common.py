@@ -15,9 +15,16 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import replace
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from yolo_probs.calibration import calibrator_from_dict
+from yolo_probs.calibration.folded import Folded
+from yolo_probs.core.checks import check_flag, check_number, check_whole
 from yolo_probs.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -26,12 +33,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CalibratedRule",
+    "Field",
+    "calibrator_difference",
     "calibrator_label",
     "check_entry",
+    "check_fields",
     "check_fraction",
+    "check_made_at",
     "made_at",
+    "profile_calibrator",
     "same_calibrator",
-    "take",
 ]
 
 
@@ -47,7 +58,90 @@ def check_fraction(value: Any, what: str, option: str | None = None) -> float:
     return float(value)
 
 
+@dataclass(frozen=True)
+class Field:
+    """One key of a decision entry: ``check(value, name) -> value`` (a one-line ConfigError naming ``name``).
+
+    Example:
+        >>> Field(lambda v, n: check_whole(v, n, low=1)).check("abc", "decisions.ood.k")
+        Traceback (most recent call last):
+        ...
+        yolo_probs.errors.ConfigError: decisions.ood.k must be a whole number >= 1, got 'abc' (str)
+    """
+
+    check: Callable[[Any, str], Any]
+    required: bool = True
+
+
+def number(**bounds: Any) -> Callable[[Any, str], float]:
+    """A :class:`Field` check: a finite number in ``bounds`` (:func:`~yolo_probs.core.checks.check_number`)."""
+    return lambda value, name: check_number(value, name, **bounds)
+
+
+def whole(low: int | None = None) -> Callable[[Any, str], int]:
+    """A :class:`Field` check: a whole number ``>= low``."""
+    return lambda value, name: check_whole(value, name, low=low)
+
+
+def fraction(value: Any, name: str) -> float:
+    """A :class:`Field` check: a number strictly between 0 and 1."""
+    return check_number(value, name, low=0.0, high=1.0, low_open=True, high_open=True)
+
+
+def flag(value: Any, name: str) -> bool:
+    """A :class:`Field` check: true or false (the string ``'no'`` is neither)."""
+    return check_flag(value, name)
+
+
+def text(value: Any, name: str) -> str:
+    """A :class:`Field` check: a string."""
+    if not isinstance(value, str):
+        raise ConfigError(f"{name} must be a string, got {value!r} ({type(value).__name__})")
+    return value
+
+
+def path_or_array(value: Any, name: str) -> Any:
+    """A :class:`Field` check: a file path (as a profile holds it) or an array (fitted, not yet saved)."""
+    if not isinstance(value, str | os.PathLike | np.ndarray):
+        raise ConfigError(f"{name} must be a file name, got {value!r} ({type(value).__name__})")
+    return value
+
+
+def calibrator_mapping(value: Any, name: str) -> dict[str, Any]:
+    """A :class:`Field` check: a calibrator's mapping (``to_dict()``) that :func:`calibrator_from_dict` accepts."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name} must be a calibrator mapping (method: ...), got {value!r}")
+    calibrator_from_dict(value, name=name)
+    return value
+
+
+def check_fields(entry: Any, key: str, fields: Mapping[str, Field]) -> dict[str, Any]:
+    """``decisions.<key>`` checked against its table of fields: a mapping, known keys, each value checked.
+
+    Returns a copy with the values as the checks give them (numbers as floats...). Every message names
+    the key (``decisions.ood.k``) and the value.
+
+    Example:
+        >>> check_fields({"k": "abc"}, "ood", {"k": Field(whole(1))})
+        Traceback (most recent call last):
+        ...
+        yolo_probs.errors.ConfigError: decisions.ood.k must be a whole number >= 1, got 'abc' (str)
+    """
+    if not isinstance(entry, dict):
+        raise ConfigError(f"decisions.{key} must be a mapping, got {entry!r}")
+    unknown = sorted(str(k) for k in entry if k not in fields)
+    if unknown:
+        raise ConfigError(
+            f"decisions.{key} has unknown keys {', '.join(unknown)}; allowed: {', '.join(fields)} (check the spelling)"
+        )
+    missing = [k for k, f in fields.items() if f.required and k not in entry]
+    if missing:
+        raise ConfigError(f"decisions.{key} lacks {', '.join(missing)}; re-run 'yolo-probs calibrate'")
+    return {k: fields[k].check(v, f"decisions.{key}.{k}") for k, v in entry.items()}
+
+
 def _close(a: Any, b: Any) -> bool:
+    a, b = (x.tolist() if isinstance(x, np.ndarray) else x for x in (a, b))
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
     if isinstance(a, list | tuple) and isinstance(b, list | tuple):
@@ -62,6 +156,33 @@ def same_calibrator(stored: dict[str, Any], current: dict[str, Any]) -> bool:
     return _close(stored, current)
 
 
+def profile_calibrator(profile: Any) -> dict[str, Any]:
+    """The calibrator mapping a profile applies: its ``calibrator``, else temperature scaling at its ``temperature``.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> profile_calibrator(SimpleNamespace(calibrator=None, temperature=1.5))
+        {'method': 'temperature', 'temperature': 1.5}
+    """
+    if profile.calibrator is not None:  # as the calibrator writes it (arrays from a calibrator file as lists)
+        return calibrator_from_dict(profile.calibrator).to_dict()
+    return {"method": "temperature", "temperature": float(profile.temperature)}
+
+
+def calibrator_difference(stored: dict[str, Any], current: dict[str, Any]) -> str:
+    """How two calibrator mappings differ, for a message: their labels, or the keys that differ in one method.
+
+    Example:
+        >>> calibrator_difference({"method": "vector", "bias": [0.0, 1.0]}, {"method": "vector", "bias": [0.0, 2.0]})
+        'vector calibration with another bias'
+    """
+    if stored.get("method") != current.get("method") or stored.get("method") == "temperature":
+        return calibrator_label(current)
+    keys = sorted({*stored, *current} - {"method"})
+    changed = [k for k in keys if k not in stored or k not in current or not _close(stored[k], current[k])]
+    return f"{calibrator_label(current)} with another {', '.join(changed) or 'parameters'}"
+
+
 def calibrator_label(data: dict[str, Any]) -> str:
     """A short human description: ``temperature 1.53`` or ``vector (...)``.
 
@@ -69,16 +190,20 @@ def calibrator_label(data: dict[str, Any]) -> str:
         >>> calibrator_label({"method": "temperature", "temperature": 1.534})
         'temperature scaling at T=1.534'
     """
-    if data.get("method") == "temperature":
-        return f"temperature scaling at T={data.get('temperature'):.4g}"
+    t, on_top = data.get("temperature"), data.get("tempered")
+    if data.get("method") == "temperature" and isinstance(t, numbers.Real):
+        return f"temperature scaling at T={t:.4g}"
+    if isinstance(on_top, numbers.Real):  # an export's folded calibration, a temperature applied over it
+        return f"{data.get('method')} calibration (folded into the model) at T={on_top:.4g}"
     return f"{data.get('method')} calibration"
 
 
-def check_entry(entry: Any, key: str, classifier: Any) -> dict[str, Any]:
+def check_entry(entry: Any, key: str, classifier: Any, profile: Any = None) -> dict[str, Any]:
     """A profile's ``decisions.<key>`` entry, checked: a mapping, made at the classifier's calibrator.
 
     Every kind's ``build`` starts here; ConfigError when the entry is not a mapping or when the
-    classifier's calibrator is not the one the entry was made at.
+    classifier's calibrator is not the one the entry was made at. With ``profile``, the message tells an
+    override (the classifier's calibrator is not the profile's: drop it) from an edited profile.
     """
     if not isinstance(entry, dict):
         raise ConfigError(f"decisions.{key} must be a mapping, got {entry!r}")
@@ -87,13 +212,34 @@ def check_entry(entry: Any, key: str, classifier: Any) -> dict[str, Any]:
         raise ConfigError(f"decisions.{key} has no 'calibrator' mapping; re-run 'yolo-probs calibrate'")
     current = classifier.calibrator.to_dict()
     if not same_calibrator(stored, current):
+        cal = classifier.calibrator
+        if isinstance(cal, Folded) and not same_calibrator(stored, cal.mapping):  # the model holds another one
+            todo, option = "use the model the profile was calibrated for (or its own profile)", "model"
+        elif profile is None or not same_calibrator(profile_calibrator(profile), current):
+            todo, option = "drop the temperature (or calibrator) override", "temperature"
+        else:
+            todo, option = "re-run 'yolo-probs calibrate'", None
         raise ConfigError(
             f"decisions.{key} was made at {calibrator_label(stored)}, but the model now uses "
-            f"{calibrator_label(current)}; drop the temperature override or re-run 'yolo-probs calibrate' "
-            "(decisions are never mixed with another calibration)",
-            option="temperature",
+            f"{calibrator_difference(stored, current)}; {todo} (decisions are never mixed with another calibration)",
+            option=option,
         )
     return entry
+
+
+def check_made_at(entry: dict[str, Any], key: str, profile: Any) -> None:
+    """ConfigError when a profile's ``decisions.<key>`` was made at another calibrator than the profile's own.
+
+    Only an edit makes them differ (``calibrate`` writes both from one fit): a temperature, a bias, a
+    calibrator file changed by hand.
+    """
+    stored, own = entry.get("calibrator"), profile_calibrator(profile)
+    if isinstance(stored, dict) and not same_calibrator(stored, own):
+        raise ConfigError(
+            f"decisions.{key}.calibrator is {calibrator_label(stored)}, but the profile's calibrator is "
+            f"{calibrator_difference(stored, own)}: the profile (or its calibrator file) was edited after "
+            "calibration; re-run 'yolo-probs calibrate'"
+        )
 
 
 def made_at(prediction: Prediction, stored: dict[str, Any]) -> bool:
@@ -106,21 +252,6 @@ def made_at(prediction: Prediction, stored: dict[str, Any]) -> bool:
         return False
     t = stored.get("temperature")
     return t is None or math.isclose(prediction.temperature, float(t), rel_tol=1e-6)
-
-
-def take(entry: dict[str, Any], key: str, name: str, kind: Any) -> Any:
-    """``entry[name]`` checked against ``kind`` (ConfigError naming ``decisions.<key>.<name>``)."""
-    if name not in entry:
-        raise ConfigError(f"decisions.{key} lacks '{name}'; re-run 'yolo-probs calibrate'")
-    value = entry[name]
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    ok = any(
-        (isinstance(value, numbers.Real) and not isinstance(value, bool)) if k is float else isinstance(value, k)
-        for k in kinds
-    )
-    if not ok or (isinstance(value, bool) and bool not in kinds):
-        raise ConfigError(f"decisions.{key}.{name} has the wrong type ({value!r}); re-run 'yolo-probs calibrate'")
-    return float(value) if float in kinds and not isinstance(value, int | bool) else value
 
 
 class CalibratedRule:

@@ -37,8 +37,27 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from yolo_probs.calibration import calibrator_from_dict
+from yolo_probs.core.checks import (
+    check_choice,
+    check_finite_array,
+    check_flag,
+    check_logits_labels,
+    check_number,
+    check_whole,
+)
 from yolo_probs.core.probs import TopClass
-from yolo_probs.decisions._common import CalibratedRule, check_entry, check_fraction, take
+from yolo_probs.decisions._common import (
+    CalibratedRule,
+    Field,
+    calibrator_mapping,
+    check_entry,
+    check_fields,
+    check_fraction,
+    flag,
+    fraction,
+    number,
+    whole,
+)
 from yolo_probs.decisions.base import DecisionKind
 from yolo_probs.errors import ConfigError
 
@@ -67,11 +86,72 @@ DEFAULT_PENALTY = 0.1
 DEFAULT_K_REG = 1
 
 
+def _qhat(value: Any, name: str) -> float | list[float]:
+    """A :class:`Field` check: one finite q-hat, or a non-empty list of them (one per class)."""
+    if isinstance(value, list | tuple | np.ndarray):
+        if len(value) == 0:
+            raise ConfigError(f"{name} must be a number or a list with one number per class, got an empty list")
+        return [check_number(v, f"{name}[{i}]") for i, v in enumerate(value)]
+    return check_number(value, name)
+
+
+#: The keys of a profile's ``decisions.conformal`` entry, each with its check.
+ENTRY: dict[str, Field] = {
+    "alpha": Field(fraction),
+    "score": Field(lambda v, n: check_choice(v, n, CONFORMAL_SCORES)),
+    "qhat": Field(_qhat),
+    "n": Field(whole(1), required=False),
+    "randomized": Field(flag, required=False),
+    "class_conditional": Field(flag, required=False),
+    "penalty": Field(number(low=0.0), required=False),
+    "k_reg": Field(whole(0), required=False),
+    "seed": Field(whole(0), required=False),
+    "calibrator": Field(calibrator_mapping),
+}
+
+
+def check_conformal_entry(entry: Any, num_classes: int | None = None) -> dict[str, Any]:
+    """A ``decisions.conformal`` entry checked key by key (:data:`ENTRY`); a q-hat per class when class-conditional.
+
+    Example:
+        >>> at = {"method": "temperature", "temperature": 1.0}
+        >>> check_conformal_entry({"alpha": 0.1, "score": "lac", "qhat": 0.8, "randomized": "no", "calibrator": at})
+        Traceback (most recent call last):
+        ...
+        yolo_probs.errors.ConfigError: decisions.conformal.randomized must be true or false, got 'no' (str)
+    """
+    checked = check_fields(entry, "conformal", ENTRY)
+    per_class = isinstance(checked["qhat"], list)
+    if "class_conditional" in checked and checked["class_conditional"] != per_class:
+        want = "a list with one q-hat per class" if checked["class_conditional"] else "one number"
+        raise ConfigError(
+            f"decisions.conformal.qhat must be {want} when class_conditional is "
+            f"{str(checked['class_conditional']).lower()}; re-run 'yolo-probs calibrate'"
+        )
+    if per_class and num_classes is not None and len(checked["qhat"]) != num_classes:
+        raise ConfigError(
+            f"decisions.conformal.qhat has {len(checked['qhat'])} values for {num_classes} classes; "
+            "re-run 'yolo-probs calibrate' for this model"
+        )
+    return checked
+
+
 def _check_probs(probs: Any) -> np.ndarray:
-    p = np.asarray(probs, dtype=np.float64)
-    if p.ndim != 2 or p.shape[1] < 1:
+    """``(N, C)`` probabilities as float64: finite, in [0, 1]; ConfigError naming ``probs`` otherwise."""
+    p = check_finite_array(probs, "probs", ndim=2)
+    if p.shape[1] < 1:
         raise ConfigError(f"conformal scores need (N, C) probabilities, got shape {p.shape}")
+    _in_unit_interval(p)
     return p
+
+
+def _in_unit_interval(p: np.ndarray) -> None:
+    outside = (p < 0.0) | (p > 1.0 + 1e-6)
+    if outside.any():
+        first = int(np.flatnonzero(outside.any(axis=1))[0])
+        raise ConfigError(
+            f"probs must be probabilities in [0, 1]; row {first} is not (calibrated probabilities, not logits)"
+        )
 
 
 def conformity_scores(
@@ -83,10 +163,9 @@ def conformity_scores(
     non-randomised score (``u = 1``).
     """
     p = _check_probs(probs)
+    score = check_choice(score, "score", CONFORMAL_SCORES, option="score")
     if score == "lac":
         return 1.0 - p
-    if score not in ("aps", "raps"):
-        raise ConfigError(f"unknown conformal score {score!r}; choose one of {', '.join(CONFORMAL_SCORES)}")
     order = np.argsort(-p, axis=1, kind="stable")
     ordered = np.take_along_axis(p, order, axis=1)
     cum = np.cumsum(ordered, axis=1)
@@ -102,10 +181,8 @@ def conformity_scores(
 
 def label_scores(probs: Any, labels: Any, score: str, **kwargs: Any) -> np.ndarray:
     """The non-conformity of each image's true label, ``(N,)``."""
-    s = conformity_scores(probs, score, **kwargs)
-    y = np.asarray(labels, dtype=np.int64).reshape(-1)
-    if y.shape[0] != s.shape[0]:
-        raise ConfigError(f"{s.shape[0]} rows of probabilities but {y.shape[0]} labels")
+    p, y = check_logits_labels(probs, labels, name="probs")
+    s = conformity_scores(p, score, **kwargs)
     return s[np.arange(y.size), y]
 
 
@@ -135,7 +212,7 @@ def min_samples(alpha: float) -> int:
 def conformal_quantile(scores: Any, alpha: float) -> float:
     """q-hat: the ``ceil((n + 1)(1 - alpha))``-th smallest score; ConfigError when that is beyond ``n``."""
     alpha = check_fraction(alpha, "alpha (the conformal error level)", option="conformal")
-    s = np.sort(np.asarray(scores, dtype=np.float64).reshape(-1))
+    s = np.sort(check_finite_array(scores, "scores", empty=True).reshape(-1))
     k = quantile_rank(s.size, alpha)
     if k > s.size:
         raise ConfigError(
@@ -161,7 +238,9 @@ def prediction_sets(
     """
     p = _check_probs(probs)
     s = conformity_scores(p, score, penalty=penalty, k_reg=k_reg, u=u)
-    q = np.asarray(qhat, dtype=np.float64)
+    q = check_finite_array(qhat, "qhat")
+    if q.ndim > 1 or (q.ndim == 1 and q.size != p.shape[1]):
+        raise ConfigError(f"qhat must be one number or one per class ({p.shape[1]}), got shape {q.shape}")
     member = s <= (q.reshape(1, -1) if q.ndim == 1 else q)
     if score != "lac" and u is None:
         member[np.arange(p.shape[0]), np.argmax(p, axis=1)] = True
@@ -191,13 +270,14 @@ def fit_conformal(
         (50, 'lac', 0.879)
     """
     alpha = check_fraction(alpha, "alpha (the conformal error level)", option="conformal")
-    if score not in CONFORMAL_SCORES:
-        raise ConfigError(
-            f"unknown conformal score {score!r}; choose one of {', '.join(CONFORMAL_SCORES)}", option="score"
-        )
-    p = _check_probs(probs)
-    y = np.asarray(labels, dtype=np.int64).reshape(-1)
-    u = np.random.default_rng(seed).uniform(size=p.shape[0]) if randomized else None
+    score = check_choice(score, "score", CONFORMAL_SCORES, option="score")
+    p, y = check_logits_labels(probs, labels, name="probs")
+    _in_unit_interval(p)
+    penalty = check_number(penalty, "penalty", low=0.0)
+    k_reg = check_whole(k_reg, "k_reg", low=0)
+    randomized = check_flag(randomized, "randomized")
+    class_conditional = check_flag(class_conditional, "class_conditional")
+    u = np.random.default_rng(check_whole(seed, "seed", low=0)).uniform(size=p.shape[0]) if randomized else None
     s = label_scores(p, y, score, penalty=penalty, k_reg=k_reg, u=u)
     entry: dict[str, Any] = {"alpha": alpha, "score": score}
     if class_conditional:
@@ -252,8 +332,8 @@ def evaluate_conformal(entry: dict[str, Any], probs: Any, labels: Any, names: An
         >>> r.coverage, r.mean_set_size, r.coverage_per_class
         (0.3333333333333333, 1.0, {'a': 0.5, 'b': 0.0})
     """
-    p = _check_probs(probs)
-    y = np.asarray(labels, dtype=np.int64).reshape(-1)
+    p, y = check_logits_labels(probs, labels, name="probs")
+    _in_unit_interval(p)
     member = sets_for(entry, p, np.random.default_rng(seed))
     hit = member[np.arange(y.size), y]
     sizes = member.sum(axis=1)
@@ -301,18 +381,10 @@ class ConformalRule(CalibratedRule):
     """
 
     def __init__(self, entry: dict[str, Any], num_classes: int | None = None) -> None:
-        take(entry, "conformal", "alpha", float)
-        score = take(entry, "conformal", "score", str)
-        if score not in CONFORMAL_SCORES:
-            raise ConfigError(f"decisions.conformal.score {score!r} is not one of {', '.join(CONFORMAL_SCORES)}")
-        qhat = take(entry, "conformal", "qhat", (float, list))
-        if isinstance(qhat, list) and num_classes is not None and len(qhat) != num_classes:
-            raise ConfigError(f"decisions.conformal.qhat has {len(qhat)} values for {num_classes} classes")
-        self.entry = entry
-        self.calibrator: dict[str, Any] = take(entry, "conformal", "calibrator", dict)
-
+        self.entry = check_conformal_entry(entry, num_classes)
+        self.calibrator: dict[str, Any] = self.entry["calibrator"]
         self._probs = calibrator_from_dict(self.calibrator)  # float64 probabilities, as at fitting
-        self.rng = np.random.default_rng(int(entry.get("seed", 0)))
+        self.rng = np.random.default_rng(self.entry.get("seed", 0))
 
     def decide(self, predictions: list[Prediction], rows: list[int], output: BackendOutput) -> list[dict[str, Any]]:
         """The ``set`` of each prediction: its members, most probable first."""
@@ -362,7 +434,7 @@ def evaluate(entry: dict[str, Any], result: Any, classifier: Any, options: dict[
 
 def build(entry: dict[str, Any], profile: Any, classifier: Any) -> ConformalRule:
     """The rule a profile's ``decisions.conformal`` entry describes (registered under ``"conformal"``)."""
-    return ConformalRule(check_entry(entry, "conformal", classifier), len(classifier.names))
+    return ConformalRule(check_entry(entry, "conformal", classifier, profile), len(classifier.names))
 
 
-KIND = DecisionKind(key="conformal", build=build, fit=fit, evaluate=evaluate)
+KIND = DecisionKind(key="conformal", build=build, fit=fit, evaluate=evaluate, check=check_conformal_entry)

@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,8 +33,21 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from yolo_probs._util.hashing import file_sha256
+from yolo_probs.core.checks import check_choice, check_finite_array, check_logits, check_number, check_whole
 from yolo_probs.core.probs import softmax
-from yolo_probs.decisions._common import CalibratedRule, check_entry, check_fraction, take
+from yolo_probs.decisions._common import (
+    CalibratedRule,
+    Field,
+    calibrator_mapping,
+    check_entry,
+    check_fields,
+    check_fraction,
+    fraction,
+    number,
+    path_or_array,
+    text,
+    whole,
+)
 from yolo_probs.decisions.base import DecisionKind
 from yolo_probs.errors import ConfigError
 from yolo_probs.inputs.labelled import list_unknowns
@@ -71,6 +85,36 @@ DEFAULT_K = 1  # best of k = 1, 5, 10, 50 on the digits study (a bank of a few h
 #: Most calibration images kept in a k-NN feature bank (a random subset beyond that).
 MAX_BANK = 5000
 
+#: The keys of a profile's ``decisions.ood`` entry, each with its check.
+ENTRY: dict[str, Field] = {
+    "score": Field(lambda v, n: check_choice(v, n, OOD_SCORES)),
+    "tpr": Field(fraction, required=False),
+    "k": Field(whole(1), required=False),
+    "threshold": Field(number()),
+    "n": Field(whole(1), required=False),
+    "calibrator": Field(calibrator_mapping),
+    "bank": Field(path_or_array, required=False),
+    "bank_sha256": Field(text, required=False),
+}
+
+
+def check_ood_entry(entry: Any) -> dict[str, Any]:
+    """A ``decisions.ood`` entry checked key by key (:data:`ENTRY`); a knn entry needs its bank.
+
+    Example:
+        >>> check_ood_entry({"score": "energy", "threshold": float("nan"), "calibrator": {"method": "temperature",
+        ...                  "temperature": 1.0}})
+        Traceback (most recent call last):
+        ...
+        yolo_probs.errors.ConfigError: decisions.ood.threshold must be a finite number, got nan (float)
+    """
+    checked = check_fields(entry, "ood", ENTRY)
+    if checked["score"] == "knn" and "bank" not in checked:
+        raise ConfigError("decisions.ood uses the knn score but names no feature bank; re-run 'yolo-probs calibrate'")
+    if isinstance(checked.get("bank"), str | os.PathLike) and "bank_sha256" not in checked:
+        raise ConfigError("decisions.ood.bank has no bank_sha256 beside it; re-run 'yolo-probs calibrate'")
+    return checked
+
 
 def _logsumexp(x: np.ndarray) -> np.ndarray:
     m = np.max(x, axis=1, keepdims=True)
@@ -98,7 +142,7 @@ def ood_scores(
         temperature: the temperature of ``energy`` (and of the default ``probs``).
         features, bank, k, leave_one_out: for ``knn`` (see :func:`knn_scores`).
     """
-    z = np.asarray(logits, dtype=np.float64)
+    z = check_logits(logits)
     if z.ndim != 2:
         raise ConfigError(f"OOD scores need (N, C) logits, got shape {z.shape}")
     if score == "energy":
@@ -141,13 +185,17 @@ def knn_scores(
         >>> knn_scores(np.array([[2.0, 0.0]]), bank, k=1).round(3).tolist()
         [-0.0]
     """
-    q = normalize(features)
-    b = np.asarray(bank, dtype=np.float32)
+    q = normalize(check_finite_array(features, "features", ndim=2))
+    b = check_finite_array(bank, "bank", ndim=2).astype(np.float32)
     if q.ndim != 2 or b.ndim != 2 or q.shape[1] != b.shape[1]:
         raise ConfigError(f"features {q.shape} and feature bank {b.shape} do not match; re-run 'yolo-probs calibrate'")
-    kk = int(k) + (1 if leave_one_out else 0)
-    if not 1 <= kk <= b.shape[0]:
-        raise ConfigError(f"k={k} needs at least {kk} images in the feature bank, it has {b.shape[0]}; lower k")
+    k = check_whole(k, "k", low=1, option="ood_k")
+    kk = k + (1 if leave_one_out else 0)
+    if kk > b.shape[0]:
+        images = f"{kk} images" + (" (k and the image itself)" if leave_one_out else "")
+        raise ConfigError(
+            f"k={k} needs at least {images} in the feature bank, it has {b.shape[0]}; lower k", option="ood_k"
+        )
     out = np.empty(q.shape[0], dtype=np.float64)
     for start in range(0, q.shape[0], chunk):
         sims = q[start : start + chunk] @ b.T  # cosine similarity of unit vectors
@@ -158,7 +206,7 @@ def knn_scores(
 
 def threshold_at_tpr(scores: np.ndarray, tpr: float) -> float:
     """The largest threshold such that at least a fraction ``tpr`` of ``scores`` are ``>=`` it."""
-    s = np.sort(np.asarray(scores, dtype=np.float64))
+    s = np.sort(check_finite_array(scores, "scores", empty=True).reshape(-1))
     if s.size == 0:
         raise ConfigError("no in-distribution scores to choose a threshold on")
     n_reject = int(np.floor((1.0 - check_fraction(tpr, "the OOD true-positive rate")) * s.size + 1e-9))
@@ -167,8 +215,8 @@ def threshold_at_tpr(scores: np.ndarray, tpr: float) -> float:
 
 def auroc(id_scores: np.ndarray, ood_scores_: np.ndarray) -> float:
     """Area under the ROC curve for telling in-distribution (positive, higher) from OOD; ties count 1/2."""
-    a = np.asarray(id_scores, dtype=np.float64)
-    b = np.asarray(ood_scores_, dtype=np.float64)
+    a = check_finite_array(id_scores, "id_scores", empty=True).reshape(-1)
+    b = check_finite_array(ood_scores_, "ood_scores", empty=True).reshape(-1)
     if a.size == 0 or b.size == 0:
         raise ConfigError("AUROC needs in-distribution and OOD scores")
     both = np.concatenate([a, b])
@@ -186,7 +234,8 @@ def auroc(id_scores: np.ndarray, ood_scores_: np.ndarray) -> float:
 def fpr_at_tpr(id_scores: np.ndarray, ood_scores_: np.ndarray, tpr: float = 0.95) -> float:
     """Fraction of OOD scores accepted at the threshold that accepts ``tpr`` of the in-distribution ones."""
     t = threshold_at_tpr(id_scores, tpr)
-    return float(np.mean(np.asarray(ood_scores_) >= t))
+    b = check_finite_array(ood_scores_, "ood_scores")
+    return float(np.mean(b >= t))
 
 
 @dataclass(frozen=True)
@@ -222,17 +271,35 @@ def fit_ood(
         (0.9, 200)
     """
     tpr = check_fraction(tpr, "the OOD true-positive rate (ood_tpr)", option="ood_tpr")
-    if score not in OOD_SCORES:
-        raise ConfigError(f"unknown OOD score {score!r}; choose one of {', '.join(OOD_SCORES)}", option="ood_score")
-    z = np.asarray(logits, dtype=np.float64)
+    score = check_choice(score, "score", OOD_SCORES, option="ood_score")
+    z = check_logits(logits)
+    if z.ndim != 2:
+        raise ConfigError(f"logits must be (N, C): one row per calibration image, got shape {z.shape}")
+    if not all(callable(getattr(calibrator, m, None)) for m in ("probs", "to_dict")):
+        raise ConfigError(
+            f"calibrator must be a calibrator (e.g. TemperatureScaling(1.0)), got {calibrator!r}", option="calibrator"
+        )
+    k = check_whole(k, "k", low=1, option="ood_k")
+    if features is not None:
+        features = check_finite_array(features, "features", ndim=2)
+        if features.shape[0] != z.shape[0]:
+            raise ConfigError(
+                f"features has {features.shape[0]} rows but logits has {z.shape[0]}: one feature row per image"
+            )
     t = calibrator.temperature or 1.0
     entry: dict[str, Any] = {"score": score, "tpr": tpr}
     bank = None
     if score == "knn":
         if features is None:
             raise ConfigError("the knn score needs the features entering the final layer", option="ood_score")
+        if k >= min(z.shape[0], check_whole(max_bank, "max_bank", low=2)):
+            raise ConfigError(
+                f"k={k} needs more than {k} calibration images in the feature bank (each is scored leaving "
+                f"itself out), got {min(z.shape[0], max_bank)}; lower k",
+                option="ood_k",
+            )
         bank, s = knn_bank(features, k, max_bank, seed)
-        entry["k"] = int(k)
+        entry["k"] = k
     else:
         s = ood_scores(score, z, probs=calibrator.probs(z), temperature=t)
     entry.update(threshold=threshold_at_tpr(s, tpr), n=int(z.shape[0]), calibrator=calibrator.to_dict())
@@ -250,7 +317,7 @@ def knn_bank(features: np.ndarray, k: int, max_bank: int = MAX_BANK, seed: int =
         >>> bank.dtype, bank.shape, s.shape
         (dtype('float16'), (2, 2), (3,))
     """
-    feats = normalize(features)
+    feats = normalize(check_finite_array(features, "features", ndim=2))
     keep = np.arange(feats.shape[0])
     if keep.size > max_bank:
         keep = np.sort(np.random.default_rng(seed).choice(keep.size, max_bank, replace=False))
@@ -297,7 +364,9 @@ def evaluate_ood(
         >>> r.auroc, r.tpr, r.fpr
         (0.6666666666666666, 1.0, 0.5)
     """
-    a, b = np.asarray(id_scores, dtype=np.float64), np.asarray(ood, dtype=np.float64)
+    a = check_finite_array(id_scores, "id_scores").reshape(-1)
+    b = check_finite_array(ood, "ood").reshape(-1)
+    threshold = check_number(threshold, "threshold")
     base: dict[str, Any] | None = None
     if baseline is not None and score != "msp":
         base = {"score": "msp", "auroc": auroc(*baseline), "fpr95": fpr_at_tpr(*baseline, 0.95)}
@@ -316,21 +385,35 @@ def evaluate_ood(
 
 def load_bank(entry: dict[str, Any]) -> np.ndarray:
     """The feature bank an ``ood`` entry names (a file checked against its sha256, or an array not yet saved)."""
+    entry = check_ood_entry(entry)
     if isinstance(entry.get("bank"), np.ndarray):
-        return np.asarray(entry["bank"], dtype=np.float32)
-    path = Path(take(entry, "ood", "bank", str))
+        return _checked_bank(entry["bank"], "decisions.ood.bank", entry)
+    path = Path(entry["bank"])
     if not path.is_file():
         raise ConfigError(f"feature bank {path} (decisions.ood.bank) not found; keep it beside the profile")
-    digest = take(entry, "ood", "bank_sha256", str)
-    if file_sha256(path) != digest:
+    if file_sha256(path) != entry["bank_sha256"]:
         raise ConfigError(
             f"feature bank {path} changed since calibration (sha256 differs); re-run 'yolo-probs calibrate'"
         )
     try:
         bank = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:
         raise ConfigError(f"cannot read feature bank {path} ({exc}); re-run 'yolo-probs calibrate'") from None
-    return np.asarray(bank, dtype=np.float32)
+    if not isinstance(bank, np.ndarray):  # an .npz archive
+        raise ConfigError(f"feature bank {path} is not one .npy array; re-run 'yolo-probs calibrate'")
+    return _checked_bank(bank, f"feature bank {path} (decisions.ood.bank)", entry)
+
+
+def _checked_bank(bank: Any, name: str, entry: dict[str, Any]) -> np.ndarray:
+    """A feature bank as float32: 2-D, finite, more rows than ``k``."""
+    try:
+        rows = check_finite_array(bank, name, ndim=2)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}; re-run 'yolo-probs calibrate'") from None
+    k = int(entry.get("k", DEFAULT_K))
+    if rows.shape[0] < k:
+        raise ConfigError(f"{name} holds {rows.shape[0]} images, fewer than decisions.ood.k={k}; lower k")
+    return rows.astype(np.float32)
 
 
 class OODRule(CalibratedRule):
@@ -349,17 +432,16 @@ class OODRule(CalibratedRule):
     """
 
     def __init__(self, entry: dict[str, Any], bank: np.ndarray | None = None) -> None:
-        self.score = take(entry, "ood", "score", str)
-        if self.score not in OOD_SCORES:
-            raise ConfigError(f"decisions.ood.score {self.score!r} is not one of {', '.join(OOD_SCORES)}")
-        self.threshold = take(entry, "ood", "threshold", float)
-        self.calibrator: dict[str, Any] = take(entry, "ood", "calibrator", dict)
+        entry = check_fields(entry, "ood", ENTRY)  # the bank comes as an argument here
+        self.score: str = entry["score"]
+        self.threshold: float = entry["threshold"]
+        self.calibrator: dict[str, Any] = entry["calibrator"]
         self.temperature = float(self.calibrator.get("temperature") or 1.0)
-        self.k = int(entry.get("k", DEFAULT_K))
-        self.bank = bank
+        self.k: int = entry.get("k", DEFAULT_K)
         self.needs_features = self.score == "knn"
         if self.needs_features and bank is None:
             raise ConfigError("decisions.ood uses knn but no feature bank was given")
+        self.bank = None if bank is None else _checked_bank(bank, "the feature bank", entry)
 
     def scores(self, logits: np.ndarray, probs: np.ndarray, features: np.ndarray | None) -> np.ndarray:
         """Typicality scores for a batch."""
@@ -464,9 +546,9 @@ def evaluate(entry: dict[str, Any], result: Any, classifier: Any, options: dict[
 
 def build(entry: dict[str, Any], profile: Any, classifier: Any) -> OODRule:
     """The rule a profile's ``decisions.ood`` entry describes (registered under ``"ood"``)."""
-    entry = check_entry(entry, "ood", classifier)
+    entry = check_entry(entry, "ood", classifier, profile)
     bank = load_bank(entry) if entry.get("score") == "knn" else None
     return OODRule(entry, bank)
 
 
-KIND = DecisionKind(key="ood", build=build, fit=fit, evaluate=evaluate, fit_needs_features=True)
+KIND = DecisionKind(key="ood", build=build, fit=fit, evaluate=evaluate, fit_needs_features=True, check=check_ood_entry)

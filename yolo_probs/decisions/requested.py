@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from yolo_probs.core.checks import check_flag, check_number, check_whole
 from yolo_probs.decisions import conformal as _cp
 from yolo_probs.decisions import ood as _ood
 from yolo_probs.decisions._common import check_fraction
@@ -65,6 +66,10 @@ class DecisionOptions:
                 f"unknown conformal score {self.score!r}; choose one of {', '.join(_cp.CONFORMAL_SCORES)}",
                 option="score",
             )
+        check_number(self.penalty, "penalty (the RAPS penalty)", low=0.0, option="penalty")
+        check_whole(self.k_reg, "k_reg (the RAPS rank without penalty)", low=0, option="k_reg")
+        check_flag(self.randomized, "randomized", option="randomized")
+        check_flag(self.class_conditional, "class_conditional", option="class_conditional")
         if self.target_accuracy is not None:
             check_fraction(self.target_accuracy, "the target accuracy", option="target_accuracy")
         check_fraction(self.delta, "delta (the risk of missing the target)", option="delta")

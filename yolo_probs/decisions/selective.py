@@ -23,7 +23,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from yolo_probs._util.deprecation import moved_names
-from yolo_probs.decisions._common import CalibratedRule, check_entry, check_fraction, take
+from yolo_probs.core.checks import check_finite_array, check_number, check_whole, to_numpy
+from yolo_probs.decisions._common import (
+    CalibratedRule,
+    Field,
+    calibrator_mapping,
+    check_entry,
+    check_fields,
+    check_fraction,
+    fraction,
+    number,
+    whole,
+)
 from yolo_probs.decisions.base import DecisionKind
 from yolo_probs.errors import ConfigError
 
@@ -49,6 +60,31 @@ __getattr__ = moved_names(__name__, {"plot_risk_coverage": "yolo_probs.outputs.p
 #: Most candidate thresholds tested (quantiles of the confidences beyond that).
 MAX_CANDIDATES = 2000
 
+#: The keys of a profile's ``decisions.reject`` entry (:meth:`RejectChoice.to_entry`), each with its check.
+ENTRY: dict[str, Field] = {
+    "min_prob": Field(number(low=0.0, high=1.0)),
+    "target_accuracy": Field(fraction, required=False),
+    "delta": Field(fraction, required=False),
+    "n": Field(whole(1), required=False),
+    "coverage": Field(number(low=0.0, high=1.0), required=False),
+    "accuracy": Field(number(low=0.0, high=1.0), required=False),
+    "error_bound": Field(number(low=0.0, high=1.0), required=False),
+    "calibrator": Field(calibrator_mapping),
+}
+
+
+def check_reject_entry(entry: Any) -> dict[str, Any]:
+    """A ``decisions.reject`` entry checked key by key (:data:`ENTRY`).
+
+    Example:
+        >>> check_reject_entry({"min_prob": float("nan"), "target_accuracy": 0.9,
+        ...                     "calibrator": {"method": "temperature", "temperature": 1.0}})
+        Traceback (most recent call last):
+        ...
+        yolo_probs.errors.ConfigError: decisions.reject.min_prob must be a finite number in [0, 1], got nan (float)
+    """
+    return check_fields(entry, "reject", ENTRY)
+
 
 def _log_factorials(n: int) -> np.ndarray:
     return np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, n + 1, dtype=np.float64)))])
@@ -61,6 +97,9 @@ def binomial_cdf(k: int, n: int, p: float, _logfact: np.ndarray | None = None) -
         >>> round(binomial_cdf(1, 10, 0.2), 6)
         0.37581
     """
+    n = check_whole(n, "n", low=0)
+    k = check_whole(k, "k", low=0)
+    p = check_number(p, "p", low=0.0, high=1.0)
     if k >= n or p <= 0.0:
         return 1.0
     if p >= 1.0:
@@ -74,6 +113,9 @@ def binomial_cdf(k: int, n: int, p: float, _logfact: np.ndarray | None = None) -
 
 def binomial_upper_bound(errors: int, n: int, delta: float) -> float:
     """Clopper-Pearson upper bound: the largest error rate ``e`` with ``P(Binomial(n, e) <= errors) >= delta``."""
+    n = check_whole(n, "n", low=0)
+    errors = check_whole(errors, "errors", low=0)
+    delta = check_fraction(delta, "delta")
     if n == 0 or errors >= n:
         return 1.0
     lf = _log_factorials(n)
@@ -93,8 +135,10 @@ def risk_coverage(conf: np.ndarray, correct: np.ndarray) -> dict[str, np.ndarray
     Candidates are the distinct confidences (at most :data:`MAX_CANDIDATES` of their quantiles); they
     depend on the confidences only, never on the labels.
     """
-    c = np.asarray(conf, dtype=np.float64)
-    ok = np.asarray(correct, dtype=bool)
+    c = check_finite_array(conf, "conf").reshape(-1)
+    ok = _flags(correct)
+    if ok.size != c.size:
+        raise ConfigError(f"need as many confidences as correctness flags (got {c.size} and {ok.size})")
     order = np.argsort(-c, kind="stable")
     c_sorted, wrong_cum = c[order], np.cumsum(~ok[order])
     cand = np.unique(c)[::-1]
@@ -155,8 +199,10 @@ def choose_min_prob(
     """
     target = check_fraction(target_accuracy, "the target accuracy", option="target_accuracy")
     delta = check_fraction(delta, "delta (the risk of missing the target)", option="delta")
-    c = np.asarray(conf, dtype=np.float64).reshape(-1)
-    ok = np.asarray(correct, dtype=bool).reshape(-1)
+    c = check_finite_array(conf, "conf").reshape(-1)
+    if c.min() < 0.0 or c.max() > 1.0 + 1e-6:
+        raise ConfigError(f"conf must be top probabilities in [0, 1], got values from {c.min():g} to {c.max():g}")
+    ok = _flags(correct)
     if c.size == 0 or c.size != ok.size:
         raise ConfigError(f"need as many confidences as correctness flags (got {c.size} and {ok.size})")
     eps = 1.0 - target
@@ -183,6 +229,17 @@ def choose_min_prob(
         error_bound=float(bound[chosen]),
     )
     return choice, curve
+
+
+def _flags(correct: Any) -> np.ndarray:
+    """``correct`` as a flat bool array: bools, or 0/1 numbers (a NaN or a 2 is not a flag)."""
+    a = to_numpy(correct) if correct is not None else None
+    if a is not None and a.dtype == np.bool_:
+        return a.reshape(-1)
+    a = check_finite_array(correct, "correct", empty=True)
+    if not np.isin(a, (0.0, 1.0)).all():
+        raise ConfigError("correct must hold true/false (or 0/1) flags, one per confidence")
+    return a.astype(bool).reshape(-1)
 
 
 def _fixed_sequences(
@@ -230,7 +287,7 @@ class RejectReport:
     """The reject threshold on labelled images: how many are accepted and how accurate they are."""
 
     min_prob: float
-    target_accuracy: float
+    target_accuracy: float | None
     coverage: float
     accuracy: float | None
     accepted: int
@@ -248,13 +305,19 @@ def evaluate_reject(entry: dict[str, Any], conf: Any, correct: Any) -> RejectRep
         >>> r.coverage, r.accuracy
         (0.6666666666666666, 0.5)
     """
-    c = np.asarray(conf, dtype=np.float64)
-    ok = np.asarray(correct, dtype=bool)
-    accepted = c >= float(entry["min_prob"])
+    c = check_finite_array(conf, "conf").reshape(-1)
+    ok = _flags(correct)
+    if ok.size != c.size:
+        raise ConfigError(f"need as many confidences as correctness flags (got {c.size} and {ok.size})")
+    if not isinstance(entry, dict):
+        raise ConfigError(f"entry must be a decisions.reject mapping, got {entry!r}")
+    min_prob = ENTRY["min_prob"].check(entry.get("min_prob"), "decisions.reject.min_prob")
+    target = entry.get("target_accuracy")
+    accepted = c >= min_prob
     m = int(accepted.sum())
     return RejectReport(
-        min_prob=float(entry["min_prob"]),
-        target_accuracy=float(entry["target_accuracy"]),
+        min_prob=min_prob,
+        target_accuracy=None if target is None else fraction(target, "decisions.reject.target_accuracy"),
         coverage=m / c.size,
         accuracy=float(ok[accepted].mean()) if m else None,
         accepted=m,
@@ -279,9 +342,10 @@ class RejectRule(CalibratedRule):
     """
 
     def __init__(self, entry: dict[str, Any]) -> None:
-        self.min_prob = take(entry, "reject", "min_prob", float)
-        self.target_accuracy = float(entry.get("target_accuracy", float("nan")))
-        self.calibrator: dict[str, Any] = take(entry, "reject", "calibrator", dict)
+        entry = check_reject_entry(entry)
+        self.min_prob: float = entry["min_prob"]
+        self.target_accuracy: float | None = entry.get("target_accuracy")
+        self.calibrator: dict[str, Any] = entry["calibrator"]
 
     def decide(self, predictions: list[Prediction], rows: list[int], output: BackendOutput) -> list[dict[str, Any]]:
         """An empty ``top`` for each prediction below ``min_prob``."""
@@ -334,7 +398,7 @@ def evaluate(entry: dict[str, Any], result: Any, classifier: Any, options: dict[
 
 def build(entry: dict[str, Any], profile: Any, classifier: Any) -> RejectRule:
     """The rule a profile's ``decisions.reject`` entry describes (registered under ``"reject"``)."""
-    return RejectRule(check_entry(entry, "reject", classifier))
+    return RejectRule(check_entry(entry, "reject", classifier, profile))
 
 
-KIND = DecisionKind(key="reject", build=build, fit=fit, evaluate=evaluate)
+KIND = DecisionKind(key="reject", build=build, fit=fit, evaluate=evaluate, check=check_reject_entry)

@@ -31,8 +31,9 @@ from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 import numpy as np
 
 from yolo_probs._util.registry import Registry
+from yolo_probs.core.checks import check_path
 from yolo_probs.core.probs import check_temperature
-from yolo_probs.errors import ConfigError, SourceError
+from yolo_probs.errors import ConfigError, SourceError, first_line
 from yolo_probs.inputs.sources import IMAGE_SUFFIXES, ImageInput, InputFailure, StreamInput, expand
 from yolo_probs.outputs.files import open_output
 
@@ -98,11 +99,20 @@ def folder_label(source: str, names: Iterable[str]) -> str | None:
     return parent if parent and parent in set(names) else None
 
 
+def _holds_images(folder: Path) -> bool:
+    try:
+        return any(p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir())
+    except OSError:
+        return False
+
+
 def expand_class_folders(source: Any, names: Iterable[str]) -> Any:
-    """Replace each folder of class folders (``data/train`` holding ``0/``, ``1/``...) by its class folders.
+    """Replace each folder of class folders (``data/train`` holding ``0/``, ``1/``...) by its sub-folders.
 
     ``predict`` reads the images of a folder, not of its sub-folders; a labelled dataset split keeps
-    its images one level down, in folders named after the classes. Other sources are kept as given.
+    its images one level down, in folders named after the classes. A folder with no images of its own
+    is read one level down: its class folders, and every other (not hidden) sub-folder that holds
+    images, whose rows get no label, so that no image is left out. Other sources are kept as given.
 
     Example:
         >>> expand_class_folders(["photo.jpg"], ["cat", "dog"])
@@ -115,13 +125,15 @@ def expand_class_folders(source: Any, names: Iterable[str]) -> Any:
     out: list[Any] = []
     for item in items:
         folder = Path(item) if isinstance(item, str | os.PathLike) else None
-        if folder is None or not folder.is_dir():
+        if folder is None or not folder.is_dir() or _holds_images(folder):
             out.append(item)
             continue
-        entries = sorted(folder.iterdir())
-        has_images = any(p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES for p in entries)
-        subs = [p for p in entries if p.is_dir() and p.name in classes]
-        out.extend([str(p) for p in subs] if subs and not has_images else [item])
+        subs = [
+            p
+            for p in sorted(folder.iterdir())
+            if p.is_dir() and not p.name.startswith(".") and (p.name in classes or _holds_images(p))
+        ]
+        out.extend([str(p) for p in subs] if subs else [item])
     return out if isinstance(source, list | tuple) or len(out) != 1 else out[0]
 
 
@@ -146,12 +158,23 @@ def soft_label(prediction: Prediction, temperature: float) -> SoftLabel:
     )
 
 
+def _check_model(model: Any) -> None:
+    """ConfigError naming ``model`` unless it is a classifier such as :class:`~yolo_probs.api.model.YoloProbs`."""
+    if not all(hasattr(model, a) for a in ("predict_each", "names", "temperature", "decisions")):
+        raise ConfigError(
+            f"model must be a YoloProbs classifier, got {type(model).__name__}; "
+            "pass e.g. YoloProbs('model.pt', temperature=4)",
+            option="model",
+        )
+
+
 def iter_soft_labels(model: YoloProbs, source: Any) -> Iterator[SoftLabel | InputFailure]:
     """Stream a :class:`SoftLabel` per image or frame of ``source`` (an :class:`InputFailure` per bad input).
 
     ``model`` is a :class:`~yolo_probs.api.model.YoloProbs` built with the soft-label temperature
     (``YoloProbs(m, temperature=4)``); its decision rules are not applied.
     """
+    _check_model(model)
     temperature = model.temperature
     source = expand_class_folders(source, model.names)
     rules, model.decisions = model.decisions, []  # soft labels are probabilities only: no decision rule runs
@@ -274,12 +297,17 @@ def format_for_soft_labels(path: str | os.PathLike[str], fmt: str | None = None)
 
 @dataclass(frozen=True)
 class SoftLabelsResult:
-    """What :func:`write_soft_labels` wrote: the file, its format, rows written and the failed inputs."""
+    """What :func:`write_soft_labels` wrote: the file, its format, rows written and the failed inputs.
+
+    ``unlabelled`` counts the rows of still images whose folder is not a class of the model (``label``
+    null); video frames are not counted (they never have a label).
+    """
 
     path: Path
     format: str
     rows: int
     failures: list[InputFailure]
+    unlabelled: int = 0
 
 
 def _inputs(source: Any) -> list[str]:
@@ -338,6 +366,8 @@ def write_soft_labels(
         >>> result.rows, [f.source for f in result.failures], read_soft_labels(out)[0]["source"]
         (1, ['missing.png'], 'examples/images/digit_3.png')
     """
+    _check_model(model)
+    check_path(output, "output", "soft-labels.parquet")
     check_temperature(model.temperature)
     chosen = format_for_soft_labels(output, fmt)
     inputs = [*_inputs(source), *protect]
@@ -347,7 +377,7 @@ def write_soft_labels(
         "temperature": model.temperature,
         "model": str(getattr(getattr(model.backend, "yolo", None), "ckpt_path", "") or ""),
     }
-    rows = 0
+    rows = unlabelled = 0
     failures: list[InputFailure] = []
     # opened (and checked: not an input, writable) before any image is read
     with open_output(output, binary=True, inputs=inputs, example=example, keep_on_interrupt=True) as stream:
@@ -359,15 +389,19 @@ def write_soft_labels(
                 else:
                     sink.write(item)
                     rows += 1
+                    unlabelled += item.label is None and item.frame is None
                 if on_item is not None:
                     on_item(item)
         finally:
             sink.close()  # also on Ctrl-C: a whole file with the rows so far (the writer keeps it)
-    return SoftLabelsResult(Path(output), chosen, rows, failures)
+    return SoftLabelsResult(Path(output), chosen, rows, failures, unlabelled)
 
 
 def read_soft_labels(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Read a soft-label file (Parquet or JSON Lines) back as a list of row dicts.
+
+    Raises:
+        SourceError: the file is missing, or is not a soft-label file of its format (corrupt, truncated).
 
     Example:
         >>> read_soft_labels("missing.parquet")  # doctest: +ELLIPSIS
@@ -375,12 +409,41 @@ def read_soft_labels(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
         ...
         yolo_probs.errors.SourceError: missing.parquet: no such file; ...
     """
-    p = Path(path)
+    p = Path(check_path(path, "path", "soft-labels.parquet"))
     if not p.is_file():
         raise SourceError(str(p), "no such file; pass a file written by 'yolo-probs soft-labels'")
-    if format_for_soft_labels(p) == "jsonl":
-        with p.open(encoding="utf-8") as f:
-            return [json.loads(line) for line in f if line.strip()]
+    fmt = format_for_soft_labels(p)
+    if fmt == "jsonl":
+        return _read_jsonl(p)
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    return pq.read_table(str(p)).to_pylist()  # type: ignore[no-any-return]
+    try:
+        return pq.read_table(str(p)).to_pylist()  # type: ignore[no-any-return]
+    except (pa.ArrowException, OSError) as exc:
+        raise SourceError(
+            str(p), f"not a readable Parquet file ({first_line(exc)}); pass a file written by 'yolo-probs soft-labels'"
+        ) from None
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The rows of a JSON Lines file; SourceError naming the first line that is not a JSON object."""
+    rows: list[dict[str, Any]] = []
+    try:
+        with path.open(encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except ValueError as exc:
+                    row = exc
+                if not isinstance(row, dict):
+                    raise SourceError(
+                        str(path),
+                        f"line {number} is not a JSON object; pass a file written by 'yolo-probs soft-labels'",
+                    )
+                rows.append(row)
+    except UnicodeDecodeError:
+        raise SourceError(str(path), "is not UTF-8 text; pass a file written by 'yolo-probs soft-labels'") from None
+    return rows

@@ -22,16 +22,19 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import logging
 import numbers
 import os
 import tempfile
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from yolo_probs.backends.identify import is_ultralytics
 from yolo_probs.backends.ultralytics import load_classifier
+from yolo_probs.core.checks import check_path
 from yolo_probs.core.probs import check_temperature
 from yolo_probs.distill.loss import DEFAULT_ALPHA, DistillationLoss, check_alpha
 from yolo_probs.distill.teacher import Teacher
@@ -105,14 +108,13 @@ def check_distill_data(data: str | os.PathLike[str], names: Sequence[str]) -> tu
 class DistillEpoch:
     """Progress after one epoch: 1-based ``epoch`` of ``epochs``, mean training losses and validation metrics.
 
-    ``final`` is True for the last report, the validation of the best checkpoint.
+    Reported once per epoch; the final validation of the best checkpoint is :attr:`DistillResult.metrics`.
     """
 
     epoch: int
     epochs: int
     losses: dict[str, float]
     metrics: dict[str, float]
-    final: bool = False
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,26 @@ def _check_output(output: Path, protect: Sequence[Any]) -> None:
     check_output(output, option="output", inputs=inputs, what="a checkpoint", example="student.pt")
 
 
+def _check_arguments(data: Any, teacher: Any, student: Any, output: Any, progress: Any) -> None:
+    """ConfigError naming the argument whose type is wrong, before any model is loaded."""
+    check_path(data, "data", "examples/data/digits")
+    if teacher is None or isinstance(teacher, bool | numbers.Number):
+        raise ConfigError(
+            f"teacher must be a model (a checkpoint path, a YOLO object, a torch.nn.Module...), got {teacher!r}; "
+            "pass e.g. 'teacher.pt'",
+            option="teacher",
+        )
+    if not (isinstance(student, str | os.PathLike) and os.fspath(student)) and not is_ultralytics(student):
+        raise ConfigError(
+            f"student must be a model YAML or a .pt classifier, got {type(student).__name__}; "
+            "pass e.g. 'yolo26n-cls.yaml'",
+            option="student",
+        )
+    check_path(output, "output", "student.pt")
+    if progress is not None and not callable(progress):
+        raise ConfigError(f"progress must be a function or None, got {type(progress).__name__}", option="progress")
+
+
 def distill(
     data: str | os.PathLike[str],
     *,
@@ -207,9 +229,10 @@ def distill(
         epochs, batch, seed, device: Ultralytics training arguments.
         imgsz: the student's input size; None: the teacher's own (224 if unknown).
         teacher_imgsz: the size batches are resized to for the teacher; None: the teacher's own.
-        progress: called after every epoch with a :class:`DistillEpoch`.
+        progress: called once after every epoch with a :class:`DistillEpoch`.
         **train_args: any other Ultralytics training argument (``lr0``, ``fliplr``, ``workers``,
-            ``fraction``, ``project`` to keep the run folder, ...).
+            ``fraction``, ``project`` to keep the run folder, ...). Ultralytics' own log (its INFO lines
+            and progress bars) is off unless ``verbose=True``; its warnings still show.
 
     Returns:
         A :class:`DistillResult`; the checkpoint loads in ``YoloProbs`` and ``ultralytics.YOLO``.
@@ -226,6 +249,7 @@ def distill(
         ...
         yolo_probs.errors.ConfigError: temperature must be a finite number > 0, got 0; pass e.g. 1.5
     """
+    _check_arguments(data, teacher, student, output, progress)
     t = check_temperature(temperature)
     a = check_alpha(alpha)
     epochs = _check_whole(epochs, "epochs", "epochs")
@@ -246,15 +270,34 @@ def distill(
     out = Path(output)
     _check_output(out, [teacher, student, data])
     teach: Teacher | None = None
+    with _ultralytics_log(verbose=bool(train_args.get("verbose", False))):
+        try:
+            teach = Teacher(teacher, device=device, imgsz=teacher_imgsz)
+            check_distill_data(data, teach.names)
+            _check_student(student, teach.names)
+            size = imgsz or teach.imgsz or 224
+            return _train(data, teach, student, out, t, a, epochs, size, batch, device, seed, progress, train_args)
+        finally:
+            if teach is not None:
+                teach.close()
+
+
+@contextlib.contextmanager
+def _ultralytics_log(verbose: bool) -> Iterator[None]:
+    """Ultralytics' INFO lines and progress bars off inside the block (its warnings stay), unless ``verbose``.
+
+    Its logger prints the model table, every setting, the dataset scan and a progress bar per epoch on
+    stdout; :func:`distill` reports progress through ``progress`` instead. Its bars follow the logger's level.
+    """
+    from ultralytics.utils import LOGGER
+
+    level = LOGGER.level
+    if not verbose:
+        LOGGER.setLevel(max(level, logging.WARNING))
     try:
-        teach = Teacher(teacher, device=device, imgsz=teacher_imgsz)
-        check_distill_data(data, teach.names)
-        _check_student(student, teach.names)
-        size = imgsz or teach.imgsz or 224
-        return _train(data, teach, student, out, t, a, epochs, size, batch, device, seed, progress, train_args)
+        yield
     finally:
-        if teach is not None:
-            teach.close()
+        LOGGER.setLevel(level)
 
 
 def _train(
@@ -334,10 +377,10 @@ def _overrides(
 
 def _reporter(progress: Callable[[DistillEpoch], None]) -> Callable[[Any], None]:
     def report(trainer: Any) -> None:
+        if trainer.epoch + 1 > trainer.epochs:  # Ultralytics' final_eval of the best checkpoint fires again
+            return  # (with no losses): that is DistillResult.metrics, not an epoch
         losses = {k: float(v) for k, v in (trainer.tloss or {}).items()}
         metrics = {k: float(v) for k, v in (trainer.metrics or {}).items() if isinstance(v, int | float)}
-        final = trainer.epoch + 1 > trainer.epochs  # Ultralytics' final_eval reports at epochs + 1
-        epoch = min(trainer.epoch + 1, trainer.epochs)
-        progress(DistillEpoch(epoch, trainer.epochs, losses if not final else {}, metrics, final))
+        progress(DistillEpoch(trainer.epoch + 1, trainer.epochs, losses, metrics))
 
     return report

@@ -34,9 +34,10 @@ from yolo_probs.backends.identify import is_ultralytics
 from yolo_probs.backends.torch_module import load_module
 from yolo_probs.backends.ultralytics import load_classifier
 from yolo_probs.calibration import TemperatureScaling
+from yolo_probs.core.checks import check_path
 from yolo_probs.core.names import load_names, names_of
 from yolo_probs.errors import ConfigError, ModelError
-from yolo_probs.inputs.preprocess import Preprocess
+from yolo_probs.inputs.preprocess import Preprocess, check_size
 from yolo_probs.outputs.files import check_output, output_path
 
 if TYPE_CHECKING:
@@ -265,6 +266,7 @@ def export_folded(
         >>> export_folded(net, output=out, temperature=2.0, imgsz=32).layer
         'fc'
     """
+    _check_arguments(model, output, format, profile, imgsz)
     cal = calibrator if calibrator is not None else TemperatureScaling(temperature)
     fmt = _export_format(output, format, extra_outputs, cal)
     _check_paths(model, output, profile, fmt)
@@ -287,6 +289,26 @@ def export_folded(
             _write_metadata(produced, fmt, meta, final)
     t = cal.temperature if cal.temperature is not None else 1.0
     return ExportResult(Path(output), fmt, t, name, os.fspath(profile) if profile is not None else None, cal.method)
+
+
+def _check_arguments(model: Any, output: Any, format: Any, profile: Any, imgsz: Any) -> None:
+    """ConfigError naming the argument whose type is wrong, before anything is loaded or written."""
+    from torch import nn
+
+    if not (isinstance(model, str | os.PathLike | nn.Module) or is_ultralytics(model)) or (
+        isinstance(model, str | os.PathLike) and not os.fspath(model)
+    ):
+        raise ConfigError(
+            f"model must be a checkpoint path, an ultralytics.YOLO or a torch.nn.Module, got {type(model).__name__}; "
+            "pass e.g. 'yolo26n-cls.pt'",
+            option="model",
+        )
+    check_path(output, "output", "model.onnx")
+    if format is not None and not isinstance(format, str):
+        raise ConfigError(f"format must be one of {', '.join(EXPORT_FORMATS)} or None, got {format!r}", option="format")
+    if profile is not None:
+        check_path(profile, "profile", "profile.yaml")
+    check_size(imgsz, "imgsz", "imgsz")
 
 
 def _export_format(output: str | os.PathLike[str], format: str | None, extra_outputs: bool, cal: Calibrator) -> str:

@@ -220,10 +220,21 @@ def expand(sources: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -
 
 def _expand_folder(name: str) -> Iterator[Input]:
     """A folder's images and videos (sorted, not recursive); a failure first when it holds none."""
-    found = [x for f in sorted(glob.glob(os.path.join(glob.escape(name), "*"))) if (x := _classify_entry(f))]
+    entries = sorted(glob.glob(os.path.join(glob.escape(name), "*")))
+    found = [x for f in entries if (x := _classify_entry(f))]
     if not any(not isinstance(x, InputFailure) for x in found):
-        yield InputFailure(name, f"the folder holds no {_SUPPORTED}; point to a folder of images")
+        yield InputFailure(name, f"the folder holds no {_SUPPORTED}; {_subfolder_hint(name, entries)}")
     yield from found
+
+
+def _subfolder_hint(name: str, entries: list[str]) -> str:
+    """What to pass instead: the recursive pattern when the folder holds subfolders (class folders, say)."""
+    subfolders = [os.path.basename(e) for e in entries if os.path.isdir(e)]
+    if not subfolders:
+        return "point to a folder of images"
+    shown = ", ".join(subfolders[:3]) + (", ..." if len(subfolders) > 3 else "")
+    pattern = os.path.join(name, "**", "*")
+    return f"its subfolders ({shown}) are not read; to include them, pass the quoted pattern '{pattern}'"
 
 
 def _expand_glob(name: str) -> Iterator[Input]:

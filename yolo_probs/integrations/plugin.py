@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from yolo_probs.api.profile import load_profile
 from yolo_probs.backends.base import BackendOutput
+from yolo_probs.backends.identify import is_ultralytics
 from yolo_probs.backends.ultralytics import load_classifier
 from yolo_probs.calibration import TemperatureScaling
 from yolo_probs.core.capture import LogitCapture, find_logits_layer
@@ -120,8 +121,15 @@ def attach(
 
     Calling it again on the same model only changes the calibration and decisions.
     """
+    _check_model(model)
     if temperature is not None and calibrator is not None:
         raise ConfigError("pass temperature or calibrator, not both")
+    if calibrator is not None and not callable(getattr(calibrator, "probs", None)):
+        raise ConfigError(
+            f"calibrator must be a fitted calibrator (see yolo_probs.calibration), got {type(calibrator).__name__}; "
+            "pass e.g. TemperatureScaling(1.5), or temperature=1.5",
+            option="calibrator",
+        )
     decisions: list[Any] = []
     if temperature is not None:
         calibrator = TemperatureScaling(temperature)
@@ -144,8 +152,28 @@ def attach(
     return model
 
 
+def _check_model(model: Any) -> None:
+    """ConfigError naming ``model`` unless it is a loaded ``ultralytics.YOLO`` object (a path is not loaded for you)."""
+    if is_ultralytics(model) and callable(getattr(model, "add_callback", None)):
+        return
+    if isinstance(model, str | os.PathLike):
+        raise ConfigError(
+            f"model must be a loaded ultralytics.YOLO object, got the path {os.fspath(model)!r}; pass "
+            f"YOLO({os.fspath(model)!r}), or use YoloProbs({os.fspath(model)!r}) to classify without Ultralytics' API",
+            option="model",
+        )
+    raise ConfigError(
+        f"model must be a loaded ultralytics.YOLO object, got {type(model).__name__}; pass e.g. YOLO('yolo26n-cls.pt')",
+        option="model",
+    )
+
+
 def detach(model: YOLO) -> None:
-    """Undo :func:`attach`: Ultralytics' own probabilities come back and the hook is removed."""
+    """Undo :func:`attach`: Ultralytics' own probabilities come back and the hook is removed.
+
+    A model that was never attached is left as it is; anything but a ``YOLO`` object is a ConfigError.
+    """
+    _check_model(model)
     plugin = getattr(model, _STATE, None)
     if not isinstance(plugin, _Plugin):
         return

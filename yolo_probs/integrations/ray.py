@@ -28,6 +28,7 @@ import dataclasses
 import functools
 import logging
 import math
+import numbers
 import os
 import socket
 from collections.abc import Callable, Iterator, Sequence
@@ -46,7 +47,16 @@ from yolo_probs.outputs.parquet import schema, to_record
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["ActorPlan", "check_address", "connect", "plan_actors", "predict_files", "require_ray", "score_dataset"]
+__all__ = [
+    "ActorPlan",
+    "check_address",
+    "connect",
+    "plan_actors",
+    "predict_files",
+    "require_ray",
+    "resolve_address",
+    "score_dataset",
+]
 
 RAY_EXTRA = "pip install 'yolo-probs[ray]'"
 #: :func:`predict_files` starts one more actor per this many images, up to the plan's count.
@@ -93,11 +103,30 @@ def plan_actors(cpus: float, *, reserve: float = 0.1, batch_size: int = 256) -> 
         >>> plan_actors(2), plan_actors(64).actors, plan_actors(64).cpus_per_actor
         (ActorPlan(actors=2, cpus_per_actor=0.95, threads=1, batch_size=256), 64, 0.95)
     """
-    if not math.isfinite(cpus) or cpus <= reserve:
+    cpus = _real(cpus, "cpus", "2")
+    reserve = _real(reserve, "reserve", "0.1")
+    if reserve < 0:
+        raise ConfigError(f"reserve must be a number of CPUs >= 0, got {reserve:g}; pass e.g. 0.1", option="ray")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise ConfigError(f"batch_size must be a whole number >= 1, got {batch_size!r}; pass e.g. 256", option="ray")
+    if cpus <= reserve:
         raise ConfigError(f"the Ray cluster has {cpus:g} CPUs; it needs more than {reserve:g} to score images")
     actors = max(1, math.floor(cpus))
-    per_actor = min(0.95, round((cpus - reserve) / actors, 3))
-    return ActorPlan(actors=actors, cpus_per_actor=per_actor, batch_size=batch_size)
+    # rounded down to 1/1000 CPU, so that the actors never take more than the CPUs left after the reserve
+    per_actor = min(0.95, math.floor((cpus - reserve) / actors * 1000 + 1e-9) / 1000)
+    if per_actor <= 0:
+        raise ConfigError(f"the Ray cluster has {cpus:g} CPUs; it needs more than {reserve:g} to score images")
+    return ActorPlan(actors=actors, cpus_per_actor=per_actor, batch_size=int(batch_size))
+
+
+def _real(value: Any, name: str, example: str) -> float:
+    """``value`` as a finite float, else a :class:`ConfigError` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ConfigError(
+            f"{name} must be a finite number of CPUs, got {value!r} ({type(value).__name__}); pass e.g. {example}",
+            option="ray",
+        )
+    return float(value)
 
 
 def _output_schema(logits: bool) -> pa.Schema:
@@ -209,24 +238,84 @@ def score_dataset(
     )
 
 
+#: An HTTP/2 client preface and an empty SETTINGS frame: a gRPC server (Ray's GCS, the Ray Client server)
+#: answers with a SETTINGS frame of its own at once (RFC 9113, section 3.4).
+_HTTP2_HELLO = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+
+
+def _split(address: str) -> tuple[str, int] | None:
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _speaks_grpc(sock: socket.socket) -> str | None:
+    """None if the peer answers the HTTP/2 preface with a SETTINGS frame, else why it is not a Ray cluster."""
+    sock.sendall(_HTTP2_HELLO)
+    head = b""
+    while len(head) < 9:
+        chunk = sock.recv(9 - len(head))
+        if not chunk:
+            return "something else listens there: it closed the connection without a reply"
+        head += chunk
+    if head[3] != 4:  # frame type 4: SETTINGS
+        return "something else listens there: its reply is not gRPC"
+    return None
+
+
 def _reachable(address: str) -> str | None:
-    """None if ``host:port`` answers a TCP connection within :data:`CONNECT_TIMEOUT`, else the reason."""
-    target = address.removeprefix("ray://")
-    host, sep, port = target.rpartition(":")
-    if not sep or not port.isdigit():
+    """None if ``host:port`` answers as a gRPC server within :data:`CONNECT_TIMEOUT` seconds, else the reason.
+
+    A bare TCP check is not enough: Ray dials anything that accepts a connection and retries for minutes.
+    With ``RAY_USE_TLS`` set only the TCP connection is checked (the handshake is Ray's).
+    """
+    target = _split(address)
+    if target is None:
         return f"expected HOST:PORT or ray://HOST:PORT, got {address!r}"
     try:
-        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=CONNECT_TIMEOUT):
-            return None
+        with socket.create_connection(target, timeout=CONNECT_TIMEOUT) as sock:
+            if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+                return None
+            sock.settimeout(CONNECT_TIMEOUT)
+            return _speaks_grpc(sock)
+    except TimeoutError:
+        return f"no answer within {CONNECT_TIMEOUT:g} s: something else listens there, or a firewall is in the way"
     except OSError as exc:
         return exc.strerror or type(exc).__name__.replace("Error", " error").lower().strip() or "no answer"
 
 
-def check_address(address: str | None) -> None:
-    """Raise :class:`ConfigError` at once if ``address`` (``HOST:PORT``, ``ray://HOST:PORT``) does not answer.
+def resolve_address(address: str | None) -> tuple[str, str]:
+    """``(address, where it came from)``: what :func:`connect` dials for ``address``.
 
-    ``None``, ``"auto"`` and ``"local"`` need no check. The check is a TCP connection with a timeout of
-    :data:`CONNECT_TIMEOUT` seconds: something else listening there is found by Ray itself, later.
+    ``None`` or ``""`` (a bare ``--ray``): ``RAY_ADDRESS`` if set, else ``"local"`` (a new local cluster);
+    ``"auto"``: ``RAY_ADDRESS`` if set, else ``"auto"`` (Ray finds the cluster this node is in);
+    ``"local"``: a new local cluster, whatever ``RAY_ADDRESS`` says; anything else as given.
+
+    Example:
+        >>> resolve_address("local"), resolve_address("10.0.0.5:6379")
+        (('local', 'argument'), ('10.0.0.5:6379', 'argument'))
+    """
+    if address is not None and not isinstance(address, str):
+        raise ConfigError(
+            f"address must be text (HOST:PORT, ray://HOST:PORT, auto or local) or None, "
+            f"got {address!r} ({type(address).__name__})",
+            option="ray",
+        )
+    address = (address or "").strip()
+    env = os.environ.get("RAY_ADDRESS", "").strip()
+    if address in ("", "auto") and env:
+        return env, "RAY_ADDRESS"
+    return address or "local", "argument"
+
+
+def check_address(address: str | None) -> None:
+    """Raise :class:`ConfigError` at once if ``address`` (``HOST:PORT``, ``ray://HOST:PORT``) does not answer as Ray.
+
+    The address is resolved as :func:`connect` does (:func:`resolve_address`): ``"local"`` needs no check,
+    ``"auto"`` without ``RAY_ADDRESS`` is Ray's to find. The check is a TCP connection and an HTTP/2
+    hello, each with a timeout of :data:`CONNECT_TIMEOUT` seconds, so a port where nothing listens,
+    something silent or something that is not gRPC fails in seconds, not after Ray's minutes of retries.
 
     Example:
         >>> check_address("127.0.0.1:1")  # doctest: +ELLIPSIS
@@ -234,42 +323,52 @@ def check_address(address: str | None) -> None:
         ...
         yolo_probs.errors.ConfigError: the Ray cluster at 127.0.0.1:1 does not answer (...); start it with ...
     """
-    if address in (None, "auto", "local"):
+    resolved, origin = resolve_address(address)
+    if resolved in ("auto", "local"):
         return
-    reason = _reachable(address)
-    if reason is not None:
+    reason = _reachable(resolved)
+    if reason is None:
+        return
+    if origin == "RAY_ADDRESS":
         raise ConfigError(
-            f"the Ray cluster at {address} does not answer ({reason}); start it with 'ray start --head' "
-            "or check the address",
+            f"the Ray cluster at RAY_ADDRESS={resolved} (from the environment) does not answer ({reason}); "
+            "start it, unset RAY_ADDRESS, or pass local for a new local cluster",
             option="ray",
         )
+    raise ConfigError(
+        f"the Ray cluster at {resolved} does not answer ({reason}); start it with 'ray start --head' "
+        "or check the address",
+        option="ray",
+    )
 
 
 def connect(address: str | None = None) -> Any:
     """Connect to the Ray cluster at ``address`` (``"auto"``, ``HOST:PORT``, ``ray://HOST:PORT``), or start a local one.
 
-    ``None`` or ``""``: ``RAY_ADDRESS`` if set, else a new local cluster on this machine's CPUs. An
-    address that does not answer within :data:`CONNECT_TIMEOUT` seconds raises :class:`ConfigError`.
+    ``None`` or ``""``: ``RAY_ADDRESS`` if set, else a new local cluster on this machine's CPUs;
+    ``"local"``: a new local cluster even when ``RAY_ADDRESS`` is set (see :func:`resolve_address`). An
+    address that does not answer as a Ray cluster within :data:`CONNECT_TIMEOUT` seconds raises
+    :class:`ConfigError` (:func:`check_address`).
     """
+    resolved, _ = resolve_address(address)
     ray = require_ray()
     if ray.is_initialized():
         return ray
-    address = address or os.environ.get("RAY_ADDRESS") or None
     check_address(address)
 
     for name in ("ray", "ray.data"):  # Ray Data logs every execution on stderr
         logging.getLogger(name).setLevel(logging.ERROR)
     try:
         ray.init(
-            address=None if address == "local" else address,
+            address=resolved,  # "local" starts a new cluster and ignores RAY_ADDRESS; None would dial it
             logging_level=logging.ERROR,
             log_to_driver=False,
-            include_dashboard=False if address in (None, "local") else None,
+            include_dashboard=False if resolved == "local" else None,
         )
     except ConnectionError as exc:
         raise ConfigError(
             f"cannot connect to Ray ({str(exc).strip().splitlines()[0]}); start a cluster with 'ray start --head' "
-            "or leave the address out to start a local one",
+            "or pass local to start a local one",
             option="ray",
         ) from None
     ray.data.DataContext.get_current().enable_progress_bars = False

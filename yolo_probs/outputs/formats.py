@@ -109,8 +109,9 @@ class CsvWriter:
     """One row per (source, frame, rank); with ``logits`` a ``logit`` column holds that class's logit.
 
     When the predictions carry decisions (a profile with them), ``ood_score`` and ``unknown`` columns
-    and an ``in_set`` column (whether that class is in the conformal set) follow; the header is
-    written with the first prediction so it can say which.
+    and an ``in_set`` column (whether that class is in the conformal set) follow; predictions smoothed
+    over time (``--smooth``) have a ``raw_prob`` column after ``prob``: the frame's own probability of
+    that class. The header is written with the first prediction so it can say which.
     """
 
     name: ClassVar[str] = "csv"
@@ -125,8 +126,10 @@ class CsvWriter:
     def _start(self, prediction: Prediction | None) -> None:
         ood = prediction is not None and prediction.ood_score is not None
         sets = prediction is not None and prediction.set is not None
+        smoothed = prediction is not None and prediction.raw is not None
         self.header = (
             CSV_COLUMNS
+            + (("raw_prob",) if smoothed else ())
             + (("logit",) if self.logits else ())
             + (("ood_score", "unknown") if ood else ())
             + (("in_set",) if sets else ())
@@ -141,6 +144,8 @@ class CsvWriter:
         members = {c.index for c in prediction.set or ()}
         for rank, c in enumerate(prediction.top, start=1):
             row: list[Any] = [prediction.source, frame, prediction.temperature, rank, c.index, c.name, c.prob]
+            if "raw_prob" in self.header:  # smoothed over time: the frame's own probability beside it
+                row += [float(prediction.raw.probs[c.index]) if prediction.raw is not None else c.prob]
             row += [float(prediction.logits[c.index])] if self.logits else []
             if "ood_score" in self.header:
                 row += [prediction.ood_score, prediction.unknown]
@@ -178,6 +183,9 @@ class TableWriter:
             top += "  set {" + ", ".join(c.name for c in prediction.set) + "}"
         if prediction.unknown:
             top = f"UNKNOWN (ood {prediction.ood_score:.3g})  " + top
+        if prediction.raw is not None and prediction.raw.top:  # smoothed: the frame's own top class too
+            first = prediction.raw.top[0]
+            top += f"  (frame alone: {first.name} {percent(first.prob)})"
         logits = " ".join(f"{x:.3g}" for x in prediction.logits) if self.logits else ""
         frame = "" if prediction.frame is None else str(prediction.frame)
         self.records.append((prediction.source, frame, f"{prediction.temperature:g}", top, logits))

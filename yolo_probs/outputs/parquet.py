@@ -4,7 +4,8 @@ The columns are fixed, so every file a run writes (the local ``predict``, each R
 same schema and files from several runs concatenate: ``source``, ``frame``, ``temperature``, ``top``
 (a list of ``{index, name, prob}``), then the optional fields of
 :meth:`~yolo_probs.core.prediction.Prediction.to_dict` (``calibration``, ``ood_score``, ``unknown``,
-``set``) as nullable columns, and ``logits`` when asked for. :func:`read_records` turns a file back
+``set``, and for predictions smoothed over time ``smooth`` and ``raw``) as nullable columns, and
+``logits`` when asked for. :func:`read_records` turns a file back
 into exactly the dicts the JSON writer writes.
 
 Example:
@@ -23,7 +24,11 @@ Example:
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
+
+from yolo_probs.core.checks import check_path
+from yolo_probs.errors import SourceError, first_line
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -45,6 +50,11 @@ def schema(logits: bool = False) -> pa.Schema:
         ("ood_score", pa.float64()),
         ("unknown", pa.bool_()),
         ("set", ranked),
+        ("smooth", pa.struct([("half_life", pa.float64()), ("time", pa.float64()), ("reset", pa.bool_())])),
+        (
+            "raw",
+            pa.struct([("top", ranked), ("ood_score", pa.float64()), ("unknown", pa.bool_()), ("set", ranked)]),
+        ),
     ]
     if logits:
         fields.append(("logits", pa.list_(pa.float64())))
@@ -64,10 +74,33 @@ def records_table(records: list[dict[str, Any]], logits: bool | None = None) -> 
 
 
 def read_records(path: Any) -> list[dict[str, Any]]:
-    """The records of a predictions Parquet file (a path or binary file), as the JSON writer writes them."""
+    """The records of a predictions Parquet file (a path or binary file), as the JSON writer writes them.
+
+    Raises:
+        ConfigError: ``path`` is neither a path nor a binary file.
+        SourceError: the file is missing or not a readable Parquet file.
+
+    Example:
+        >>> read_records("missing.parquet")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        yolo_probs.errors.SourceError: missing.parquet: no such file; ...
+    """
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    return [to_record(row) for row in pq.read_table(path).to_pylist()]
+    if not callable(getattr(path, "read", None)):
+        check_path(path, "path", "predictions.parquet")
+        if not os.path.isfile(path):
+            raise SourceError(os.fspath(path), "no such file; pass a Parquet file written by 'yolo-probs predict'")
+    shown = os.fspath(path) if isinstance(path, str | os.PathLike) else "the file"
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise SourceError(
+            shown, f"not a readable Parquet file ({first_line(exc)}); pass a file written by 'yolo-probs predict'"
+        ) from None
+    return [to_record(row) for row in table.to_pylist()]
 
 
 def to_record(row: dict[str, Any]) -> dict[str, Any]:
@@ -77,9 +110,14 @@ def to_record(row: dict[str, Any]) -> dict[str, Any]:
         >>> to_record({"source": "a.jpg", "frame": None, "calibration": None, "ood_score": None, "unknown": None})
         {'source': 'a.jpg', 'frame': None}
     """
-    for key in ("calibration", "set"):
+    for key in ("calibration", "set", "smooth", "raw"):
         if key in row and row[key] is None:
             del row[key]
+    raw = row.get("raw")
+    if raw is not None:  # the frame's own fields, as to_dict leaves them out
+        for key in ("ood_score", "unknown", "set"):
+            if raw.get(key) is None:
+                raw.pop(key, None)
     if "ood_score" in row and row["ood_score"] is None:
         del row["ood_score"]
         row.pop("unknown", None)

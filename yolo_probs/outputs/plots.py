@@ -188,23 +188,37 @@ def plot_risk_coverage(
 ) -> Path:
     """Write the accuracy-coverage curve (empirical and guaranteed) with the chosen threshold marked.
 
-    Written as :func:`plot_reliability` writes (format from the suffix, the one file writer).
+    The thresholds the fixed-sequence test tried are drawn as dots where their guaranteed accuracy
+    reaches the target, and as a cross where it does not: each sequence of tests stops at its first
+    failure, so such a point is where the test stopped, not a stray result. The legend sits below the
+    axes, where it hides no line. Written as :func:`plot_reliability` writes (format from the suffix,
+    the one file writer).
     """
-    fig = _figure((6, 4.2), dpi=120)
+    fig = _figure((6.4, 5.2), dpi=120)
     fmt = _plot_format(path, fig)
+    _risk_coverage_axes(fig, curve, choice, title)
+    return _save(fig, path, fmt)
+
+
+def _risk_coverage_axes(fig: Any, curve: dict[str, np.ndarray], choice: RejectChoice, title: str) -> None:
+    """Draw the risk-coverage plot on ``fig`` (see :func:`plot_risk_coverage`)."""
     ax = fig.subplots()
     keep = curve["accepted"] > 0
     ax.plot(curve["coverage"][keep], curve["accuracy"][keep], label="accuracy of accepted images")
     tested = ~np.isnan(curve["error_bound"])
-    ax.plot(curve["coverage"][tested], 1 - curve["error_bound"][tested], ".", markersize=3,
-            label="guaranteed at the thresholds tested")  # fmt: skip
-    ax.axhline(choice.target_accuracy, color="grey", linestyle=":", label=f"target {choice.target_accuracy:g}")
+    bound = 1 - curve["error_bound"]
+    passed, failed = tested & (bound >= choice.target_accuracy), tested & (bound < choice.target_accuracy)
+    ax.plot(curve["coverage"][passed], bound[passed], ".", markersize=3, color="C1",
+            label="guaranteed accuracy at a threshold tested: passed")  # fmt: skip
+    if failed.any():
+        ax.plot(curve["coverage"][failed], bound[failed], "x", markersize=6, color="C3",
+                label="guaranteed accuracy below the target: the test stopped there")  # fmt: skip
+    ax.axhline(choice.target_accuracy, color="grey", linestyle=":", label=f"target accuracy {choice.target_accuracy:g}")
     ax.scatter([choice.coverage], [choice.accuracy], color="red", zorder=3,
-               label=f"min_prob {choice.min_prob:.4g}: coverage {choice.coverage:.1%}")  # fmt: skip
+               label=f"chosen: min_prob {choice.min_prob:.4g}, coverage {choice.coverage:.1%}")  # fmt: skip
     ax.set_xlabel("coverage (fraction of images accepted)")
     ax.set_ylabel("accuracy")
     ax.set_xlim(0, 1.02)
     ax.set_title(title or "risk-coverage (reject threshold)")
-    ax.legend(loc="lower left", fontsize=8)
+    fig.legend(loc="outside lower center", fontsize=8, ncols=1, frameon=False)
     ax.grid(alpha=0.3)
-    return _save(fig, path, fmt)

@@ -19,6 +19,8 @@ Example:
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 
 import cv2
@@ -73,6 +75,26 @@ class _Layout:
     corner: int
 
 
+def _number(value: object, name: str, low: float, high: float, example: str) -> float:
+    """``value`` as a float in ``[low, high]``, else a :class:`ConfigError` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= float(value) <= high:
+        raise ConfigError(
+            f"{name} must be a number in [{low:g}, {high:g}], got {value!r}; pass e.g. {example}", option=name
+        )
+    return float(value)
+
+
+def _color(value: object, name: str) -> _Color:
+    """``value`` as a BGR tuple of three whole numbers in [0, 255], else a :class:`ConfigError` naming ``name``."""
+    if (
+        not isinstance(value, tuple | list)
+        or len(value) != 3
+        or not all(isinstance(c, numbers.Integral) and not isinstance(c, bool) and 0 <= int(c) <= 255 for c in value)
+    ):
+        raise ConfigError(f"{name} must be a BGR colour of three whole numbers in [0, 255], got {value!r}", option=name)
+    return (int(value[0]), int(value[1]), int(value[2]))
+
+
 class OverlayDrawer:
     """Draw a prediction on a frame: top-k bars, temperature, FPS, uncertainty and the model's view.
 
@@ -111,20 +133,22 @@ class OverlayDrawer:
         set_color: _Color = (255, 255, 0),
     ) -> None:
         self.min_prob = check_min_prob(min_prob)
-        if not 0.0 <= alpha <= 1.0:
-            raise ConfigError(f"alpha must be in [0, 1], got {alpha!r}; pass e.g. 0.6")
-        self.alpha = float(alpha)
-        self.name_chars = max(2, int(name_chars))
-        self.show_view = show_view
-        self.panel_width = float(panel_width)
-        self.top_color = top_color
-        self.bar_color = bar_color
-        self.uncertain_color = uncertain_color
-        self.text_color = text_color
-        self.track_color = track_color
-        self.view_color = view_color
-        self.unknown_color = unknown_color
-        self.set_color = set_color
+        self.alpha: float = _number(alpha, "alpha", 0.0, 1.0, "0.6")
+        if isinstance(name_chars, bool) or not isinstance(name_chars, numbers.Integral):
+            raise ConfigError(
+                f"name_chars must be a whole number, got {name_chars!r}; pass e.g. 16", option="name_chars"
+            )
+        self.name_chars: int = max(2, int(name_chars))
+        self.show_view: bool = bool(show_view)
+        self.panel_width: float = _number(panel_width, "panel_width", 0.0, 1.0, "0.34")
+        self.top_color: _Color = _color(top_color, "top_color")
+        self.bar_color: _Color = _color(bar_color, "bar_color")
+        self.uncertain_color: _Color = _color(uncertain_color, "uncertain_color")
+        self.text_color: _Color = _color(text_color, "text_color")
+        self.track_color: _Color = _color(track_color, "track_color")
+        self.view_color: _Color = _color(view_color, "view_color")
+        self.unknown_color: _Color = _color(unknown_color, "unknown_color")
+        self.set_color: _Color = _color(set_color, "set_color")
         self._layouts: dict[tuple[int, int, int, tuple[str, ...]], _Layout] = {}
         self._labels: dict[tuple[str, ...], tuple[str, ...]] = {}
 
@@ -208,6 +232,8 @@ class OverlayDrawer:
         fps: float | None = None,
         paused: bool = False,
         help: bool = True,
+        status: str | None = None,
+        uncertain: bool | None = None,
     ) -> np.ndarray:
         """Draw ``prediction`` on ``frame`` (HxWx3 BGR uint8) in place and return it.
 
@@ -217,14 +243,32 @@ class OverlayDrawer:
             fps: frames per second to print, or None to leave it out.
             paused: print PAUSED in the header.
             help: draw the key help line along the bottom.
+            status: a line saying what is on screen (file, frame, time), drawn along the bottom.
+            uncertain: whether to show UNCERTAIN (a smoother's state, with hysteresis); None decides from
+                ``min_prob`` and this frame alone.
         """
-        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-            raise ConfigError(f"draw needs an HxWx3 uint8 BGR frame, got {frame.dtype} {frame.shape}")
+        if not isinstance(frame, np.ndarray):
+            raise ConfigError(
+                f"frame must be an HxWx3 uint8 BGR numpy array, got {type(frame).__name__}", option="frame"
+            )
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8 or frame.size == 0:
+            raise ConfigError(
+                f"frame must be an HxWx3 uint8 BGR image, got {frame.dtype} {frame.shape}", option="frame"
+            )
+        if fps is not None and (isinstance(fps, bool) or not isinstance(fps, numbers.Real) or not math.isfinite(fps)):
+            raise ConfigError(f"fps must be a finite number or None, got {fps!r}", option="fps")
+        if not isinstance(prediction, Prediction):
+            raise ConfigError(
+                f"prediction must be a yolo_probs Prediction, got {type(prediction).__name__}; "
+                "pass what YoloProbs.predict returns",
+                option="prediction",
+            )
         h, w = frame.shape[:2]
         labels = self._short_names(prediction.names)
         top = prediction.top
         lay = self._layout(h, w, len(top), tuple(labels[c.index] for c in top))
-        uncertain = self.min_prob is not None and prediction.top1conf < self.min_prob
+        if uncertain is None:
+            uncertain = self.min_prob is not None and prediction.top1conf < self.min_prob
         unknown = bool(prediction.unknown)  # not the same as uncertain: unlike anything the model was calibrated on
         members = {c.index for c in prediction.set} if prediction.set is not None else set()
 
@@ -242,6 +286,8 @@ class OverlayDrawer:
         self._draw_bars(frame, lay, prediction, labels, lead, members)
         if help:
             self._draw_help(frame, lay)
+        if status:
+            self._draw_status(frame, lay, status, above_help=help)
         return frame
 
     def _draw_header(
@@ -303,6 +349,24 @@ class OverlayDrawer:
         self._darken(frame, 0, hy0, frame.shape[1], hy1)
         thick = max(1, lay.thick - 1)
         cv2.putText(frame, HELP_TEXT, lay.help_org, _FONT, lay.help_scale, self.text_color, thick, cv2.LINE_AA)
+
+    def _draw_status(self, frame: np.ndarray, lay: _Layout, status: str, *, above_help: bool) -> None:
+        """What is on screen (file, frame, time), on a darkened band at the bottom (above the key help)."""
+        h, w = frame.shape[:2]
+        hy0, hy1 = lay.help_band
+        y1 = hy0 if above_help else h
+        y0 = max(0, y1 - (hy1 - hy0))
+        thick = max(1, lay.thick - 1)
+        text = status.encode("ascii", "replace").decode()  # Hershey fonts are ASCII only
+        scale = lay.font_scale * 0.9
+        width = cv2.getTextSize(text, _FONT, scale, thick)[0][0]
+        if width > w - 2 * lay.pad:  # too long: shrink a little, then cut from the left (the name's end matters)
+            scale = max(lay.help_scale, scale * (w - 2 * lay.pad) / width)
+            while len(text) > 4 and cv2.getTextSize(text, _FONT, scale, thick)[0][0] > w - 2 * lay.pad:
+                text = ".." + text[3:]
+        self._darken(frame, 0, y0, w, y1)
+        baseline = cv2.getTextSize(text, _FONT, scale, thick)[1]
+        cv2.putText(frame, text, (lay.pad, y1 - lay.pad - baseline), _FONT, scale, self.text_color, thick, cv2.LINE_AA)
 
     def _draw_view(self, frame: np.ndarray, lay: _Layout) -> None:
         """Corner brackets and thin edges around the centre square the model sees."""

@@ -21,12 +21,15 @@ import contextlib
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from yolo_probs._util.console import note
 from yolo_probs._util.deprecation import moved_names
+from yolo_probs.decisions.smoothing import TemporalSmoother, check_half_life
 from yolo_probs.errors import ConfigError, YoloProbsError
 from yolo_probs.overlay import controls, readers, recorder
 from yolo_probs.overlay.canvas import to_canvas
@@ -75,7 +78,8 @@ class OverlayStats:
     """What a run of the overlay did.
 
     Attributes:
-        frames: frames predicted and drawn.
+        frames: frames predicted and drawn (still images included).
+        stills: how many of them were still images (shown until a key, so no frame rate applies).
         dropped: live frames replaced by a newer one before the model got to them.
         corrupt: frames or images that could not be decoded and were skipped.
         failures: one line per skipped image (folders only).
@@ -90,6 +94,7 @@ class OverlayStats:
     """
 
     frames: int = 0
+    stills: int = 0
     dropped: int = 0
     corrupt: int = 0
     failures: list[str] = field(default_factory=list)
@@ -119,6 +124,11 @@ class _Run:
     fast: bool
     still_seconds: float
     snapshot_dir: str | os.PathLike[str]
+    #: Smoothing over time (``smooth=``), None without.
+    smoother: TemporalSmoother | None = None
+    #: In a window: the thread the model runs in, and the keys taken meanwhile (applied after the frame).
+    worker: ThreadPoolExecutor | None = None
+    pending: list[int] = field(default_factory=list)
     #: perf_counter() at the start, and when the last frame was drawn (for the frame rate).
     start: float = field(default_factory=time.perf_counter)
     last: float = 0.0
@@ -155,6 +165,7 @@ def run_overlay(
     window: str = WINDOW,
     fast: bool = False,
     still_seconds: float = 0.0,
+    smooth: float | None = None,
 ) -> OverlayStats:
     """Capture, predict, draw, show and record until the source ends, ``max_frames``, ``q`` or Ctrl-C.
 
@@ -173,6 +184,10 @@ def run_overlay(
         fast: in a window, show video files as fast as the model runs instead of at their own rate.
         still_seconds: in a window, how long each still image stays; 0 waits for a key (space, n,
             Enter move on; ``q`` quits).
+        smooth: a half-life in seconds: smooth the probabilities of video and live frames over time
+            (:class:`~yolo_probs.decisions.smoothing.TemporalSmoother`, by the reader's frame times;
+            the UNCERTAIN state gets its hysteresis; a temperature key starts the average afresh).
+            Still images are not smoothed (a note says so once).
 
     Ctrl-C (KeyboardInterrupt) while the loop runs stops it as ``q`` does: the recording is finished
     and published and the statistics are returned (``interrupted`` is True).
@@ -186,14 +201,16 @@ def run_overlay(
         raise ConfigError(f"max-frames must be a whole number >= 1, got {max_frames!r}")
     if not (still_seconds >= 0.0 and np.isfinite(still_seconds)):
         raise ConfigError(f"still delay must be a number of seconds >= 0 (0: until a key), got {still_seconds!r}")
+    half_life = check_half_life(smooth) if smooth is not None else None
     out = recorder.check_output(save, inputs=[source] if isinstance(source, str) else []) if save is not None else None
     if show:
         check_display()
     reader = readers.open_source(source) if isinstance(source, str) else source
+    drawer = drawer or OverlayDrawer()
     run = _Run(
         clf=clf,
         reader=reader,
-        drawer=drawer or OverlayDrawer(),
+        drawer=drawer,
         keys=controls.Controls(clf.temperature, clf.top_k, len(clf.names)),
         stats=OverlayStats(temperature=clf.temperature),
         recording=recorder.Recorder(out, reader.fps) if out is not None else None,
@@ -202,12 +219,14 @@ def run_overlay(
         fast=fast,
         still_seconds=still_seconds,
         snapshot_dir=snapshot_dir,
+        smoother=TemporalSmoother(half_life, min_prob=drawer.min_prob) if half_life is not None else None,
+        worker=ThreadPoolExecutor(1, thread_name_prefix="yolo-probs-overlay") if show else None,
     )
     try:
         while max_frames is None or run.stats.frames < max_frames:
             if run.needs_frame and not _next_frame(run):
                 break
-            if show and not _handle_key(run, _show(run)):
+            if show and not all(_handle_key(run, key) for key in _show(run)):
                 break
     except KeyboardInterrupt:  # Ctrl-C is the terminal's 'q', above all for a headless recording
         run.stats.interrupted = True
@@ -221,13 +240,14 @@ def _next_frame(run: _Run) -> bool:
     image = run.reader.read()
     if image is None:
         return False
-    run.pred = run.clf.predict(image)[0]
+    run.pred = _smoothed(run, _predict(run, image), image)
     # Small frames are drawn on an enlarged copy; the model got the original.
     canvas = to_canvas(image)
     # Drawing is in place; keep the clean frame only when a window may need a redraw.
     run.raw = canvas.copy() if run.show else None
-    run.shown = run.drawer.draw(canvas, run.pred, fps=run.smooth, paused=False, help=run.show)
+    run.shown = _draw(run, canvas, paused=False)
     run.stats.frames += 1
+    run.stats.stills += bool(run.reader.still)
     now = time.perf_counter()
     dt, run.last = now - run.last, now
     if dt > 0:  # exponential smoothing so the figure is readable while it changes
@@ -239,8 +259,35 @@ def _next_frame(run: _Run) -> bool:
     return True
 
 
-def _show(run: _Run) -> int:
-    """Show the drawn frame and wait for a key: long enough to keep a video file at its own rate."""
+def _smoothed(run: _Run, pred: Prediction, image: np.ndarray) -> Prediction:
+    """The prediction smoothed over time by the reader's frame time (a still image's as it is)."""
+    if run.smoother is None:
+        return pred
+    t = getattr(run.reader, "time", None)
+    if t is None or run.reader.still:
+        if not run.stats.stills:
+            note("smoothing does nothing on still images (only the frames of videos and streams are smoothed)")
+        return pred
+    return run.smoother.step(pred, t, image)
+
+
+def _draw(run: _Run, canvas: np.ndarray, *, paused: bool) -> np.ndarray:
+    """Draw the current prediction on ``canvas``, with the status line and the smoother's UNCERTAIN state."""
+    assert run.pred is not None
+    uncertain = run.smoother.uncertain if run.smoother is not None and run.pred.raw is not None else None
+    status = getattr(run.reader, "label", None)
+    if status and run.smoother is not None and run.pred.raw is not None:
+        status += f"  smoothed {run.smoother.half_life:g} s"
+    return run.drawer.draw(
+        canvas, run.pred, fps=run.smooth, paused=paused, help=run.show, status=status, uncertain=uncertain
+    )
+
+
+def _show(run: _Run) -> list[int]:
+    """Show the drawn frame, wait for a key (long enough to keep a video file at its own rate), take every key.
+
+    Keys typed faster than frames come (three ``+`` 12 ms apart) are all returned in order: none is lost.
+    """
     import cv2
 
     assert run.shown is not None  # a frame was drawn before the window shows anything
@@ -253,7 +300,36 @@ def _show(run: _Run) -> int:
         wait = max(1, round((run.due - now) * 1000))
     else:
         wait = 1
-    return int(cv2.waitKey(wait))
+    keys, run.pending = run.pending, []
+    _take_keys(keys, until=time.monotonic() + wait / 1000)
+    return keys or [-1]
+
+
+def _take_keys(keys: list[int], until: float) -> None:
+    """Add the window's keys to ``keys`` until ``until`` (monotonic), and any still pending after it.
+
+    OpenCV keeps only the last key of each batch of window events it handles, so keys are taken in
+    1 ms turns: each turn handles the events that came since the one before, one key at most when
+    they come 12 ms apart.
+    """
+    import cv2
+
+    while True:
+        key = int(cv2.waitKey(1))
+        if key != -1:
+            keys.append(key)
+        elif time.monotonic() >= until:
+            return
+
+
+def _predict(run: _Run, image: np.ndarray) -> Prediction:
+    """The frame's prediction; in a window the model runs in a thread while the keys are taken, so none is lost."""
+    if run.worker is None or run.shown is None:  # headless, or no window yet
+        return run.clf.predict(image)[0]
+    future = run.worker.submit(run.clf.predict, image)
+    while not future.done():
+        _take_keys(run.pending, until=0.0)
+    return future.result()[0]
 
 
 def _handle_key(run: _Run, key: int) -> bool:
@@ -267,6 +343,8 @@ def _handle_key(run: _Run, key: int) -> bool:
     if action == "quit":
         return False
     if action in ("temperature", "top_k"):
+        if run.smoother is not None and run.keys.temperature != run.clf.temperature:
+            run.smoother.reset()  # probabilities at two temperatures are not averaged together
         run.clf.temperature, run.clf.top_k = run.keys.temperature, run.keys.top_k
     if (
         action == "snapshot"
@@ -277,7 +355,7 @@ def _handle_key(run: _Run, key: int) -> bool:
     if action in ("temperature", "top_k", "pause") and run.raw is not None and run.pred is not None:
         # Re-draw the current frame at the new settings without a new forward pass.
         run.pred = run.pred.with_temperature(run.keys.temperature, top_k=run.keys.top_k)
-        run.shown = run.drawer.draw(run.raw.copy(), run.pred, fps=run.smooth, paused=run.keys.paused, help=True)
+        run.shown = _draw(run, run.raw.copy(), paused=run.keys.paused)
         run.last = time.perf_counter()
     return True
 
@@ -296,6 +374,8 @@ def _close(run: _Run) -> None:
     """Release the source, finish the recording and close the window (also after an error or Ctrl-C)."""
     import cv2
 
+    if run.worker is not None:
+        run.worker.shutdown(wait=True, cancel_futures=True)
     run.reader.close()
     if run.recording is not None:
         _check_recording(run.recording, run.stats)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -13,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import MODEL
+from tests.conftest import MODEL, ROOT
 from yolo_probs import YoloProbs
 from yolo_probs._util.threads import engine_threads
 from yolo_probs.backends import BACKENDS, BackendOptions, resolve_backend
@@ -154,10 +158,18 @@ def test_cache_hit_needs_no_export(cache, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "damage",
-    ["truncate", "flip-byte", "stale-version", "bad-json"],
+    ("damage", "why"),
+    [
+        ("truncate", "has a file 'logits.onnx' that does not match its sha256"),
+        ("flip-byte", "has a file 'logits.onnx' that does not match its sha256"),
+        ("stale-version", "has a meta.json that does not match its digest"),
+        ("stale-version-digest-updated", "was made for another version"),
+        ("bad-json", "has no readable meta.json"),
+    ],
 )
-def test_corrupt_or_stale_entry_is_rebuilt(tmp_path, monkeypatch, frames, reference, damage):
+def test_corrupt_or_stale_entry_is_rebuilt(tmp_path, monkeypatch, frames, reference, damage, why):
+    from yolo_probs.backends.engines.cache import record_digest
+
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     YoloProbs(MODEL, engine="onnxruntime")
     entry = _entry(tmp_path / "yolo-probs" / "engines", "onnxruntime")
@@ -169,16 +181,142 @@ def test_corrupt_or_stale_entry_is_rebuilt(tmp_path, monkeypatch, frames, refere
         data = bytearray(good)
         data[len(data) // 2] ^= 0xFF
         graph.write_bytes(bytes(data))
-    elif damage == "stale-version":
+    elif damage.startswith("stale-version"):
         meta = json.loads(meta_file.read_text())
         meta["version"] = "0.0.1"
+        if damage.endswith("digest-updated"):
+            meta["digest"] = record_digest(meta)
         meta_file.write_text(json.dumps(meta))
     else:
         meta_file.write_text("{not json")
-    with YoloProbs(MODEL, engine="onnxruntime") as clf:
+    with (
+        pytest.warns(EngineWarning, match=rf"^engine cache entry .*onnxruntime-\w+ {why}.*; rebuilding it \(several"),
+        YoloProbs(MODEL, engine="onnxruntime") as clf,
+    ):
         np.testing.assert_allclose(_probs(clf, frames, 1.0), _probs(reference, frames, 1.0), atol=1e-4)
     assert json.loads(meta_file.read_text())["version"] != "0.0.1"
     assert graph.read_bytes() == good  # rebuilt: the same graph again
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        pytest.param(lambda m: m.update(names=m["names"][::-1]), id="names-reversed"),
+        pytest.param(lambda m: m["preprocess"].update(mean=[0.5, 0.5, 0.5]), id="mean-edited"),
+        pytest.param(lambda m: m.update(imgsz=32), id="imgsz-edited"),
+        pytest.param(lambda m: m.pop("digest"), id="digest-removed"),
+    ],
+)
+def test_an_edited_meta_json_is_rebuilt_not_trusted(tmp_path, monkeypatch, frames, reference, edit):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    YoloProbs(MODEL, engine="onnxruntime")
+    meta_file = _entry(tmp_path / "yolo-probs" / "engines", "onnxruntime") / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    edit(meta)
+    meta_file.write_text(json.dumps(meta))
+    with pytest.warns(
+        EngineWarning,
+        match=r"^engine cache entry .* meta.json that does not match .*; rebuilding it \(several seconds\)$",
+    ):
+        clf = YoloProbs(MODEL, engine="onnxruntime")
+    assert clf.names == reference.names and clf.backend.preprocess.mean == reference_mean()
+    np.testing.assert_allclose(_probs(clf, frames, 1.0), _probs(reference, frames, 1.0), atol=1e-4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # repaired: the next run trusts it without a word
+        assert YoloProbs(MODEL, engine="onnxruntime").names == reference.names
+
+
+def reference_mean() -> tuple[float, ...]:
+    return Preprocess.ultralytics(64).mean
+
+
+@pytest.mark.parametrize("kind", ["file", "link-to-folder", "dangling-link"])
+def test_something_else_at_an_entry_path_is_replaced_by_the_entry(tmp_path, monkeypatch, frames, reference, kind):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    YoloProbs(MODEL, engine="onnxruntime")
+    entry = _entry(tmp_path / "xdg" / "yolo-probs" / "engines", "onnxruntime")
+    outside = tmp_path / "not-the-cache"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("someone else's")
+    shutil.rmtree(entry)
+    if kind == "file":
+        entry.write_text("not a cache entry")
+    else:
+        entry.symlink_to(outside if kind == "link-to-folder" else tmp_path / "nowhere")
+    with pytest.warns(
+        EngineWarning, match=r"^engine cache entry .* is not a folder; rebuilding it \(several seconds\)$"
+    ):
+        clf = YoloProbs(MODEL, engine="onnxruntime")
+    assert isinstance(clf.backend, EngineBackend)  # not the torch fallback
+    assert entry.is_dir() and not entry.is_symlink() and (entry / "meta.json").is_file()
+    assert sorted(outside.iterdir()) == [outside / "keep.txt"]  # a link's target is never touched
+    assert (outside / "keep.txt").read_text() == "someone else's"
+    np.testing.assert_allclose(_probs(clf, frames, 1.0), _probs(reference, frames, 1.0), atol=1e-4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert isinstance(YoloProbs(MODEL, engine="onnxruntime").backend, EngineBackend)
+
+
+def test_a_damaged_entry_is_one_line_on_the_command_line(tmp_path, monkeypatch, capsys):
+    from yolo_probs.cli import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    args = ["predict", str(MODEL.parents[1] / "images" / "digit_3.png"), "-m", str(MODEL), "--engine", "onnxruntime"]
+    assert main(args) == 0
+    entry = _entry(tmp_path / "yolo-probs" / "engines", "onnxruntime")
+    shutil.rmtree(entry)
+    entry.write_text("")
+    capsys.readouterr()
+    assert main(args) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        f"yolo-probs: warning: engine cache entry {entry} is not a folder; rebuilding it (several seconds)"
+    ]
+    assert main(args) == 0 and capsys.readouterr().err == ""  # repaired
+
+
+def test_a_temporary_cache_never_follows_a_link_in_the_shared_temp_folder(tmp_path, monkeypatch):
+    from yolo_probs.backends.engines.cache import writable_root
+
+    shared = tmp_path / "tmp"
+    shared.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(shared))
+    (shared / f"yolo-probs-engines-{os.getuid()}").symlink_to(elsewhere)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    root, notice = writable_root(blocker / "engines")
+    assert notice and root.parent == shared and not root.is_symlink() and root.is_dir()
+
+
+def test_an_unwritable_cache_home_keeps_onnxruntime_quiet(tmp_path, image_paths):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    env = {**os.environ, "XDG_CACHE_HOME": str(blocker), "TMPDIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    env.pop("ORT_DISABLE_TELEMETRY", None)
+    args = [str(image_paths[0]), "-m", str(MODEL), "-f", "json", "-o", str(tmp_path / "o.json")]
+    run = subprocess.run(
+        [sys.executable, "-m", "yolo_probs", "predict", *args, "--engine", "onnxruntime"],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    lines = run.stderr.splitlines()
+    assert [line for line in lines if not line.startswith("yolo-probs: ")] == []  # no telemetry_1ds.cc line
+    assert any("is not writable" in line for line in lines)
+
+
+def test_onnxruntime_import_leaves_the_environment_as_it_was(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    code = (
+        "import os; from yolo_probs._util.onnxruntime_env import import_onnxruntime, telemetry_folder_writable;"
+        "assert not telemetry_folder_writable(); import_onnxruntime(); print(os.environ.get('ORT_DISABLE_TELEMETRY'))"
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(blocker), "PYTHONPATH": str(ROOT)}
+    env.pop("ORT_DISABLE_TELEMETRY", None)
+    command = [sys.executable, "-c", code]
+    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert (run.returncode, run.stdout.strip(), run.stderr) == (0, "None", "")
 
 
 def test_unwritable_cache_falls_back_to_a_temporary_folder(tmp_path, monkeypatch):

@@ -37,10 +37,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from yolo_probs._util.console import note
 from yolo_probs._util.hashing import file_sha256
 from yolo_probs._util.threads import engine_threads
 from yolo_probs.backends.base import BACKENDS, BackendOptions, BackendOutput
-from yolo_probs.backends.engines.cache import CacheEntry, entry_key, open_entry, writable_root, write_entry
+from yolo_probs.backends.engines.cache import (
+    CacheEntry,
+    DamagedEntry,
+    entry_key,
+    open_entry,
+    writable_root,
+    write_entry,
+)
 from yolo_probs.backends.engines.graph import export_logits_onnx
 from yolo_probs.backends.identify import shown_model
 from yolo_probs.backends.ultralytics import UltralyticsBackend, check_options
@@ -236,8 +244,14 @@ def load_engine(engine: EngineFactory, model: Any, options: BackendOptions) -> A
         "batch_shape": engine.batch_shape(options.batch),
     }
     folder = _entry_folder(engine, options, expect)
-    entry, runner = _open_cached(engine, folder, expect, options.batch, intra)
+    entry, runner, damaged = _open_cached(engine, folder, expect, options.batch, intra)
     if entry is None:
+        if damaged:  # one line says both why and what happens
+            warnings.warn(
+                f"engine cache entry {folder} {damaged}; rebuilding it (several seconds)", EngineWarning, stacklevel=4
+            )
+        else:
+            _say_building(engine, model, folder.parent if digest is not None else None)
         # Built and checked on the CPU, where the engine runs (a GPU's TF32 convolutions would differ by 1e-3).
         hook = load_torch(model, options.with_(device="cpu"))  # ModelError: the model is unusable
         try:
@@ -259,6 +273,14 @@ def load_engine(engine: EngineFactory, model: Any, options: BackendOptions) -> A
     if digest is None:  # a private export: the session holds what it needs, so the files can go now
         shutil.rmtree(folder.parent, ignore_errors=True)
     return _engine_backend(engine, entry, runner, options)
+
+
+def _say_building(engine: EngineFactory, model: Any, cache: Path | None) -> None:
+    """One line on stderr before the export, which takes seconds with no other sign of life."""
+    when = (
+        f"once: later runs load it from {cache}" if cache is not None else "in every run: only checkpoints are cached"
+    )
+    note(f"building the {engine.name} engine for {shown_model(model)} (several seconds, {when})")
 
 
 def _check_engine_options(engine: EngineFactory, options: BackendOptions) -> None:
@@ -293,13 +315,18 @@ def _entry_folder(engine: EngineFactory, options: BackendOptions, expect: dict[s
 
 def _open_cached(
     engine: EngineFactory, folder: Path, expect: dict[str, Any], batch: int, threads: int
-) -> tuple[CacheEntry, Runner] | tuple[None, None]:
-    """The valid cache entry in ``folder`` and its runner, or ``(None, None)``: missing, stale, or it does not load."""
-    entry = open_entry(folder, expect)
+) -> tuple[CacheEntry, Runner, None] | tuple[None, None, str | None]:
+    """The valid cache entry in ``folder`` and its runner, or ``(None, None, why)``.
+
+    ``why`` is None when there is no entry, else what is wrong with it (edited, truncated, a file where
+    its folder should be, it does not load): the caller rebuilds it in place and says so in one line.
+    """
+    try:
+        entry = open_entry(folder, expect)
+    except DamagedEntry as exc:
+        return None, None, str(exc)
     if entry is None:
-        if folder.exists():
-            log.info("engine cache entry %s is stale or corrupt; rebuilding it", folder)
-        return None, None
+        return None, None, None
     try:
         runner = engine.open(entry, batch, threads)
         size = int(entry.meta["imgsz"])
@@ -307,9 +334,8 @@ def _open_cached(
         if logits.shape != (1, len(entry.meta["names"])):
             raise ValueError(f"output shape {list(logits.shape)}")
     except Exception as exc:  # a damaged entry whose files still hash right (engine upgrade in place...)
-        log.info("engine cache entry %s does not load (%s); rebuilding it", folder, _described(exc))
-        return None, None
-    return entry, runner
+        return None, None, f"does not load ({_described(exc)})"
+    return entry, runner, None
 
 
 def _engine_backend(engine: EngineFactory, entry: CacheEntry, runner: Runner, options: BackendOptions) -> EngineBackend:

@@ -4,9 +4,12 @@ The fast engines (:mod:`yolo_probs.backends.engines.ort`, :mod:`yolo_probs.backe
 run the logits graph of :mod:`yolo_probs.backends.engines.graph`, converted to their own format;
 :mod:`yolo_probs.backends.engines.base` exports and converts it once and keeps the files here. Each
 entry lives in its own folder under :func:`cache_root`, named by a hash of what it depends on
-(checkpoint sha256, imgsz, batch shape, engine and its version); ``meta.json`` records those inputs
-and the sha256 of every file. An entry whose record or files do not match is rebuilt, never trusted;
-a new entry is written in a scratch folder and moved into place whole (:func:`write_entry`).
+(checkpoint sha256, imgsz, batch shape, engine and its version); ``meta.json`` records those inputs,
+what the results depend on besides the graph (class names, image size, preprocessing), the sha256 of
+every file, and the sha256 of the record itself (``digest``). An entry whose record, digest or files do
+not match raises :class:`DamagedEntry` and is rebuilt, never trusted; a new entry is written in a
+scratch folder and moved into place whole (:func:`write_entry`), replacing whatever was in the way
+(a damaged folder, or a file or link where the folder should be: the cache's own names).
 
 Example:
     >>> from yolo_probs.backends.engines.cache import entry_key
@@ -17,9 +20,11 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,16 +35,34 @@ from yolo_probs._util.hashing import bytes_sha256, file_sha256
 __all__ = [
     "CACHE_FORMAT",
     "CacheEntry",
+    "DamagedEntry",
     "cache_root",
     "entry_key",
     "open_entry",
+    "record_digest",
     "writable_root",
     "write_entry",
 ]
 
 #: Bumped whenever the layout of an entry or the exported graph changes: older entries are rebuilt.
-CACHE_FORMAT = 1
+#: 2: ``meta.json`` carries the ``digest`` of its own record.
+CACHE_FORMAT = 2
 META = "meta.json"
+
+
+class DamagedEntry(Exception):
+    """A cache entry is there but cannot be trusted; ``str(exc)`` says why, in a few words."""
+
+
+def record_digest(record: dict[str, Any]) -> str:
+    """sha256 of an entry's record, its ``digest`` field left out (keys sorted, so the order does not count).
+
+    Example:
+        >>> record_digest({"names": ["a", "b"]}) == record_digest({"names": ["a", "b"], "digest": "x"})
+        True
+    """
+    fields = {k: v for k, v in record.items() if k != "digest"}
+    return bytes_sha256(json.dumps(fields, sort_keys=True).encode())
 
 
 def cache_root() -> Path:
@@ -65,10 +88,25 @@ def writable_root(root: Path | None = None) -> tuple[Path, str | None]:
             pass
         return root, None
     except OSError as exc:
-        fallback = Path(tempfile.gettempdir()) / f"yolo-probs-engines-{os.getuid() if hasattr(os, 'getuid') else 0}"
-        fallback.mkdir(parents=True, exist_ok=True)
+        fallback = _temporary_root()
         reason = exc.strerror or type(exc).__name__
         return fallback, f"engine cache {root} is not writable ({reason}); using {fallback} instead"
+
+
+def _temporary_root() -> Path:
+    """``$TMPDIR/yolo-probs-engines-UID`` when it is this user's own folder, else a fresh private one.
+
+    The shared temporary folder is anyone's: a link or another user's folder at that name is never used
+    (entries in it are replaced), so a fresh ``mkdtemp`` folder is used instead.
+    """
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    fallback = Path(tempfile.gettempdir()) / f"yolo-probs-engines-{uid}"
+    with contextlib.suppress(FileExistsError):
+        fallback.mkdir(mode=0o700)
+    info = os.lstat(fallback)
+    if not stat.S_ISDIR(info.st_mode) or (hasattr(os, "getuid") and info.st_uid != uid):
+        return Path(tempfile.mkdtemp(prefix=f"yolo-probs-engines-{uid}-"))
+    return fallback
 
 
 def entry_key(*, checkpoint: str, imgsz: int | None, batch_shape: str, engine: str, version: str) -> str:
@@ -102,41 +140,67 @@ class CacheEntry:
 
 
 def open_entry(folder: Path, expect: dict[str, Any]) -> CacheEntry | None:
-    """The entry in ``folder`` if its record matches ``expect`` and every file its sha256, else None."""
+    """The entry in ``folder``; None if there is none; :class:`DamagedEntry` if it does not validate.
+
+    It validates when ``meta.json`` is the record :func:`write_entry` wrote (its ``digest`` matches),
+    for the inputs in ``expect``, and every file matches its sha256.
+    """
+    if not folder.exists() and not folder.is_symlink():
+        return None
+    if folder.is_symlink() or not folder.is_dir():
+        raise DamagedEntry("is not a folder")
     try:
         meta = json.loads((folder / META).read_text(encoding="utf-8"))
-        if not isinstance(meta, dict) or any(meta.get(k) != v for k, v in expect.items()):
-            return None
-        files = meta.get("files")
-        if not isinstance(files, dict) or not files:
-            return None
-        for name, digest in files.items():
-            if Path(name).name != name or file_sha256(folder / name) != digest:
-                return None
-    except (OSError, ValueError):
-        return None
+    except (OSError, ValueError) as exc:
+        raise DamagedEntry(f"has no readable {META} ({type(exc).__name__})") from None
+    if not isinstance(meta, dict) or meta.get("digest") != record_digest(meta):
+        raise DamagedEntry(f"has a {META} that does not match its digest (edited or damaged)")
+    stale = sorted(k for k, v in expect.items() if meta.get(k) != v)
+    if stale:
+        raise DamagedEntry(f"was made for another {', '.join(stale)}")
+    files = meta.get("files")
+    if not isinstance(files, dict) or not files:
+        raise DamagedEntry(f"lists no files in its {META}")
+    for name, digest in files.items():
+        try:
+            same = Path(name).name == name and file_sha256(folder / name) == digest
+        except OSError:
+            same = False
+        if not same:
+            raise DamagedEntry(f"has a file {name!r} that does not match its sha256")
     return CacheEntry(folder, meta)
+
+
+def _clear(folder: Path) -> None:
+    """Remove what is at an entry's path: a folder with its files, or a file or link (never a link's target)."""
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        folder.unlink()
+    elif folder.exists():
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def write_entry(folder: Path, build: Any, meta: dict[str, Any]) -> CacheEntry:
     """Build an entry in a scratch folder next to ``folder`` and move it into place.
 
     ``build(scratch)`` writes the files and returns their names. A concurrent writer that got there
-    first wins; a stale or corrupt folder in the way is removed.
+    first wins; a damaged entry in the way (a folder, a file or a link at its path) is removed.
     """
     folder.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
     try:
         names = build(scratch)
         record = {**meta, "files": {n: file_sha256(scratch / n) for n in names}}
+        record["digest"] = record_digest(record)
         (scratch / META).write_text(json.dumps(record, indent=1), encoding="utf-8")
-        if folder.exists():
-            shutil.rmtree(folder, ignore_errors=True)
+        _clear(folder)
         try:
             os.replace(scratch, folder)
         except OSError:  # another process put a fresh entry there in the meantime
             shutil.rmtree(scratch, ignore_errors=True)
-            entry = open_entry(folder, {k: v for k, v in meta.items() if k != "names"})
+            try:
+                entry = open_entry(folder, {k: v for k, v in meta.items() if k != "names"})
+            except DamagedEntry:
+                entry = None
             if entry is None:
                 raise
             return entry

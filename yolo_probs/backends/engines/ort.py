@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from yolo_probs._util.onnxruntime_env import import_onnxruntime
 from yolo_probs.backends.engines.base import EngineFactory
 
 if TYPE_CHECKING:
@@ -37,9 +38,7 @@ class OnnxRuntimeEngine(EngineFactory):
 
     def version(self) -> str:
         """ONNX Runtime's version."""
-        import onnxruntime as ort
-
-        return str(ort.__version__)
+        return str(import_onnxruntime().__version__)
 
     def run_batch(self, batch: int) -> int:
         """At most 2 images per run: on the CPU a larger batch is not faster per image, only later.
@@ -54,9 +53,7 @@ class OnnxRuntimeEngine(EngineFactory):
 
     def open(self, entry: CacheEntry, batch: int, threads: int) -> Any:
         """One CPU session with ``threads`` intra-op threads and no inter-op pool."""
-        import onnxruntime as ort
-
-        ort.set_default_logger_severity(3)  # its telemetry notices would break the one-line-per-message promise
+        ort = import_onnxruntime()  # its own notices (telemetry...) would break the one-line-per-message promise
         options = ort.SessionOptions()
         options.log_severity_level = 3
         options.intra_op_num_threads = threads
