@@ -8,7 +8,7 @@ Block conventions (README.md and every page of ``mkdocs.yml``'s nav, in nav orde
   ``yolo-probs`` and ``python``. The set-up prefix ``bash scripts/setup.sh && source .../activate &&``
   is what this test run already is, and is dropped; so is the test command itself.
 - ``python`` blocks are run as scripts, after every command (they use what the commands wrote).
-- ``shell``, ``text`` and ``yaml`` blocks are illustrations (webcams, your own files, output) and are
+- ``shell``, ``text``, ``yaml`` and ``json`` blocks are illustrations (webcams, your own files, output) and are
   not run.
 
 A command that appears on several pages (the quick start repeats the calibration walk-through) runs
@@ -38,7 +38,7 @@ ACTIVATE = "source ~/.cache/yolo-probs-venv/bin/activate"
 VENV_BIN = "~/.cache/yolo-probs-venv/bin/"
 #: The one command that spells out the venv's Python: exactly what CI (.ci/run) runs.
 TEST_COMMAND = f"{SETUP} && {VENV_BIN}python -m pytest"
-LANGUAGES = {"bash", "python", "shell", "text", "yaml"}
+LANGUAGES = {"bash", "python", "shell", "text", "yaml", "json"}
 #: What a documented command may start with (with the venv active); anything else is a new convention.
 HEADS = {"yolo-probs", "python", "yolo", "mkdir", "cp"}
 
@@ -166,7 +166,7 @@ def test_blocks_follow_one_convention() -> None:
     """Every block has a known language; bash commands assume the activated venv and nothing else."""
     for page, lang, body in BLOCKS:
         where = f"{page.relative_to(ROOT)}: ```{lang}\n{body}"
-        assert lang in LANGUAGES, f"{where}\nlabel the block bash/python (run) or shell/text/yaml (shown)"
+        assert lang in LANGUAGES, f"{where}\nlabel the block bash/python (run) or shell/text/yaml/json (shown)"
         if lang not in ("bash", "shell"):
             continue
         for line in logical_lines(body):
