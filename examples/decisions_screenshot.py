@@ -1,15 +1,15 @@
-"""Render overlay frames from a profile with decisions (the README's examples/overlay_decisions.png).
+"""Render overlay frames from a profile with decisions (docs/decisions.md shows examples/overlay_decisions.png).
 
 Left: a hard digit whose conformal prediction set holds more than one class (members outlined).
 Right: a photograph the digits model never saw, flagged UNKNOWN by the profile's detector.
-The profile is the one the README walk-through writes (``yolo-probs calibrate ... --ood-tpr 0.95
+The profile is the one the docs' decisions walk-through writes (``yolo-probs calibrate ... --ood-tpr 0.95
 --conformal ALPHA``); each 64x64 input is drawn on the enlarged canvas exactly as ``yolo-probs
 overlay`` draws it.
 
     YOLO_OFFLINE=1 python examples/decisions_screenshot.py --profile digits.yaml   # writes runs/overlay_decisions.png
 
 The picture goes under the git-ignored ``runs/`` unless ``--out`` says otherwise; to refresh the one the
-README shows, pass ``--out examples/overlay_decisions.png``.
+docs show, pass ``--out examples/overlay_decisions.png``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Write images of no digit class, from the sample photos that ship inside scikit-image and scikit-learn.
 
-Used as the "unknown" inputs of the README's decisions walk-through: the digits model never saw
+Used as the "unknown" inputs of the decisions walk-through (docs/decisions.md): the digits model never saw
 photographs, so every image written here is out of distribution for it. Each image is a random
 square crop of one sample photo (astronaut, coffee, coins, text, ..., scikit-learn's china and flower,
 and scikit-image's bundled LFW faces), resized to the digits' 64x64. Offline and deterministic.

@@ -1,4 +1,4 @@
-"""Render the overlay window on two shipped digits, as a user sees it (the README's examples/overlay_digits.png).
+"""Render the overlay window on two shipped digits, as a user sees it (examples/overlay_digits.png).
 
 ``yolo-probs overlay examples/images -m examples/models/digits-yolo26n-cls.pt -t 2 --min-prob 0.5``
 shows each 64x64 digit enlarged to 480x480 (``yolo_probs.overlay.canvas.to_canvas``) with the
@@ -8,7 +8,7 @@ and the thin 3 that looks like an 8 (UNCERTAIN below --min-prob).
     ~/.cache/yolo-probs-venv/bin/python examples/overlay_screenshot.py     # writes runs/overlay_digits.png
 
 The picture goes under the git-ignored ``runs/`` unless ``--out`` says otherwise; to refresh the one the
-README shows, pass ``--out examples/overlay_digits.png``.
+README and docs show, pass ``--out examples/overlay_digits.png``.
 """
 
 from __future__ import annotations

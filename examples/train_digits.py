@@ -10,7 +10,7 @@ Usage:
     python examples/train_digits.py --dataset-only       # just write the dataset
     python examples/train_digits.py --epochs 5 --out /tmp/digits.pt
 
-The dataset goes to the git-ignored ``examples/data/digits`` (the input of the README's commands), the
+The dataset goes to the git-ignored ``examples/data/digits`` (the input of the docs' commands), the
 trained checkpoint to the git-ignored ``runs/digits-yolo26n-cls.pt``; to replace the shipped model, pass
 ``--out examples/models/digits-yolo26n-cls.pt``.
 

@@ -5,7 +5,7 @@
   table names;
 - every module's ``__all__`` names what the module has; a module lists only what it defines, and a
   package's ``__init__`` only re-exports its own modules' names, so each public name has one home;
-- every ``yolo_probs`` path the README and the docstrings name (``:mod:``, ``:func:``, ``:class:``...)
+- every ``yolo_probs`` path the README, the docs pages and the docstrings name (``:mod:``, ``:func:``, ``:class:``...)
   resolves, without going through a deprecated alias;
 - the module paths of the flat layout before 0.2 still import, with a DeprecationWarning, and give
   the very objects of their new homes.
@@ -131,11 +131,11 @@ def _from_own_modules(obj: Any, package: str) -> bool:
 
 
 def _documented_paths() -> dict[str, str]:
-    """``{dotted path: where}`` for every yolo_probs path in the README and in docstring cross-references."""
+    """``{dotted path: where}`` for every yolo_probs path in the README, docs/ and docstring cross-references."""
     found: dict[str, str] = {}
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    for m in re.finditer(r"\byolo_probs(?:\.[A-Za-z_][A-Za-z0-9_]*)+", readme):
-        found.setdefault(m.group(0).rstrip("."), "README.md")
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        for m in re.finditer(r"\byolo_probs(?:\.[A-Za-z_][A-Za-z0-9_]*)+", page.read_text(encoding="utf-8")):
+            found.setdefault(m.group(0).rstrip("."), str(page.relative_to(ROOT)))
     role = re.compile(r":(?:mod|func|class|meth|data|attr|exc):`~?(?:[^`<]*<)?(yolo_probs[\w.]*)>?`")
     for path in sorted(PACKAGE.rglob("*.py")):
         for m in role.finditer(path.read_text(encoding="utf-8")):

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 # Loaded on first use, so that `import yolo_probs` does not import torch, OpenCV or Ultralytics.
-# tests/test_public_api.py checks that this table, __all__, the imports above and the README agree.
+# tests/test_public_api.py checks that this table, __all__, the imports above and the docs agree.
 _LAZY = {
     "YoloProbs": "yolo_probs.api.model",
     "Profile": "yolo_probs.api.profile",

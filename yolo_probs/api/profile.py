@@ -407,7 +407,7 @@ def save_profile(profile: Profile, path: str | os.PathLike[str]) -> Path:
             check_output(folder / name, streams=False, what=f"{name}, a file beside the profile", example=name)
         for name, content in side.items():
             write_bytes(folder / name, content, streams=False, what=f"{name}, a file beside the profile")
-    text = "# yolo-probs deployment profile (written by yolo-probs; see the README, Calibration)\n"
+    text = "# yolo-probs deployment profile (written by yolo-probs; see docs/calibrate.md)\n"
     text += yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
     write_text(path, text, example="profile.yaml")
     return Path(path)

@@ -85,7 +85,7 @@ __all__ = [
 OOD_SCORES = ("knn", "energy", "maxlogit", "msp", "entropy")
 #: Scores that need real logits (constant on a probabilities-only export).
 LOGIT_SCORES = ("energy", "maxlogit")
-#: Chosen from the measurements in the README (digits vs scikit-image/scikit-learn photos).
+#: Chosen from the measurements in docs/decisions.md (digits vs scikit-image/scikit-learn photos).
 DEFAULT_SCORE = "knn"
 DEFAULT_K = 1  # best of k = 1, 5, 10, 50 on the digits study (a bank of a few hundred images)
 #: Most calibration images kept in a k-NN feature bank (a random subset beyond that).

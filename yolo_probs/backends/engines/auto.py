@@ -25,7 +25,7 @@ __all__ = ["CPU_PREFERENCE", "ENGINE", "AutoEngine", "choose_engine"]
 
 log = logging.getLogger("yolo_probs")
 
-#: Fastest first, on the 2-core benchmark machine (see the README, Performance).
+#: Fastest first, on the 2-core benchmark machine (see docs/performance.md).
 CPU_PREFERENCE = ("onnxruntime", "openvino")
 
 
