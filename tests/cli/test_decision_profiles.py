@@ -9,23 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.test_decisions import COMMON, run
+from tests.conftest import IMAGES, MODEL, ROOT
 from yolo_probs import YoloProbs
 from yolo_probs.api.profile import load_profile
 from yolo_probs.api.workflow import calibrate
 from yolo_probs.calibration import calibrator_from_dict
 from yolo_probs.cli import main
 from yolo_probs.decisions import decisions_from_profile
-
-ROOT = Path(__file__).resolve().parents[2]
-MODEL = ROOT / "examples" / "models" / "digits-yolo26n-cls.pt"
-IMAGES = ROOT / "examples" / "images"
-COMMON = ["--device", "cpu", "--batch", "32"]
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(args)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")
