@@ -190,7 +190,7 @@ async def _images(request: "Request", settings: ServeSettings, deadline: float) 
             415,
             "unsupported_media_type",
             f"content type {shown!r} is not an image upload; send multipart/form-data 'file' fields, or one "
-            "image as the body with its image/* type",
+            "image as the body with its image/* type (the server does not fetch URLs)",
         )
     body = await _body(request, settings.max_body_bytes, deadline, settings.timeout_s)
     if not body:
