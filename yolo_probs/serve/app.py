@@ -152,7 +152,8 @@ def create_app(
         cannot be used gets ``{"source", "error"}`` in its place (422 when no image can be used)."""
         deadline = time.monotonic() + settings.timeout_s
         images = await _images(request, settings, deadline, source)
-        records = await server.predict(images, top_k=top_k, min_prob=min_prob)
+        left = max(0.001, deadline - time.monotonic())  # one deadline for the body and the answer
+        records = await server.predict(images, top_k=top_k, min_prob=min_prob, timeout=left)
         return JSONResponse(records)
 
     app.add_middleware(_Guard, server=server, settings=settings)
