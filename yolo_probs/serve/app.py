@@ -122,6 +122,11 @@ def create_app(
         detail = f"no endpoint {printable(request.url.path)!r}; see /docs" if exc.status_code == 404 else exc.detail
         return _error(server, ApiError(exc.status_code, kind, str(detail)))
 
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception) -> JSONResponse:
+        # uvicorn logs the traceback; the client gets JSON like every other error
+        return _error(server, ApiError(500, "internal", f"internal error ({type(exc).__name__}); see the server's log"))
+
     @app.exception_handler(RequestValidationError)
     async def _bad_parameter(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}

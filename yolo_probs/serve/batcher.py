@@ -172,6 +172,11 @@ class Batcher:
         return self._model
 
     @property
+    def alive(self) -> bool:
+        """Whether the worker thread is running."""
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
     def waiting(self) -> int:
         """Images queued and not yet taken by the worker."""
         return self._waiting
@@ -294,15 +299,29 @@ class Batcher:
             self._run(batch)
 
     def _run(self, batch: list[_Job]) -> None:
+        """Run one batch; whatever goes wrong, every caller gets an answer and the worker goes on.
+
+        A worker that died would leave every later request waiting for its timeout: a server that
+        "goes blind" while its process looks alive.
+        """
         live = [job for job in batch if job.future.set_running_or_notify_cancel()]  # callers that timed out: skip
         if not live:
             return
         start = time.perf_counter()
-        results = self._results(live)
-        for job, result in zip(live, results, strict=True):
-            job.future.set_result(result)
+        try:
+            results = self._results(live)
+            for job, result in zip(live, results, strict=True):
+                job.future.set_result(result)
+        except Exception as exc:  # a bug past the per-image fallback: fail this batch, keep serving
+            log.error("a batch of %d images failed: %s", len(live), first_line(exc))
+            for job in live:
+                if not job.future.done():
+                    job.future.set_exception(exc)
         if self.on_batch is not None:
-            self.on_batch(len(live), time.perf_counter() - start)
+            try:
+                self.on_batch(len(live), time.perf_counter() - start)
+            except Exception as exc:
+                log.error("the batch callback failed: %s", first_line(exc))
 
     def _results(self, live: list[_Job]) -> list[Result]:
         """The model's results; when a batch fails, each image alone, so one bad image fails only itself."""

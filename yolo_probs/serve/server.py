@@ -110,8 +110,8 @@ class Server:
 
     @property
     def ready(self) -> bool:
-        """Whether the model is loaded and warmed."""
-        return self._ready.is_set()
+        """Whether the model is loaded and warmed, and the batcher's worker is running."""
+        return self._ready.is_set() and self.batcher is not None and self.batcher.alive
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Wait until the model is loaded and warmed (or failed to load); whether it is ready."""
