@@ -65,7 +65,9 @@ class _OneAtATime:
             self._leave()
 
 
-@pytest.mark.parametrize("engine", ["auto", "torch"])
+@pytest.mark.parametrize(
+    "engine", ["auto", "torch", pytest.param("openvino", marks=pytest.mark.slow)]
+)  # slow: a static-batch build
 def test_batched_records_equal_unbatched_and_the_model_runs_one_batch_at_a_time(engine: str) -> None:
     images = [item for seed in range(8) for item in _encoded(4, seed)]
     with YoloProbs(MODEL, device="cpu", engine=engine, batch=16) as clf:
