@@ -305,8 +305,10 @@ def _select(x: np.ndarray, y: np.ndarray, methods: Any, folds: int, seed: int) -
         return _without_cv(wanted, x, y, folds, seed, notes)
     table, per_image = _cross_validate(scored, x, y, stratified_folds(y, folds, seed), folds)
     reference = next(t for t in table if t.method == "temperature")
-    if not math.isfinite(reference.cv_nll):  # e.g. a training fold with no mistakes: nothing can be compared
-        notes.append(f"cross-validation is not possible ({reference.note.split(';')[0]}), so no method is compared")
+    failed = next((t for t in (reference, *table) if t.method in (*wanted, "temperature") and t.note), reference)
+    if not math.isfinite(reference.cv_nll) or not any(t.method in wanted and math.isfinite(t.cv_nll) for t in table):
+        # e.g. a training fold with no mistakes, where a per-class method has nothing to learn from
+        notes.append(f"cross-validation is not possible ({failed.note.split(';')[0]}), so no method is compared")
         return _without_cv(wanted, x, y, folds, seed, notes)
     table = _hold_back(table, wanted, int(np.sum(x.argmax(axis=1) != y)), notes)
     table, winner = _choose(table, wanted, per_image)
