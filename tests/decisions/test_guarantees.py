@@ -17,6 +17,7 @@ from scipy import stats
 
 from yolo_probs.api.fit import fit_calibration, fit_sets, fit_unknown
 from yolo_probs.calibration import CalibrationWarning
+from yolo_probs.calibration.select import needed_errors
 from yolo_probs.core import metrics
 from yolo_probs.core.probs import softmax
 from yolo_probs.decisions import conformal, ood, selective
@@ -212,17 +213,16 @@ def shifted_problem(
 
 
 def test_auto_is_never_far_worse_than_temperature_and_still_wins_with_evidence() -> None:
-    """Few mistakes (the case where Dirichlet once cost 2.8x): auto's test NLL within 2% of temperature's on
-    every split. Many mistakes and per-class biases: auto wins clearly on average."""
+    """Many mistakes and per-class scales and biases, test images mildly shifted: over random splits auto's
+    test NLL is never more than 2% above temperature scaling's, and clearly below it on average. (Few
+    mistakes, the case where Dirichlet once cost 2.8x: tests/calibration/test_select_robust.py, 20 splits.)"""
     rng = np.random.default_rng(19)
-    ratios: dict[str, list[float]] = {"few": [], "many": []}
+    ratios = []
     for _ in range(4):
-        for kind, c, margin, bias in (("few", 3, 4.0, np.zeros(3)), ("many", 4, 1.5, np.array([1.5, 0.0, -1.0, 0.5]))):
-            zc, yc, zt, yt = shifted_problem(rng, 300, c, bias, margin)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", CalibrationWarning)
-                auto, temp = fit_calibration(zc, yc, method="auto"), fit_calibration(zc, yc)
-            ratios[kind].append(metrics.nll(auto.calibrator.log_probs(zt), yt) /
-                                metrics.nll(temp.calibrator.log_probs(zt), yt))  # fmt: skip
-    assert max(ratios["few"]) <= 1.02, ratios["few"]
-    assert np.mean(ratios["many"]) < 0.98 and max(ratios["many"]) <= 1.02, ratios["many"]
+        zc, yc, zt, yt = shifted_problem(rng, 300, 4, np.array([1.5, 0.0, -1.0, 0.5]), 1.5)
+        assert np.sum(zc.argmax(axis=1) != yc) >= needed_errors("dirichlet", 4)  # every method is eligible
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CalibrationWarning)
+            auto, temp = fit_calibration(zc, yc, method="auto"), fit_calibration(zc, yc)
+        ratios.append(metrics.nll(auto.calibrator.log_probs(zt), yt) / metrics.nll(temp.calibrator.log_probs(zt), yt))
+    assert np.mean(ratios) < 0.98 and max(ratios) <= 1.02, ratios
