@@ -34,9 +34,28 @@ from yolo_probs.core.probs import TopClass, log_softmax, softmax, top_k
 from yolo_probs.errors import ConfigError, ModelError, OutputError, SourceError, YoloProbsError
 
 if TYPE_CHECKING:
+    from yolo_probs.api.fit import (
+        CalibratorFit,
+        DecisionFit,
+        RejectFit,
+        SetsFit,
+        UnknownFit,
+        fit_calibration,
+        fit_reject,
+        fit_sets,
+        fit_unknown,
+        profile_from_fits,
+    )
     from yolo_probs.api.model import YoloProbs
     from yolo_probs.api.profile import Profile, load_profile, save_profile
-    from yolo_probs.api.workflow import CalibrationResult, EvaluationResult, calibrate, evaluate
+    from yolo_probs.api.workflow import (
+        CalibrationResult,
+        CollectedLogits,
+        EvaluationResult,
+        calibrate,
+        collect_logits,
+        evaluate,
+    )
     from yolo_probs.backends.base import Backend, BackendOptions, BackendOutput, register_backend
     from yolo_probs.calibration.base import Calibrator, register_calibrator
     from yolo_probs.calibration.temperature import TemperatureScaling, fit_temperature
@@ -51,6 +70,16 @@ __version__ = "0.1.0"
 # Loaded on first use, so that `import yolo_probs` does not import torch, OpenCV or Ultralytics.
 # tests/test_public_api.py checks that this table, __all__, the imports above and the docs agree.
 _LAZY = {
+    "CalibratorFit": "yolo_probs.api.fit",
+    "DecisionFit": "yolo_probs.api.fit",
+    "RejectFit": "yolo_probs.api.fit",
+    "SetsFit": "yolo_probs.api.fit",
+    "UnknownFit": "yolo_probs.api.fit",
+    "fit_calibration": "yolo_probs.api.fit",
+    "fit_reject": "yolo_probs.api.fit",
+    "fit_sets": "yolo_probs.api.fit",
+    "fit_unknown": "yolo_probs.api.fit",
+    "profile_from_fits": "yolo_probs.api.fit",
     "YoloProbs": "yolo_probs.api.model",
     "Profile": "yolo_probs.api.profile",
     "load_profile": "yolo_probs.api.profile",
@@ -58,6 +87,8 @@ _LAZY = {
     "calibrate": "yolo_probs.api.workflow",
     "evaluate": "yolo_probs.api.workflow",
     "CalibrationResult": "yolo_probs.api.workflow",
+    "CollectedLogits": "yolo_probs.api.workflow",
+    "collect_logits": "yolo_probs.api.workflow",
     "EvaluationResult": "yolo_probs.api.workflow",
     "Backend": "yolo_probs.backends.base",
     "BackendOptions": "yolo_probs.backends.base",
@@ -81,7 +112,10 @@ __all__ = [
     "BackendOutput",
     "CalibrationResult",
     "Calibrator",
+    "CalibratorFit",
+    "CollectedLogits",
     "ConfigError",
+    "DecisionFit",
     "EvaluationResult",
     "InputFailure",
     "ModelError",
@@ -89,21 +123,30 @@ __all__ = [
     "OverlayDrawer",
     "Prediction",
     "Profile",
+    "RejectFit",
+    "SetsFit",
     "SourceError",
     "TemperatureScaling",
     "TopClass",
+    "UnknownFit",
     "YoloProbs",
     "YoloProbsError",
     "__version__",
     "attach",
     "calibrate",
+    "collect_logits",
     "detach",
     "evaluate",
     "evaluate_logits",
     "export_folded",
+    "fit_calibration",
+    "fit_reject",
+    "fit_sets",
     "fit_temperature",
+    "fit_unknown",
     "load_profile",
     "log_softmax",
+    "profile_from_fits",
     "register_backend",
     "register_calibrator",
     "save_profile",

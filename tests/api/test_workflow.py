@@ -92,7 +92,8 @@ class _Spy:
         (lambda f: evaluate(_Spy(), f, options={"ood": {}}), "the profile has no ood entry"),
         (lambda f: evaluate(_Spy(), f, progress="x"), "progress must be a function"),
         (lambda f: collect_logits(None, f), "model must be a yolo_probs.YoloProbs"),
-        (lambda f: collect_logits(_Spy(), str(f)), "folder must be a LabelledFolder"),
+        (lambda f: collect_logits(_Spy(), 5), "folder must be a labelled folder's path"),
+        (lambda f: collect_logits(_Spy(), f, split=5), "split must be"),
     ],
 )
 def test_bad_arguments_are_refused_before_reading_images(call, match: str, folder: Path) -> None:

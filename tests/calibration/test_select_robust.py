@@ -11,7 +11,18 @@ import pytest
 from scipy.special import log_softmax
 
 from yolo_probs.calibration import CalibrationWarning, fit_temperature
-from yolo_probs.calibration.select import MIN_ERRORS, _make, select_calibrator, stratified_folds
+from yolo_probs.calibration.select import (
+    METHODS,
+    MIN_ERRORS,
+    Candidate,
+    _candidates,
+    _hold_back,
+    _make,
+    _n_params,
+    needed_errors,
+    select_calibrator,
+    stratified_folds,
+)
 
 
 def confident(n: int, c: int, rng: np.random.Generator, signal: float = 4.0) -> tuple[np.ndarray, np.ndarray]:
@@ -86,3 +97,19 @@ def test_auto_does_no_harm_on_shifted_new_images_over_many_splits() -> None:
 
         ratios.append(nll(result.calibrator) / nll(temp))
     assert max(ratios) <= 1.02, ratios
+
+
+@pytest.mark.parametrize(
+    ("classes", "errors", "held"),
+    [(10, 80, {"dirichlet"}), (10, 120, set()), (3, 49, {"vector", "dirichlet"}), (3, 60, set())],
+)
+def test_dirichlet_needs_one_error_per_parameter(classes: int, errors: int, held: set[str]) -> None:
+    """Between 50 and C**2 + C errors, vector scaling is eligible and Dirichlet is not (its 110 parameters at 10
+    classes would each be fitted to under one mistake)."""
+    table = [Candidate(m, r, _n_params(m, classes), 0.5, 0.9, 0.0) for m, r in _candidates(METHODS)]
+    notes: list[str] = []
+    kept = _hold_back(table, METHODS, errors, notes)
+    assert {c.method for c in kept if c.note} == held
+    assert {m for m in ("vector", "dirichlet") if needed_errors(m, classes) > errors} == held
+    if "dirichlet" in held and classes == 10:
+        assert any("fewer than the 110 it needs" in n for n in notes) and not any("vector" in n for n in notes)

@@ -10,10 +10,11 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.optimize import minimize_scalar
+from scipy.optimize import brentq, minimize_scalar
 from scipy.special import log_softmax as scipy_log_softmax
+from scipy.special import softmax as scipy_softmax
 
-from yolo_probs.calibration import CalibrationWarning, fit_temperature
+from yolo_probs.calibration import T_MAX, T_MIN, CalibrationWarning, fit_temperature
 from yolo_probs.errors import ConfigError
 
 
@@ -121,11 +122,29 @@ def test_bad_input_raises_config_error(logits: np.ndarray, labels: np.ndarray, m
         fit_temperature(logits, labels)
 
 
-def test_all_correct_has_no_finite_temperature() -> None:
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_all_correct_gives_the_laplace_temperature(seed: int) -> None:
+    """No mistakes: no finite NLL minimum, so T makes the mean top-1 probability (n+1)/(n+2) (scipy's root)."""
+    rng = np.random.default_rng(seed)
+    n, c = int(rng.integers(30, 400)), int(rng.integers(2, 12))
+    y = rng.integers(0, c, n)
+    x = rng.normal(size=(n, c)) * rng.uniform(0.2, 3.0) + rng.uniform(3.0, 8.0) * np.eye(c)[y]
+    x[np.arange(n), y] = x.max(axis=1) + rng.uniform(0.01, 1.0, n)  # every sample right
+    with pytest.warns(CalibrationWarning, match=r"all \d+ samples are classified correctly.*\(n\+1\)/\(n\+2\)"):
+        t = fit_temperature(x, y)
+    target = (n + 1) / (n + 2)
+    oracle = brentq(
+        lambda log_t: scipy_softmax(x / np.exp(log_t), axis=1).max(axis=1).mean() - target,
+        np.log(T_MIN), np.log(T_MAX), xtol=1e-12,
+    )  # fmt: skip
+    assert math.isclose(t, math.exp(oracle), rel_tol=1e-4)
+
+
+def test_all_correct_with_flat_logits_stops_at_the_bound() -> None:
     y = np.arange(200) % 4
-    x = 50.0 * np.eye(4)[y]  # all correct with huge margins: T would run to 0
-    with pytest.raises(ConfigError, match=r"classified correctly.*no finite"):
-        fit_temperature(x, y)
+    x = 1e-4 * np.eye(4)[y]  # right, but barely: even T = 0.01 cannot reach (n+1)/(n+2)
+    with pytest.warns(CalibrationWarning, match="classified correctly"):
+        assert fit_temperature(x, y) == T_MIN
 
 
 def test_few_samples_warn() -> None:

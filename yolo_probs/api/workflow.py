@@ -24,18 +24,16 @@ Example:
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from yolo_probs._util.hashing import file_sha256
+from yolo_probs.api.fit import build_profile, fit_quietly
 from yolo_probs.api.profile import Profile
-from yolo_probs.calibration import CALIBRATORS, SELECTORS, CalibrationWarning, fit_calibrator
+from yolo_probs.calibration import CALIBRATORS, SELECTORS
 from yolo_probs.core.checks import check_callable, check_mapping, check_text, describe
 from yolo_probs.core.metrics import BINNING, DEFAULT_BINS, CalibrationReport, check_bins, evaluate_logits
 from yolo_probs.decisions import DECISIONS
@@ -64,21 +62,52 @@ class CollectedLogits:
 
 
 def collect_logits(
-    model: Any, folder: LabelledFolder, progress: Callable[[int], None] | None = None, *, features: bool = False
+    model: Any,
+    folder: str | os.PathLike[str] | LabelledFolder,
+    progress: Callable[[int], None] | None = None,
+    *,
+    features: bool = False,
+    split: str = "val",
 ) -> CollectedLogits:
-    """Run ``model.predict_each`` (a :class:`~yolo_probs.api.model.YoloProbs`) over the folder's images.
+    """The logits (and, with ``features``, the final layer's inputs) of a labelled folder's images, with their labels.
 
-    Unreadable images are skipped and counted; ``progress(1)`` is called after each image. With
-    ``features`` the inputs of the final layer are kept too (None if the backend has none).
+    The arrays every fit of :mod:`yolo_probs.api.fit` starts from: collect them once (e.g. save them with
+    ``numpy.savez``) and fit calibrators and decisions from them as often as you like, without the model.
+
+    Args:
+        model: a :class:`~yolo_probs.api.model.YoloProbs` (its calibrator is not used: logits are raw).
+        folder: a folder of class folders (``DATA/<class>/*.jpg``), a dataset root holding ``split``, or a
+            loaded :class:`~yolo_probs.inputs.labelled.LabelledFolder`; class folders are the model's class names.
+        progress: called with 1 after each image.
+        features: keep the ``(N, D)`` features entering the final layer too (None if the backend has none).
+        split: the split to read when ``folder`` holds splits.
+
+    Unreadable images are skipped and listed in ``failures`` (one line each).
 
     Raises:
-        SourceError: not one image could be read.
+        SourceError: no such folder, or not one image could be read.
         ConfigError: ``model``, ``folder`` or ``progress`` is not what it should be.
+
+    Example:
+        >>> import pathlib, shutil, tempfile
+        >>> from yolo_probs import YoloProbs, collect_logits
+        >>> data = pathlib.Path(tempfile.mkdtemp())
+        >>> for image, label in [("digit_3", "3"), ("digit_5", "5"), ("hard_3", "8")]:
+        ...     (data / label).mkdir()
+        ...     _ = shutil.copy(f"examples/images/{image}.png", data / label)
+        >>> with YoloProbs("examples/models/digits-yolo26n-cls.pt") as clf:
+        ...     got = collect_logits(clf, data, features=True)
+        >>> got.logits.shape, got.labels.tolist(), got.features.shape[0], got.failures
+        ((3, 10), [3, 5, 8], 3, [])
     """
     _check_classifier(model, "model")
+    if isinstance(folder, str | os.PathLike):
+        check_text(split, "split", "'val'")
+        folder = load_labelled_folder(folder, model.names, split)
     if not isinstance(folder, LabelledFolder):
         raise ConfigError(
-            f"folder must be a LabelledFolder (yolo_probs.inputs.labelled.load_labelled_folder), got {describe(folder)}"
+            f"folder must be a labelled folder's path (DATA/<class>/*.jpg) or a LabelledFolder, got {describe(folder)}",
+            option="folder",
         )
     check_callable(progress, "progress", "called with 1 after each image")
     label_of = dict(zip(folder.files, folder.labels.tolist(), strict=True))
@@ -179,25 +208,10 @@ class CalibrationResult(_Scored):
 
         A fitted ``reject`` decision sets ``min_prob`` to its guaranteed threshold.
         """
-
-        if not isinstance(model, str | os.PathLike):
-            raise ConfigError(f"model must be the path of the model file, got {describe(model)}", option="model")
-        check_text(name, "name", "'digits'")
-        path = os.fspath(model)
-        cal = self.calibrator
-        return Profile(
-            model=path,
-            temperature=cal.temperature if cal.temperature is not None else 1.0,
-            name=name,
-            model_sha256=file_sha256(path) if Path(path).is_file() else None,
-            top_k=5 if top_k is None else top_k,
-            min_prob=self.decisions["reject"]["min_prob"] if "reject" in self.decisions else min_prob,
-            imgsz=imgsz,
-            engine=engine,
-            calibrator=None if cal.method == "temperature" else cal.to_dict(),
-            decisions=dict(self.decisions) or None,
-            calibration=self.record(),
-        )
+        return build_profile(
+            model, self.calibrator, self.decisions, self.record(),
+            name=name, top_k=top_k, min_prob=min_prob, imgsz=imgsz, engine=engine,
+        )  # fmt: skip
 
 
 @dataclass
@@ -311,16 +325,7 @@ def _scored(
 
 def _fit(method: str, collected: CollectedLogits) -> tuple[Calibrator, dict[str, Any], list[str]]:
     """Fit ``method``; its :class:`CalibrationWarning` lines are returned, other warnings go on as warnings."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", CalibrationWarning)
-        calibrator, details = fit_calibrator(method, collected.logits, collected.labels)
-    found = []
-    for w in caught:
-        if issubclass(w.category, CalibrationWarning):
-            found.append(str(w.message))
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return calibrator, details, found
+    return fit_quietly(method, collected.logits, collected.labels)
 
 
 def calibrate(

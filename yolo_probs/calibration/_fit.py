@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from yolo_probs.calibration.temperature import MIN_SAMPLES, CalibrationWarning, fit_temperature
+from yolo_probs.calibration.temperature import MIN_SAMPLES, CalibrationWarning, fit_temperature, no_mistakes
 from yolo_probs.core.checks import check_logits, check_logits_labels
 from yolo_probs.errors import ConfigError
 
@@ -47,11 +47,19 @@ MAX_ITER = 500
 def prepare(logits: Any, labels: Any, method: str) -> tuple[np.ndarray, np.ndarray, float]:
     """Validate, and fit the temperature every multi-parameter method starts from.
 
-    The temperature fit raises the degenerate-data errors (one class, everything right) and warns
+    Everything right is refused here (a per-class shape needs mistakes to learn from); the temperature
+    fit raises the other degenerate-data error (one class) and warns
     about small samples; a further :class:`CalibrationWarning` names classes that have no samples
     (their parameters are then set by the regularisation alone).
     """
     x, y = check_logits_labels(logits, labels)
+    if no_mistakes(x, y) and np.unique(y).size > 1:
+        raise ConfigError(
+            f"all {y.size} samples are classified correctly: {method} learns its shape from the mistakes, and "
+            "with none its NLL keeps falling without bound; use temperature scaling (which gives a bounded T "
+            "here) or fit on images that include some mistakes",
+            option="method",
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CalibrationWarning)  # a bound hit is fine as a start value
         t = fit_temperature(x, y, min_samples=0)

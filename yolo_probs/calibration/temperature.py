@@ -38,6 +38,8 @@ __all__ = [
     "CalibrationWarning",
     "TemperatureScaling",
     "fit_temperature",
+    "laplace_temperature",
+    "no_mistakes",
 ]
 
 T_MIN = 0.01
@@ -122,9 +124,13 @@ def fit_temperature(
         max_iter: cap on the number of passes over the data.
 
     Raises:
-        ConfigError: bad shapes or values (:func:`~yolo_probs.core.checks.check_logits_labels`), labels of one class
-            (a T fitted on one class says nothing about the others), or every sample classified
-            correctly (the NLL then keeps falling as T -> 0, so there is no finite best T).
+        ConfigError: bad shapes or values (:func:`~yolo_probs.core.checks.check_logits_labels`), or labels of one
+            class (a T fitted on one class says nothing about the others).
+
+    Every sample classified correctly: the NLL then keeps falling as T -> 0 and has no finite minimum.
+    The answer is then bounded by what the data can support (:func:`laplace_temperature`): the T at
+    which the mean top-1 probability equals ``(n + 1) / (n + 2)``, Laplace's estimate of the accuracy
+    after ``n`` right and none wrong, with a :class:`CalibrationWarning` that says so.
 
     Example:
         >>> import math  # 70 of 80 right, every margin 1: best T makes sigmoid(1 / T) = 7/8
@@ -141,6 +147,17 @@ def fit_temperature(
     max_iter = check_whole(max_iter, "max_iter", low=1)
     x, y = check_logits_labels(logits, labels)
     _check_fit_data(x, y, min_samples)
+    if no_mistakes(x, y):
+        t = laplace_temperature(x, t_min=t_min, t_max=t_max)
+        warnings.warn(
+            f"all {y.size} samples are classified correctly, so the NLL has no finite minimum (it keeps falling "
+            f"as T -> 0); T = {t:.4g} makes the mean top-1 probability {(y.size + 1) / (y.size + 2):.4g} = "
+            "(n+1)/(n+2), Laplace's estimate of the accuracy with no mistakes seen; fit on images that include "
+            "some mistakes",
+            CalibrationWarning,
+            stacklevel=2,
+        )
+        return t
     beta = _best_beta(x, y, 1.0 / t_max, 1.0 / t_min, rtol, max_iter)
     t = 1.0 / min(max(beta, 1.0 / t_max), 1.0 / t_min)
     for bound, name, why in ((t_min, "t_min", "sharper"), (t_max, "t_max", "flatter")):
@@ -154,8 +171,47 @@ def fit_temperature(
     return t
 
 
+def no_mistakes(x: np.ndarray, y: np.ndarray) -> bool:
+    """Whether every row's largest logit is its label's (the NLL of a temperature then has no finite minimum)."""
+    return bool(np.array_equal(np.argmax(x, axis=1), y))
+
+
+def laplace_temperature(logits: Any, *, t_min: float = T_MIN, t_max: float = T_MAX, rtol: float = 1e-6) -> float:
+    """The T in ``[t_min, t_max]`` at which the mean top-1 probability is ``(n + 1) / (n + 2)`` (n = rows).
+
+    What :func:`fit_temperature` answers when every sample is right: Laplace's rule of succession
+    estimates the accuracy after ``n`` right and none wrong as ``(n + 1) / (n + 2)``, and the mean top-1
+    probability falls steadily as T grows, so one T matches it (a bound when none inside does).
+
+    Example:
+        >>> x = np.array([[4.0, 0.0], [0.0, 2.0]] * 49)  # 98 rows, all right: target 99/100
+        >>> t = laplace_temperature(x)
+        >>> round(float(np.mean(np.max(softmax(x, t), axis=1))), 4)
+        0.99
+    """
+    z = check_logits(logits)
+    if z.ndim != 2:
+        raise ConfigError(f"logits must be (N, C), got shape {z.shape}", option="logits")
+    target = (z.shape[0] + 1) / (z.shape[0] + 2)
+    shifted = (z - z.max(axis=1, keepdims=True)).astype(np.float32)  # every entry <= 0, one exact 0 per row
+
+    def confidence(t: float) -> float:  # mean of 1 / sum_j exp((z_j - z_max) / t): falls as t grows
+        with np.errstate(under="ignore"):
+            return float(np.mean(1.0 / np.exp(shifted / np.float32(t)).sum(axis=1, dtype=np.float64)))
+
+    lo, hi = math.log(t_min), math.log(t_max)
+    if confidence(t_min) <= target:
+        return float(t_min)
+    if confidence(t_max) >= target:
+        return float(t_max)
+    while hi - lo > rtol:
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if confidence(math.exp(mid)) > target else (lo, mid)
+    return math.exp(0.5 * (lo + hi))
+
+
 def _check_fit_data(x: np.ndarray, y: np.ndarray, min_samples: int) -> None:
-    """ConfigError for data without a finite best T (one class, every sample right); a warning for few samples."""
+    """ConfigError for data without any best T (one class); a warning for few samples."""
     n = x.shape[0]
     classes = np.unique(y)
     if classes.size == 1:
@@ -169,11 +225,6 @@ def _check_fit_data(x: np.ndarray, y: np.ndarray, min_samples: int) -> None:
             "(a few hundred or more is better)",
             CalibrationWarning,
             stacklevel=3,
-        )
-    if np.array_equal(np.argmax(x, axis=1), y):
-        raise ConfigError(
-            f"all {n} samples are classified correctly, so the NLL keeps falling as T -> 0 and there is no finite "
-            "best temperature; fit on more (or harder) data that include some mistakes"
         )
 
 

@@ -139,7 +139,7 @@ def _print_candidates(details: dict[str, Any]) -> None:
         return
     caption = (
         "chosen: the simplest eligible candidate within one SE of the best (SE of the per-image paired "
-        f"differences); vector/dirichlet need {MIN_ERRORS} calibration errors"
+        f"differences); vector/dirichlet need {MIN_ERRORS} calibration errors, and one per parameter"
     )
     title = f"candidates, {details['folds']}-fold cross-validation (seed {details['seed']})"
     table = Table(title=title, caption=caption)
