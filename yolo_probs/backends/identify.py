@@ -110,7 +110,7 @@ def ultralytics_task(path: str | os.PathLike[str]) -> str | None:
             if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE"):
                 pending = [*pending[-1:], str(arg)]
             elif op.name in ("GLOBAL", "STACK_GLOBAL"):
-                module, cls = str(arg).split(" ", 1) if op.name == "GLOBAL" else (pending + ["", ""])[:2]
+                module, cls = str(arg).split(" ", 1) if op.name == "GLOBAL" else [*pending, "", ""][:2]
                 if module.startswith("ultralytics") and cls in _MODEL_TASKS:
                     return _MODEL_TASKS[cls]
     except Exception:

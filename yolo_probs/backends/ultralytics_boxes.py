@@ -91,7 +91,8 @@ class BoxCapture:
         self.head = head
         self._local = threading.local()
         self._hook = head.register_forward_hook(self._on_head)
-        self._own = {name: predictor.__dict__.get(name) for name in ("postprocess", "get_obj_feats", "construct_result")}
+        wrapped = ("postprocess", "get_obj_feats", "construct_result")
+        self._own = {name: predictor.__dict__.get(name) for name in wrapped}
         self._topk = head.__dict__.get("get_topk_index")
         original_topk = head.get_topk_index
         original_post, original_feats = predictor.postprocess, predictor.get_obj_feats
