@@ -303,7 +303,9 @@ class YoloProbs:
         """:meth:`predict_each` for a detection model: one :class:`Detections` (or failure) per image or frame."""
         if smooth is not None or features:
             what = "smooth" if smooth is not None else "features"
-            raise ConfigError(f"{what} applies to classifiers; this is a {self.task!r} model: leave it out", option=what)
+            raise ConfigError(
+                f"{what} applies to classifiers; this is a {self.task!r} model: leave it out", option=what
+            )
         if type(source).__module__.split(".", 1)[0] == "torch":
             raise ConfigError(
                 "a detection model takes images (paths, arrays, PIL images), not a tensor batch; pass images",
