@@ -336,7 +336,7 @@ class YoloProbs:
             boxes.cls.cpu().numpy().astype(np.int64),
             out.logits,
             self.names,
-            shape=tuple(int(v) for v in out.result.orig_shape),
+            shape=(int(out.result.orig_shape[0]), int(out.result.orig_shape[1])),
             source=frame.source,
             frame=frame.frame,
             task=self.task,

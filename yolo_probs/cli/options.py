@@ -90,7 +90,7 @@ MIN_PROB = typer.Option("--min-prob", help="Probability threshold (0..1).")
 IMGSZ = typer.Option("--imgsz", help="Input size in pixels.")
 CONF = typer.Option(
     "--conf",
-    help="Detection and segmentation models: Ultralytics' box confidence threshold (0..1) [default: Ultralytics' 0.25].",
+    help="Detection and segmentation models: Ultralytics' box confidence threshold (0..1) [default: 0.25].",
 )
 IOU = typer.Option(
     "--iou",
