@@ -15,7 +15,7 @@ from yolo_probs.errors import ConfigError
 def test_detections_per_image() -> None:
     model = detector("yolov8n.yaml")
     frames = images()
-    want = model.predict([f.copy() for f in frames], conf=0.01, imgsz=160, verbose=False)
+    want = [model.predict(f.copy(), conf=0.01, imgsz=160, verbose=False)[0] for f in frames]  # batch 1, as below
     with YoloProbs(model, conf=0.01, imgsz=160, temperature=2.0, top_k=3, device="cpu") as yp:
         assert yp.task == "detect"
         got = list(yp.predict_each([*frames, str(ROOT / "missing.png")]))
