@@ -2,8 +2,9 @@
 
 Three different numbers describe a box's class, and they mean different things:
 
-- ``conf`` is the model's own box confidence, exactly Ultralytics' ``results.boxes.conf``: the largest
-  per-class sigmoid score. Ultralytics' ``conf`` threshold applies to it, and it decides which boxes exist.
+- ``conf`` is the model's own box confidence, exactly Ultralytics' ``results.boxes.conf``: the sigmoid
+  score of the box's class ``cls`` (the largest one, except where a YOLO26 head keeps one anchor twice).
+  Ultralytics' ``conf`` threshold applies to it, and it decides which boxes exist.
 - ``scores`` are the model's per-class scores as its head computes them, ``sigmoid(logits)``: one
   independent yes/no score per class. They do **not** sum to 1 (several can be near 1, or all near 0).
 - ``probs`` is a class distribution over the model's classes that sums to 1:
@@ -75,7 +76,7 @@ class Box:
     Attributes:
         index: the box's position in Ultralytics' ``results.boxes`` for the same image (0-based).
         xyxy: ``(x1, y1, x2, y2)`` in pixels of the original image (as ``results.boxes.xyxy``).
-        conf: the model's own confidence, ``results.boxes.conf``: the largest sigmoid score. Boxes are
+        conf: the model's own confidence, ``results.boxes.conf``: the sigmoid score of ``cls``. Boxes are
             kept or dropped by Ultralytics' threshold on it; a profile never changes it.
         cls: the model's class for the box, ``results.boxes.cls`` (the class of ``conf``).
         names: the model's class names, ``names[i]`` for class ``i``.
