@@ -13,7 +13,7 @@ that instance (``"module:ENGINE"``) to that table.
 Example:
     >>> from yolo_probs.backends import BACKENDS
     >>> list(BACKENDS)
-    ['onnxruntime', 'openvino', 'auto', 'onnx', 'torchscript', 'torch-module', 'ultralytics']
+    ['onnxruntime', 'openvino', 'auto', 'onnx', 'torchscript', 'torch-module', 'ultralytics-boxes', 'ultralytics']
 """
 
 from __future__ import annotations

@@ -165,6 +165,7 @@ BACKENDS: Registry[Any] = Registry(
         "onnx": "yolo_probs.backends.exported:OnnxBackend",
         "torchscript": "yolo_probs.backends.exported:TorchScriptBackend",
         "torch-module": "yolo_probs.backends.torch_module:TorchBackend",
+        "ultralytics-boxes": "yolo_probs.backends.ultralytics_boxes:UltralyticsBoxes",
         "ultralytics": "yolo_probs.backends.ultralytics:UltralyticsBackend",
     },
     option="engine",

@@ -17,7 +17,7 @@ import pickletools
 import zipfile
 from typing import Any
 
-__all__ = ["checkpoint_kind", "is_ultralytics", "shown_model"]
+__all__ = ["checkpoint_kind", "is_ultralytics", "shown_model", "ultralytics_task"]
 
 
 def shown_model(model: Any) -> str:
@@ -68,3 +68,51 @@ def checkpoint_kind(path: str | os.PathLike[str]) -> str:
             return "ultralytics" if ultralytics else "other"  # an OrderedDict state dict or a tensor
         return "module"
     return "ultralytics" if ultralytics else "other"
+
+
+#: Ultralytics' model classes in a checkpoint's pickle, and their task.
+_MODEL_TASKS = {
+    "DetectionModel": "detect",
+    "SegmentationModel": "segment",
+    "OBBModel": "obb",
+    "PoseModel": "pose",
+    "ClassificationModel": "classify",
+}
+
+
+def ultralytics_task(path: str | os.PathLike[str]) -> str | None:
+    """The task of an Ultralytics checkpoint or model YAML, found without loading a model; None if it is neither.
+
+    A checkpoint's task is read from its pickle opcodes (the model's class); a YAML's from its head's last
+    module, as Ultralytics guesses it.
+
+    Example:
+        >>> ultralytics_task("examples/models/digits-yolo26n-cls.pt"), ultralytics_task("yolo26n.yaml")
+        ('classify', 'detect')
+    """
+    name = os.fspath(path)
+    if name.lower().endswith((".yaml", ".yml")):
+        try:
+            from ultralytics.nn.tasks import guess_model_task, yaml_model_load
+
+            return str(guess_model_task(yaml_model_load(name)))
+        except Exception:
+            return None
+    try:
+        with zipfile.ZipFile(name) as archive:
+            pkl = next((n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"), None)
+            data = archive.read(pkl) if pkl is not None else b""
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return None
+    pending: list[str] = []
+    try:
+        for op, arg, _ in pickletools.genops(data):
+            if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE"):
+                pending = [*pending[-1:], str(arg)]
+            elif op.name in ("GLOBAL", "STACK_GLOBAL"):
+                module, cls = str(arg).split(" ", 1) if op.name == "GLOBAL" else [*pending, "", ""][:2]
+                if module.startswith("ultralytics") and cls in _MODEL_TASKS:
+                    return _MODEL_TASKS[cls]
+    except Exception:
+        return None
+    return None

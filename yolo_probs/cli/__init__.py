@@ -105,6 +105,9 @@ OPTION_HINTS = {
     "extra_outputs": "--logits",
     "smooth": "--smooth SECONDS",
     "api_key": "--api-key KEY",
+    "conf": "--conf",
+    "iou": "--iou",
+    "decisions": "--profile",
 }
 
 
