@@ -32,10 +32,30 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE.parent / "runs" / "digits-det"
 NAMES = [str(d) for d in range(10)]
 SIZE = 256
-TRAIN_BACKGROUNDS = ("astronaut", "camera", "coffee", "chelsea", "rocket", "coins", "moon", "horse",
-                     "clock", "grass", "gravel", "brick")
-TEST_BACKGROUNDS = ("immunohistochemistry", "hubble_deep_field", "retina", "cat", "colorwheel", "page",
-                    "sklearn:china.jpg", "sklearn:flower.jpg")
+TRAIN_BACKGROUNDS = (
+    "astronaut",
+    "camera",
+    "coffee",
+    "chelsea",
+    "rocket",
+    "coins",
+    "moon",
+    "horse",
+    "clock",
+    "grass",
+    "gravel",
+    "brick",
+)
+TEST_BACKGROUNDS = (
+    "immunohistochemistry",
+    "hubble_deep_field",
+    "retina",
+    "cat",
+    "colorwheel",
+    "page",
+    "sklearn:china.jpg",
+    "sklearn:flower.jpg",
+)
 
 
 @dataclass(frozen=True)
@@ -81,8 +101,9 @@ def _overlaps(box: tuple[int, int, int, int], others: list[Placed], margin: int 
     )
 
 
-def paste_digit(canvas: np.ndarray, pixels: np.ndarray, label: int, rng: np.random.Generator,
-                placed: list[Placed]) -> Placed | None:
+def paste_digit(
+    canvas: np.ndarray, pixels: np.ndarray, label: int, rng: np.random.Generator, placed: list[Placed]
+) -> Placed | None:
     """Paste one 8x8 digit (0..16) at a random size and free position; returns its tight ink box."""
     side = int(rng.integers(28, 81))
     ink = cv2.resize(pixels.reshape(8, 8).astype(np.float32) / 16.0, (side, side), interpolation=cv2.INTER_CUBIC)
@@ -111,13 +132,22 @@ def yolo_lines(placed: list[Placed], size: int = SIZE) -> str:
     rows = []
     for p in placed:
         x1, y1, x2, y2 = p.box
-        rows.append(f"{p.cls} {(x1 + x2) / 2 / size:.6f} {(y1 + y2) / 2 / size:.6f} "
-                    f"{(x2 - x1) / size:.6f} {(y2 - y1) / size:.6f}")
+        rows.append(
+            f"{p.cls} {(x1 + x2) / 2 / size:.6f} {(y1 + y2) / 2 / size:.6f} "
+            f"{(x2 - x1) / size:.6f} {(y2 - y1) / size:.6f}"
+        )
     return "\n".join(rows) + ("\n" if rows else "")
 
 
-def _write_split(root: Path, split: str, n: int, backgrounds: list[np.ndarray], digits: np.ndarray,
-                 labels: np.ndarray, rng: np.random.Generator) -> dict[str, int]:
+def _write_split(
+    root: Path,
+    split: str,
+    n: int,
+    backgrounds: list[np.ndarray],
+    digits: np.ndarray,
+    labels: np.ndarray,
+    rng: np.random.Generator,
+) -> dict[str, int]:
     (root / "images" / split).mkdir(parents=True)
     (root / "labels" / split).mkdir(parents=True)
     boxes = 0
@@ -135,8 +165,9 @@ def _write_split(root: Path, split: str, n: int, backgrounds: list[np.ndarray], 
     return {"images": n, "boxes": boxes}
 
 
-def build_detection_dataset(out: str | Path = DEFAULT_OUT, n_train: int = 400, n_val: int = 150,
-                            n_test: int = 150, seed: int = 0) -> dict[str, dict[str, int]]:
+def build_detection_dataset(
+    out: str | Path = DEFAULT_OUT, n_train: int = 400, n_val: int = 150, n_test: int = 150, seed: int = 0
+) -> dict[str, dict[str, int]]:
     """Write ``out/{images,labels}/{train,val,test}`` and ``out/data.yaml``; returns counts per split."""
     from sklearn.datasets import load_digits
 
@@ -149,8 +180,11 @@ def build_detection_dataset(out: str | Path = DEFAULT_OUT, n_train: int = 400, n
     thirds = np.array_split(order, [int(0.6 * len(order)), int(0.8 * len(order))])
     train_bg = [load_background(n) for n in TRAIN_BACKGROUNDS]
     test_bg = [load_background(n) for n in TEST_BACKGROUNDS]
-    plan = {"train": (n_train, train_bg, thirds[0]), "val": (n_val, train_bg, thirds[1]),
-            "test": (n_test, test_bg, thirds[2])}
+    plan = {
+        "train": (n_train, train_bg, thirds[0]),
+        "val": (n_val, train_bg, thirds[1]),
+        "test": (n_test, test_bg, thirds[2]),
+    }
     counts = {}
     for split, (n, bgs, idx) in plan.items():
         counts[split] = _write_split(root, split, n, bgs, digits.data[idx], digits.target[idx], rng)

@@ -27,17 +27,38 @@ DEFAULT_DATA = HERE.parent / "runs" / "digits-det"
 DEFAULT_OUT = HERE.parent / "runs" / "digits-yolo26n-det.pt"
 
 
-def train_detector(data_yaml: str | Path, model: str = "yolo26n.yaml", epochs: int = 30, imgsz: int = 256,
-                   out: str | Path = DEFAULT_OUT, seed: int = 0) -> Path:
+def train_detector(
+    data_yaml: str | Path,
+    model: str = "yolo26n.yaml",
+    epochs: int = 30,
+    imgsz: int = 256,
+    out: str | Path = DEFAULT_OUT,
+    seed: int = 0,
+) -> Path:
     """Train ``model`` on ``data_yaml`` on the CPU and copy the stripped best checkpoint to ``out``."""
     from ultralytics import YOLO
 
     out = Path(out)
     with tempfile.TemporaryDirectory(prefix="yolo-probs-det-") as tmp:
         yolo = YOLO(model)
-        yolo.train(data=str(data_yaml), epochs=epochs, imgsz=imgsz, batch=16, device="cpu", workers=0,
-                   project=tmp, name="train", seed=seed, plots=False, verbose=False, amp=False,
-                   patience=epochs, mosaic=1.0, close_mosaic=max(1, epochs // 5), fliplr=0.0)
+        yolo.train(
+            data=str(data_yaml),
+            epochs=epochs,
+            imgsz=imgsz,
+            batch=16,
+            device="cpu",
+            workers=0,
+            project=tmp,
+            name="train",
+            seed=seed,
+            plots=False,
+            verbose=False,
+            amp=False,
+            patience=epochs,
+            mosaic=1.0,
+            close_mosaic=max(1, epochs // 5),
+            fliplr=0.0,
+        )
         weights = Path(tmp) / "train" / "weights"
         best = weights / "best.pt" if (weights / "best.pt").exists() else weights / "last.pt"
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -58,8 +79,9 @@ def main() -> None:
     if not (data / "data.yaml").exists():
         from make_detection_data import build_detection_dataset
 
-        build_detection_dataset(data, n_train=args.train, n_val=max(2, args.train * 3 // 8),
-                                n_test=max(2, args.train * 3 // 8))
+        build_detection_dataset(
+            data, n_train=args.train, n_val=max(2, args.train * 3 // 8), n_test=max(2, args.train * 3 // 8)
+        )
     path = train_detector(data / "data.yaml", args.model, args.epochs, args.imgsz, args.out)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 

@@ -57,7 +57,7 @@ def test_isotonic_is_monotone_and_position_learns_a_size_effect() -> None:
     iso, _ = fit_box_calibrator("isotonic", f, y)
     out = iso.conf(f)
     order = np.argsort(f.conf)
-    assert np.all(np.diff(out[order]) >= -1e-12) and 0 <= out.min() and out.max() <= 1
+    assert np.all(np.diff(out[order]) >= -1e-12) and out.min() >= 0 and out.max() <= 1
     pos, _ = fit_box_calibrator("position", f, y)
     test_f, test_y = _boxes(4, size_effect=12.0)
     assert log_loss(pos.conf(test_f), test_y) < log_loss(iso.conf(test_f), test_y) - 0.02

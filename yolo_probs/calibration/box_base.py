@@ -249,4 +249,3 @@ def apply_box_calibrator(detections: Detections, calibrator: BoxCalibrator | Non
     values = calibrator.conf(BoxFeatures.from_detections([detections]))
     boxes = [replace(b, conf_calibrated=float(v)) for b, v in zip(detections.boxes, values, strict=True)]
     return replace(detections, boxes=boxes)
-

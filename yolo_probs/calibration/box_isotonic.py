@@ -37,7 +37,8 @@ class BoxIsotonic:
         ok = xs.size >= 1 and xs.shape == ys.shape and np.isfinite(xs).all() and np.isfinite(ys).all()
         if not ok or np.any(np.diff(xs) < 0) or np.any(np.diff(ys) < 0) or ys.min() < 0 or ys.max() > 1:
             raise ConfigError(
-                "box_calibrator of method 'isotonic' needs knots x and y: equal-length non-decreasing lists, y in [0, 1]",
+                "box_calibrator of method 'isotonic' needs knots x and y: equal-length non-decreasing lists, "
+                "y in [0, 1]",
                 option="box_calibrator",
             )
         self.x, self.y = xs, ys
