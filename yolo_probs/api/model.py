@@ -29,6 +29,7 @@ from yolo_probs.api.smoothing import SmoothedStream, smooth_each
 from yolo_probs.backends import BackendOptions, resolve_backend
 from yolo_probs.backends.devices import check_device
 from yolo_probs.backends.ultralytics import DEFAULT_MODEL
+from yolo_probs.backends.ultralytics_boxes import check_selection
 from yolo_probs.calibration import TemperatureScaling
 from yolo_probs.calibration.box_base import BoxCalibrator, apply_box_calibrator
 from yolo_probs.calibration.folded import resolve_folded
@@ -307,7 +308,9 @@ class YoloProbs:
         """:meth:`predict_each` for a detection model: one :class:`Detections` (or failure) per image or frame."""
         if smooth is not None or features:
             what = "smooth" if smooth is not None else "features"
-            raise ConfigError(f"{what} applies to classifiers; this is a {self.task!r} model: leave it out", option=what)
+            raise ConfigError(
+                f"{what} applies to classifiers; this is a {self.task!r} model: leave it out", option=what
+            )
         if type(source).__module__.split(".", 1)[0] == "torch":
             raise ConfigError(
                 "a detection model takes images (paths, arrays, PIL images), not a tensor batch; pass images",
@@ -338,7 +341,7 @@ class YoloProbs:
             boxes.cls.cpu().numpy().astype(np.int64),
             out.logits,
             self.names,
-            shape=tuple(int(v) for v in out.result.orig_shape),
+            shape=(int(out.result.orig_shape[0]), int(out.result.orig_shape[1])),
             source=frame.source,
             frame=frame.frame,
             task=self.task,
@@ -406,8 +409,6 @@ def _set_selection(backend: Any, task: str, **selection: Any) -> None:
     """Give a detection backend Ultralytics' box-selection options; ConfigError for them on a classifier."""
     given = {k: v for k, v in selection.items() if v is not None}
     if task in TASKS:
-        from yolo_probs.backends.ultralytics_boxes import check_selection
-
         backend.selection = check_selection(**selection)
     elif given:
         name = next(iter(given))

@@ -145,7 +145,7 @@ class _BoxPlugin:
                 boxes.cls.cpu().numpy().astype("int64"),
                 captured[1],
                 names,
-                shape=tuple(int(v) for v in result.orig_shape),
+                shape=(int(result.orig_shape[0]), int(result.orig_shape[1])),
                 source=str(getattr(result, "path", "")),
                 task=predictor.args.task,
                 calibrator=self.calibrator,
