@@ -104,9 +104,9 @@ def test_bad_box_calibrator_input() -> None:
         fit_box_calibrator("platt", f, np.ones(30, bool))
     with pytest.raises(ConfigError, match="not a box calibration method; choose one of auto"):
         fit_box_calibrator("vector", f, y)
-    with pytest.raises(ConfigError, match="box_calibrator.method must be one of"):
+    with pytest.raises(ConfigError, match=r"box_calibrator\.method must be one of"):
         box_calibrator_from_dict({"method": "nope"})
-    with pytest.raises(ConfigError, match="box_calibrator.a of method 'platt' must be a finite number"):
+    with pytest.raises(ConfigError, match=r"box_calibrator\.a of method .platt. must be a finite number"):
         box_calibrator_from_dict({"method": "platt", "a": "x", "b": 0})
     with pytest.raises(ConfigError, match="must be > 0"):
         box_calibrator_from_dict({"method": "platt", "a": -1.0, "b": 0})
