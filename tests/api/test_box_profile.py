@@ -22,7 +22,7 @@ def test_profile_round_trips_its_box_calibrator(tmp_path: Path) -> None:
 
 
 def test_profile_refuses_a_bad_box_calibrator(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="box_calibrator.method must be one of temperature, platt"):
+    with pytest.raises(ConfigError, match=r"box_calibrator\.method must be one of temperature, platt"):
         Profile(model="det.pt", temperature=1.0, box_calibrator={"method": "vector"})
     (tmp_path / "p.yaml").write_text(
         "version: 1\nmodel: det.pt\ntemperature: 1.0\nbox_calibrator: {method: platt, a: 0, b: 1}\n"
