@@ -76,7 +76,7 @@ def calibrate_detector(
     _report(result, f"calibrated on {data} ({split})")
     note(f"box calibrator: {result.calibrator!r}")
     save_profile(result.to_profile(model_path, name=name, imgsz=kwargs.get("imgsz")), output)
-    wrote(output, detail="deployment profile (box calibrator)")
+    wrote(output, detail="deployment profile with a box calibrator")
     if result.collected.failures:
         raise typer.Exit(1)
 
