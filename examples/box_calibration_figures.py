@@ -19,11 +19,11 @@ import argparse
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_MODEL = HERE / "models" / "digits-yolo26n-det.pt"
+SHIPPED_MODEL = HERE / "models" / "digits-yolo26n-det.pt"
 DEFAULT_DATA = HERE.parent / "runs" / "digits-det" / "data.yaml"
 
 
-def figures(data: str | Path, model: str | Path = DEFAULT_MODEL, imgsz: int = 256) -> list[dict[str, object]]:
+def figures(data: str | Path, model: str | Path = SHIPPED_MODEL, imgsz: int = 256) -> list[dict[str, object]]:
     """One row per method (and one for the model's own ``conf``): test-split metrics and the fitted parameters."""
     from yolo_probs import YoloProbs
     from yolo_probs.api.box_workflow import collect_boxes, metrics_of
@@ -50,7 +50,7 @@ def figures(data: str | Path, model: str | Path = DEFAULT_MODEL, imgsz: int = 25
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA))
-    parser.add_argument("--model", default=str(DEFAULT_MODEL))
+    parser.add_argument("--model", default=str(SHIPPED_MODEL))
     parser.add_argument("--imgsz", type=int, default=256)
     args = parser.parse_args()
     rows = figures(args.data, args.model, args.imgsz)
