@@ -334,7 +334,9 @@ _MinProb = Annotated[
 _Method = Annotated[
     Method,
     typer.Option(
-        "--method", help="Calibration method; auto picks by 5-fold cross-validated NLL, never worse than temperature."
+        "--method",
+        help="Calibration method; auto picks by 5-fold cross-validated NLL, never worse than temperature. "
+        "For a detection data YAML: temperature, platt, isotonic, position or auto (box calibrators).",
     ),
 ]
 
@@ -363,8 +365,9 @@ def calibrate(
 
     Prints accuracy, NLL, Brier, ECE and MCE before (T=1) and after (fitted T). With --ood-tpr,
     --conformal or --target-accuracy it also fits those decisions, at the fitted temperature, into the
-    profile. Exit code 0 when every image was read, 1 when some were skipped (the profile is still
-    written), 2 for usage errors.
+    profile. With DATA an Ultralytics detection data YAML and a detection model it fits a box-confidence
+    calibrator instead (conf_calibrated; D-ECE, LaECE, mAP50 before and after). Exit code 0 when every
+    image was read, 1 when some were skipped (the profile is still written), 2 for usage errors.
     """
     asked = decisions.checked()  # before any inference
     flags = {"model": model, "top_k": top_k, "min_prob": min_prob, "imgsz": imgsz, "device": device, "batch": batch}
@@ -498,6 +501,7 @@ def evaluate(
     Reports accuracy, NLL, Brier, ECE, MCE and adaptive ECE at T=1 and at the given temperature, and
     the profile's decisions: unknown inputs (AUROC, FPR at 95% TPR with --ood-data), conformal sets
     (coverage, set sizes) and the reject threshold (coverage, accuracy of accepted images).
+    With DATA a detection data YAML: D-ECE, LaECE, mAP50 and log loss of the profile's box calibrator.
     Exit code 0 when every image was read, 1 when some were skipped, 2 for usage errors.
     """
     _check_outputs(None, plot, [model, profile], data)
