@@ -19,7 +19,7 @@ COMMON = ["--device", "cpu", "--imgsz", "256", "--batch", "16"]
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("boxes") / "digits-det"
-    example("make_detection_data").build_detection_dataset(root, n_train=2, n_val=40, n_test=30, seed=3)
+    example("make_detection_data").build_detection_dataset(root, n_train=2, n_val=70, n_test=30, seed=3)
     return root / "data.yaml"
 
 

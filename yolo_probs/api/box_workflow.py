@@ -49,6 +49,7 @@ class CollectedBoxes:
         features: what a box calibrator sees of each box.
         cls: ``(N,)`` predicted class; tp: ``(N,)`` matched; iou: ``(N,)`` IoU of the match (0 if none).
         gt_cls: ``(G,)`` classes of the ground-truth boxes of the images that were read.
+        image: ``(N,)`` index in ``data.files`` of each box's image; gt_image: ``(G,)`` the same for ground truth.
         failures: one line per image that could not be read (skipped; the others are scored).
         images: images read.
     """
@@ -59,8 +60,18 @@ class CollectedBoxes:
     tp: np.ndarray
     iou: np.ndarray
     gt_cls: np.ndarray
+    image: np.ndarray
+    gt_image: np.ndarray
     failures: list[str] = field(default_factory=list)
     images: int = 0
+
+    def subset(self, images: np.ndarray) -> CollectedBoxes:
+        """The boxes and ground truth of the images whose indices ``images`` lists (e.g. a held-out half)."""
+        keep, gt_keep = np.isin(self.image, images), np.isin(self.gt_image, images)
+        return CollectedBoxes(
+            self.data, self.features.subset(keep), self.cls[keep], self.tp[keep], self.iou[keep],
+            self.gt_cls[gt_keep], self.image[keep], self.gt_image[gt_keep], [], len(images),
+        )  # fmt: skip
 
     def counts(self) -> dict[str, int]:
         """Images, negatives (no labelled box), unlabelled, skipped, boxes, correct boxes, ground truth."""
@@ -92,7 +103,7 @@ def collect_boxes(
     """Run ``model`` over ``data``'s images and match its boxes to the labels (unreadable images: skipped, listed)."""
     _check_detector(model)
     feats: list[Detections] = []
-    cls, tp, iou, gt_cls, failures = [], [], [], [], []
+    cls, tp, iou, gt_cls, failures, image, gt_image = [], [], [], [], [], [], []
     for i, out in enumerate(model.predict_each(data.files)):
         if progress is not None:
             progress(1)
@@ -109,13 +120,15 @@ def collect_boxes(
         tp.append(t)
         iou.append(q)
         gt_cls.append(data.classes[i])
+        image.append(np.full(len(pcls), i))
+        gt_image.append(np.full(len(data.classes[i]), i))
 
     def cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
         return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
 
     return CollectedBoxes(
         data, BoxFeatures.from_detections(feats), cat(cls, np.int64), cat(tp, bool), cat(iou, np.float64),
-        cat(gt_cls, np.int64), failures, len(feats),
+        cat(gt_cls, np.int64), cat(image, np.int64), cat(gt_image, np.int64), failures, len(feats),
     )  # fmt: skip
 
 
