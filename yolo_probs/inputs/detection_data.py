@@ -137,9 +137,7 @@ def _parse_labels(label: Path, n_classes: int) -> tuple[np.ndarray, np.ndarray, 
             ) from None
         cls = values[0]
         if len(values) < 5 or (len(values) > 5 and len(values) % 2 == 0) or not np.isfinite(values).all():
-            raise SourceError(
-                f"{label}:{number}", "a line is 'class cx cy w h' (or a polygon 'class x1 y1 x2 y2 ...')"
-            )
+            raise SourceError(f"{label}:{number}", "a line is 'class cx cy w h' (or a polygon 'class x1 y1 x2 y2 ...')")
         if cls != int(cls) or not 0 <= cls < n_classes:
             raise SourceError(
                 f"{label}:{number}",
