@@ -14,7 +14,7 @@ Example:
     >>> m = metrics_of(np.array([0.9, 0.2]), np.array([0, 0]), np.array([True, False]), np.array([0.8, 0.0]),
     ...                np.array([0]), bins=15)
     >>> round(m["ece"], 3), round(m["map50"], 3)
-    (0.15, 1.0)
+    (0.15, 0.995)
 """
 
 from __future__ import annotations
