@@ -31,6 +31,7 @@ from yolo_probs.backends.devices import check_device
 from yolo_probs.backends.ultralytics import DEFAULT_MODEL
 from yolo_probs.backends.ultralytics_boxes import check_selection
 from yolo_probs.calibration import TemperatureScaling
+from yolo_probs.calibration.box_base import BoxCalibrator, apply_box_calibrator
 from yolo_probs.calibration.folded import resolve_folded
 from yolo_probs.core.boxes import TASKS, Detections
 from yolo_probs.core.checks import describe
@@ -108,6 +109,7 @@ class YoloProbs:
         conf: float | None = None,
         iou: float | None = None,
         max_det: int | None = None,
+        box_calibrator: BoxCalibrator | None = None,
     ) -> None:
         self.top_k = top_k
         self.min_prob = min_prob
@@ -151,6 +153,8 @@ class YoloProbs:
         self.names: tuple[str, ...] = tuple(self.backend.names)
         self.calibrator = _calibrator_for(self.backend, calibrator)
         self.decisions: list[Any] = rules
+        #: a detector's box-confidence calibrator (from a profile): sets each box's ``conf_calibrated``.
+        self.box_calibrator = _check_box_calibrator(box_calibrator, self.task)
         self.profile: Profile | None = None  # set by from_profile
 
     @classmethod
@@ -342,7 +346,7 @@ class YoloProbs:
         boxes = out.result.boxes
         if out.logits.size and not np.isfinite(out.logits.max(axis=1)).all():
             return InputFailure(frame.source, "the model gave NaN box logits for this image", frame=frame.frame)
-        return Detections.from_logits(
+        detections = Detections.from_logits(
             boxes.xyxy.float().cpu().numpy(),
             boxes.conf.float().cpu().numpy(),
             boxes.cls.cpu().numpy().astype(np.int64),
@@ -357,6 +361,7 @@ class YoloProbs:
             calibrator=self.calibrator,
             indices=np.arange(len(boxes)),
         )
+        return apply_box_calibrator(detections, self.box_calibrator)
 
     def _each_batch(self, source: Any, features: bool) -> Iterator[Prediction | InputFailure]:
         """The plain loop: read frames, run them a batch at a time (see :meth:`predict_each`)."""
@@ -423,6 +428,19 @@ def _set_selection(backend: Any, task: str, **selection: Any) -> None:
             "detection model",
             option=name,
         )
+
+
+def _check_box_calibrator(box_calibrator: Any, task: str) -> BoxCalibrator | None:
+    """A box calibrator for a detection model, None, or ConfigError naming the mismatch."""
+    if box_calibrator is None:
+        return None
+    if not isinstance(box_calibrator, BoxCalibrator):
+        raise ConfigError(f"box_calibrator must be a box calibrator (yolo_probs.calibration.box_base), got "
+                          f"{describe(box_calibrator)}", option="box_calibrator")  # fmt: skip
+    if task not in TASKS:
+        raise ConfigError(f"box_calibrator applies to detection models; this is a {task!r} model: leave it out "
+                          "(or use a classifier's profile)", option="box_calibrator")  # fmt: skip
+    return box_calibrator
 
 
 def _check_decisions(decisions: Any) -> list[Any]:

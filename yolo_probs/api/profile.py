@@ -31,6 +31,7 @@ import numpy as np
 
 from yolo_probs._util.hashing import bytes_sha256, file_sha256
 from yolo_probs.calibration import TemperatureScaling, calibrator_from_dict
+from yolo_probs.calibration.box_base import box_calibrator_from_dict
 from yolo_probs.calibration.storage import calibrator_file_name, load_calibrator, pack_calibrator, profile_folder
 from yolo_probs.core.probs import check_min_prob, check_temperature, check_top_k
 from yolo_probs.decisions.base import check_decisions
@@ -73,6 +74,7 @@ class Profile:
     calibrator: dict[str, Any] | None = None
     decisions: dict[str, Any] | None = None
     engine: str | None = None
+    box_calibrator: dict[str, Any] | None = None
     version: int = PROFILE_VERSION
 
     def __post_init__(self) -> None:
@@ -104,6 +106,8 @@ class Profile:
             calibrator_from_dict(self.calibrator)  # the method and its parameters, each named
         if self.decisions is not None:
             self.decisions = check_decisions(self.decisions, self)
+        if self.box_calibrator is not None:
+            box_calibrator_from_dict(self.box_calibrator)  # a detector's box-confidence calibrator, checked
 
     def model_kwargs(self, **explicit: Any) -> dict[str, Any]:
         """Keyword arguments for :class:`~yolo_probs.api.model.YoloProbs` (``model`` included), ``explicit`` on top.
@@ -136,6 +140,8 @@ class Profile:
         }
         if self.engine is not None:
             kwargs["engine"] = self.engine
+        if self.box_calibrator is not None:
+            kwargs["box_calibrator"] = box_calibrator_from_dict(self.box_calibrator)
         return {**kwargs, **given}
 
     def check_model(self, source: str = "the profile") -> None:
@@ -182,6 +188,7 @@ _TOP_TYPES: dict[str, Any] = {
     "calibrator": (dict, type(None)),
     "decisions": (dict, type(None)),
     "engine": (str, type(None)),
+    "box_calibrator": (dict, type(None)),
     "version": int,
 }
 
@@ -322,7 +329,7 @@ def _profile_data(profile: Profile, stem: str, folder: Path | None) -> tuple[dic
         "min_prob": profile.min_prob,
         "imgsz": profile.imgsz,
     }
-    for key in ("engine", "calibrator", "decisions", "calibration"):
+    for key in ("engine", "calibrator", "box_calibrator", "decisions", "calibration"):
         if getattr(profile, key) is not None:
             data[key] = getattr(profile, key)
     side: dict[str, bytes] = {}

@@ -22,7 +22,9 @@ from yolo_probs.api.model import YoloProbs
 from yolo_probs.api.profile import bank_file_name, save_profile, side_files
 from yolo_probs.api.workflow import calibrate as run_calibration
 from yolo_probs.api.workflow import evaluate as run_evaluation
+from yolo_probs.calibration.box_base import BOX_CALIBRATORS
 from yolo_probs.calibration.select import MIN_ERRORS
+from yolo_probs.cli.boxes_calibrate import calibrate_detector, evaluate_detector
 from yolo_probs.cli.decisions import fitted_lines, print_report
 from yolo_probs.cli.options import (
     FORMAT,
@@ -55,6 +57,7 @@ from yolo_probs.decisions.ood import DEFAULT_SCORE
 from yolo_probs.decisions.requested import DecisionOptions
 from yolo_probs.decisions.selective import reject_curve
 from yolo_probs.errors import ConfigError
+from yolo_probs.inputs.detection_data import is_detection_yaml
 from yolo_probs.inputs.labelled import load_labelled_folder
 from yolo_probs.inputs.sources import IMAGE_SUFFIXES
 from yolo_probs.outputs.files import check_output
@@ -75,6 +78,9 @@ class Method(str, Enum):  # noqa: UP042 (Typer lists a str Enum's values in --he
     auto = "auto"
     vector = "vector"
     dirichlet = "dirichlet"
+    platt = "platt"  # box calibrators (detection data YAML) from here on
+    isotonic = "isotonic"
+    position = "position"
     ets = "ets"
 
 
@@ -328,7 +334,9 @@ _MinProb = Annotated[
 _Method = Annotated[
     Method,
     typer.Option(
-        "--method", help="Calibration method; auto picks by 5-fold cross-validated NLL, never worse than temperature."
+        "--method",
+        help="Calibration method; auto picks by 5-fold cross-validated NLL, never worse than temperature. "
+        "For a detection data YAML: temperature, platt, isotonic, position or auto (box calibrators).",
     ),
 ]
 
@@ -357,8 +365,9 @@ def calibrate(
 
     Prints accuracy, NLL, Brier, ECE and MCE before (T=1) and after (fitted T). With --ood-tpr,
     --conformal or --target-accuracy it also fits those decisions, at the fitted temperature, into the
-    profile. Exit code 0 when every image was read, 1 when some were skipped (the profile is still
-    written), 2 for usage errors.
+    profile. With DATA an Ultralytics detection data YAML and a detection model it fits a box-confidence
+    calibrator instead (conf_calibrated; D-ECE, LaECE, mAP50 before and after). Exit code 0 when every
+    image was read, 1 when some were skipped (the profile is still written), 2 for usage errors.
     """
     asked = decisions.checked()  # before any inference
     flags = {"model": model, "top_k": top_k, "min_prob": min_prob, "imgsz": imgsz, "device": device, "batch": batch}
@@ -366,6 +375,20 @@ def calibrate(
     model_path = kwargs.pop("model", None)
     if model_path is None:
         raise typer.BadParameter("pass --model PATH (or --profile PROFILE)", param_hint="--model")
+    if is_detection_yaml(data):
+        if asked.to_workflow() or plot is not None:
+            what = "--plot" if plot is not None else "--ood-tpr, --conformal and --target-accuracy"
+            raise typer.BadParameter(f"{what} apply to classifiers; leave them out for a detection data YAML",
+                                     param_hint="DATA")  # fmt: skip
+        _check_outputs(output, None, [model_path, profile, data], data, asked)
+        set_verbose(verbose)
+        kwargs.pop("box_calibrator", None)  # calibrate fits its own
+        name = name or (base.name if base and base.name else output.stem)
+        calibrate_detector(data, output, model_path, kwargs, split=split, method=method.value, bins=bins, name=name)
+        return
+    if method.value in BOX_CALIBRATORS and method.value != "temperature":
+        raise typer.BadParameter(f"{method.value!r} calibrates box confidences: pass a detection data YAML as DATA, "
+                                 "or choose temperature, auto, vector or dirichlet", param_hint="--method")  # fmt: skip
     _check_outputs(output, plot, [model_path, profile], data, asked)
     set_verbose(verbose)
     with YoloProbs(model_path, **kwargs) as clf:
@@ -478,6 +501,7 @@ def evaluate(
     Reports accuracy, NLL, Brier, ECE, MCE and adaptive ECE at T=1 and at the given temperature, and
     the profile's decisions: unknown inputs (AUROC, FPR at 95% TPR with --ood-data), conformal sets
     (coverage, set sizes) and the reject threshold (coverage, accuracy of accepted images).
+    With DATA a detection data YAML: D-ECE, LaECE, mAP50 and log loss of the profile's box calibrator.
     Exit code 0 when every image was read, 1 when some were skipped, 2 for usage errors.
     """
     _check_outputs(None, plot, [model, profile], data)
@@ -486,6 +510,15 @@ def evaluate(
         raise typer.BadParameter(
             "pass --profile PROFILE, or --model PATH (and --temperature T)", param_hint="--profile"
         )
+    if is_detection_yaml(data):
+        if plot is not None or ood_data is not None:
+            raise typer.BadParameter("--plot and --ood-data apply to classifiers; leave them out for a detection "
+                                     "data YAML", param_hint="DATA")  # fmt: skip
+        box_t, temperature = temperature, None  # a detector's --temperature is a box temperature
+        with build_classifier(model=model, profile=profile, temperature=None, imgsz=imgsz, device=device,
+                              batch=batch, engine=engine) as det:  # fmt: skip
+            evaluate_detector(det, data, split=split, bins=bins, temperature=box_t, fmt=fmt.value)
+        return
     clf = build_classifier(
         model=model, profile=profile, temperature=temperature, imgsz=imgsz, device=device, batch=batch, engine=engine
     )
