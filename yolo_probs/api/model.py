@@ -20,6 +20,8 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
+import numpy as np
+
 from yolo_probs._util.prefetch import prefetched
 from yolo_probs._util.threads import decode_workers
 from yolo_probs.api.profile import load_profile
@@ -29,6 +31,7 @@ from yolo_probs.backends.devices import check_device
 from yolo_probs.backends.ultralytics import DEFAULT_MODEL
 from yolo_probs.calibration import TemperatureScaling
 from yolo_probs.calibration.folded import resolve_folded
+from yolo_probs.core.boxes import TASKS, Detections
 from yolo_probs.core.checks import describe
 from yolo_probs.core.prediction import Prediction
 from yolo_probs.core.probs import check_min_prob, check_probability_map, check_top_k
@@ -72,6 +75,13 @@ class YoloProbs:
             ``temperature``; setting :attr:`temperature` later replaces it by temperature scaling.
         decisions: decision rules applied to every prediction (see :mod:`yolo_probs.decisions`).
         engine: ``"torch"`` (default), ``"auto"`` or a fast engine's name, for Ultralytics checkpoints.
+        conf, iou, max_det: detection and segmentation models only: Ultralytics' own box selection
+            (confidence threshold, NMS IoU, most boxes per image); None keeps Ultralytics' defaults.
+
+    On an Ultralytics detection or segmentation model (:attr:`task` ``"detect"``/``"segment"``),
+    :meth:`predict` gives one :class:`~yolo_probs.core.boxes.Detections` per image instead of a
+    :class:`Prediction`: every box Ultralytics keeps, with its per-class sigmoid scores, logits and a
+    calibrated class distribution (``temperature``/``calibrator``, ``top_k``, ``min_prob`` apply per box).
 
     The backend's hooks are removed by :meth:`close` (or on leaving a ``with`` block); a later call
     sets them up again. Several threads may call :meth:`predict` at once: each gets its own logits.
@@ -94,6 +104,9 @@ class YoloProbs:
         calibrator: Calibrator | None = None,
         decisions: list[Any] | None = None,
         engine: str | None = None,
+        conf: float | None = None,
+        iou: float | None = None,
+        max_det: int | None = None,
     ) -> None:
         self.top_k = top_k
         self.min_prob = min_prob
@@ -125,6 +138,15 @@ class YoloProbs:
         if engine in (None, "torch", "auto"):  # the CPU engines say themselves that they do not take a GPU
             check_device(device)  # before the model loads: a device this machine lacks, and the ones it has
         self.backend: Backend = resolve_backend(model, options)
+        #: ``"classify"``, or ``"detect"``/``"segment"`` for a model whose predictions are boxes.
+        self.task: str = str(getattr(self.backend, "task", "classify"))
+        _set_selection(self.backend, self.task, conf=conf, iou=iou, max_det=max_det)
+        if self.task in TASKS and rules:
+            raise ConfigError(
+                f"decision rules (conformal sets, unknown-input detection, ...) apply to classifiers; this is a "
+                f"{self.task!r} model: leave them out",
+                option="decisions",
+            )
         self.names: tuple[str, ...] = tuple(self.backend.names)
         self.calibrator = _calibrator_for(self.backend, calibrator)
         self.decisions: list[Any] = rules
@@ -257,6 +279,9 @@ class YoloProbs:
         the input of the model's final layer (:attr:`Prediction.features`) where the backend has one.
         ``smooth`` is as in :meth:`predict`.
         """
+        if self.task in TASKS:
+            yield from self._each_boxes(source, features=features, smooth=smooth)
+            return
         if smooth is not None:
             yield from smooth_each(self, source, SmoothedStream(smooth), features=features)
             return
@@ -273,6 +298,53 @@ class YoloProbs:
                         yield from self._predictions(*done)
         else:
             yield from self._each_batch(source, features)
+
+    def _each_boxes(self, source: Any, *, features: bool, smooth: float | None) -> Iterator[Any]:
+        """:meth:`predict_each` for a detection model: one :class:`Detections` (or failure) per image or frame."""
+        if smooth is not None or features:
+            what = "smooth" if smooth is not None else "features"
+            raise ConfigError(
+                f"{what} applies to classifiers; this is a {self.task!r} model: leave it out", option=what
+            )
+        if type(source).__module__.split(".", 1)[0] == "torch":
+            raise ConfigError(
+                "a detection model takes images (paths, arrays, PIL images), not a tensor batch; pass images",
+                option="source",
+            )
+        items = iter_frames(source, workers=decode_workers(self.batch))
+        try:
+            for batch in frame_batches(items, self.batch):
+                if isinstance(batch, InputFailure):
+                    yield batch
+                    continue
+                outs = self.backend.run_boxes([f.image for f in batch])  # type: ignore[attr-defined]
+                for f, out in zip(batch, outs, strict=True):
+                    yield self._detections(f, out)
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    def _detections(self, frame: Frame, out: Any) -> Detections | InputFailure:
+        """One image's :class:`Detections` from the backend's boxes (NaN logits: a failure, as for classifiers)."""
+        boxes = out.result.boxes
+        if out.logits.size and not np.isfinite(out.logits.max(axis=1)).all():
+            return InputFailure(frame.source, "the model gave NaN box logits for this image", frame=frame.frame)
+        return Detections.from_logits(
+            boxes.xyxy.float().cpu().numpy(),
+            boxes.conf.float().cpu().numpy(),
+            boxes.cls.cpu().numpy().astype(np.int64),
+            out.logits,
+            self.names,
+            shape=(int(out.result.orig_shape[0]), int(out.result.orig_shape[1])),
+            source=frame.source,
+            frame=frame.frame,
+            task=self.task,
+            top_k=self._top_k,
+            min_prob=self._min_prob,
+            calibrator=self.calibrator,
+            indices=np.arange(len(boxes)),
+        )
 
     def _each_batch(self, source: Any, features: bool) -> Iterator[Prediction | InputFailure]:
         """The plain loop: read frames, run them a batch at a time (see :meth:`predict_each`)."""
@@ -325,6 +397,22 @@ class YoloProbs:
             yield item
 
     __call__ = predict
+
+
+def _set_selection(backend: Any, task: str, **selection: Any) -> None:
+    """Give a detection backend Ultralytics' box-selection options; ConfigError for them on a classifier."""
+    given = {k: v for k, v in selection.items() if v is not None}
+    if task in TASKS:
+        from yolo_probs.backends.ultralytics_boxes import check_selection
+
+        backend.selection = check_selection(**selection)
+    elif given:
+        name = next(iter(given))
+        raise ConfigError(
+            f"{name} selects detected boxes; this is a classifier ({task!r} model): leave it out or pass a "
+            "detection model",
+            option=name,
+        )
 
 
 def _check_decisions(decisions: Any) -> list[Any]:

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
     from ultralytics import YOLO
 
-__all__ = ["BoxCapture", "BoxOutput", "UltralyticsBoxes", "load_detector"]
+__all__ = ["BoxCapture", "BoxOutput", "UltralyticsBoxes", "check_selection", "load_detector"]
 
 
 @dataclass(frozen=True)
@@ -113,10 +113,10 @@ class BoxCapture:
         def postprocess(preds: Any, img: Any, orig_imgs: Any, **kwargs: Any) -> Any:
             return self._postprocess(original_post, preds, img, orig_imgs, **kwargs)
 
-        head.get_topk_index = get_topk_index
-        predictor.get_obj_feats = get_obj_feats
-        predictor.construct_result = construct_result
-        predictor.postprocess = postprocess
+        setattr(head, "get_topk_index", get_topk_index)  # noqa: B010  (on this instance only)
+        setattr(predictor, "get_obj_feats", get_obj_feats)  # noqa: B010
+        setattr(predictor, "construct_result", construct_result)  # noqa: B010
+        setattr(predictor, "postprocess", postprocess)  # noqa: B010
 
     def _on_head(self, module: Any, inputs: Any, output: Any) -> None:
         if not isinstance(output, tuple) or not isinstance(output[-1], dict):
@@ -182,7 +182,7 @@ class BoxCapture:
         if self._topk is None:
             self.head.__dict__.pop("get_topk_index", None)
         else:
-            self.head.get_topk_index = self._topk
+            setattr(self.head, "get_topk_index", self._topk)  # noqa: B010
 
 
 def _nonempty_masks(p: Any, pred: Any, img: Any, orig_img: Any, path: Any, proto: Any) -> Any:
@@ -258,7 +258,7 @@ class UltralyticsBoxes:
         own = self.yolo.names
         self.names: tuple[str, ...] = load_names(options.names, len(own), default=own)
         self.options = options
-        self.selection = _selection(conf, iou, max_det)
+        self.selection = check_selection(conf, iou, max_det)
         self._predictor: Any = None
         self._capture: BoxCapture | None = None
         self._lock = threading.Lock()
@@ -316,7 +316,7 @@ class UltralyticsBoxes:
             self._predictor = None
 
 
-def _selection(conf: Any, iou: Any, max_det: Any) -> dict[str, Any]:
+def check_selection(conf: Any, iou: Any, max_det: Any) -> dict[str, Any]:
     """Ultralytics' box-selection options, checked: conf and iou in [0, 1], max_det a whole number >= 1."""
     for name, value in (("conf", conf), ("iou", iou)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1):

@@ -102,6 +102,9 @@ OPTION_HINTS = {
     "ray": "--ray",
     "extra_outputs": "--logits",
     "smooth": "--smooth SECONDS",
+    "conf": "--conf",
+    "iou": "--iou",
+    "decisions": "--profile",
 }
 
 

@@ -88,6 +88,14 @@ TOP_K = typer.Option(
 )
 MIN_PROB = typer.Option("--min-prob", help="Probability threshold (0..1).")
 IMGSZ = typer.Option("--imgsz", help="Input size in pixels.")
+CONF = typer.Option(
+    "--conf",
+    help="Detection and segmentation models: Ultralytics' box confidence threshold (0..1) [default: 0.25].",
+)
+IOU = typer.Option(
+    "--iou",
+    help="Detection and segmentation models: Ultralytics' NMS IoU threshold (0..1) [default: Ultralytics' 0.7].",
+)
 DEVICE = typer.Option("--device", help="cpu, 0, cuda:0, ...")
 BATCH = typer.Option("--batch", help="Images per batch (one forward pass).")
 ENGINE = typer.Option(
@@ -147,6 +155,8 @@ DeviceOption = Annotated[
     tailored(DEVICE, default="a CUDA GPU if there is one, else cpu; exported .onnx / .torchscript: cpu"),
 ]
 BatchOption = Annotated[int, BATCH]
+ConfOption = Annotated[Optional[float], CONF]  # noqa: UP045
+IouOption = Annotated[Optional[float], IOU]  # noqa: UP045
 EngineOption = Annotated[Optional[str], tailored(ENGINE, default=_PROFILE_ELSE.format("torch"))]  # noqa: UP045
 VerboseOption = Annotated[bool, VERBOSE]
 SmoothOption = Annotated[Optional[float], SMOOTH]  # noqa: UP045

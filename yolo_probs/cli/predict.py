@@ -32,9 +32,11 @@ from yolo_probs.cli.options import (
     SOURCES,
     TOP_K,
     BatchOption,
+    ConfOption,
     DeviceOption,
     EngineOption,
     ImgszOption,
+    IouOption,
     ModelOption,
     Preprocessing,
     ProfileOption,
@@ -120,9 +122,14 @@ def predict(
     prep: Preprocessing = Preprocessing(),  # noqa: B008  (Typer shows its fields; see option_groups)
     ray: _Ray = None,
     engine: EngineOption = None,
+    conf: ConfOption = None,
+    iou: IouOption = None,
     verbose: VerboseOption = False,
 ) -> None:
     """Classify SOURCE... and print temperature-scaled top-k probabilities.
+
+    With a detection or segmentation model (-m yolo26n.pt, a -seg model, or their YAML) each record holds
+    the image's boxes, each with its calibrated top-k classes (see the Boxes page of the docs).
 
     Exit code 0 when every input succeeded, 1 when some failed (the others are still written and the
     failures listed on stderr), 2 for usage errors.
@@ -140,10 +147,26 @@ def predict(
         predict_on_ray(sources, address=ray, fmt=chosen, output=output, logits=logits,
                        model=model, profile=profile, options=options)  # fmt: skip
         return
-    clf = build_classifier(model=model, profile=profile, **options)
+    box_options = {k: v for k, v in (("conf", conf), ("iou", iou)) if v is not None}
+    clf = build_classifier(model=model, profile=profile, **options, **box_options)
+    _check_box_options(clf, smooth=smooth, save=save)
     smoother = SmoothedStream(smooth, note=note) if smooth is not None else None
     done = _classify(clf, sources, output=output, fmt=chosen, logits=logits, copies=copies, smoother=smoother)
     _report(done, output, copies)
+
+
+def _check_box_options(clf: YoloProbs, *, smooth: float | None, save: Path | None) -> None:
+    """One line (exit 2) for a classifier-only option on a detection or segmentation model."""
+    if clf.task == "classify":
+        return
+    with contextlib.suppress(Exception):
+        clf.close()
+    if smooth is not None:
+        raise typer.BadParameter(
+            f"--smooth averages one class distribution per frame; {clf.task!r} models give boxes: leave it out"
+        )
+    if save is not None:
+        raise typer.BadParameter(f"--save draws classifier predictions; for a {clf.task!r} model leave it out")
 
 
 def _checked_format(sources: list[str], fmt: str | None, output: Path | None, others: list[Any]) -> str:

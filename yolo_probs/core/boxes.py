@@ -139,7 +139,7 @@ class Box:
         """The name of the model's class :attr:`cls`."""
         return self.names[self.cls]
 
-    def to_dict(self, scores: bool = False, logits: bool = False) -> dict[str, Any]:
+    def to_dict(self, logits: bool = False, scores: bool = False) -> dict[str, Any]:
         """The box's record: index, xyxy, conf, cls, name, top (+ scores/logits if asked, + the optional fields).
 
         Example:
@@ -343,7 +343,7 @@ class Detections:
         """The number of boxes."""
         return len(self.boxes)
 
-    def to_dict(self, scores: bool = False, logits: bool = False) -> dict[str, Any]:
+    def to_dict(self, logits: bool = False, scores: bool = False) -> dict[str, Any]:
         """The record of the CLI: source, frame, task, shape, temperature (calibration if not temperature), boxes.
 
         Example:
@@ -360,7 +360,7 @@ class Detections:
         }
         if self.calibration != "temperature":
             record["calibration"] = self.calibration
-        record["boxes"] = [b.to_dict(scores=scores, logits=logits) for b in self.boxes]
+        record["boxes"] = [b.to_dict(logits=logits, scores=scores) for b in self.boxes]
         return record
 
 

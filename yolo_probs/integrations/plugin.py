@@ -6,6 +6,11 @@ also carries ``.logits`` (the raw logits as a tensor), ``.temperature`` and ``.p
 yolo-probs :class:`~yolo_probs.core.prediction.Prediction`, with the profile's decisions: ``ood_score``,
 ``unknown``, ``set``). :func:`detach` removes the callbacks and the hook.
 
+On a detection or segmentation model each result instead gains ``.detections`` (a
+:class:`~yolo_probs.core.boxes.Detections`: every box of ``result.boxes``, in its order, with its sigmoid
+scores, logits and calibrated class distribution) and its ``result.boxes`` gains ``.logits``, ``.scores``
+and ``.probs`` tensors ``(N, C)``; Ultralytics' own boxes, classes and confidences are unchanged.
+
 Example:
     >>> from ultralytics import YOLO
     >>> import yolo_probs
@@ -26,7 +31,9 @@ from yolo_probs.api.profile import load_profile
 from yolo_probs.backends.base import BackendOutput
 from yolo_probs.backends.identify import is_ultralytics
 from yolo_probs.backends.ultralytics import load_classifier
+from yolo_probs.backends.ultralytics_boxes import BoxCapture
 from yolo_probs.calibration import TemperatureScaling
+from yolo_probs.core.boxes import TASKS, Detections
 from yolo_probs.core.capture import LogitCapture, find_logits_layer
 from yolo_probs.core.prediction import Prediction
 from yolo_probs.decisions import decisions_from_profile
@@ -103,6 +110,59 @@ class _Plugin:
         self.predictor_id = None
 
 
+class _BoxPlugin:
+    """The callbacks attached to one YOLO detection object, and the box capture on its live predictor."""
+
+    def __init__(self, calibrator: Calibrator) -> None:
+        self.calibrator = calibrator
+        self.decisions: list[Any] = []
+        self.capture: BoxCapture | None = None
+        self.predictor_id: int | None = None
+
+    def on_predict_start(self, predictor: Any) -> None:
+        # The predictor deep-copies the model, so instrument the predictor that runs, once per predictor.
+        if self.capture is not None and self.predictor_id == id(predictor):
+            return
+        self.close()
+        self.capture = BoxCapture(predictor)
+        self.predictor_id = id(predictor)
+
+    def on_predict_postprocess_end(self, predictor: Any) -> None:
+        if self.capture is None:
+            return
+        import torch
+
+        names = predictor.model.names
+        names = tuple(names.values()) if isinstance(names, dict) else tuple(names)
+        for result in predictor.results:
+            captured = result.__dict__.pop("yolo_probs_boxes", None)
+            if captured is None:
+                continue
+            boxes = result.boxes
+            d = Detections.from_logits(
+                boxes.xyxy.float().cpu().numpy(),
+                boxes.conf.float().cpu().numpy(),
+                boxes.cls.cpu().numpy().astype("int64"),
+                captured[1],
+                names,
+                shape=(int(result.orig_shape[0]), int(result.orig_shape[1])),
+                source=str(getattr(result, "path", "")),
+                task=predictor.args.task,
+                calibrator=self.calibrator,
+            )
+            arrays = d.arrays()
+            for key in ("logits", "scores", "probs"):
+                setattr(boxes, key, torch.from_numpy(arrays[key]).to(boxes.data.device))
+            result.detections = d
+            result.temperature = d.temperature
+
+    def close(self) -> None:
+        if self.capture is not None:
+            self.capture.close()
+        self.capture = None
+        self.predictor_id = None
+
+
 def attach(
     model: YOLO,
     temperature: float | None = None,
@@ -113,7 +173,7 @@ def attach(
     """Make ``model``'s results carry calibrated probabilities; returns ``model``.
 
     Args:
-        model: a loaded ``ultralytics.YOLO`` classifier.
+        model: a loaded ``ultralytics.YOLO`` classifier, detection or segmentation model.
         temperature: T > 0 (1 when neither it nor a profile or calibrator is given).
         profile: a deployment profile: its calibrator and decision rules are applied (its model is
             not loaded: ``model`` is used as is). ``temperature`` overrides its calibrator.
@@ -140,12 +200,33 @@ def attach(
         # rules check the calibrator they were fitted at against the one in use (never mixed)
         decisions = decisions_from_profile(saved, SimpleNamespace(calibrator=calibrator, names=tuple(names)))
     cal: Calibrator = calibrator or TemperatureScaling(1.0)
+    if getattr(model, "task", None) in TASKS:
+        return _attach_boxes(model, cal, decisions)
     load_classifier(model)  # checks that it is a classifier
     plugin = getattr(model, _STATE, None)
     if isinstance(plugin, _Plugin):
         plugin.calibrator, plugin.decisions = cal, decisions
         return model
     plugin = _Plugin(cal, decisions)
+    model.add_callback("on_predict_start", plugin.on_predict_start)
+    model.add_callback("on_predict_postprocess_end", plugin.on_predict_postprocess_end)
+    object.__setattr__(model, _STATE, plugin)
+    return model
+
+
+def _attach_boxes(model: YOLO, calibrator: Calibrator, decisions: list[Any]) -> YOLO:
+    """:func:`attach` for a detection or segmentation model (decision rules are for classifiers)."""
+    if decisions:
+        raise ConfigError(
+            f"the profile's decision rules apply to classifiers; this is a {model.task!r} model: use a profile "
+            "without decisions",
+            option="profile",
+        )
+    plugin = getattr(model, _STATE, None)
+    if isinstance(plugin, _BoxPlugin):
+        plugin.calibrator = calibrator
+        return model
+    plugin = _BoxPlugin(calibrator)
     model.add_callback("on_predict_start", plugin.on_predict_start)
     model.add_callback("on_predict_postprocess_end", plugin.on_predict_postprocess_end)
     object.__setattr__(model, _STATE, plugin)
@@ -175,7 +256,7 @@ def detach(model: YOLO) -> None:
     """
     _check_model(model)
     plugin = getattr(model, _STATE, None)
-    if not isinstance(plugin, _Plugin):
+    if not isinstance(plugin, _Plugin | _BoxPlugin):
         return
     for event in ("on_predict_start", "on_predict_postprocess_end"):
         handlers = model.callbacks.get(event, [])

@@ -33,12 +33,13 @@ from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Protocol, TextIO
 from yolo_probs._util.display import cut_left, percent
 from yolo_probs._util.registry import Registry
 from yolo_probs.outputs.files import open_output
-from yolo_probs.outputs.parquet import records_table, schema
+from yolo_probs.outputs.parquet import box_schema, records_table, schema
 
 if TYPE_CHECKING:
     from yolo_probs.core.prediction import Prediction
 
 __all__ = [
+    "BOX_CSV_COLUMNS",
     "CSV_COLUMNS",
     "WRITERS",
     "ParquetWriter",
@@ -50,6 +51,11 @@ __all__ = [
 ]
 
 CSV_COLUMNS = ("source", "frame", "temperature", "rank", "index", "name", "prob")
+#: The CSV columns of detection records: one row per (image, box, ranked class); an image without boxes
+#: has one row with the box columns empty, so every input appears.
+BOX_CSV_COLUMNS = (
+    "source", "frame", "temperature", "box", "x1", "y1", "x2", "y2", "conf", "cls", "rank", "index", "name", "prob"
+)  # fmt: skip
 
 
 class Writer(Protocol):
@@ -124,6 +130,10 @@ class CsvWriter:
         self.header: tuple[str, ...] | None = None
 
     def _start(self, prediction: Prediction | None) -> None:
+        if prediction is not None and hasattr(prediction, "boxes"):  # detections: one row per box and class
+            self.header = BOX_CSV_COLUMNS + (("logit",) if self.logits else ()) + ("conf_calibrated",)
+            self.csv.writerow(self.header)
+            return
         ood = prediction is not None and prediction.ood_score is not None
         sets = prediction is not None and prediction.set is not None
         smoothed = prediction is not None and prediction.raw is not None
@@ -140,6 +150,9 @@ class CsvWriter:
         if self.header is None:
             self._start(prediction)
         assert self.header is not None
+        if hasattr(prediction, "boxes"):
+            self._write_boxes(prediction)
+            return
         frame = "" if prediction.frame is None else prediction.frame
         members = {c.index for c in prediction.set or ()}
         for rank, c in enumerate(prediction.top, start=1):
@@ -152,6 +165,20 @@ class CsvWriter:
             if "in_set" in self.header:
                 row += [c.index in members if prediction.set is not None else None]
             self.csv.writerow(row)
+        self.stream.flush()
+
+    def _write_boxes(self, detections: Any) -> None:
+        """Detections: one row per box and ranked class (``box`` is the box's index in the image)."""
+        frame = "" if detections.frame is None else detections.frame
+        head = [detections.source, frame, detections.temperature]
+        if not detections.boxes:
+            self.csv.writerow(head + [""] * (len(self.header or ()) - 3))
+        for b in detections.boxes:
+            for rank, c in enumerate(b.top, start=1):
+                row: list[Any] = [*head, b.index, *b.xyxy, b.conf, b.cls, rank, c.index, c.name, c.prob]
+                row += [float(b.logits[c.index])] if self.logits else []
+                row += ["" if b.conf_calibrated is None else b.conf_calibrated]
+                self.csv.writerow(row)
         self.stream.flush()
 
     def close(self) -> None:
@@ -178,6 +205,9 @@ class TableWriter:
         self.records: list[tuple[str, str, str, str, str]] = []
 
     def write(self, prediction: Prediction) -> None:
+        if hasattr(prediction, "boxes"):
+            self._write_boxes(prediction)
+            return
         top = "  ".join(f"{c.name} {percent(c.prob)}" for c in prediction.top) or "(none above min-prob)"
         if prediction.set is not None:
             top += "  set {" + ", ".join(c.name for c in prediction.set) + "}"
@@ -189,6 +219,19 @@ class TableWriter:
         logits = " ".join(f"{x:.3g}" for x in prediction.logits) if self.logits else ""
         frame = "" if prediction.frame is None else str(prediction.frame)
         self.records.append((prediction.source, frame, f"{prediction.temperature:g}", top, logits))
+
+    def _write_boxes(self, detections: Any) -> None:
+        """Detections: one line per box (its index, box, the model's class and conf, then the top classes)."""
+        frame = "" if detections.frame is None else str(detections.frame)
+        t = f"{detections.temperature:g}"
+        if not detections.boxes:
+            self.records.append((detections.source, frame, t, "(no boxes)", ""))
+        for b in detections.boxes:
+            x1, y1, x2, y2 = (round(v) for v in b.xyxy)
+            top = "  ".join(f"{c.name} {percent(c.prob)}" for c in b.top) or "(none above min-prob)"
+            text = f"#{b.index} [{x1},{y1},{x2},{y2}] {b.name} conf {b.conf:.3f}: {top}"
+            logits = " ".join(f"{x:.3g}" for x in b.logits) if self.logits else ""
+            self.records.append((detections.source, frame, t, text, logits))
 
     def close(self) -> None:
         from rich.console import Console
@@ -234,18 +277,24 @@ class ParquetWriter:
         import pyarrow.parquet as pq
 
         self.stream, self.logits = stream, logits
-        self.schema = schema(logits)
         self.pending: list[dict[str, Any]] = []
-        self.parquet = pq.ParquetWriter(stream, self.schema)
+        self._pq = pq
+        self.parquet: Any = None  # made at the first record: a classifier's or a detector's schema
 
     def write(self, prediction: Prediction) -> None:
         self.write_record(prediction.to_dict(self.logits))
 
     def write_record(self, record: dict[str, Any]) -> None:
         """Add one JSON record (what :meth:`Prediction.to_dict` gives), e.g. one read back from a Ray job."""
+        if self.parquet is None:
+            self._open(box_schema(self.logits) if "boxes" in record else schema(self.logits))
         self.pending.append(record)
         if len(self.pending) >= self.row_group_rows:
             self._flush()
+
+    def _open(self, chosen: Any) -> None:
+        self.schema = chosen
+        self.parquet = self._pq.ParquetWriter(self.stream, chosen)
 
     def _flush(self) -> None:
         if self.pending:
@@ -253,6 +302,8 @@ class ParquetWriter:
             self.pending = []
 
     def close(self) -> None:
+        if self.parquet is None:  # no record: an empty file with the classifier schema
+            self._open(schema(self.logits))
         self._flush()
         self.parquet.close()
         self.stream.flush()

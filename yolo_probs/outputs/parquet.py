@@ -33,7 +33,7 @@ from yolo_probs.errors import SourceError, first_line
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["read_records", "records_table", "schema", "to_record"]
+__all__ = ["box_schema", "read_records", "records_table", "schema", "to_record"]
 
 
 def schema(logits: bool = False) -> pa.Schema:
@@ -61,6 +61,35 @@ def schema(logits: bool = False) -> pa.Schema:
     return pa.schema(fields)
 
 
+def box_schema(logits: bool = False) -> pa.Schema:
+    """The Arrow schema of detection records (:meth:`~yolo_probs.core.boxes.Detections.to_dict`): one row per
+    image or frame, its boxes a list column (``logits``: each box with its raw class logits)."""
+    import pyarrow as pa
+
+    ranked = pa.list_(pa.struct([("index", pa.int64()), ("name", pa.string()), ("prob", pa.float64())]))
+    box = [
+        ("index", pa.int64()),
+        ("xyxy", pa.list_(pa.float64())),
+        ("conf", pa.float64()),
+        ("cls", pa.int64()),
+        ("name", pa.string()),
+        ("top", ranked),
+        ("conf_calibrated", pa.float64()),
+    ]
+    if logits:
+        box.append(("logits", pa.list_(pa.float64())))
+    fields = [
+        ("source", pa.string()),
+        ("frame", pa.int64()),
+        ("task", pa.string()),
+        ("shape", pa.list_(pa.int64())),
+        ("temperature", pa.float64()),
+        ("calibration", pa.string()),
+        ("boxes", pa.list_(pa.struct(box))),
+    ]
+    return pa.schema(fields)
+
+
 def records_table(records: list[dict[str, Any]], logits: bool | None = None) -> pa.Table:
     """An Arrow table of JSON records (:meth:`Prediction.to_dict`); missing optional fields become null.
 
@@ -68,9 +97,11 @@ def records_table(records: list[dict[str, Any]], logits: bool | None = None) -> 
     """
     import pyarrow as pa
 
+    boxes = bool(records) and "boxes" in records[0]
     if logits is None:
-        logits = bool(records) and "logits" in records[0]
-    return pa.Table.from_pylist(records, schema=schema(logits))
+        first = records[0]["boxes"][:1] if boxes else records[:1]
+        logits = bool(first) and "logits" in first[0]
+    return pa.Table.from_pylist(records, schema=box_schema(logits) if boxes else schema(logits))
 
 
 def read_records(path: Any) -> list[dict[str, Any]]:
@@ -121,4 +152,7 @@ def to_record(row: dict[str, Any]) -> dict[str, Any]:
     if "ood_score" in row and row["ood_score"] is None:
         del row["ood_score"]
         row.pop("unknown", None)
+    for box in row.get("boxes") or ():  # a detection record: the optional per-box fields as to_dict leaves them out
+        if box.get("conf_calibrated") is None:
+            box.pop("conf_calibrated", None)
     return row
