@@ -34,6 +34,7 @@ from yolo_probs.core.probs import TopClass, log_softmax, softmax, top_k
 from yolo_probs.errors import ConfigError, ModelError, OutputError, SourceError, YoloProbsError
 
 if TYPE_CHECKING:
+    from yolo_probs.api.detect_classify import DetectThenClassify
     from yolo_probs.api.model import YoloProbs
     from yolo_probs.api.profile import Profile, load_profile, save_profile
     from yolo_probs.api.workflow import CalibrationResult, EvaluationResult, calibrate, evaluate
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from yolo_probs.export.exporter import export_folded
     from yolo_probs.inputs.sources import InputFailure
     from yolo_probs.integrations.plugin import attach, detach
+    from yolo_probs.overlay.boxes import BoxDrawer
     from yolo_probs.overlay.draw import OverlayDrawer
 
 __version__ = "0.1.0"
@@ -58,6 +60,7 @@ _LAZY = {
     "calibrate": "yolo_probs.api.workflow",
     "evaluate": "yolo_probs.api.workflow",
     "CalibrationResult": "yolo_probs.api.workflow",
+    "DetectThenClassify": "yolo_probs.api.detect_classify",
     "EvaluationResult": "yolo_probs.api.workflow",
     "Backend": "yolo_probs.backends.base",
     "BackendOptions": "yolo_probs.backends.base",
@@ -73,15 +76,18 @@ _LAZY = {
     "attach": "yolo_probs.integrations.plugin",
     "detach": "yolo_probs.integrations.plugin",
     "OverlayDrawer": "yolo_probs.overlay.draw",
+    "BoxDrawer": "yolo_probs.overlay.boxes",
 }
 
 __all__ = [
     "Backend",
     "BackendOptions",
     "BackendOutput",
+    "BoxDrawer",
     "CalibrationResult",
     "Calibrator",
     "ConfigError",
+    "DetectThenClassify",
     "EvaluationResult",
     "InputFailure",
     "ModelError",

@@ -105,6 +105,7 @@ OPTION_HINTS = {
     "conf": "--conf",
     "iou": "--iou",
     "decisions": "--profile",
+    "classifier": "--classifier",
 }
 
 

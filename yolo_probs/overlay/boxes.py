@@ -143,7 +143,9 @@ class BoxDrawer:
         self.uncertain_color: _Color = _color(uncertain_color, "uncertain_color")
         self.classifier_color: _Color = _color(classifier_color, "classifier_color")
         self._styles: dict[tuple[int, int], _Style] = {}
-        self._bands: OverlayDrawer = OverlayDrawer(alpha=alpha)  # the key help and status bands, as the classifier overlay draws them
+        self._bands: OverlayDrawer = OverlayDrawer(
+            alpha=alpha
+        )  # the key help and status bands, as the classifier overlay draws them
 
     @staticmethod
     def color(cls: int) -> _Color:
