@@ -41,7 +41,7 @@ from yolo_probs.backends.identify import ultralytics_task
 from yolo_probs.core.boxes import TASKS, Box, Detections
 from yolo_probs.core.checks import describe
 from yolo_probs.core.prediction import Prediction
-from yolo_probs.errors import ConfigError
+from yolo_probs.errors import ConfigError, YoloProbsError
 from yolo_probs.inputs.sources import Frame, InputFailure, iter_frames
 
 __all__ = ["DetectThenClassify", "classify_boxes", "crop_box", "load_classifier"]
@@ -131,7 +131,12 @@ def load_classifier(classifier: Any, **options: Any) -> YoloProbs:
         task = None if _is_profile(name) else ultralytics_task(name)
         if task is not None and task != "classify":  # refused before a slow load
             raise _not_a_classifier(name, task)
-        clf = YoloProbs.from_profile(name, **given) if _is_profile(name) else YoloProbs(name, **given)
+        try:
+            clf = YoloProbs.from_profile(name, **given) if _is_profile(name) else YoloProbs(name, **given)
+        except YoloProbsError as exc:
+            if exc.option in (None, "model", "profile"):
+                exc.option = "classifier"  # the CLI names --classifier, not --model, in its hint
+            raise
         shown = name
     else:
         raise ConfigError(

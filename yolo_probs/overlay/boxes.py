@@ -231,8 +231,9 @@ class BoxDrawer:
         sh, sw = detections.shape
         sx, sy = (w / sw, h / sh) if sh and sw else (1.0, 1.0)
         taken: list[_Rect] = []
-        if self.header:
-            taken.append(self._draw_header(frame, st, detections, fps=fps, paused=paused))
+        header = self._header(frame, st, detections, fps=fps, paused=paused) if self.header else None
+        if header is not None:
+            taken.append(header[1])
         if help or status:
             lay = self._bands._layout(h, w, 0, ())
             band = lay.help_band[1] - lay.help_band[0]
@@ -247,6 +248,9 @@ class BoxDrawer:
             placed.append((b, rows, panel))
         for b, rows, panel in reversed(placed):
             self._draw_panel(frame, st, b, rows, panel)
+        if header is not None:  # on top: with many boxes a panel may have had to cover its corner
+            self._darken(frame, header[1])
+            self._text(frame, header[0], (st.pad, st.row - 1), st, self.text_color)
         if help:
             self._bands._draw_help(frame, lay)
         if status:
@@ -345,10 +349,10 @@ class BoxDrawer:
         pct = percent(c.prob)
         self._text(frame, pct, (panel[2] - st.pad - self._width(pct, st), y + baseline), st, self.text_color)
 
-    def _draw_header(
+    def _header(
         self, frame: np.ndarray, st: _Style, detections: Detections, *, fps: float | None, paused: bool
-    ) -> _Rect:
-        """Temperature (or the calibration method), boxes, frame rate, PAUSED: top-left, on a dark panel."""
+    ) -> tuple[str, _Rect]:
+        """Temperature (or the calibration method), boxes, frame rate, PAUSED, and its place in the top-left corner."""
         n = len(detections.boxes)
         how = f"T {detections.temperature:.2f}"
         if detections.calibration != "temperature":
@@ -358,7 +362,9 @@ class BoxDrawer:
             text += f"  {fps:.1f} fps"
         if paused:
             text += "  PAUSED"
-        r = (0, 0, min(frame.shape[1], self._width(text, st) + 2 * st.pad), min(frame.shape[0], st.row + st.pad))
-        self._darken(frame, r)
-        self._text(frame, text, (st.pad, st.row - 1), st, self.text_color)
-        return r
+        return text, (
+            0,
+            0,
+            min(frame.shape[1], self._width(text, st) + 2 * st.pad),
+            min(frame.shape[0], st.row + st.pad),
+        )
