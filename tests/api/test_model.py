@@ -175,8 +175,8 @@ def test_bad_models(tmp_path):
     corrupt.write_bytes(b"\x80\x04 definitely not a checkpoint")
     with pytest.raises(ModelError, match=r"corrupt.pt is not a model file"):
         YoloProbs(corrupt)
-    with pytest.raises(ModelError, match="is a 'detect' model, not a classifier"):
-        YoloProbs("yolo26n.yaml")
+    with pytest.raises(ModelError, match="is a 'pose' model, not a classifier"):  # detection: tests/api/test_boxes.py
+        YoloProbs("yolo26n-pose.yaml")
 
 
 def test_default_model_offline_says_to_pass_model():

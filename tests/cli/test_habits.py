@@ -16,10 +16,10 @@ CASES = {
         "type 'yolo-probs predict --model x.pt img.jpg'",
     ),
     "task word, keys without an option here": (
-        ["classify", "predict", "model=x.pt", "source=img.jpg", "imgsz=64", "conf=0.5", "save=True"],
+        ["classify", "predict", "model=x.pt", "source=img.jpg", "imgsz=64", "augment=True", "save=True"],
         "yolo-probs takes no task word and options as flags, not key=value (Ultralytics' form): "
         "type 'yolo-probs predict --model x.pt --imgsz 64 img.jpg'; "
-        "predict has no option for conf=0.5, save=True (see 'yolo-probs predict --help')",
+        "predict has no option for augment=True, save=True (see 'yolo-probs predict --help')",
     ),
     "a task word alone": (
         ["classify", "predict", "--model", "x.pt", "img.jpg"],

@@ -128,7 +128,7 @@ def test_bad_input_in_a_batch(capsys, kind, bad_inputs, model_path, image_paths,
         (["--min-prob", "-0.1"], "min_prob must be a number in [0, 1]"),
         (["-f", "xml"], "--format"),
         (["-m", "missing/model.pt"], "model file not found: missing/model.pt"),
-        (["-m", "yolo26n.yaml"], "not a classifier"),
+        (["-m", "yolo26n-pose.yaml"], "not a classifier"),  # detection models: test_predict_boxes.py
         ([], "(--model PATH)"),  # the default yolo26n-cls.pt cannot be downloaded offline
     ],
 )

@@ -41,11 +41,11 @@ def test_attach_rescales_probs_exposes_logits_and_detach_restores(model_path, im
     assert not hasattr(r, "temperature")
 
 
-def test_attach_refuses_detectors_and_bad_temperatures(model_path):
+def test_attach_refuses_pose_models_and_bad_temperatures(model_path):
     from yolo_probs import ConfigError, ModelError
 
-    with pytest.raises(ModelError, match="not a classifier"):
-        yolo_probs.attach(YOLO("yolo26n.yaml", verbose=False))
+    with pytest.raises(ModelError, match="'pose' model, not a classifier"):  # detectors: test_plugin_boxes.py
+        yolo_probs.attach(YOLO("yolo26n-pose.yaml", verbose=False))
     with pytest.raises(ConfigError):
         yolo_probs.attach(YOLO(model_path), temperature=-1)
 

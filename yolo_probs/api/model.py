@@ -29,6 +29,7 @@ from yolo_probs.api.smoothing import SmoothedStream, smooth_each
 from yolo_probs.backends import BackendOptions, resolve_backend
 from yolo_probs.backends.devices import check_device
 from yolo_probs.backends.ultralytics import DEFAULT_MODEL
+from yolo_probs.backends.ultralytics_boxes import check_selection
 from yolo_probs.calibration import TemperatureScaling
 from yolo_probs.calibration.folded import resolve_folded
 from yolo_probs.core.boxes import TASKS, Detections
@@ -403,8 +404,6 @@ def _set_selection(backend: Any, task: str, **selection: Any) -> None:
     """Give a detection backend Ultralytics' box-selection options; ConfigError for them on a classifier."""
     given = {k: v for k, v in selection.items() if v is not None}
     if task in TASKS:
-        from yolo_probs.backends.ultralytics_boxes import check_selection
-
         backend.selection = check_selection(**selection)
     elif given:
         name = next(iter(given))
