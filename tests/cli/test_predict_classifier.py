@@ -10,6 +10,7 @@ import pytest
 from tests.conftest import IMAGES, MODEL
 from yolo_probs.api.profile import Profile, save_profile
 from yolo_probs.cli import main
+from yolo_probs.outputs.parquet import read_records
 
 DETECTOR = ["-m", "yolo26n.yaml", "--conf", "0.0001", "--imgsz", "64", "--device", "cpu"]
 DIGITS = [str(d) for d in range(10)]
@@ -47,3 +48,16 @@ def test_a_classifier_that_is_not_one_or_a_model_that_is_not_a_detector_is_one_l
     assert code == 2, err
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert out == ""
+
+
+def test_parquet_keeps_each_boxs_classifier(capsys, tmp_path: Path) -> None:
+    image = str(IMAGES / "digit_3.png")
+    out = tmp_path / "crops.parquet"
+    code = main(["predict", image, *DETECTOR, "--classifier", str(MODEL), "-o", str(out)])
+    _, err = capsys.readouterr()
+    assert code == 0, err
+    code = main(["predict", image, *DETECTOR, "--classifier", str(MODEL), "-f", "json"])
+    printed, err = capsys.readouterr()
+    assert code == 0, err
+    assert read_records(out) == json.loads(printed)  # the same records as JSON, classifier included
+    assert "classifier" in read_records(out)[0]["boxes"][0]
