@@ -81,7 +81,7 @@ def test_no_boxes() -> None:
         ({"names": ("a",)}, "names"),
         ({"temperature": 0}, "temperature"),
         ({"task": "pose"}, "task"),
-        ({"cls_": [7]}, "cls 7"),
+        ({"cls_": [7]}, "class indices in [0, 4)"),
         ({"conf": [1.5]}, "conf"),
     ],
 )

@@ -64,8 +64,8 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
         >>> [round(float(s), 4) for s in sigmoid(np.array([0.0, 2.0, -1000.0]))]
         [0.5, 0.8808, 0.0]
     """
-    x64 = np.asarray(x, dtype=np.float64)
-    return (0.5 * (1.0 + np.tanh(0.5 * x64))).astype(np.float32)
+    x32 = np.asarray(x, dtype=np.float32)
+    return (0.5 * (1.0 + np.tanh(0.5 * x32))).astype(np.float32, copy=False)
 
 
 @dataclass(frozen=True, eq=False)
@@ -275,19 +275,16 @@ class Detections:
             t = calibrator.temperature if calibrator.temperature is not None else 1.0
             method = calibrator.method
         scores = sigmoid(x)
+        if not np.isin(classes, np.arange(c)).all():
+            raise ConfigError(f"cls must be class indices in [0, {c}), got {classes.tolist()}")
+        if not ((confs >= 0) & (confs <= 1)).all():
+            raise ConfigError(f"conf must be box confidences in [0, 1], got {confs.tolist()}")
+        tops = _ranked_rows(probs, top_k, min_prob, names)
+        rows = zip(idx.tolist(), boxes_xyxy.astype(float).tolist(), confs.tolist(), classes.tolist(), tops, strict=True)
+        # every field is checked above, once for all boxes: build them without each box's own checks
         boxes = [
-            Box(
-                index=int(idx[i]),
-                xyxy=tuple(float(v) for v in boxes_xyxy[i]),  # type: ignore[arg-type]
-                conf=float(confs[i]),
-                cls=int(classes[i]),
-                names=names,
-                scores=scores[i],
-                logits=x[i],
-                probs=probs[i],
-                top=ranked(probs[i], top_k, min_prob, names),
-            )
-            for i in range(n)
+            _trusted(int(i), tuple(b), float(cf), int(k), names, scores[j], x[j], probs[j], top)
+            for j, (i, b, cf, k, top) in enumerate(rows)
         ]
         return cls(
             source=source,
@@ -362,6 +359,38 @@ class Detections:
             record["calibration"] = self.calibration
         record["boxes"] = [b.to_dict(logits=logits, scores=scores) for b in self.boxes]
         return record
+
+
+def _trusted(
+    index: int,
+    xyxy: tuple[float, ...],
+    conf: float,
+    cls: int,
+    names: tuple[str, ...],
+    scores: np.ndarray,
+    logits: np.ndarray,
+    probs: np.ndarray,
+    top: list[TopClass],
+) -> Box:
+    """A :class:`Box` from fields :meth:`Detections.from_logits` has checked for all boxes at once."""
+    box = object.__new__(Box)
+    box.__dict__.update(
+        index=index, xyxy=xyxy, conf=conf, cls=cls, names=names, scores=scores, logits=logits, probs=probs, top=top,
+        conf_calibrated=None, classifier=None,
+    )  # fmt: skip
+    return box
+
+
+def _ranked_rows(probs: np.ndarray, k: int, min_prob: float | None, names: tuple[str, ...]) -> list[list[TopClass]]:
+    """:func:`~yolo_probs.core.probs.ranked` for every row of ``probs`` at once (ties: the lower index first)."""
+    order = np.argsort(-probs, axis=1, kind="stable")[:, : min(k, probs.shape[1])]
+    values = np.take_along_axis(probs, order, axis=1)
+    tops = []
+    for idx_row, p_row in zip(order.tolist(), values.tolist(), strict=True):
+        tops.append(
+            [TopClass(i, names[i], p) for i, p in zip(idx_row, p_row, strict=True) if min_prob is None or p >= min_prob]
+        )
+    return tops
 
 
 def _whole(value: Any, name: str) -> int:
