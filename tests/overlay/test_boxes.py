@@ -147,3 +147,12 @@ def test_uncertain_boxes_get_an_edge_and_empty_detections_only_the_header() -> N
 def test_bad_arguments_raise_one_config_error(call, match: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ConfigError, match=match):
         call()
+
+
+def test_a_panel_goes_where_it_hides_no_other_box() -> None:
+    drawer = BoxDrawer()
+    frame = np.zeros((480, 640, 3), np.uint8)
+    box, above = (300, 200, 400, 300), (300, 100, 420, 190)  # another box sits just where the panel would go
+    r = drawer._place(frame, box, (150, 80), [], [box, above])
+    assert not (min(r[2], above[2]) > max(r[0], above[0]) and min(r[3], above[3]) > max(r[1], above[1])), r
+    assert r == (300, 301, 450, 381)  # the next choice: just below the box

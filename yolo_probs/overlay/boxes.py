@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -46,28 +47,29 @@ __all__ = ["PALETTE", "BoxDrawer"]
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
-#: Box colours (BGR), one per class index modulo its length: saturated, told apart at a glance.
+#: Box colours (BGR), one per class index modulo its length: hues a golden angle apart, so that neighbouring
+#: classes never look alike.
 PALETTE: tuple[_Color, ...] = (
-    (56, 56, 255),
-    (151, 157, 255),
-    (31, 112, 255),
-    (29, 178, 255),
-    (49, 210, 207),
-    (10, 249, 72),
-    (23, 204, 146),
-    (134, 219, 61),
-    (52, 147, 26),
-    (187, 212, 0),
-    (168, 153, 44),
-    (255, 194, 0),
-    (147, 69, 52),
-    (255, 115, 100),
-    (236, 24, 0),
-    (255, 56, 132),
-    (133, 0, 82),
-    (255, 56, 203),
-    (200, 149, 255),
-    (199, 55, 255),
+    (38, 38, 255),
+    (217, 86, 33),
+    (38, 255, 165),
+    (194, 33, 217),
+    (219, 255, 38),
+    (33, 132, 217),
+    (255, 38, 92),
+    (33, 217, 40),
+    (111, 38, 255),
+    (217, 148, 33),
+    (102, 255, 242),
+    (217, 87, 189),
+    (178, 255, 102),
+    (87, 114, 217),
+    (255, 115, 102),
+    (87, 217, 136),
+    (204, 102, 255),
+    (217, 212, 87),
+    (102, 216, 255),
+    (217, 87, 146),
 )
 
 _Rect = tuple[int, int, int, int]  # x0, y0, x1, y1 (x1, y1 exclusive)
@@ -243,7 +245,7 @@ class BoxDrawer:
         placed = []  # the most confident box chooses its place first, and is drawn last (on top)
         for b in order:
             rows = self._rows(b)
-            panel = self._place(frame, rects[b.index], self._panel_size(st, *rows), taken)
+            panel = self._place(frame, rects[b.index], self._panel_size(st, *rows), taken, list(rects.values()))
             taken.append(panel)
             placed.append((b, rows, panel))
         for b, rows, panel in reversed(placed):
@@ -289,23 +291,32 @@ class BoxDrawer:
         rows = 1 + len(bars) + (1 + len(crop) if crop else 0)
         return width, rows * st.row + st.pad
 
-    def _place(self, frame: np.ndarray, box: _Rect, size: tuple[int, int], taken: list[_Rect]) -> _Rect:
-        """Above the box, else below, inside, right, left: the first that fits the frame and covers no earlier panel.
+    def _place(
+        self, frame: np.ndarray, box: _Rect, size: tuple[int, int], taken: list[_Rect], others: Sequence[_Rect] = ()
+    ) -> _Rect:
+        """Above the box, else below, inside, right, left (then further out): the first that fits the frame,
+        covers no earlier panel and hides none of the ``others`` boxes.
 
-        A place pushed back inside the frame comes after every place that fits as it is; when all of them
-        cover something, the one that covers least.
+        A place that hides another box, then a place pushed back inside the frame, come after every place
+        that does neither; when all of them cover a panel, the one that covers least.
         """
         h, w = frame.shape[:2]
         pw, ph = min(size[0], w), min(size[1], h)
         x0, y0, x1, y1 = box
         tries = [(x0, y0 - ph), (x0, y1 + 1), (x0, y0), (x1 + 1, y0), (x0 - pw - 1, y0)]
-        ranked: list[tuple[int, int, int, _Rect]] = []
+        for k in (1, 2, 3):  # crowded: further out, stacked away from the box
+            tries += [(x0, y0 - (k + 1) * ph), (x0, y1 + 1 + k * ph), (x1 + 1, y0 + k * ph), (x0 - pw - 1, y0 + k * ph)]
+            tries += [(x1 + 1 + k * pw, y0), (x0 - (k + 1) * pw - 1, y0)]
+        ranked: list[tuple[int, bool, bool, int, _Rect]] = []
         for order, (tx, ty) in enumerate(tries):
             px, py = min(max(tx, 0), w - pw), min(max(ty, 0), h - ph)
             r = (px, py, px + pw, py + ph)
-            ranked.append((sum(_overlap(r, t) for t in taken), (px, py) != (tx, ty), order, r))
+            hides = any(_overlap(r, o) for o in others if o != box)
+            ranked.append((sum(_overlap(r, t) for t in taken), hides, (px, py) != (tx, ty), order, r))
         free = [t for t in ranked if t[0] == 0]
-        return min(free, key=lambda t: (t[1], t[2]))[3] if free else min(ranked, key=lambda t: (t[0], t[2]))[3]
+        if free:
+            return min(free, key=lambda t: (t[1], t[2], t[3]))[4]
+        return min(ranked, key=lambda t: (t[0], t[3]))[4]
 
     def _draw_panel(
         self, frame: np.ndarray, st: _Style, box: Box, rows: tuple[str, list[TopClass], list[TopClass]], r: _Rect
