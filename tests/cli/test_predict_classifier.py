@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -61,3 +63,15 @@ def test_parquet_keeps_each_boxs_classifier(capsys, tmp_path: Path) -> None:
     assert code == 0, err
     assert read_records(out) == json.loads(printed)  # the same records as JSON, classifier included
     assert "classifier" in read_records(out)[0]["boxes"][0]
+
+
+def test_csv_and_table_show_each_crops_top_class(capsys) -> None:
+    image = str(IMAGES / "digit_3.png")
+    code = main(["predict", image, *DETECTOR, "-k", "2", "--classifier", str(MODEL), "-f", "csv"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert rows and all(r["classifier_name"] in DIGITS and 0 < float(r["classifier_prob"]) <= 1 for r in rows)
+    code = main(["predict", image, *DETECTOR, "--classifier", str(MODEL), "-f", "table"])
+    out, err = capsys.readouterr()
+    assert code == 0 and "crop: " in out, err
