@@ -29,6 +29,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from yolo_probs._util.deprecation import alias_modules
+from yolo_probs.core.boxes import Box, Detections
 from yolo_probs.core.prediction import Prediction
 from yolo_probs.core.probs import TopClass, log_softmax, softmax, top_k
 from yolo_probs.errors import ConfigError, ModelError, OutputError, SourceError, YoloProbsError
@@ -83,11 +84,13 @@ __all__ = [
     "Backend",
     "BackendOptions",
     "BackendOutput",
+    "Box",
     "BoxDrawer",
     "CalibrationResult",
     "Calibrator",
     "ConfigError",
     "DetectThenClassify",
+    "Detections",
     "EvaluationResult",
     "InputFailure",
     "ModelError",

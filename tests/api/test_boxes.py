@@ -15,8 +15,8 @@ from yolo_probs.errors import ConfigError
 def test_detections_per_image() -> None:
     model = detector("yolov8n.yaml")
     frames = images()
-    want = model.predict([f.copy() for f in frames], conf=0.01, imgsz=320, verbose=False)
-    with YoloProbs(model, conf=0.01, imgsz=320, temperature=2.0, top_k=3, device="cpu") as yp:
+    want = model.predict([f.copy() for f in frames], conf=0.01, imgsz=160, verbose=False)
+    with YoloProbs(model, conf=0.01, imgsz=160, temperature=2.0, top_k=3, device="cpu") as yp:
         assert yp.task == "detect"
         got = list(yp.predict_each([*frames, str(ROOT / "missing.png")]))
     assert len(got) == 4 and not isinstance(got[3], Detections) and "missing.png" in str(got[3])

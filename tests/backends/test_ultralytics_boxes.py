@@ -20,10 +20,12 @@ YAMLS = ["yolo26n.yaml", "yolov8n.yaml", "yolo11n.yaml", "yolo11n-seg.yaml", "yo
 def test_parity_with_ultralytics(yaml: str) -> None:
     model = detector(yaml)
     frames = images()
-    want = model.predict([f.copy() for f in frames], conf=0.01, imgsz=320, verbose=False)
-    backend = UltralyticsBoxes(model, BackendOptions(device="cpu", imgsz=320), conf=0.01)
+    # one image at a time (each letterboxed to its own rectangle, as YOLO.predict does), then a mixed batch
+    want = [model.predict(f.copy(), conf=0.01, imgsz=160, verbose=False)[0] for f in frames]
+    want += model.predict([f.copy() for f in frames], conf=0.01, imgsz=160, verbose=False)
+    backend = UltralyticsBoxes(model, BackendOptions(device="cpu", imgsz=160, batch=3), conf=0.01)
     try:
-        got = backend.run_boxes(frames)
+        got = [backend.run_boxes([f])[0] for f in frames] + backend.run_boxes(frames)
     finally:
         backend.close()
     total = 0

@@ -274,11 +274,14 @@ class UltralyticsBoxes:
             cls = self.yolo.task_map[self.task]["predictor"]
             opts = self.options
             chosen = {"imgsz": opts.imgsz, "device": opts.device, "half": opts.half or None, **self.selection}
-            overrides = {
+            overrides = {  # YOLO.predict's own defaults (rect: minimal letterbox padding), then the options
                 **self.yolo.overrides,
+                "conf": 0.25,
                 "batch": opts.batch,
                 "save": False,
                 "mode": "predict",
+                "rect": True,
+                "embed": None,
                 "verbose": False,
                 **{k: v for k, v in chosen.items() if v is not None},
             }
