@@ -47,6 +47,7 @@ if TYPE_CHECKING:
         fit_unknown,
         profile_from_fits,
     )
+    from yolo_probs.api.detect_classify import DetectThenClassify
     from yolo_probs.api.model import YoloProbs
     from yolo_probs.api.profile import Profile, load_profile, save_profile
     from yolo_probs.api.workflow import (
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
     from yolo_probs.export.exporter import export_folded
     from yolo_probs.inputs.sources import InputFailure
     from yolo_probs.integrations.plugin import attach, detach
+    from yolo_probs.overlay.boxes import BoxDrawer
     from yolo_probs.overlay.draw import OverlayDrawer
 
 __version__ = "0.1.0"
@@ -90,6 +92,7 @@ _LAZY = {
     "CalibrationResult": "yolo_probs.api.workflow",
     "CollectedLogits": "yolo_probs.api.workflow",
     "collect_logits": "yolo_probs.api.workflow",
+    "DetectThenClassify": "yolo_probs.api.detect_classify",
     "EvaluationResult": "yolo_probs.api.workflow",
     "Backend": "yolo_probs.backends.base",
     "BackendOptions": "yolo_probs.backends.base",
@@ -105,6 +108,7 @@ _LAZY = {
     "attach": "yolo_probs.integrations.plugin",
     "detach": "yolo_probs.integrations.plugin",
     "OverlayDrawer": "yolo_probs.overlay.draw",
+    "BoxDrawer": "yolo_probs.overlay.boxes",
 }
 
 __all__ = [
@@ -112,12 +116,14 @@ __all__ = [
     "BackendOptions",
     "BackendOutput",
     "Box",
+    "BoxDrawer",
     "CalibrationResult",
     "Calibrator",
     "CalibratorFit",
     "CollectedLogits",
     "ConfigError",
     "DecisionFit",
+    "DetectThenClassify",
     "Detections",
     "EvaluationResult",
     "InputFailure",

@@ -52,7 +52,7 @@ def test_formats(det: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 @pytest.mark.parametrize(
     ("extra", "words"),
-    [(["--smooth", "2"], "--smooth averages one class"), (["--save", "SAVE"], "--save draws classifier")],
+    [(["--smooth", "2"], "--smooth averages one class")],  # --save draws boxes: tests/overlay/test_boxes_drawn.py
 )
 def test_classifier_options_on_a_detector(
     det: str, extra: list[str], words: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]

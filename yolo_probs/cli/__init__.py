@@ -108,6 +108,7 @@ OPTION_HINTS = {
     "conf": "--conf",
     "iou": "--iou",
     "decisions": "--profile",
+    "classifier": "--classifier",
 }
 
 

@@ -96,6 +96,11 @@ IOU = typer.Option(
     "--iou",
     help="Detection and segmentation models: Ultralytics' NMS IoU threshold (0..1) [default: Ultralytics' 0.7].",
 )
+CLASSIFIER = typer.Option(
+    "--classifier",
+    help="Detection and segmentation models: classify each box's crop with this classifier model or its "
+    "calibrated profile (.yaml); each box then carries both distributions.",
+)
 DEVICE = typer.Option("--device", help="cpu, 0, cuda:0, ...")
 BATCH = typer.Option("--batch", help="Images per batch (one forward pass).")
 ENGINE = typer.Option(
@@ -157,6 +162,7 @@ DeviceOption = Annotated[
 BatchOption = Annotated[int, BATCH]
 ConfOption = Annotated[Optional[float], CONF]  # noqa: UP045
 IouOption = Annotated[Optional[float], IOU]  # noqa: UP045
+ClassifierOption = Annotated[Optional[str], CLASSIFIER]  # noqa: UP045
 EngineOption = Annotated[Optional[str], tailored(ENGINE, default=_PROFILE_ELSE.format("torch"))]  # noqa: UP045
 VerboseOption = Annotated[bool, VERBOSE]
 SmoothOption = Annotated[Optional[float], SMOOTH]  # noqa: UP045

@@ -18,9 +18,11 @@ from yolo_probs.cli.options import (
     SMOOTH,
     TEMPERATURE,
     TOP_K,
+    ConfOption,
     DeviceOption,
     EngineOption,
     ImgszOption,
+    IouOption,
     ModelOption,
     Preprocessing,
     ProfileOption,
@@ -114,9 +116,13 @@ def overlay(
     still_delay: _StillDelay = 0.0,
     prep: Preprocessing = Preprocessing(),  # noqa: B008  (Typer shows its fields; see option_groups)
     engine: EngineOption = None,
+    conf: ConfOption = None,
+    iou: IouOption = None,
     verbose: VerboseOption = False,
 ) -> None:
     """Show (and/or record) SOURCE with the top-k probabilities, temperature, FPS and uncertainty drawn on it.
+
+    With a detection or segmentation model every box is drawn with its label and top-k bars, per frame.
 
     Small frames are drawn enlarged (at least 480 pixels tall). In the window, video files play at
     their own frame rate (--fast: as fast as the model runs) and each still image stays until a key.
@@ -129,6 +135,7 @@ def overlay(
     reader = _open(source, save=save, show=show)
     set_verbose(verbose)
     options = {"temperature": temperature, "top_k": top_k, "min_prob": min_prob, "imgsz": imgsz, "device": device}
+    extra |= {k: v for k, v in (("conf", conf), ("iou", iou)) if v is not None}
     clf = _classifier(reader, model=model, profile=profile, **options, engine=engine, **extra)
     # min_prob (the flag, else the profile's) marks the frame UNCERTAIN; the bars still show all k classes.
     drawer = OverlayDrawer(min_prob=clf.min_prob)

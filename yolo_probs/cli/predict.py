@@ -21,6 +21,7 @@ import typer
 
 from yolo_probs._util.console import error, note, set_verbose, wrote
 from yolo_probs._util.threads import decode_workers
+from yolo_probs.api.detect_classify import DetectThenClassify, load_classifier
 from yolo_probs.api.smoothing import SmoothedStream
 from yolo_probs.cli.options import (
     FORMAT,
@@ -32,6 +33,7 @@ from yolo_probs.cli.options import (
     SOURCES,
     TOP_K,
     BatchOption,
+    ClassifierOption,
     ConfOption,
     DeviceOption,
     EngineOption,
@@ -48,6 +50,8 @@ from yolo_probs.cli.options import (
 )
 from yolo_probs.cli.progress import progress_bar
 from yolo_probs.cli.ray_predict import predict_on_ray
+from yolo_probs.core.boxes import Detections
+from yolo_probs.errors import YoloProbsError
 from yolo_probs.inputs.sources import Frame, ImageInput, InputFailure, StreamInput, count_frames, expand, iter_frames
 from yolo_probs.outputs.files import check_not_input
 from yolo_probs.outputs.formats import WRITERS, format_for_path, make_writer, open_records
@@ -124,18 +128,23 @@ def predict(
     engine: EngineOption = None,
     conf: ConfOption = None,
     iou: IouOption = None,
+    classifier: ClassifierOption = None,
     verbose: VerboseOption = False,
 ) -> None:
     """Classify SOURCE... and print temperature-scaled top-k probabilities.
 
     With a detection or segmentation model (-m yolo26n.pt, a -seg model, or their YAML) each record holds
-    the image's boxes, each with its calibrated top-k classes (see the Boxes page of the docs).
+    the image's boxes, each with its calibrated top-k classes (see the Boxes page of the docs); with
+    --classifier each box's crop is also classified.
 
     Exit code 0 when every input succeeded, 1 when some failed (the others are still written and the
     failures listed on stderr), 2 for usage errors.
     """
     set_verbose(verbose)
-    chosen = _checked_format(sources, fmt.value if fmt is not None else None, output, [model, profile, prep.names])
+    inputs = [model, profile, prep.names, classifier]
+    chosen = _checked_format(sources, fmt.value if fmt is not None else None, output, inputs)
+    if ray is not None and classifier is not None:
+        raise typer.BadParameter("--classifier crops the boxes on this machine; run without --ray")
     if ray is not None and save is not None:
         raise typer.BadParameter("--save draws on this machine; run without --ray to save annotated copies")
     if ray is not None and smooth is not None:
@@ -148,14 +157,22 @@ def predict(
                        model=model, profile=profile, options=options)  # fmt: skip
         return
     box_options = {k: v for k, v in (("conf", conf), ("iou", iou)) if v is not None}
-    clf = build_classifier(model=model, profile=profile, **options, **box_options)
+    # The second-stage classifier is loaded (and checked) first: it is the quick one.
+    second = load_classifier(classifier, batch=max(batch, 16), device=device) if classifier is not None else None
+    clf: YoloProbs | DetectThenClassify = build_classifier(model=model, profile=profile, **options, **box_options)
     _check_box_options(clf, smooth=smooth, save=save)
+    if second is not None:
+        try:
+            clf = DetectThenClassify(clf, second)
+        except YoloProbsError:
+            second.close()
+            raise
     smoother = SmoothedStream(smooth, note=note) if smooth is not None else None
     done = _classify(clf, sources, output=output, fmt=chosen, logits=logits, copies=copies, smoother=smoother)
     _report(done, output, copies)
 
 
-def _check_box_options(clf: YoloProbs, *, smooth: float | None, save: Path | None) -> None:
+def _check_box_options(clf: YoloProbs | DetectThenClassify, *, smooth: float | None, save: Path | None) -> None:
     """One line (exit 2) for a classifier-only option on a detection or segmentation model."""
     if clf.task == "classify":
         return
@@ -165,8 +182,6 @@ def _check_box_options(clf: YoloProbs, *, smooth: float | None, save: Path | Non
         raise typer.BadParameter(
             f"--smooth averages one class distribution per frame; {clf.task!r} models give boxes: leave it out"
         )
-    if save is not None:
-        raise typer.BadParameter(f"--save draws classifier predictions; for a {clf.task!r} model leave it out")
 
 
 def _checked_format(sources: list[str], fmt: str | None, output: Path | None, others: list[Any]) -> str:
@@ -203,7 +218,7 @@ class _Done:
 
 
 def _classify(
-    clf: YoloProbs,
+    clf: YoloProbs | DetectThenClassify,
     sources: list[str],
     *,
     output: Path | None,
@@ -243,7 +258,7 @@ def _classify(
 
 
 def _take(
-    item: Prediction | InputFailure,
+    item: Prediction | Detections | InputFailure,
     done: _Done,
     writer: Writer,
     copies: AnnotatedCopies | None,
@@ -262,9 +277,9 @@ def _take(
         return
     done.seen.add(item.source)
     image = done.frames.popleft().image if done.frames else None
-    if smoother is not None:
+    if smoother is not None and not isinstance(item, Detections):  # a detection model refused --smooth
         item = smoother.step(item, image if isinstance(image, np.ndarray) else None)
-    writer.write(item)
+    writer.write(item)  # type: ignore[arg-type]  # the writers take Detections too (by their boxes)
     done.written += 1
     if copies is not None and image is not None:
         copies.add(image, item)

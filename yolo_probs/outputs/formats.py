@@ -56,6 +56,9 @@ CSV_COLUMNS = ("source", "frame", "temperature", "rank", "index", "name", "prob"
 BOX_CSV_COLUMNS = (
     "source", "frame", "temperature", "box", "x1", "y1", "x2", "y2", "conf", "cls", "rank", "index", "name", "prob"
 )  # fmt: skip
+#: The last CSV columns of detection records: with ``--classifier``, the top class of the box's crop and
+#: its probability (empty without one).
+CROP_COLUMNS = ("classifier_name", "classifier_prob")
 
 
 class Writer(Protocol):
@@ -131,7 +134,7 @@ class CsvWriter:
 
     def _start(self, prediction: Prediction | None) -> None:
         if prediction is not None and hasattr(prediction, "boxes"):  # detections: one row per box and class
-            self.header = BOX_CSV_COLUMNS + (("logit",) if self.logits else ()) + ("conf_calibrated",)
+            self.header = BOX_CSV_COLUMNS + (("logit",) if self.logits else ()) + ("conf_calibrated",) + CROP_COLUMNS
             self.csv.writerow(self.header)
             return
         ood = prediction is not None and prediction.ood_score is not None
@@ -178,6 +181,8 @@ class CsvWriter:
                 row: list[Any] = [*head, b.index, *b.xyxy, b.conf, b.cls, rank, c.index, c.name, c.prob]
                 row += [float(b.logits[c.index])] if self.logits else []
                 row += ["" if b.conf_calibrated is None else b.conf_calibrated]
+                crop = b.classifier.top[0] if b.classifier is not None and b.classifier.top else None
+                row += ["", ""] if crop is None else [crop.name, crop.prob]
                 self.csv.writerow(row)
         self.stream.flush()
 
@@ -230,6 +235,8 @@ class TableWriter:
             x1, y1, x2, y2 = (round(v) for v in b.xyxy)
             top = "  ".join(f"{c.name} {percent(c.prob)}" for c in b.top) or "(none above min-prob)"
             text = f"#{b.index} [{x1},{y1},{x2},{y2}] {b.name} conf {b.conf:.3f}: {top}"
+            if b.classifier is not None:  # detect, then classify: the crop's own top classes
+                text += "  crop: " + "  ".join(f"{c.name} {percent(c.prob)}" for c in b.classifier.top)
             logits = " ".join(f"{x:.3g}" for x in b.logits) if self.logits else ""
             self.records.append((detections.source, frame, t, text, logits))
 

@@ -75,6 +75,8 @@ def box_schema(logits: bool = False) -> pa.Schema:
         ("name", pa.string()),
         ("top", ranked),
         ("conf_calibrated", pa.float64()),
+        # A second-stage classifier's record for the crop (predict --classifier), null without one.
+        ("classifier", pa.struct([("temperature", pa.float64()), ("calibration", pa.string()), ("top", ranked)])),
     ]
     if logits:
         box.append(("logits", pa.list_(pa.float64())))
@@ -153,6 +155,9 @@ def to_record(row: dict[str, Any]) -> dict[str, Any]:
         del row["ood_score"]
         row.pop("unknown", None)
     for box in row.get("boxes") or ():  # a detection record: the optional per-box fields as to_dict leaves them out
-        if box.get("conf_calibrated") is None:
-            box.pop("conf_calibrated", None)
+        for key in ("conf_calibrated", "classifier"):
+            if box.get(key) is None:
+                box.pop(key, None)
+        if box.get("classifier") is not None and box["classifier"].get("calibration") is None:
+            box["classifier"].pop("calibration", None)
     return row

@@ -29,8 +29,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from yolo_probs.core.boxes import Detections
 from yolo_probs.errors import ConfigError, YoloProbsError
 from yolo_probs.outputs.files import Discard, output_path, write_bytes
+from yolo_probs.overlay.boxes import BoxDrawer
 from yolo_probs.overlay.canvas import canvas_size, letterbox, to_canvas
 from yolo_probs.overlay.draw import OverlayDrawer
 
@@ -70,16 +72,26 @@ class AnnotatedCopies:
 
     Args:
         folder: where the copies go (created by :func:`check_folder` if missing).
-        drawer: how to draw (default: a plain :class:`OverlayDrawer`; no key help line is drawn).
+        drawer: how to draw a classifier's prediction (default: a plain :class:`OverlayDrawer`; no key
+            help line is drawn).
+        box_drawer: how to draw a detection model's boxes (default: a plain
+            :class:`~yolo_probs.overlay.boxes.BoxDrawer`).
 
-    :meth:`add` takes each decoded frame with its prediction, in order; :meth:`close` finishes the
+    :meth:`add` takes each decoded frame with its prediction (a :class:`Prediction`, or the
+    :class:`~yolo_probs.core.boxes.Detections` of a detection model), in order; :meth:`close` finishes the
     last video and returns ``{path: frames written}``. Files that cannot be written are listed in
     :attr:`failures` (one line each) and the others still go on.
     """
 
-    def __init__(self, folder: str | os.PathLike[str], drawer: OverlayDrawer | None = None) -> None:
+    def __init__(
+        self,
+        folder: str | os.PathLike[str],
+        drawer: OverlayDrawer | None = None,
+        box_drawer: BoxDrawer | None = None,
+    ) -> None:
         self.folder = check_folder(folder)
         self.drawer = drawer or OverlayDrawer()
+        self.box_drawer = box_drawer or BoxDrawer(header=False)
         self.written: dict[str, int] = {}
         self.failures: list[str] = []
         self._used: set[str] = set()
@@ -101,21 +113,23 @@ class AnnotatedCopies:
         self._used.add(candidate.name)
         return candidate
 
-    def _drawn(self, image: np.ndarray, prediction: Prediction) -> np.ndarray:
+    def _drawn(self, image: np.ndarray, prediction: Prediction | Detections) -> np.ndarray:
         canvas = to_canvas(image)
         if canvas is image:  # draw() works in place: never on the caller's frame
             canvas = image.copy()
+        if isinstance(prediction, Detections):  # boxes are scaled from the image to the canvas
+            return self.box_drawer.draw(canvas, prediction)
         return self.drawer.draw(canvas, prediction, help=False)
 
-    def add(self, image: np.ndarray, prediction: Prediction) -> None:
-        """Draw ``prediction`` on (an enlarged copy of) ``image`` and write it out."""
+    def add(self, image: np.ndarray, prediction: Prediction | Detections) -> None:
+        """Draw ``prediction`` (or a detection model's boxes) on (an enlarged copy of) ``image`` and write it out."""
         if prediction.frame is None:
             self._finish_video()
             self._write_image(image, prediction)
         else:
             self._write_frame(image, prediction)
 
-    def _write_image(self, image: np.ndarray, prediction: Prediction) -> None:
+    def _write_image(self, image: np.ndarray, prediction: Prediction | Detections) -> None:
         import cv2
 
         suffix = Path(prediction.source).suffix.lower()
@@ -134,7 +148,7 @@ class AnnotatedCopies:
             return
         self.written[str(path)] = 1
 
-    def _write_frame(self, image: np.ndarray, prediction: Prediction) -> None:
+    def _write_frame(self, image: np.ndarray, prediction: Prediction | Detections) -> None:
         if prediction.source != self._video_source:
             self._finish_video()
             self._open_video(prediction.source, image)

@@ -22,16 +22,18 @@ import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from yolo_probs._util.console import note
 from yolo_probs._util.deprecation import moved_names
+from yolo_probs.core.boxes import TASKS, Detections
 from yolo_probs.decisions.smoothing import TemporalSmoother, check_half_life
 from yolo_probs.errors import ConfigError, YoloProbsError
 from yolo_probs.overlay import controls, readers, recorder
+from yolo_probs.overlay.boxes import BoxDrawer
 from yolo_probs.overlay.canvas import to_canvas
 from yolo_probs.overlay.draw import OverlayDrawer
 
@@ -115,6 +117,8 @@ class _Run:
     clf: YoloProbs
     reader: readers.Reader
     drawer: OverlayDrawer
+    #: How a detection model's boxes are drawn.
+    box_drawer: BoxDrawer
     #: The keyboard state: temperature, k, pause.
     keys: controls.Controls
     stats: OverlayStats
@@ -136,7 +140,7 @@ class _Run:
     smooth: float | None = None
     #: The current frame: its clean canvas (kept in a window, for redraws), prediction and drawing.
     raw: np.ndarray | None = None
-    pred: Prediction | None = None
+    pred: Prediction | Detections | None = None
     shown: np.ndarray | None = None
     #: A still image waits in the window for a key until hold_until (monotonic time).
     holding: bool = False
@@ -166,6 +170,7 @@ def run_overlay(
     fast: bool = False,
     still_seconds: float = 0.0,
     smooth: float | None = None,
+    box_drawer: BoxDrawer | None = None,
 ) -> OverlayStats:
     """Capture, predict, draw, show and record until the source ends, ``max_frames``, ``q`` or Ctrl-C.
 
@@ -187,7 +192,9 @@ def run_overlay(
         smooth: a half-life in seconds: smooth the probabilities of video and live frames over time
             (:class:`~yolo_probs.decisions.smoothing.TemporalSmoother`, by the reader's frame times;
             the UNCERTAIN state gets its hysteresis; a temperature key starts the average afresh).
-            Still images are not smoothed (a note says so once).
+            Still images are not smoothed (a note says so once). Not for detection models.
+        box_drawer: how a detection model's boxes are drawn (default :class:`~yolo_probs.overlay.boxes.BoxDrawer`
+            with ``drawer``'s ``min_prob``): each box with its label and top-k bars, per frame.
 
     Ctrl-C (KeyboardInterrupt) while the loop runs stops it as ``q`` does: the recording is finished
     and published and the statistics are returned (``interrupted`` is True).
@@ -202,15 +209,22 @@ def run_overlay(
     if not (still_seconds >= 0.0 and np.isfinite(still_seconds)):
         raise ConfigError(f"still delay must be a number of seconds >= 0 (0: until a key), got {still_seconds!r}")
     half_life = check_half_life(smooth) if smooth is not None else None
+    if half_life is not None and getattr(clf, "task", "classify") in TASKS:
+        raise ConfigError(
+            f"smooth averages one class distribution per frame; {clf.task!r} models give boxes: leave it out",
+            option="smooth",
+        )
     out = recorder.check_output(save, inputs=[source] if isinstance(source, str) else []) if save is not None else None
     if show:
         check_display()
     reader = readers.open_source(source) if isinstance(source, str) else source
     drawer = drawer or OverlayDrawer()
+    box_drawer = box_drawer or BoxDrawer(min_prob=drawer.min_prob)
     run = _Run(
         clf=clf,
         reader=reader,
         drawer=drawer,
+        box_drawer=box_drawer,
         keys=controls.Controls(clf.temperature, clf.top_k, len(clf.names)),
         stats=OverlayStats(temperature=clf.temperature),
         recording=recorder.Recorder(out, reader.fps) if out is not None else None,
@@ -259,9 +273,9 @@ def _next_frame(run: _Run) -> bool:
     return True
 
 
-def _smoothed(run: _Run, pred: Prediction, image: np.ndarray) -> Prediction:
+def _smoothed(run: _Run, pred: Prediction | Detections, image: np.ndarray) -> Prediction | Detections:
     """The prediction smoothed over time by the reader's frame time (a still image's as it is)."""
-    if run.smoother is None:
+    if run.smoother is None or isinstance(pred, Detections):
         return pred
     t = getattr(run.reader, "time", None)
     if t is None or run.reader.still:
@@ -274,6 +288,9 @@ def _smoothed(run: _Run, pred: Prediction, image: np.ndarray) -> Prediction:
 def _draw(run: _Run, canvas: np.ndarray, *, paused: bool) -> np.ndarray:
     """Draw the current prediction on ``canvas``, with the status line and the smoother's UNCERTAIN state."""
     assert run.pred is not None
+    if isinstance(run.pred, Detections):  # boxes are scaled from the frame to the (enlarged) canvas
+        status = getattr(run.reader, "label", None)
+        return run.box_drawer.draw(canvas, run.pred, fps=run.smooth, paused=paused, help=run.show, status=status)
     uncertain = run.smoother.uncertain if run.smoother is not None and run.pred.raw is not None else None
     status = getattr(run.reader, "label", None)
     if status and run.smoother is not None and run.pred.raw is not None:
@@ -322,7 +339,7 @@ def _take_keys(keys: list[int], until: float) -> None:
             return
 
 
-def _predict(run: _Run, image: np.ndarray) -> Prediction:
+def _predict(run: _Run, image: np.ndarray) -> Prediction | Detections:
     """The frame's prediction; in a window the model runs in a thread while the keys are taken, so none is lost."""
     if run.worker is None or run.shown is None:  # headless, or no window yet
         return run.clf.predict(image)[0]
@@ -354,10 +371,17 @@ def _handle_key(run: _Run, key: int) -> bool:
         run.stats.snapshots.append(snap)
     if action in ("temperature", "top_k", "pause") and run.raw is not None and run.pred is not None:
         # Re-draw the current frame at the new settings without a new forward pass.
-        run.pred = run.pred.with_temperature(run.keys.temperature, top_k=run.keys.top_k)
+        run.pred = _retemper(run.pred, run.keys.temperature, run.keys.top_k)
         run.shown = _draw(run, run.raw.copy(), paused=run.keys.paused)
         run.last = time.perf_counter()
     return True
+
+
+def _retemper(pred: Prediction | Detections, temperature: float, top_k: int) -> Prediction | Detections:
+    """The same frame's prediction (or boxes) at another temperature and k, without a new forward pass."""
+    if isinstance(pred, Detections):
+        return replace(pred, top_k=top_k).with_temperature(temperature)
+    return pred.with_temperature(temperature, top_k=top_k)
 
 
 def _window_closed(window: str) -> bool:
