@@ -35,6 +35,7 @@ from yolo_probs.core.probs import TopClass, log_softmax, softmax, top_k
 from yolo_probs.errors import ConfigError, ModelError, OutputError, SourceError, YoloProbsError
 
 if TYPE_CHECKING:
+    from yolo_probs.api.detect_classify import DetectThenClassify
     from yolo_probs.api.fit import (
         CalibratorFit,
         DecisionFit,
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
         fit_unknown,
         profile_from_fits,
     )
-    from yolo_probs.api.detect_classify import DetectThenClassify
     from yolo_probs.api.model import YoloProbs
     from yolo_probs.api.profile import Profile, load_profile, save_profile
     from yolo_probs.api.workflow import (
