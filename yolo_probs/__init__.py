@@ -35,12 +35,14 @@ from yolo_probs.errors import ConfigError, ModelError, OutputError, SourceError,
 
 if TYPE_CHECKING:
     from yolo_probs.api.model import YoloProbs
+    from yolo_probs.api.monitor import Monitor
     from yolo_probs.api.profile import Profile, load_profile, save_profile
     from yolo_probs.api.workflow import CalibrationResult, EvaluationResult, calibrate, evaluate
     from yolo_probs.backends.base import Backend, BackendOptions, BackendOutput, register_backend
     from yolo_probs.calibration.base import Calibrator, register_calibrator
     from yolo_probs.calibration.temperature import TemperatureScaling, fit_temperature
     from yolo_probs.core.metrics import evaluate_logits
+    from yolo_probs.decisions.monitor import MonitorReport
     from yolo_probs.export.exporter import export_folded
     from yolo_probs.inputs.sources import InputFailure
     from yolo_probs.integrations.plugin import attach, detach
@@ -52,6 +54,8 @@ __version__ = "0.1.0"
 # tests/test_public_api.py checks that this table, __all__, the imports above and the docs agree.
 _LAZY = {
     "YoloProbs": "yolo_probs.api.model",
+    "Monitor": "yolo_probs.api.monitor",
+    "MonitorReport": "yolo_probs.decisions.monitor",
     "Profile": "yolo_probs.api.profile",
     "load_profile": "yolo_probs.api.profile",
     "save_profile": "yolo_probs.api.profile",
@@ -85,6 +89,8 @@ __all__ = [
     "EvaluationResult",
     "InputFailure",
     "ModelError",
+    "Monitor",
+    "MonitorReport",
     "OutputError",
     "OverlayDrawer",
     "Prediction",

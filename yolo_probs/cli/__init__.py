@@ -26,6 +26,7 @@ from yolo_probs.cli import (
     calibrate,
     distill,
     export,
+    monitor,
     overlay,
     predict,
     soft_labels,
@@ -73,6 +74,7 @@ app.command("calibrate", cls=HelpCommand)(calibrate.calibrate)
 app.command("evaluate", cls=HelpCommand)(calibrate.evaluate)
 app.command("distill", cls=HelpCommand)(distill.distill_command)
 app.command("export", cls=HelpCommand)(export.export_command)
+app.command("monitor", cls=HelpCommand)(monitor.monitor)
 app.command("overlay", cls=HelpCommand)(overlay.overlay)
 app.command("predict", cls=HelpCommand)(predict.predict)
 app.command("soft-labels", cls=HelpCommand)(soft_labels.soft_labels_command)
