@@ -139,7 +139,7 @@ def _print_report(report: MonitorReport, where: str, calibration_images: int) ->
 _TEST_LABELS = {
     "confidence": "confidence (Kolmogorov-Smirnov)",
     "class_mix": "class mix (chi-square)",
-    "unknown_rate": "unknown rate (binomial)",
+    "unknown_rate": "unknown rate (beta-binomial)",
     "martingale": "stream (conformal martingale)",
 }
 
@@ -158,7 +158,7 @@ def monitor(
     """Check new images for drift against the calibration images of a profile, without labels.
 
     Compares the top-1 confidences (Kolmogorov-Smirnov), the predicted-class mix (chi-square) and the
-    unknown-input rate (binomial) with the calibration images, runs a conformal test martingale over the
+    unknown-input rate (beta-binomial) with the calibration images, runs a conformal test martingale over the
     stream (images in a random order, videos frame by frame), and estimates the accuracy (ATC and DoC).
     A labelled folder (SOURCE/<class>/*.jpg) also gives the true accuracy. Exit code 0 when every image
     was read, 1 when some were skipped, 2 for usage errors.

@@ -15,7 +15,7 @@ accuracy and two label-free accuracy references:
 
 - a two-sample Kolmogorov-Smirnov test of the confidences against the reference (:func:`ks_test`);
 - a chi-square test of the predicted-class mix (a 2 x C contingency table, :func:`class_mix_test`);
-- a one-sided binomial test of the unknown rate against its expected value (:func:`unknown_rate_test`);
+- a one-sided test of the unknown rate against its expected value (beta-binomial, :func:`unknown_rate_test`);
 - for streams, a conformal test martingale (:class:`ConformalMartingale`): online conformal p-values of
   each new image against the reference and the images before it, bet on by Vovk's simple jumper. Under
   no drift it stays below ``1/alpha`` for ever with probability at least ``1 - alpha`` (Ville's
@@ -251,21 +251,58 @@ def kolmogorov_sf(x: float) -> float:
     return float(min(1.0, max(0.0, 2.0 * np.sum((-1.0) ** (k - 1) * np.exp(-2.0 * k * k * x * x)))))
 
 
-def ks_test(reference: Any, sample: Any) -> tuple[float, float]:
-    """Two-sample Kolmogorov-Smirnov test: the statistic D and its p-value.
+def _ks_exact_sf(n1: int, n2: int, d: float) -> float:
+    """``P(D >= d)`` for the two-sample statistic of samples of sizes n1 and n2 without ties, exactly.
 
-    The p-value is Kolmogorov's limit with Stephens' small-sample correction,
-    ``Q((sqrt(m) + 0.12 + 0.11 / sqrt(m)) * D)`` with ``m = n1 n2 / (n1 + n2)``.
+    Counts the lattice paths from (0, 0) to (n1, n2) that stay strictly inside ``|i/n1 - j/n2| < d`` (one
+    cumulative sum per row, rescaled to stay in range), over all ``C(n1 + n2, n1)`` paths.
+    """
+    m, n = sorted((n1, n2))
+    bound = round(d * m * n)  # D is a multiple of 1 / (m n): compare integers
+    if bound <= 0:
+        return 1.0
+    row = np.zeros(n + 1)
+    hi0 = min(n, math.ceil(bound / m) - 1)
+    row[: hi0 + 1] = 1.0
+    log_scale = 0.0
+    for i in range(1, m + 1):
+        lo = max(0, (i * n - bound) // m + 1)
+        hi = min(n, -((-(i * n + bound)) // m) - 1)
+        new = np.zeros(n + 1)
+        if lo <= hi:
+            new[lo : hi + 1] = np.cumsum(row[lo : hi + 1])
+        top = new.max()
+        if top <= 0.0:
+            return 1.0
+        row, log_scale = new / top, log_scale + math.log(top)
+    if row[n] <= 0.0:
+        return 1.0
+    log_total = math.lgamma(m + n + 1) - math.lgamma(m + 1) - math.lgamma(n + 1)
+    return float(min(1.0, max(0.0, -math.expm1(math.log(row[n]) + log_scale - log_total))))
+
+
+#: Up to this many cells (n1 * n2), :func:`ks_test` gives the exact p-value; above, Kolmogorov's limit.
+KS_EXACT_CELLS = 2_000_000
+
+
+def ks_test(reference: Any, sample: Any) -> tuple[float, float]:
+    """Two-sample Kolmogorov-Smirnov test: the statistic D and its two-sided p-value.
+
+    The p-value is exact (lattice paths, as scipy's ``ks_2samp(method="exact")``) up to
+    :data:`KS_EXACT_CELLS`, else Kolmogorov's limit with Stephens' correction
+    ``Q((sqrt(m) + 0.12 + 0.11 / sqrt(m)) * D)``, ``m = n1 n2 / (n1 + n2)``.
 
     Example:
         >>> d, p = ks_test([0.1, 0.2, 0.3, 0.4], [0.35, 0.45, 0.5, 0.6])
-        >>> d, round(p, 3)
-        (0.75, 0.107)
+        >>> d, round(p, 4)
+        (0.75, 0.2286)
     """
     a = np.sort(check_finite_array(reference, "reference", ndim=1))
     b = np.sort(check_finite_array(sample, "sample", ndim=1))
     both = np.concatenate([a, b])
     d = float(np.max(np.abs(np.searchsorted(a, both, "right") / a.size - np.searchsorted(b, both, "right") / b.size)))
+    if a.size * b.size <= KS_EXACT_CELLS:
+        return d, _ks_exact_sf(a.size, b.size, d)
     m = a.size * b.size / (a.size + b.size)
     return d, kolmogorov_sf((math.sqrt(m) + 0.12 + 0.11 / math.sqrt(m)) * d)
 
@@ -338,16 +375,34 @@ def class_mix_test(reference_counts: Any, counts: Any) -> tuple[float, float, in
     return stat, chi2_sf(stat, df), df
 
 
-def unknown_rate_test(unknowns: int, n: int, expected_rate: float) -> float:
-    """One-sided binomial p-value ``P(X >= unknowns)`` for ``X ~ Binomial(n, expected_rate)``.
+def _log_beta(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
+    lg = np.vectorize(math.lgamma, otypes=[float])
+    return np.asarray(lg(a) + lg(b) - lg(np.asarray(a) + np.asarray(b)))
+
+
+def unknown_rate_test(unknowns: int, n: int, expected_rate: float, calibration_images: int | None = None) -> float:
+    """One-sided p-value of ``unknowns`` of ``n`` new images being unknown: ``P(X >= unknowns)``.
+
+    With ``calibration_images`` (the n_c images the threshold was fitted on, ``expected_rate`` being
+    ``(below + 1) / (n_c + 1)``) ``X`` is beta-binomial ``(n, r (n_c + 1), (1 - r) (n_c + 1))``: the share of
+    new images a split-conformal threshold rejects is itself ``Beta(below + 1, n_c - below)``, so a plain
+    binomial test would raise false alarms on long streams. Without it, ``X ~ Binomial(n, expected_rate)``.
 
     Example:
-        >>> round(unknown_rate_test(5, 20, 0.05), 4)
-        0.0026
+        >>> round(unknown_rate_test(5, 20, 0.05), 4), round(unknown_rate_test(5, 20, 0.05, calibration_images=359), 4)
+        (0.0026, 0.0036)
     """
     if unknowns <= 0:
         return 1.0
-    return float(min(1.0, max(0.0, 1.0 - binomial_cdf(unknowns - 1, n, expected_rate))))
+    if calibration_images is None:
+        return float(min(1.0, max(0.0, 1.0 - binomial_cdf(unknowns - 1, n, expected_rate))))
+    a = expected_rate * (calibration_images + 1)
+    b = (calibration_images + 1) - a
+    k = np.arange(unknowns, n + 1, dtype=np.float64)
+    lg = np.vectorize(math.lgamma, otypes=[float])
+    log_choose = math.lgamma(n + 1) - lg(k + 1) - lg(n - k + 1)
+    log_pmf = log_choose + _log_beta(k + a, n - k + b) - _log_beta(a, b)
+    return float(min(1.0, np.exp(log_pmf).sum()))
 
 
 class ConformalMartingale:
@@ -565,7 +620,7 @@ class DriftMonitor:
         if self.has_unknown:
             unknowns = int(np.count_nonzero(np.asarray(self._scores) < e["unknown_threshold"]))
             ran = n >= MIN_IMAGES
-            rate_p = unknown_rate_test(unknowns, n, e["expected_unknown_rate"]) if ran else None
+            rate_p = unknown_rate_test(unknowns, n, e["expected_unknown_rate"], e["n"]) if ran else None
             found.append(("unknown_rate", unknowns / n if ran else None, rate_p, MIN_IMAGES))
         best = max(m.max_value for m in self._martingales)
         found.append(("martingale", best, self._martingale_p() if n else None, 1))

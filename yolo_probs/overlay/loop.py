@@ -29,6 +29,7 @@ import numpy as np
 
 from yolo_probs._util.console import note
 from yolo_probs._util.deprecation import moved_names
+from yolo_probs.api.monitor import monitor_of
 from yolo_probs.decisions.smoothing import TemporalSmoother, check_half_life
 from yolo_probs.errors import ConfigError, YoloProbsError
 from yolo_probs.overlay import controls, readers, recorder
@@ -272,12 +273,16 @@ def _smoothed(run: _Run, pred: Prediction, image: np.ndarray) -> Prediction:
 
 
 def _draw(run: _Run, canvas: np.ndarray, *, paused: bool) -> np.ndarray:
-    """Draw the current prediction on ``canvas``, with the status line and the smoother's UNCERTAIN state."""
+    """Draw the current prediction on ``canvas``, with the status line (the profile's drift state on it) and
+    the smoother's UNCERTAIN state."""
     assert run.pred is not None
     uncertain = run.smoother.uncertain if run.smoother is not None and run.pred.raw is not None else None
     status = getattr(run.reader, "label", None)
     if status and run.smoother is not None and run.pred.raw is not None:
         status += f"  smoothed {run.smoother.half_life:g} s"
+    monitor = monitor_of(run.clf)
+    if monitor is not None and monitor.images:
+        status = f"{status}  {monitor.status()}" if status else monitor.status()
     return run.drawer.draw(
         canvas, run.pred, fps=run.smooth, paused=paused, help=run.show, status=status, uncertain=uncertain
     )
