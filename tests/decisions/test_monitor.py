@@ -104,13 +104,12 @@ def test_doc_moves_the_accuracy_by_the_change_in_mean_confidence() -> None:
 def _entry(rng: np.random.Generator, n: int = 400, unknown: bool = True) -> dict[str, Any]:
     conf = rng.beta(6, 1.2, n)
     scores = rng.normal(0.0, 1.0, n)
-    return {
-        **fit_monitor(
-            conf, rng.uniform(size=n) < conf, rng.integers(0, 4, n), n_classes=4,
-            unknown_scores=scores if unknown else None, unknown_threshold=float(np.quantile(scores, 0.05)) if unknown else None,
-        ),
-        "calibrator": AT,
-    }  # fmt: skip
+    threshold = float(np.quantile(scores, 0.05)) if unknown else None
+    found = fit_monitor(
+        conf, rng.uniform(size=n) < conf, rng.integers(0, 4, n), n_classes=4,
+        unknown_scores=scores if unknown else None, unknown_threshold=threshold,
+    )  # fmt: skip
+    return {**found, "calibrator": AT}
 
 
 def _stream(rng: np.random.Generator, n: int, conf_beta: tuple[float, float] = (6, 1.2), unknown_shift: float = 0.0):

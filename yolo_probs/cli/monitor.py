@@ -183,7 +183,7 @@ def _report(watch: Monitor, failures: list[str], where: str, fmt: MonitorFormat)
         raise SourceError(where, f"none of its {len(failures)} inputs could be read, so there is nothing to monitor")
     report = watch.report()
     for t in report.short_of:
-        warn(f"the {t.name} test needs at least {t.needed} images, got {report.images}; it was not run")
+        warn(f"the {_TEST_LABELS[t.name]} test needs at least {t.needed} images, got {report.images}; it was not run")
     if fmt is MonitorFormat.json:
         doc: dict[str, Any] = {**report.to_dict(), "skipped": len(failures)}
         print(json.dumps(doc, indent=2))
