@@ -93,6 +93,9 @@ def test_the_python_monitor_and_the_classifier_s_own_agree(data: dict[str, Path]
     mine, theirs = monitor.report(), own.report()
     assert mine.estimated_accuracy == theirs.estimated_accuracy and mine.unknown_rate == theirs.unknown_rate
     assert mine.unknown_rate is not None and mine.unknown_rate > 0.5 and mine.drift
+    with YoloProbs.from_profile(data["profile"], device="cpu", temperature=2.0) as clf:  # not the references' T
+        clf.predict(files[:2])
+        assert monitor_of(clf) is None  # the override is allowed; the monitor stands aside
 
 
 def test_bad_inputs_get_one_line_each(data: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
@@ -122,7 +125,7 @@ def test_bad_inputs_get_one_line_each(data: dict[str, Path], capsys: pytest.Capt
             ("confidence (Kolmogorov-Smirnov)", 20),
             ("class mix (chi-square)", 50),
             ("unknown rate (beta-binomial)", 20),
-        )  # fmt: skip
+        )
     ]
     assert [t["p_value"] is None for t in json.loads(out)["tests"]] == [True, True, True, False]
 

@@ -73,6 +73,7 @@ class Monitor(DriftMonitor):
 
 
 def monitor_of(classifier: Any) -> DriftMonitor | None:
-    """The monitor a classifier built from a profile feeds as it predicts (None: its profile has none)."""
-    rule = next((r for r in getattr(classifier, "decisions", []) if isinstance(r, MonitorRule)), None)
+    """The monitor a classifier built from a profile feeds as it predicts (None: its profile has none, or
+    the classifier's calibrator overrides the profile's)."""
+    rule = next((r for r in getattr(classifier, "decisions", []) if isinstance(r, MonitorRule) and r.active), None)
     return None if rule is None else rule.monitor

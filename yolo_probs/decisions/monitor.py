@@ -48,11 +48,11 @@ from yolo_probs.decisions._common import (
     CalibratedRule,
     Field,
     calibrator_mapping,
-    check_entry,
     check_fields,
     check_fraction,
     made_at,
     number,
+    same_calibrator,
     whole,
 )
 from yolo_probs.decisions.base import DecisionKind
@@ -662,17 +662,22 @@ class DriftMonitor:
 
 class MonitorRule(CalibratedRule):
     """A profile's monitor as a decision rule: it feeds each prediction made at its calibration to
-    :attr:`monitor` and changes nothing (it runs after the ``ood`` rule, so it sees the unknown scores)."""
+    :attr:`monitor` and changes nothing (it runs after the ``ood`` rule, so it sees the unknown scores).
+
+    With ``active=False`` (a classifier whose calibrator overrides the profile's: the references do not
+    apply) it watches nothing, rather than refusing the override as the deciding rules do.
+    """
 
     needs_features = False
 
-    def __init__(self, entry: dict[str, Any], alpha: float = DEFAULT_ALPHA) -> None:
+    def __init__(self, entry: dict[str, Any], alpha: float = DEFAULT_ALPHA, *, active: bool = True) -> None:
         self.monitor = DriftMonitor(entry, alpha=alpha)
         self.calibrator = self.monitor.calibrator
+        self.active = active
 
     def decide(self, predictions: list[Prediction], rows: list[int], output: BackendOutput) -> list[dict[str, Any]]:
         """Feed ``predictions`` to the monitor; no field changes."""
-        for p in predictions:
+        for p in predictions if self.active else []:
             if not self.monitor.has_unknown or p.ood_score is not None:
                 self.monitor.update(p)
         return [{} for _ in predictions]
@@ -707,8 +712,10 @@ def fit(options: dict[str, Any], result: Any, classifier: Any) -> dict[str, Any]
 
 
 def build(entry: dict[str, Any], profile: Any, classifier: Any) -> MonitorRule:
-    """The rule a profile's ``decisions.monitor`` entry describes (registered under ``"monitor"``)."""
-    return MonitorRule(check_entry(entry, "monitor", classifier, profile))
+    """The rule a profile's ``decisions.monitor`` entry describes (registered under ``"monitor"``); inactive
+    when the classifier's calibrator overrides the profile's (``--temperature``)."""
+    entry = check_monitor_entry(entry)
+    return MonitorRule(entry, active=same_calibrator(entry["calibrator"], classifier.calibrator.to_dict()))
 
 
 KIND = DecisionKind(key="monitor", build=build, fit=fit, check=check_monitor_entry)
