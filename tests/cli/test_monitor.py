@@ -8,13 +8,14 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from tests.cli.test_decisions import COMMON, MODEL, run
 from tests.conftest import example
-from yolo_probs import Monitor, Profile, YoloProbs, save_profile
+from yolo_probs import Monitor, Profile, YoloProbs, load_profile, save_profile
 from yolo_probs.api.monitor import monitor_of
 from yolo_probs.cli import main
 
@@ -93,7 +94,9 @@ def test_the_python_monitor_and_the_classifier_s_own_agree(data: dict[str, Path]
     mine, theirs = monitor.report(), own.report()
     assert mine.estimated_accuracy == theirs.estimated_accuracy and mine.unknown_rate == theirs.unknown_rate
     assert mine.unknown_rate is not None and mine.unknown_rate > 0.5 and mine.drift
-    with YoloProbs.from_profile(data["profile"], device="cpu", temperature=2.0) as clf:  # not the references' T
+    loaded = load_profile(data["profile"])
+    only = save_profile(replace(loaded, decisions={"monitor": loaded.decisions["monitor"]}), data["root"] / "m.yaml")
+    with YoloProbs.from_profile(only, device="cpu", temperature=2.0) as clf:  # not the references' temperature
         clf.predict(files[:2])
         assert monitor_of(clf) is None  # the override is allowed; the monitor stands aside
 
