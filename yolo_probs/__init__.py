@@ -49,6 +49,7 @@ if TYPE_CHECKING:
         profile_from_fits,
     )
     from yolo_probs.api.model import YoloProbs
+    from yolo_probs.api.monitor import Monitor
     from yolo_probs.api.profile import Profile, load_profile, save_profile
     from yolo_probs.api.workflow import (
         CalibrationResult,
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
     from yolo_probs.calibration.base import Calibrator, register_calibrator
     from yolo_probs.calibration.temperature import TemperatureScaling, fit_temperature
     from yolo_probs.core.metrics import evaluate_logits
+    from yolo_probs.decisions.monitor import MonitorReport
     from yolo_probs.export.exporter import export_folded
     from yolo_probs.inputs.sources import InputFailure
     from yolo_probs.integrations.plugin import attach, detach
@@ -84,6 +86,8 @@ _LAZY = {
     "fit_unknown": "yolo_probs.api.fit",
     "profile_from_fits": "yolo_probs.api.fit",
     "YoloProbs": "yolo_probs.api.model",
+    "Monitor": "yolo_probs.api.monitor",
+    "MonitorReport": "yolo_probs.decisions.monitor",
     "Profile": "yolo_probs.api.profile",
     "load_profile": "yolo_probs.api.profile",
     "save_profile": "yolo_probs.api.profile",
@@ -128,6 +132,8 @@ __all__ = [
     "EvaluationResult",
     "InputFailure",
     "ModelError",
+    "Monitor",
+    "MonitorReport",
     "OutputError",
     "OverlayDrawer",
     "Prediction",

@@ -48,7 +48,7 @@ def profile(data: dict[str, Path]) -> Path:
 
 def test_calibrate_writes_all_three(profile: Path, capsys: pytest.CaptureFixture[str]) -> None:
     p = load_profile(profile)
-    assert set(p.decisions) == {"ood", "conformal", "reject"}
+    assert set(p.decisions) == {"ood", "conformal", "reject", "monitor"}
     assert p.decisions["ood"]["score"] == "knn" and Path(p.decisions["ood"]["bank"]).is_file()
     assert p.decisions["conformal"]["score"] == "raps" and p.decisions["conformal"]["n"] == 359
     assert p.min_prob == p.decisions["reject"]["min_prob"]
@@ -165,4 +165,4 @@ def test_recalibrating_from_a_profile_drops_its_guaranteed_min_prob(
     out = tmp_path / "again.yaml"
     code, _, err = run(["calibrate", str(data["digits"]), "-p", str(profile), "-o", str(out), *COMMON], capsys)
     assert code == 0 and "is not kept" in err
-    assert load_profile(out).min_prob is None and load_profile(out).decisions is None
+    assert load_profile(out).min_prob is None and set(load_profile(out).decisions or {}) == {"monitor"}

@@ -26,6 +26,7 @@ from yolo_probs.cli import (
     calibrate,
     distill,
     export,
+    monitor,
     overlay,
     predict,
     serve,
@@ -74,6 +75,7 @@ app.command("calibrate", cls=HelpCommand)(calibrate.calibrate)
 app.command("evaluate", cls=HelpCommand)(calibrate.evaluate)
 app.command("distill", cls=HelpCommand)(distill.distill_command)
 app.command("export", cls=HelpCommand)(export.export_command)
+app.command("monitor", cls=HelpCommand)(monitor.monitor)
 app.command("overlay", cls=HelpCommand)(overlay.overlay)
 app.command("predict", cls=HelpCommand)(predict.predict)
 app.command("serve", cls=HelpCommand)(serve.serve_command)

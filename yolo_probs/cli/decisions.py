@@ -36,6 +36,12 @@ def fitted_lines(decisions: dict[str, Any]) -> list[str]:
             f"probability {1 - e['delta']:g} (accepts {e['coverage']:.1%} of {e['n']} images, "
             f"{e['accuracy']:.2%} correct, error bound {e['error_bound']:.2%})"
         )
+    if "monitor" in decisions:
+        e = decisions["monitor"]
+        lines.append(
+            f"drift monitor: references of {e['n']} images (accuracy {e['accuracy']:.2%}, ATC threshold "
+            f"{e['atc_threshold']:.4g}); check new images with 'yolo-probs monitor'"
+        )
     return lines
 
 

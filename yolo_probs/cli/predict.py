@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import numpy as np
 import typer
 
-from yolo_probs._util.console import error, note, set_verbose, wrote
+from yolo_probs._util.console import error, note, set_verbose, warn, wrote
 from yolo_probs._util.threads import decode_workers
 from yolo_probs.api.detect_classify import DetectThenClassify, load_classifier
+from yolo_probs.api.monitor import monitor_of
 from yolo_probs.api.smoothing import SmoothedStream
 from yolo_probs.cli.options import (
     FORMAT,
@@ -169,19 +170,40 @@ def predict(
             raise
     smoother = SmoothedStream(smooth, note=note) if smooth is not None else None
     done = _classify(clf, sources, output=output, fmt=chosen, logits=logits, copies=copies, smoother=smoother)
+    _drift_summary(clf, profile)
     _report(done, output, copies)
 
 
 def _check_box_options(clf: YoloProbs | DetectThenClassify, *, smooth: float | None, save: Path | None) -> None:
     """One line (exit 2) for a classifier-only option on a detection or segmentation model."""
-    if clf.task == "classify":
+    if clf.task == "classify" or smooth is None:
         return
     with contextlib.suppress(Exception):
         clf.close()
-    if smooth is not None:
-        raise typer.BadParameter(
-            f"--smooth averages one class distribution per frame; {clf.task!r} models give boxes: leave it out"
-        )
+    raise typer.BadParameter(
+        f"--smooth averages one class distribution per frame; {clf.task!r} models give boxes: leave it out"
+    )
+
+
+def _drift_summary(clf: YoloProbs | DetectThenClassify, profile: Path | None) -> None:
+    """One warning line when the profile's drift monitor found the images unlike the calibration images.
+
+    Only the order-free tests count here (a folder is read sorted by name, often by class, which the
+    stream martingale would rightly call a change over time); ``yolo-probs monitor`` shuffles and runs all.
+    """
+    monitor = monitor_of(clf)
+    if monitor is None or monitor.images == 0:
+        return
+    report = monitor.report()
+    found = [t for t in report.tests if t.drift and t.name != "martingale"]
+    if not found:
+        return
+    tests = ", ".join(f"{t.name} p={t.p_value:.2g}" for t in found)
+    warn(
+        f"drift: these {report.images} images differ from the calibration images ({tests}); estimated accuracy "
+        f"{report.estimated_accuracy:.1%} against {report.expected_accuracy:.1%} at calibration; "
+        f"see 'yolo-probs monitor SOURCE... -p {profile}'"
+    )
 
 
 def _checked_format(sources: list[str], fmt: str | None, output: Path | None, others: list[Any]) -> str:

@@ -5,13 +5,14 @@ the overlay and the plugin share one implementation. The interface and the regis
 :mod:`yolo_probs.decisions.base`. Built-in kinds, one module each (pure numpy math, ``fit``, the rule,
 ``evaluate``): ``ood`` (:mod:`~yolo_probs.decisions.ood`, unknown inputs), ``conformal``
 (:mod:`~yolo_probs.decisions.conformal`, prediction sets) and ``reject``
-(:mod:`~yolo_probs.decisions.selective`, a reject threshold with a guarantee). Each entry records the
+(:mod:`~yolo_probs.decisions.selective`, a reject threshold with a guarantee) and ``monitor``
+(:mod:`~yolo_probs.decisions.monitor`, label-free drift tests against the calibration images). Each entry records the
 calibrator it was made at; a classifier with another one is refused.
 
 Example:
     >>> from yolo_probs.decisions import DECISIONS
     >>> list(DECISIONS)
-    ['ood', 'conformal', 'reject']
+    ['ood', 'conformal', 'reject', 'monitor']
 """
 
 from __future__ import annotations

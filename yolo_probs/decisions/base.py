@@ -9,7 +9,7 @@ one module plus one line there. :func:`decisions_from_profile` builds the rules 
 
 Example:
     >>> list(DECISIONS)
-    ['ood', 'conformal', 'reject']
+    ['ood', 'conformal', 'reject', 'monitor']
 """
 
 from __future__ import annotations
@@ -77,6 +77,7 @@ DECISIONS: Registry[DecisionKind] = Registry(
         "ood": "yolo_probs.decisions.ood:KIND",
         "conformal": "yolo_probs.decisions.conformal:KIND",
         "reject": "yolo_probs.decisions.selective:KIND",
+        "monitor": "yolo_probs.decisions.monitor:KIND",
     },
 )
 

@@ -101,4 +101,5 @@ class DecisionOptions:
                 asked["conformal"]["seed"] = self.seed
         if self.target_accuracy is not None:
             asked["reject"] = {"target_accuracy": self.target_accuracy, "delta": self.delta}
+        asked["monitor"] = {}  # always: the drift references of 'yolo-probs monitor', fitted after ood
         return asked

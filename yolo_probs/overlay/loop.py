@@ -29,6 +29,7 @@ import numpy as np
 
 from yolo_probs._util.console import note
 from yolo_probs._util.deprecation import moved_names
+from yolo_probs.api.monitor import monitor_of
 from yolo_probs.core.boxes import TASKS, Detections
 from yolo_probs.decisions.smoothing import TemporalSmoother, check_half_life
 from yolo_probs.errors import ConfigError, YoloProbsError
@@ -286,7 +287,8 @@ def _smoothed(run: _Run, pred: Prediction | Detections, image: np.ndarray) -> Pr
 
 
 def _draw(run: _Run, canvas: np.ndarray, *, paused: bool) -> np.ndarray:
-    """Draw the current prediction on ``canvas``, with the status line and the smoother's UNCERTAIN state."""
+    """Draw the current prediction on ``canvas``, with the status line (the profile's drift state on it) and
+    the smoother's UNCERTAIN state."""
     assert run.pred is not None
     if isinstance(run.pred, Detections):  # boxes are scaled from the frame to the (enlarged) canvas
         status = getattr(run.reader, "label", None)
@@ -295,6 +297,9 @@ def _draw(run: _Run, canvas: np.ndarray, *, paused: bool) -> np.ndarray:
     status = getattr(run.reader, "label", None)
     if status and run.smoother is not None and run.pred.raw is not None:
         status += f"  smoothed {run.smoother.half_life:g} s"
+    monitor = monitor_of(run.clf)
+    if monitor is not None and monitor.images:
+        status = f"{status}  {monitor.status()}" if status else monitor.status()
     return run.drawer.draw(
         canvas, run.pred, fps=run.smooth, paused=paused, help=run.show, status=status, uncertain=uncertain
     )
