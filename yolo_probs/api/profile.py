@@ -415,6 +415,22 @@ def save_profile(profile: Profile, path: str | os.PathLike[str]) -> Path:
         for name, content in side.items():
             write_bytes(folder / name, content, streams=False, what=f"{name}, a file beside the profile")
     text = "# yolo-probs deployment profile (written by yolo-probs; see docs/calibrate.md)\n"
-    text += yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    text += yaml.dump(data, Dumper=_dumper(), sort_keys=False, default_flow_style=False, allow_unicode=True, width=4096)
     write_text(path, text, example="profile.yaml")
     return Path(path)
+
+
+def _dumper() -> type:
+    """A safe YAML dumper that writes a long list of numbers (the monitor's reference samples, a vector
+    calibrator's weights) on one line, ``[0.91, 0.97, ...]``, instead of one line per number."""
+    import yaml
+
+    class ProfileDumper(yaml.SafeDumper):
+        pass
+
+    def sequence(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
+        flow = len(data) > 8 and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in data)
+        return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+    ProfileDumper.add_representer(list, sequence)
+    return ProfileDumper

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from yolo_probs.core.checks import check_finite_array, check_number
+from yolo_probs.core.checks import check_finite_array, check_number, check_whole
 from yolo_probs.decisions import ood as _ood
 from yolo_probs.decisions._common import (
     CalibratedRule,
@@ -65,6 +65,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_ALPHA",
+    "FRAME_STRIDE",
     "MAX_REFERENCE",
     "MIN_IMAGES",
     "ConformalMartingale",
@@ -87,6 +88,8 @@ __all__ = [
 DEFAULT_ALPHA = 0.05
 #: At most this many calibration images (a seeded random sample) are kept as the reference.
 MAX_REFERENCE = 500
+#: Of a video's frames, the monitor takes one in this many (about one a second at 30 fps).
+FRAME_STRIDE = 30
 #: The fewest images a batch test runs on (the class-mix test wants 5 per calibration class).
 MIN_IMAGES = 20
 _JUMP = 0.01  # the simple jumper's switching rate (Vovk et al. 2021)
@@ -525,6 +528,9 @@ class DriftMonitor:
         alpha: the false-alarm level of the report's ``drift`` and of the stream :attr:`alarm`.
         seed: the seed of the martingale's tie-breaking (a fixed one makes reports reproducible; any
             seed keeps the guarantee).
+        frame_stride: of a video's or stream's frames, only every ``frame_stride``-th one is fed
+            (:meth:`update`; default :data:`FRAME_STRIDE`, about one a second at 30 fps): neighbouring
+            frames are near copies, not independent draws, and would make a steady scene look like drift.
 
     Example:
         >>> rng = np.random.default_rng(1)
@@ -538,8 +544,12 @@ class DriftMonitor:
         (True, True)
     """
 
-    def __init__(self, entry: dict[str, Any], *, alpha: float = DEFAULT_ALPHA, seed: int | None = 0) -> None:
+    def __init__(
+        self, entry: dict[str, Any], *, alpha: float = DEFAULT_ALPHA, seed: int | None = 0,
+        frame_stride: int = FRAME_STRIDE,
+    ) -> None:  # fmt: skip
         self.entry = check_monitor_entry(entry)
+        self.frame_stride = check_whole(frame_stride, "frame_stride", low=1)
         self.alpha = check_fraction(alpha, "alpha (the false-alarm level)", option="alpha")
         self.calibrator: dict[str, Any] = self.entry["calibrator"]
         self.has_unknown = "unknown_scores" in self.entry
@@ -566,6 +576,9 @@ class DriftMonitor:
     def update(self, prediction: Prediction, label: int | None = None) -> bool:
         """Add one prediction (``label``: its true class index, if known); returns :attr:`alarm`.
 
+        A video or stream frame (``prediction.frame`` set) is skipped unless its index is a multiple of
+        :attr:`frame_stride`.
+
         Raises:
             ConfigError: the prediction was made at another calibration than the reference.
         """
@@ -577,6 +590,8 @@ class DriftMonitor:
         if self.has_unknown and prediction.ood_score is None:
             raise ConfigError("the monitor checks unknown-input scores, but this prediction has none; "
                               "use the classifier built from the same profile (YoloProbs.from_profile)")  # fmt: skip
+        if prediction.frame is not None and prediction.frame % self.frame_stride:
+            return self.alarm
         return self.add(prediction.top1conf, prediction.top1, prediction.ood_score, label)
 
     def add(self, conf: float, predicted: int, score: float | None = None, label: int | None = None) -> bool:
