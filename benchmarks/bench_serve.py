@@ -252,7 +252,7 @@ def run_server(
 
 
 def local_predict(model: str, folder: Path, rounds: int) -> tuple[dict[int, float], dict[str, Any], str]:
-    """images/s of ``YoloProbs(engine='auto').predict(folder)`` (median of ``rounds``), batch 1 and 8, and the records."""
+    """images/s of ``YoloProbs(engine='auto').predict(folder)`` (median of rounds), batch 1 and 8; the records."""
     from yolo_probs import YoloProbs
 
     rates: dict[int, float] = {}
@@ -296,7 +296,7 @@ def check_records(answers: dict[str, Any], local: dict[str, Any]) -> str:
             continue
         worst = max(worst, *(abs(a["prob"] - b["prob"]) for a, b in zip(mine, theirs, strict=True)))
     if bad or worst > 1e-6:
-        return f"DIFFER: {len(bad)} of {len(answers)} images rank other classes; largest probability difference {worst:.2e}"
+        return f"DIFFER: {len(bad)} of {len(answers)} images rank other classes; largest difference {worst:.2e}"
     return f"equal: {len(answers)} images, the same classes, largest probability difference {worst:.1e}"
 
 
@@ -351,7 +351,7 @@ def table(
         f"batch 8 {rates[8]:.1f} img/s; the CLI as a subprocess, start-up included: {cli_s:.1f} s "
         f"({n / cli_s:.1f} img/s).",
         "",
-        f"Server start-up to ready: " + ", ".join(f"{r.name} {r.start_s:.1f} s" for r in runs) + ".",
+        "Server start-up to ready: " + ", ".join(f"{r.name} {r.start_s:.1f} s" for r in runs) + ".",
         "",
         f"serve's answers vs local predict: {check}.",
         "",
