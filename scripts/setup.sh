@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up yolo-probs on a fresh machine: a virtual environment outside the clone (reused on later
-# runs, so repeated set-ups take seconds), the package with its test, dev and docs extras (pytest, ruff,
+# runs, so repeated set-ups take seconds), the package with its test, dev, docs and serve extras (pytest, ruff,
 # mypy, lint-imports and mkdocs land in $VENV/bin), and the optional system packages for the live-window and
 # terminal tests (Xvfb, xdotool, tmux). Safe to run again.
 set -euo pipefail
@@ -13,7 +13,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 # torch and torchvision come from the registry as plain dependencies (never pin torch==2.13.0:
 # no torchvision on the registry loads against that CPU-only build).
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test,dev,docs]"
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test,dev,docs,serve]"
 if ! command -v Xvfb >/dev/null || ! command -v xdotool >/dev/null || ! command -v tmux >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb xdotool tmux >/dev/null) \

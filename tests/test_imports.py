@@ -40,6 +40,11 @@ LAZY_ALLOWED = {
     "yaml": "only profiles and name files need it",
     "rich": "only the terminal tables and progress bar need it",
     "urllib": "only image URLs need it",
+    "fastapi": "optional extra (serve); only the HTTP server needs it",
+    "starlette": "FastAPI's base (serve extra)",
+    "uvicorn": "optional extra (serve)",
+    "prometheus_client": "optional extra (serve); only the server's metrics need it",
+    "httpx": "optional extra (serve); only the HTTP client needs it",
 }
 #: Modules of yolo_probs that import a heavy dependency at their top: importing them is importing it.
 HEAVY_MODULES = {"yolo_probs.distill._trainer": "subclasses Ultralytics' trainer"}

@@ -243,6 +243,17 @@ class YoloProbs:
             merged.insert(index, failure)
         return merged
 
+    def predictions_for(
+        self, output: BackendOutput, frames: list[tuple[str, int | None]]
+    ) -> list[Prediction | InputFailure]:
+        """Predictions (calibrated, top-k, decisions applied) for a batch the backend has already run.
+
+        For callers that batch on their own (``yolo-probs serve`` gathers images from many requests):
+        ``output`` is what ``backend.run`` or ``backend.run_tensor`` gave for the images, ``frames`` their
+        ``(source, frame)`` in the same order. A row of NaN logits becomes an :class:`InputFailure`.
+        """
+        return self._predictions(output, frames)
+
     def _run(self, frames: list[Frame], features: bool) -> list[Prediction | InputFailure]:
         out = self.backend.run([f.image for f in frames], features=features)
         return self._predictions(out, [(f.source, f.frame) for f in frames])

@@ -28,6 +28,7 @@ from yolo_probs.cli import (
     export,
     overlay,
     predict,
+    serve,
     soft_labels,
 )
 from yolo_probs.cli._habits import Flag, ultralytics_habit
@@ -75,6 +76,7 @@ app.command("distill", cls=HelpCommand)(distill.distill_command)
 app.command("export", cls=HelpCommand)(export.export_command)
 app.command("overlay", cls=HelpCommand)(overlay.overlay)
 app.command("predict", cls=HelpCommand)(predict.predict)
+app.command("serve", cls=HelpCommand)(serve.serve_command)
 app.command("soft-labels", cls=HelpCommand)(soft_labels.soft_labels_command)
 
 
@@ -102,6 +104,7 @@ OPTION_HINTS = {
     "ray": "--ray",
     "extra_outputs": "--logits",
     "smooth": "--smooth SECONDS",
+    "api_key": "--api-key KEY",
 }
 
 
