@@ -251,11 +251,14 @@ def run_server(
     return run, answers
 
 
-def local_predict(model: str, folder: Path, rounds: int) -> tuple[dict[int, float], dict[str, Any], str]:
+def local_predict(
+    model: str, folder: Path, rounds: int
+) -> tuple[dict[int, float], dict[int, float], dict[str, Any], str]:
     """images/s of ``YoloProbs(engine='auto').predict(folder)`` (median of rounds), batch 1 and 8; the records."""
     from yolo_probs import YoloProbs
 
     rates: dict[int, float] = {}
+    cpu_ms: dict[int, float] = {}  # process CPU (all threads) per image, the steadier figure on a shared machine
     records: dict[str, Any] = {}
     engine = "?"
     for batch in (1, 8):
@@ -264,14 +267,20 @@ def local_predict(model: str, folder: Path, rounds: int) -> tuple[dict[int, floa
         first = list(clf.predict(str(folder), stream=True))  # warm-up: the engine's build or cache, first runs
         records = records or {Path(p.source).name: p.to_dict() for p in first}
         times = []
+        cpu0 = time.process_time()
         for _ in range(rounds):
             t0 = time.perf_counter()
             n = sum(1 for _ in clf.predict(str(folder), stream=True))
             times.append(time.perf_counter() - t0)
         rates[batch] = n / statistics.median(times)
+        cpu_ms[batch] = 1000 * (time.process_time() - cpu0) / (n * rounds)
         clf.close()
-        print(f"predict (in process, batch {batch}, engine {engine}): {rates[batch]:.1f} img/s", flush=True)
-    return rates, records, engine
+        print(
+            f"predict (in process, batch {batch}, engine {engine}): {rates[batch]:.1f} img/s, "
+            f"CPU {cpu_ms[batch]:.1f} ms/img",
+            flush=True,
+        )
+    return rates, cpu_ms, records, engine
 
 
 def cli_predict(model: str, folder: Path, out: Path) -> float:
@@ -322,6 +331,7 @@ def goals(ours: ServerRun, plain: ServerRun, reference: float) -> list[tuple[str
 def table(
     runs: list[ServerRun],
     rates: dict[int, float],
+    cpu_ms: dict[int, float],
     cli_s: float,
     n: int,
     engine: str,
@@ -347,8 +357,9 @@ def table(
             )
     lines += [
         "",
-        f"Local `yolo-probs predict --engine auto` (in process, steady state): batch 1 {rates[1]:.1f} img/s, "
-        f"batch 8 {rates[8]:.1f} img/s; the CLI as a subprocess, start-up included: {cli_s:.1f} s "
+        f"Local `yolo-probs predict --engine auto` (in process, steady state): batch 1 {rates[1]:.1f} img/s "
+        f"({cpu_ms[1]:.1f} CPU ms/img), batch 8 {rates[8]:.1f} img/s ({cpu_ms[8]:.1f} CPU ms/img); "
+        f"the CLI as a subprocess, start-up included: {cli_s:.1f} s "
         f"({n / cli_s:.1f} img/s).",
         "",
         "Server start-up to ready: " + ", ".join(f"{r.name} {r.start_s:.1f} s" for r in runs) + ".",
@@ -390,7 +401,7 @@ def main() -> None:
         model = str(untrained_checkpoint(tmp)) if args.model is None else shutil.copy(args.model, tmp)
         images = [(p.name, p.read_bytes()) for p in sorted(folder.glob("*.jpg"))]
 
-        rates, local, engine = local_predict(model, folder, args.rounds)
+        rates, cpu_ms, local, engine = local_predict(model, folder, args.rounds)
         cli_s = cli_predict(model, folder, tmp / "predict.json")
         print(f"predict (CLI subprocess, start-up included): {cli_s:.1f} s", flush=True)
 
@@ -441,7 +452,7 @@ def main() -> None:
         "python": platform.python_version(),
         "machine": platform.machine(),
     }
-    md = table([ours, plain], rates, cli_s, args.n, engine, check, goal_rows, context)
+    md = table([ours, plain], rates, cpu_ms, cli_s, args.n, engine, check, goal_rows, context)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     md_path, json_path = args.out.with_suffix(".md"), args.out.with_suffix(".json")
     md_path.write_text(md)
@@ -451,6 +462,7 @@ def main() -> None:
         "engine": engine,
         "passes": args.passes,
         "predict_images_per_s": {str(k): v for k, v in rates.items()},
+        "predict_cpu_ms_per_image": {str(k): v for k, v in cpu_ms.items()},
         "predict_cli_seconds": cli_s,
         "servers": {r.name: {"start_s": r.start_s, "levels": [lv.row() for lv in r.levels]} for r in (ours, plain)},
         "records_check": check,
