@@ -145,8 +145,12 @@ def serve_command(
             "replicas run on Ray; add --ray (a local cluster) or --ray ADDRESS", param_hint="--replicas"
         )
     uvicorn = _uvicorn()
-    sock = _bound(host, port)
-    clf = load_classifier(settings)
+    sock = _bound(host, port)  # a busy port fails before the (slow) model load
+    try:
+        clf = load_classifier(settings)
+    except BaseException:
+        sock.close()
+        raise
     app = create_app(settings, classifier=clf, reload_on_sighup=True)
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, timeout_graceful_shutdown=int(timeout) + 5, lifespan="on"
@@ -188,6 +192,6 @@ def _bound(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         hint = "pass another --port (or 0 for any free one)" if exc.errno == errno.EADDRINUSE else "check --host"
-        raise typer.BadParameter(f"cannot listen on {host}:{port} ({exc.strerror}); {hint}") from None
+        raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror}); {hint}") from None
     sock.set_inheritable(True)
     return sock

@@ -146,11 +146,12 @@ def create_app(
         request: Request,
         top_k: int | None = Query(None, ge=1, description="Classes kept per image (default: the model's)."),
         min_prob: float | None = Query(None, ge=0, le=1, description="Drop classes below this probability."),
+        source: str | None = Query(None, max_length=1000, description="A raw body's name in its record."),
     ) -> JSONResponse:
         """One record per image, in order, as ``yolo-probs predict -f json`` writes them; an image that
         cannot be used gets ``{"source", "error"}`` in its place (422 when no image can be used)."""
         deadline = time.monotonic() + settings.timeout_s
-        images = await _images(request, settings, deadline)
+        images = await _images(request, settings, deadline, source)
         records = await server.predict(images, top_k=top_k, min_prob=min_prob)
         return JSONResponse(records)
 
@@ -180,7 +181,9 @@ def _reload_in_thread(server: Server) -> None:
     threading.Thread(target=server.reload, name="yolo-probs-reload", daemon=True).start()
 
 
-async def _images(request: "Request", settings: ServeSettings, deadline: float) -> list[tuple[str, bytes]]:
+async def _images(
+    request: "Request", settings: ServeSettings, deadline: float, source: str | None = None
+) -> list[tuple[str, bytes]]:
     """The ``(source, bytes)`` of the images a request carries, after the body and format checks."""
     content_type = request.headers.get("content-type", "")
     media = content_type.split(";", 1)[0].strip().lower()
@@ -190,13 +193,13 @@ async def _images(request: "Request", settings: ServeSettings, deadline: float) 
             415,
             "unsupported_media_type",
             f"content type {shown!r} is not an image upload; send multipart/form-data 'file' fields, or one "
-            "image as the body with its image/* type",
+            "image as the body with its image/* type (the server does not fetch URLs)",
         )
     body = await _body(request, settings.max_body_bytes, deadline, settings.timeout_s)
     if not body:
         raise ApiError(400, "empty_body", "the request body is empty; send one or more images")
     if media != "multipart/form-data":
-        return [(request.query_params.get("source") or "image", body)]
+        return [(source or "image", body)]
     return await _multipart(request, body, settings.max_files)
 
 

@@ -63,9 +63,11 @@ class ApiError(YoloProbsError):
 def load_classifier(settings: ServeSettings) -> YoloProbs:
     """The classifier ``settings`` name: from the profile (sha256 checked, options on top) or the model.
 
-    The engine is the one given, else the profile's, else ``auto`` (the fastest installed).
+    The engine is the one given, else the profile's, else ``auto`` (the fastest installed); the batch
+    size is ``max_batch`` unless ``model_options`` says otherwise.
     """
     options = {k: v for k, v in settings.model_options.items() if v is not None}
+    options.setdefault("batch", settings.max_batch)  # the engines are built (OpenVINO: static shapes) for it
     if settings.profile is not None:
         if "engine" not in options and load_profile(settings.profile, check_model=False).engine is None:
             options["engine"] = "auto"
