@@ -318,7 +318,7 @@ def goals(ours: ServerRun, plain: ServerRun, reference: float) -> list[tuple[str
     a32, p32, a8 = at(ours, 32), at(plain, 32), at(ours, 8)
     if a32 is not None:
         r = a32.images_per_s / reference
-        out.append(("serve at 32 clients >= 70% of local predict", f"{r:.0%}", r >= 0.7))
+        out.append(("serve at 32 clients >= 70% of local predict", f"{r:.1%}", r >= 0.7))
     if a32 is not None and p32 is not None:
         r = a32.images_per_s / p32.images_per_s
         out.append(("serve at 32 clients >= 3x the plain server", f"{r:.1f}x", r >= 3))
