@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sys
 
 import pytest
 
@@ -43,6 +44,15 @@ def test_bad_options_fail_in_one_line(args: list[str], words: str, capsys: pytes
     code, err = _run(args, capsys)
     errors = [line for line in err.splitlines() if line.startswith("yolo-probs: error:")]
     assert code == 2 and len(errors) == 1 and words in errors[0], err
+
+
+def test_without_the_serve_extra_it_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # what an environment without uvicorn imports
+    code, err = _run(["-m", str(MODEL), "--port", "0"], capsys)
+    assert code == 2
+    assert err.strip() == "yolo-probs: error: uvicorn is not installed; install it with pip install 'yolo-probs[serve]'"
 
 
 def test_help_lists_the_server_options(capsys: pytest.CaptureFixture[str]) -> None:

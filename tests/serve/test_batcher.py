@@ -65,7 +65,9 @@ class _OneAtATime:
             self._leave()
 
 
-@pytest.mark.parametrize("engine", ["auto", "torch"])
+@pytest.mark.parametrize(
+    "engine", ["auto", "torch", pytest.param("openvino", marks=pytest.mark.slow)]
+)  # slow: a static-batch build
 def test_batched_records_equal_unbatched_and_the_model_runs_one_batch_at_a_time(engine: str) -> None:
     images = [item for seed in range(8) for item in _encoded(4, seed)]
     with YoloProbs(MODEL, device="cpu", engine=engine, batch=16) as clf:
@@ -126,3 +128,17 @@ def test_a_batch_the_model_fails_on_is_retried_image_by_image(tmp_path: Path) ->
     assert isinstance(results[1], InputFailure) and "the model failed on it (kernel failed)" in results[1].message
     assert [r.source for r in results] == ["gray.png", "white.png", "gray2.png"]
     assert not isinstance(results[0], InputFailure) and not isinstance(results[2], InputFailure)
+
+
+def test_the_worker_survives_a_failing_callback_and_a_failing_batch() -> None:
+    png = cv2.imencode(".png", np.full((32, 32, 3), 90, np.uint8))[1].tobytes()
+    with YoloProbs(MODEL, device="cpu", engine="auto") as clf:
+        batcher = Batcher(clf, max_batch=4, on_batch=lambda n, s: 1 / 0).start()
+        assert batcher.predict([("a.png", png)])[0].source == "a.png"
+        batcher._results = lambda live: 1 / 0  # type: ignore[method-assign]  # a bug past the per-image fallback
+        with pytest.raises(ZeroDivisionError):
+            batcher.predict([("b.png", png)], timeout=30)
+        del batcher._results
+        assert batcher.alive and batcher.predict([("c.png", png)])[0].source == "c.png"
+        batcher.stop()
+        assert not batcher.alive

@@ -171,7 +171,7 @@ def _uvicorn() -> Any:
         import prometheus_client  # noqa: F401
         import uvicorn
     except ImportError as exc:
-        raise ConfigError(f"serve needs {exc.name}: pip install 'yolo-probs[serve]'") from None
+        raise ConfigError(f"{exc.name} is not installed; install it with pip install 'yolo-probs[serve]'") from None
     return uvicorn
 
 

@@ -122,6 +122,11 @@ def create_app(
         detail = f"no endpoint {printable(request.url.path)!r}; see /docs" if exc.status_code == 404 else exc.detail
         return _error(server, ApiError(exc.status_code, kind, str(detail)))
 
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception) -> JSONResponse:
+        # uvicorn logs the traceback; the client gets JSON like every other error
+        return _error(server, ApiError(500, "internal", f"internal error ({type(exc).__name__}); see the server's log"))
+
     @app.exception_handler(RequestValidationError)
     async def _bad_parameter(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
@@ -152,7 +157,8 @@ def create_app(
         cannot be used gets ``{"source", "error"}`` in its place (422 when no image can be used)."""
         deadline = time.monotonic() + settings.timeout_s
         images = await _images(request, settings, deadline, source)
-        records = await server.predict(images, top_k=top_k, min_prob=min_prob)
+        left = max(0.001, deadline - time.monotonic())  # one deadline for the body and the answer
+        records = await server.predict(images, top_k=top_k, min_prob=min_prob, timeout=left)
         return JSONResponse(records)
 
     app.add_middleware(_Guard, server=server, settings=settings)

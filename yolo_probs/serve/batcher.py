@@ -46,7 +46,7 @@ from yolo_probs.inputs.sources import InputFailure, decode_image
 if TYPE_CHECKING:
     from yolo_probs.api.model import YoloProbs
 
-__all__ = ["Batcher", "BusyError", "Prepared", "ServedModel"]
+__all__ = ["Announced", "Batcher", "BusyError", "Prepared", "ServedModel"]
 
 log = logging.getLogger("yolo_probs")
 
@@ -122,6 +122,14 @@ def _joined(outs: list[BackendOutput]) -> BackendOutput:
 
 
 @dataclass
+class Announced:
+    """Images a caller is decoding (see :meth:`Batcher.expecting`)."""
+
+    images: int
+    settled: bool = False
+
+
+@dataclass
 class _Job:
     item: Prepared
     future: Future[Result]
@@ -164,6 +172,11 @@ class Batcher:
         return self._model
 
     @property
+    def alive(self) -> bool:
+        """Whether the worker thread is running."""
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
     def waiting(self) -> int:
         """Images queued and not yet taken by the worker."""
         return self._waiting
@@ -184,27 +197,38 @@ class Batcher:
         return self
 
     @contextlib.contextmanager
-    def expecting(self, images: int) -> Iterator[None]:
-        """Announce ``images`` that are being decoded, so that a batch waits for them (up to ``max_wait_s``)."""
+    def expecting(self, images: int) -> Iterator[Announced]:
+        """Announce ``images`` being decoded, so that a batch waits for them (up to ``max_wait_s``).
+
+        Pass the announcement to :meth:`submit`: it then ends as the images enter the queue, in one
+        step, so the worker never waits for images already queued. Leaving the block ends it anyway.
+        """
+        announced = Announced(images)
         with self._lock:
             self._expected += images
         try:
-            yield
+            yield announced
         finally:
             with self._lock:
-                self._expected -= images
+                self._settle(announced)
 
-    def submit(self, items: Sequence[Prepared]) -> list[Future[Result]]:
+    def _settle(self, announced: Announced | None) -> None:
+        if announced is not None and not announced.settled:
+            self._expected -= announced.images
+            announced.settled = True
+
+    def submit(self, items: Sequence[Prepared], announced: Announced | None = None) -> list[Future[Result]]:
         """Queue decoded images; each future gives its Prediction (or an InputFailure the model caused)."""
+        jobs = [_Job(item, Future()) for item in items]
         with self._lock:
             if self._stopping:
                 raise BusyError("the server is shutting down; retry on another replica")
             if self._waiting + len(items) > self.max_queue:
                 raise BusyError(f"{self._waiting} images are already waiting (the limit is {self.max_queue}); retry")
+            self._settle(announced)
             self._waiting += len(items)
-        jobs = [_Job(item, Future()) for item in items]
-        for job in jobs:
-            self._jobs.put(job)
+            for job in jobs:  # under the lock: the worker sees the images queued and no longer announced at once
+                self._jobs.put(job)
         return [job.future for job in jobs]
 
     def predict(self, images: Sequence[tuple[str, bytes]], timeout: float | None = None) -> list[Result]:
@@ -275,15 +299,29 @@ class Batcher:
             self._run(batch)
 
     def _run(self, batch: list[_Job]) -> None:
+        """Run one batch; whatever goes wrong, every caller gets an answer and the worker goes on.
+
+        A worker that died would leave every later request waiting for its timeout: a server that
+        "goes blind" while its process looks alive.
+        """
         live = [job for job in batch if job.future.set_running_or_notify_cancel()]  # callers that timed out: skip
         if not live:
             return
         start = time.perf_counter()
-        results = self._results(live)
-        for job, result in zip(live, results, strict=True):
-            job.future.set_result(result)
+        try:
+            results = self._results(live)
+            for job, result in zip(live, results, strict=True):
+                job.future.set_result(result)
+        except Exception as exc:  # a bug past the per-image fallback: fail this batch, keep serving
+            log.error("a batch of %d images failed: %s", len(live), first_line(exc))
+            for job in live:
+                if not job.future.done():
+                    job.future.set_exception(exc)
         if self.on_batch is not None:
-            self.on_batch(len(live), time.perf_counter() - start)
+            try:
+                self.on_batch(len(live), time.perf_counter() - start)
+            except Exception as exc:
+                log.error("the batch callback failed: %s", first_line(exc))
 
     def _results(self, live: list[_Job]) -> list[Result]:
         """The model's results; when a batch fails, each image alone, so one bad image fails only itself."""

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from yolo_probs.core.prediction import Prediction
 from yolo_probs.inputs.sources import InputFailure
@@ -105,7 +104,3 @@ class ServeMetrics:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
         return generate_latest(self.registry), str(CONTENT_TYPE_LATEST)
-
-    def gauge(self, name: str) -> Any:
-        """A gauge by attribute name (``ready``, ``generation``), for the server to set."""
-        return getattr(self, name)

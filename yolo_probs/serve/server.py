@@ -110,8 +110,8 @@ class Server:
 
     @property
     def ready(self) -> bool:
-        """Whether the model is loaded and warmed."""
-        return self._ready.is_set()
+        """Whether the model is loaded and warmed, and the batcher's worker is running."""
+        return self._ready.is_set() and self.batcher is not None and self.batcher.alive
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Wait until the model is loaded and warmed (or failed to load); whether it is ready."""
@@ -193,13 +193,18 @@ class Server:
         return shown
 
     async def predict(
-        self, images: list[tuple[str, bytes]], *, top_k: int | None = None, min_prob: float | None = None
+        self,
+        images: list[tuple[str, bytes]],
+        *,
+        top_k: int | None = None,
+        min_prob: float | None = None,
+        timeout: float | None = None,
     ) -> list[dict[str, Any]]:
         """The JSON records of ``(source, encoded bytes)`` images, in order; a bad image gets an error record.
 
-        Raises :class:`ApiError`: 503 before the model is ready or when the queue is full, 504 past the
-        settings' ``timeout_s``, 422 when no image of the request could be used, 400 for a bad
-        ``top_k``/``min_prob``.
+        Raises :class:`ApiError`: 503 before the model is ready or when the queue is full, 504 past
+        ``timeout`` seconds (default: the settings' ``timeout_s``), 422 when no image of the request
+        could be used, 400 for a bad ``top_k``/``min_prob``.
         """
         try:
             top_k = None if top_k is None else check_top_k(top_k)
@@ -210,7 +215,7 @@ class Server:
         if batcher is None or not self.ready:
             raise ApiError(503, "not_ready", self.failure or "the model is still loading; retry when /ready says so")
         try:
-            results = await asyncio.wait_for(self._results(batcher, images), self.settings.timeout_s)
+            results = await asyncio.wait_for(self._results(batcher, images), timeout or self.settings.timeout_s)
         except TimeoutError:
             raise ApiError(
                 504, "timeout", f"no answer within {self.settings.timeout_s:g} s; the server is overloaded, retry"
@@ -228,12 +233,12 @@ class Server:
     async def _results(self, batcher: Batcher, images: list[tuple[str, bytes]]) -> list[Result]:
         model = batcher.model
         loop = asyncio.get_running_loop()
-        with batcher.expecting(len(images)):
+        with batcher.expecting(len(images)) as announced:
             decoded = await asyncio.gather(
                 *(loop.run_in_executor(self.pool, _decoded, model, data, source) for source, data in images)
             )
             try:
-                futures = batcher.submit([d for d in decoded if isinstance(d, Prepared)])
+                futures = batcher.submit([d for d in decoded if isinstance(d, Prepared)], announced)
             except BusyError as exc:
                 raise ApiError(503, "busy", str(exc)) from None
         try:
