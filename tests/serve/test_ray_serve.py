@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -14,7 +15,9 @@ import pytest
 from tests.conftest import IMAGES, MODEL, ROOT
 from yolo_probs.cli import main
 from yolo_probs.errors import ConfigError
-from yolo_probs.serve.ray_serve import replica_cpus
+from yolo_probs.serve import ServeSettings
+from yolo_probs.serve.ray_serve import Replica, replica_cpus
+from yolo_probs.serve.server import ApiError
 
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
@@ -46,6 +49,60 @@ def test_bad_ray_options_are_one_line_usage_errors(extra, message, capsys):
     assert main(["serve", "-m", str(MODEL), *extra]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and message in err
+
+
+def _alone(replica):
+    """What the deployment's ``@serve.batch`` method is to a caller: one image in, its result out."""
+
+    async def run_batch(item):
+        return (await replica.run([item]))[0]
+
+    return run_batch
+
+
+@pytest.fixture(scope="module")
+def replica():
+    return Replica(ServeSettings(model=str(MODEL), model_options={"device": "cpu"}, max_batch=4))
+
+
+def test_a_replica_answers_the_records_of_predict_and_names_bad_images(replica):
+    from yolo_probs import YoloProbs
+
+    paths = sorted(IMAGES.glob("*.png"))[:3]
+    images = [(p.name, p.read_bytes()) for p in paths] + [("empty.png", b"")]
+    records = asyncio.run(replica.predict(images, _alone(replica), top_k=2))
+    with YoloProbs(str(MODEL), device="cpu", top_k=2) as clf:
+        local = [p.to_dict() for p in clf.predict([str(p) for p in paths])]
+    for mine, theirs in zip(records[:3], local, strict=True):
+        assert [t["name"] for t in mine["top"]] == [t["name"] for t in theirs["top"]]
+        assert [t["prob"] for t in mine["top"]] == pytest.approx([t["prob"] for t in theirs["top"]], abs=1e-6)
+    assert records[3] == {"source": "empty.png", "error": records[3]["error"]} and "empty" in records[3]["error"]
+
+
+@pytest.mark.parametrize(
+    ("images", "options", "status", "kind"),
+    [([("a.png", b"junk")], {}, 422, "bad_image"), ([("a.png", b"junk")], {"top_k": 0}, 400, "bad_parameter")],
+)
+def test_a_replica_refuses_as_the_server_does(replica, images, options, status, kind):
+    with pytest.raises(ApiError) as caught:
+        asyncio.run(replica.predict(images, _alone(replica), **options))
+    assert (caught.value.status, caught.value.kind) == (status, kind)
+
+
+def test_a_failing_batch_is_retried_image_by_image(replica, monkeypatch):
+    real = replica.model.run
+
+    def run(items):
+        if any(item.source == "poison.png" for item in items):
+            raise RuntimeError("boom")
+        return real(items)
+
+    monkeypatch.setattr(replica.model, "run", run)
+    data = (IMAGES / "digit_3.png").read_bytes()
+    items = [replica.model.decode(data, name) for name in ("a.png", "poison.png", "b.png")]
+    results = asyncio.run(replica.run(items))
+    assert [type(r).__name__ for r in results] == ["Prediction", "InputFailure", "Prediction"]
+    assert "the model failed on it (boom)" in results[1].reason
 
 
 def _free_port() -> int:

@@ -33,6 +33,7 @@ Example (a local cluster; on a real one, connect to it first):
 import asyncio
 import dataclasses
 import hmac
+import logging
 import math
 import os
 import time
@@ -44,7 +45,7 @@ import numpy as np
 
 from yolo_probs._util.threads import engine_threads
 from yolo_probs.core.probs import check_min_prob, check_top_k
-from yolo_probs.errors import ConfigError
+from yolo_probs.errors import ConfigError, first_line
 from yolo_probs.inputs.sources import InputFailure
 from yolo_probs.serve.app import _images, _version
 from yolo_probs.serve.batcher import Prepared, Result, ServedModel
@@ -56,6 +57,8 @@ __all__ = ["DEPLOYMENT", "Replica", "replica_cpus", "require_serve", "run"]
 #: The name of the Ray Serve application and deployment.
 DEPLOYMENT = "yolo-probs"
 SERVE_EXTRA = "pip install 'yolo-probs[serve,ray]'"
+
+log = logging.getLogger("yolo_probs")
 
 
 def require_serve() -> Any:
@@ -103,7 +106,17 @@ class Replica:
 
     async def run(self, items: list[Prepared]) -> list[Result]:
         """One model run over ``items`` on the model thread."""
-        return await asyncio.get_running_loop().run_in_executor(self.worker, self.model.run, items)
+        return await asyncio.get_running_loop().run_in_executor(self.worker, self._run, items)
+
+    def _run(self, items: list[Prepared]) -> list[Result]:
+        """The model's results; when a batch fails, each image alone, so one bad image fails only itself."""
+        try:
+            return self.model.run(items)
+        except Exception as exc:
+            if len(items) == 1:
+                log.warning("the model failed on %s: %s", items[0].source, first_line(exc))
+                return [InputFailure(items[0].source, f"the model failed on it ({first_line(exc)})")]
+        return [self._run([item])[0] for item in items]
 
     async def predict(
         self,
@@ -183,6 +196,11 @@ def _api(settings: ServeSettings) -> Any:
     async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
         kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return answer(ApiError(exc.status_code, kind, str(exc.detail)))
+
+    @api.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception) -> JSONResponse:
+        log.error("internal error on %s: %s", request.url.path, first_line(exc), exc_info=exc)
+        return answer(ApiError(500, "internal", f"internal error ({type(exc).__name__}); see the replica's log"))
 
     @api.exception_handler(RequestValidationError)
     async def _bad_parameter(request: Request, exc: RequestValidationError) -> JSONResponse:
