@@ -10,7 +10,8 @@ YAML (or ``--model``), at imgsz 224 on the CPU. Measured, one after the other:
 - ``serve``: ``yolo-probs serve -m MODEL --engine auto`` in a subprocess;
 - ``plain``: ``benchmarks/plain_server.py`` (one image per request, the model called in the endpoint).
 
-Each server gets C = 1, 8, 32, 64 concurrent clients (asyncio + httpx, one connection each), every
+Each server gets C = 1, 8, 32, 64 concurrent clients (asyncio, one keep-alive connection each, each
+request's bytes built once: httpx, ``--client httpx``, costs the shared cores 2-6 ms per request), every
 level sending each image ``--passes`` times as its own multipart request. Per level: requests/s,
 images/s, p50/p99 latency, the server's CPU milliseconds per image (steadier than the wall-clock
 figures on a shared machine) and errors. The first level's ``serve`` answers are checked against the
@@ -159,13 +160,103 @@ class Process:
         self.log.close()
 
 
+class RawClient:
+    """A minimal HTTP/1.1 keep-alive client on asyncio streams, with each request's bytes built once.
+
+    httpx costs 2-6 CPU ms per request, which on a small machine is CPU taken from the server under
+    test; this costs a fraction of that (both servers answer with a Content-Length).
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    @staticmethod
+    def request(host: str, port: int, name: str, data: bytes) -> bytes:
+        boundary = "yolo-probs-bench-7d1f0c"
+        body = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+                "Content-Type: image/jpeg\r\n\r\n"
+            ).encode()
+            + data
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        head = (
+            f"POST /predict HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: multipart/form-data; "
+            f"boundary={boundary}\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        return head.encode() + body
+
+    async def send(self, raw: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        self.writer.write(raw)
+        await self.writer.drain()
+        head = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        status = int(head[0].split()[1])
+        fields = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in head[1:] if h)}
+        body = await self.reader.readexactly(int(fields.get("content-length", "0")))
+        if fields.get("connection", "").lower() == "close":
+            await self.close()
+        return status, body
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.reader = self.writer = None
+
+
 async def hammer(
-    url: str, images: list[tuple[str, bytes]], clients: int, passes: int, keep: bool = False
+    url: str, images: list[tuple[str, bytes]], clients: int, passes: int, keep: bool = False, client: str = "raw"
 ) -> tuple[list[float], int, str | None, dict[str, Any]]:
     """Send every image ``passes`` times as its own request from ``clients`` concurrent clients.
 
     Returns the latencies (s), the error count, the first error and (``keep``) the answers by source.
     """
+    if client == "httpx":
+        return await hammer_httpx(url, images, clients, passes, keep)
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    prepared = {name: RawClient.request(host, int(port), name, data) for name, data in images}
+    work = [name for _ in range(passes) for name, _ in images]
+    latencies: list[float] = []
+    errors = 0
+    first_error: str | None = None
+    answers: dict[str, Any] = {}
+    cursor = iter(range(len(work)))
+
+    async def one_client() -> None:
+        nonlocal errors, first_error
+        conn = RawClient(host, int(port))
+        try:
+            for i in cursor:
+                name = work[i]
+                t0 = time.perf_counter()
+                try:
+                    status, body = await conn.send(prepared[name])
+                    why = None if status == 200 else f"HTTP {status}: {body[:200]!r}"
+                except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                    why = f"{type(exc).__name__}: {exc}"
+                    await conn.close()
+                latencies.append(time.perf_counter() - t0)
+                if why is not None:
+                    errors += 1
+                    first_error = first_error or why
+                elif keep:
+                    answers[name] = json.loads(body)
+        finally:
+            await conn.close()
+
+    await asyncio.gather(*(one_client() for _ in range(clients)))
+    return latencies, errors, first_error, answers
+
+
+async def hammer_httpx(
+    url: str, images: list[tuple[str, bytes]], clients: int, passes: int, keep: bool = False
+) -> tuple[list[float], int, str | None, dict[str, Any]]:
+    """:func:`hammer` with httpx (``--client httpx``): what an application would use, at more CPU per request."""
     import httpx
 
     work = [img for _ in range(passes) for img in images]
@@ -200,10 +291,15 @@ async def hammer(
 
 
 def measure(
-    server: Process, images: list[tuple[str, bytes]], clients: int, passes: int, keep: bool = False
+    server: Process,
+    images: list[tuple[str, bytes]],
+    clients: int,
+    passes: int,
+    keep: bool = False,
+    client: str = "raw",
 ) -> tuple[Level, dict[str, Any]]:
     cpu0, client0, t0 = server.cpu_s(), time.process_time(), time.perf_counter()
-    latencies, errors, first_error, answers = asyncio.run(hammer(server.url, images, clients, passes, keep))
+    latencies, errors, first_error, answers = asyncio.run(hammer(server.url, images, clients, passes, keep, client))
     seconds = time.perf_counter() - t0
     cpu1, client1 = server.cpu_s(), time.process_time()
     n = len(latencies)
@@ -236,9 +332,11 @@ def run_server(
     run = ServerRun(name, command, server.start_s)
     answers: dict[str, Any] = {}
     try:
-        measure(server, images[: min(len(images), 32)], 4, 1)  # warm-up: connections, caches, first batches
+        measure(
+            server, images[: min(len(images), 32)], 4, 1, client=args.client
+        )  # warm-up: connections, caches, first batches
         for i, clients in enumerate(args.levels):
-            level, got = measure(server, images, clients, args.passes, keep=i == 0)
+            level, got = measure(server, images, clients, args.passes, keep=i == 0, client=args.client)
             answers = answers or got
             run.levels.append(level)
             print(
@@ -381,6 +479,7 @@ def main() -> None:
     parser.add_argument("--passes", type=int, default=1, help="times each image is sent per level")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds of local predict")
     parser.add_argument("--max-batch", type=int, default=32, help="serve's --max-batch")
+    parser.add_argument("--client", choices=["raw", "httpx"], default="raw", help="the load generator's HTTP client")
     parser.add_argument("--quick", action="store_true", help="24 images, 1 and 8 clients, 1 round")
     parser.add_argument(
         "--out", type=Path, default=ROOT / "runs" / "bench_serve" / "bench_serve", help="OUT.md and OUT.json"
@@ -461,6 +560,7 @@ def main() -> None:
         "imgsz": IMGSZ,
         "engine": engine,
         "passes": args.passes,
+        "client": args.client,
         "predict_images_per_s": {str(k): v for k, v in rates.items()},
         "predict_cpu_ms_per_image": {str(k): v for k, v in cpu_ms.items()},
         "predict_cli_seconds": cli_s,
