@@ -29,6 +29,7 @@ from yolo_probs.cli.options import (
     option_groups,
     tailored,
 )
+from yolo_probs.cli.ray_serve import serve_on_ray
 from yolo_probs.errors import ConfigError
 from yolo_probs.serve.app import create_app
 from yolo_probs.serve.server import load_classifier
@@ -74,6 +75,17 @@ _Timeout = Annotated[
     float,
     typer.Option("--timeout", min=0.001, help="Seconds a request may take to arrive (408) and to be answered (504)."),
 ]
+_Ray = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
+        "--ray",
+        metavar="[ADDRESS]",
+        help="Serve on a Ray cluster with Ray Serve (--replicas of the model, Ray's own batching): HOST:PORT, "
+        "ray://HOST:PORT, auto, local; bare --ray: $RAY_ADDRESS if set, else a new local cluster. "
+        "Needs 'pip install yolo-probs[serve,ray]'.",
+    ),
+]
+_Replicas = Annotated[int, typer.Option("--replicas", min=1, help="With --ray: copies of the model serving requests.")]
 
 
 @option_groups
@@ -96,6 +108,8 @@ def serve_command(
     max_body_mb: _MaxBody = 32.0,
     max_files: _MaxFiles = 64,
     timeout: _Timeout = 30.0,
+    ray: _Ray = None,
+    replicas: _Replicas = 1,
     verbose: VerboseOption = False,
 ) -> None:
     """Serve calibrated probabilities and decisions over HTTP: POST /predict, GET /health, /ready, /metrics, /docs.
@@ -121,6 +135,15 @@ def serve_command(
         max_files=max_files,
         timeout_s=timeout,
     )
+    if ray is not None:
+        if port == 0:
+            raise typer.BadParameter("Ray Serve needs a fixed port; pass e.g. --port 8000", param_hint="--port")
+        serve_on_ray(settings, address=ray, replicas=replicas, host=host, port=port)
+        return
+    if replicas != 1:
+        raise typer.BadParameter(
+            "replicas run on Ray; add --ray (a local cluster) or --ray ADDRESS", param_hint="--replicas"
+        )
     uvicorn = _uvicorn()
     sock = _bound(host, port)  # a busy port fails before the (slow) model load
     try:
