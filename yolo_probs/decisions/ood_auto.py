@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from yolo_probs.decisions.ood_registry import SCORE_KINDS
 from yolo_probs.errors import ConfigError
@@ -127,6 +128,26 @@ def _auroc(a: np.ndarray, b: np.ndarray) -> float:
     return float(((a[:, None] > b[None, :]).sum() + 0.5 * (a[:, None] == b[None, :]).sum()) / (a.size * b.size))
 
 
+def _cross_validate(
+    cand: Candidate, id_fold: np.ndarray, unknown_fold: np.ndarray, folds: int, fit_and_score: FitAndScore
+) -> tuple[float, float, float, float]:
+    """``(mean FPR, its standard error, mean TPR, mean AUROC)`` of one candidate over the folds."""
+    fprs, tprs, aucs = [], [], []
+    for i in range(folds):
+        train, test, unknown = (np.flatnonzero(id_fold != i), np.flatnonzero(id_fold == i),
+                                np.flatnonzero(unknown_fold == i))  # fmt: skip
+        threshold, s_id, s_unknown = fit_and_score(cand, train, test, unknown)
+        fprs.append(float(np.mean(s_unknown >= threshold)))
+        tprs.append(float(np.mean(s_id >= threshold)))
+        aucs.append(_auroc(s_id, s_unknown))
+    return (
+        float(np.mean(fprs)),
+        float(np.std(fprs, ddof=1) / np.sqrt(folds)),
+        float(np.mean(tprs)),
+        float(np.mean(aucs)),
+    )
+
+
 def choose(
     cands: Sequence[Candidate],
     n_id: int,
@@ -155,18 +176,8 @@ def choose(
         )
     rng = np.random.default_rng(seed)
     id_fold, unknown_fold = fold_ids(n_id, folds, rng), fold_ids(n_unknown, folds, rng)
-    stats: list[tuple[float, float, float, float]] = []
-    for cand in cands:
-        fprs, tprs, aucs = [], [], []
-        for i in range(folds):
-            train, test, unknown = (np.flatnonzero(id_fold != i), np.flatnonzero(id_fold == i),
-                                    np.flatnonzero(unknown_fold == i))  # fmt: skip
-            threshold, s_id, s_unknown = fit_and_score(cand, train, test, unknown)
-            fprs.append(float(np.mean(s_unknown >= threshold)))
-            tprs.append(float(np.mean(s_id >= threshold)))
-            aucs.append(_auroc(s_id, s_unknown))
-        stats.append((float(np.mean(fprs)), float(np.std(fprs, ddof=1) / np.sqrt(folds)), float(np.mean(tprs)),
-                      float(np.mean(aucs))))  # fmt: skip
+    with threadpool_limits(limits=1):  # many small fits: BLAS threads only contend (see ood_vim._subspace)
+        stats = [_cross_validate(c, id_fold, unknown_fold, folds, fit_and_score) for c in cands]
     ok = [stats[j][2] >= tpr - TPR_SLACK for j in range(len(cands))]
     order = sorted(range(len(cands)), key=lambda j: (not ok[j], stats[j][0], -stats[j][3], j))
     rows = [AutoRow(cands[j].label, cands[j].score, cands[j].options, *stats[j], chosen=j == order[0], eligible=ok[j])
