@@ -24,7 +24,7 @@ import numpy as np
 
 from yolo_probs.backends.base import BackendOptions, BackendOutput
 from yolo_probs.backends.identify import checkpoint_kind, is_ultralytics
-from yolo_probs.core.capture import LogitCapture, find_logits_layer
+from yolo_probs.core.capture import LogitCapture, find_logits_layer, linear_weights
 from yolo_probs.core.names import load_names, names_of
 from yolo_probs.errors import ModelError, first_line
 from yolo_probs.inputs.preprocess import Preprocess
@@ -168,6 +168,10 @@ class TorchBackend:
     def run(self, images: Sequence[np.ndarray], *, features: bool = False) -> BackendOutput:
         """BGR frames -> logits (and the features entering the final layer, if asked)."""
         return self.run_tensor(self.preprocess(images), features=features)
+
+    def final_layer(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The final layer's ``(weight (C, D), bias (C,))`` when it is an ``nn.Linear``, else None."""
+        return linear_weights(self._head)
 
     def close(self) -> None:
         """Remove the hook; a later :meth:`run` hooks the head again."""

@@ -30,7 +30,7 @@ import numpy as np
 from yolo_probs.backends.base import BackendOptions, BackendOutput
 from yolo_probs.backends.device_preprocess import DevicePreprocess
 from yolo_probs.backends.identify import checkpoint_kind, is_ultralytics
-from yolo_probs.core.capture import LogitCapture, find_logits_layer
+from yolo_probs.core.capture import LogitCapture, find_logits_layer, linear_weights
 from yolo_probs.core.names import load_names
 from yolo_probs.errors import ConfigError, ModelError, first_line
 
@@ -229,6 +229,11 @@ class UltralyticsBackend:
             if pre is not None:  # None: non-standard transforms, keep Ultralytics' own
                 return self.run_tensor(pre(images, predictor.device), features=features)
         return self.run_tensor(list(images), features=features)
+
+    def final_layer(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The final layer's ``(weight (C, D), bias (C,))`` when it is an ``nn.Linear``, else None."""
+        self.predictor()
+        return None if self._capture is None else linear_weights(self._capture.module)
 
     def close(self) -> None:
         """Remove the hook and drop the predictor; a later :meth:`run` sets them up again."""

@@ -25,7 +25,7 @@ from yolo_probs.api.workflow import evaluate as run_evaluation
 from yolo_probs.calibration.box_base import BOX_CALIBRATORS
 from yolo_probs.calibration.select import MIN_ERRORS
 from yolo_probs.cli.boxes_calibrate import calibrate_detector, evaluate_detector
-from yolo_probs.cli.decisions import fitted_lines, print_report
+from yolo_probs.cli.decisions import fitted_lines, print_auto_table, print_report
 from yolo_probs.cli.options import (
     FORMAT,
     MIN_PROB,
@@ -205,7 +205,15 @@ class DecisionFlags(OptionGroup):
     ood_score: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
-            "--ood-score", help="Unknown-input score: knn (default), energy, maxlogit, msp, entropy; needs --ood-tpr."
+            "--ood-score",
+            help="Unknown-input score: knn (default), energy, maxlogit, msp, entropy, gen, vim, react, or auto "
+            "(chosen by cross-validated FPR at 95% TPR on --ood-data); needs --ood-tpr.",
+        ),
+    ] = None
+    ood_data: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--ood-data", metavar="DIR", help="Example images of no trained class that --ood-score auto chooses on."
         ),
     ] = None
     conformal: Annotated[
@@ -269,6 +277,7 @@ class DecisionFlags(OptionGroup):
         return DecisionOptions(
             ood_tpr=self.ood_tpr,
             ood_score=self.ood_score or DEFAULT_SCORE,
+            ood_data=self.ood_data,
             conformal=self.conformal,
             score=self.score or DEFAULT_CONFORMAL_SCORE,
             randomized=self.randomized,
@@ -290,7 +299,8 @@ class DecisionFlags(OptionGroup):
                                                    "--class-conditional": self.class_conditional}),
             "--randomized": (self.randomized or None, {"--seed": self.seed is not None}),
             "--target-accuracy": (self.target_accuracy, {"--delta": self.delta is not None}),
-            "--ood-tpr": (self.ood_tpr, {"--ood-score": self.ood_score is not None}),
+            "--ood-tpr": (self.ood_tpr, {"--ood-score": self.ood_score is not None,
+                                         "--ood-data DIR": self.ood_data is not None}),
         }  # fmt: skip
         found = {switch: [name for name, given in options.items() if given]
                  for switch, (asked, options) in needs.items() if asked is None}  # fmt: skip
@@ -432,6 +442,9 @@ def _print_calibration(result: CalibrationResult) -> None:
         print(f"fitted calibrator: {result.calibrator.method}")
     for line in fitted_lines(result.decisions):
         print(line)
+    auto = result.decisions.get("ood", {}).get("auto")
+    if auto:
+        print_auto_table(auto)
 
 
 def _save(result: CalibrationResult, output: Path, model: str, *, name: str, kwargs: dict[str, Any]) -> None:

@@ -19,7 +19,8 @@ def fitted_lines(decisions: dict[str, Any]) -> list[str]:
     lines = []
     if "ood" in decisions:
         e = decisions["ood"]
-        k = f" (k={e['k']})" if "k" in e else ""
+        params = {key: e[key] for key in ("k", "gamma", "dim", "percentile") if key in e}
+        k = " (" + ", ".join(f"{key}={v:g}" for key, v in params.items()) + ")" if params else ""
         lines.append(
             f"unknown inputs: {e['score']} score{k}, threshold {e['threshold']:.4g} accepts "
             f"{e['tpr']:.0%} of the {e['n']} calibration images"
@@ -43,6 +44,23 @@ def fitted_lines(decisions: dict[str, Any]) -> list[str]:
             f"{e['atc_threshold']:.4g}); check new images with 'yolo-probs monitor'"
         )
     return lines
+
+
+def print_auto_table(auto: dict[str, Any]) -> None:
+    """The cross-validation table of ``--ood-score auto`` (best first, the chosen one marked)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title=f"--ood-score auto: {auto['folds']}-fold CV on {auto['n_id']} calibration images and "
+        f"{auto['n_unknown']} example unknowns (FPR, TPR at each fold's fitted threshold)"
+    )
+    for name in ("score", "FPR", "± SE", "TPR", "AUROC", ""):
+        table.add_column(name, justify="left" if name in ("score", "") else "right")
+    for r in auto["table"]:
+        table.add_row(r["label"], f"{r['fpr']:.2%}", f"{r['fpr_se']:.2%}", f"{r['tpr']:.2%}", f"{r['auroc']:.4f}",
+                      "chosen" if r["chosen"] else "" if r.get("eligible", True) else "TPR below target")  # fmt: skip
+    Console(soft_wrap=True).print(table)
 
 
 def print_report(details: dict[str, Any]) -> None:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from yolo_probs.errors import ConfigError, ModelError
 
 if TYPE_CHECKING:
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
     from torch import nn
     from torch.utils.hooks import RemovableHandle
 
-__all__ = ["LogitCapture", "find_logits_layer"]
+__all__ = ["LogitCapture", "find_logits_layer", "linear_weights"]
 
 
 def find_logits_layer(model: nn.Module, layer: str | None = None) -> tuple[str, nn.Module]:
@@ -63,6 +65,25 @@ def find_logits_layer(model: nn.Module, layer: str | None = None) -> tuple[str, 
         f"{type(model).__name__} has no nn.Linear layer to read logits from; pass layer=NAME, one of: "
         f"{_candidates(model)}"
     )
+
+
+def linear_weights(layer: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(weight (C, D), bias (C,))`` of an ``nn.Linear``-like layer as float64 arrays; None for any other layer.
+
+    The unknown-input scores that recompute or decompose logits (ViM, ReAct) need them.
+
+    Example:
+        >>> import torch
+        >>> w, b = linear_weights(torch.nn.Linear(4, 3))
+        >>> w.shape, b.shape, linear_weights(torch.nn.Conv2d(1, 1, 1))
+        ((3, 4), (3,), None)
+    """
+    weight, bias = getattr(layer, "weight", None), getattr(layer, "bias", None)
+    if weight is None or getattr(weight, "ndim", 0) != 2:
+        return None
+    w = weight.detach().float().cpu().numpy().astype(np.float64)
+    b = np.zeros(w.shape[0]) if bias is None else bias.detach().float().cpu().numpy().astype(np.float64)
+    return w, b
 
 
 def _candidates(model: nn.Module, limit: int = 12) -> str:

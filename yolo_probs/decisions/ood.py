@@ -9,6 +9,11 @@ Every score is "higher = more typical of the calibration images":
 - ``entropy``: minus the entropy of the calibrated probabilities.
 - ``knn``: minus the distance from the L2-normalised feature entering the final layer to its k-th nearest
   neighbour in a bank of calibration images (Sun et al. 2022). Needs the model's features.
+- registered scores (:mod:`~yolo_probs.decisions.ood_registry`): ``gen`` (generalized entropy,
+  :mod:`~yolo_probs.decisions.ood_gen`), ``vim`` (virtual-logit matching, :mod:`~yolo_probs.decisions.ood_vim`)
+  and ``react`` (energy of clipped features, :mod:`~yolo_probs.decisions.ood_react`).
+- ``auto`` (only when fitting): the score and parameters with the lowest cross-validated FPR at 95% TPR
+  on example unknowns (:mod:`~yolo_probs.decisions.ood_auto`).
 
 The threshold is the split-conformal one (:func:`threshold_at_tpr`): new in-distribution images are
 accepted with probability at least ``tpr`` (on average over calibration sets), which needs at least
@@ -52,6 +57,11 @@ from yolo_probs.decisions._common import (
     whole,
 )
 from yolo_probs.decisions.base import DecisionKind
+from yolo_probs.decisions.ood_auto import AutoChoice, Candidate, candidates, choose
+from yolo_probs.decisions.ood_gen import GEN
+from yolo_probs.decisions.ood_react import REACT
+from yolo_probs.decisions.ood_registry import SCORE_KINDS, ScoreInputs
+from yolo_probs.decisions.ood_vim import VIM
 from yolo_probs.errors import ConfigError
 from yolo_probs.inputs.labelled import list_unknowns
 
@@ -73,6 +83,7 @@ __all__ = [
     "empirical_threshold",
     "evaluate_ood",
     "fit_ood",
+    "fit_ood_auto",
     "fpr_at_tpr",
     "knn_bank",
     "knn_scores",
@@ -82,10 +93,17 @@ __all__ = [
     "threshold_at_tpr",
 ]
 
-OOD_SCORES = ("knn", "energy", "maxlogit", "msp", "entropy")
+BUILTIN_SCORES = ("knn", "energy", "maxlogit", "msp", "entropy")
+REGISTERED = (GEN, VIM, REACT)  # imported so that they register; more may be added with register_score
+OOD_SCORES = (*BUILTIN_SCORES, *(k.name for k in REGISTERED))
 #: Scores that need real logits (constant on a probabilities-only export).
-LOGIT_SCORES = ("energy", "maxlogit")
-#: Chosen from the measurements in docs/decisions.md (digits vs scikit-image/scikit-learn photos).
+LOGIT_SCORES = ("energy", "maxlogit", *(k.name for k in REGISTERED if k.needs_logits))
+#: Scores that need the features entering the final layer (and store an array beside the profile).
+FEATURE_SCORES = ("knn", *(k.name for k in REGISTERED if k.needs_features))
+#: ``--ood-score auto``: choose by cross-validation on example unknowns (fitting only, never in a profile).
+AUTO = "auto"
+#: The best worst case over the three model/unknown pairs of examples/ood_study.py (docs/decisions.md):
+#: FPR95 at most 9.3% (far, near and shifted photos); vim is close (9.4%), every logit score fails on one.
 DEFAULT_SCORE = "knn"
 DEFAULT_K = 1  # best of k = 1, 5, 10, 50 on the digits study (a bank of a few hundred images)
 #: Most calibration images kept in a k-NN feature bank (a random subset beyond that).
@@ -93,7 +111,7 @@ MAX_BANK = 5000
 
 #: The keys of a profile's ``decisions.ood`` entry, each with its check.
 ENTRY: dict[str, Field] = {
-    "score": Field(lambda v, n: check_choice(v, n, OOD_SCORES)),
+    "score": Field(lambda v, n: check_choice(v, n, score_names())),
     "tpr": Field(fraction, required=False),
     "k": Field(whole(1), required=False),
     "threshold": Field(number()),
@@ -101,7 +119,21 @@ ENTRY: dict[str, Field] = {
     "calibrator": Field(calibrator_mapping),
     "bank": Field(path_or_array, required=False),
     "bank_sha256": Field(text, required=False),
+    "auto": Field(lambda v, n: _auto_record(v, n), required=False),
+    **{name: f for kind in REGISTERED for name, f in kind.fields.items()},
 }
+
+
+def _auto_record(value: Any, name: str) -> dict[str, Any]:
+    """A :class:`Field` check: what ``--ood-score auto`` recorded (a mapping with its CV table)."""
+    if not isinstance(value, dict) or not isinstance(value.get("table"), list):
+        raise ConfigError(f"{name} must be a mapping with a CV table, got {value!r}; re-run 'yolo-probs calibrate'")
+    return value
+
+
+def score_names() -> tuple[str, ...]:
+    """Every score a profile may name: the built-in ones and all registered (:data:`SCORE_KINDS`)."""
+    return (*BUILTIN_SCORES, *SCORE_KINDS)
 
 
 def check_ood_entry(entry: Any) -> dict[str, Any]:
@@ -115,8 +147,13 @@ def check_ood_entry(entry: Any) -> dict[str, Any]:
         yolo_probs.errors.ConfigError: decisions.ood.threshold must be a finite number, got nan (float)
     """
     checked = check_fields(entry, "ood", ENTRY)
-    if checked["score"] == "knn" and "bank" not in checked:
-        raise ConfigError("decisions.ood uses the knn score but names no feature bank; re-run 'yolo-probs calibrate'")
+    if checked["score"] in FEATURE_SCORES and "bank" not in checked:
+        raise ConfigError(
+            f"decisions.ood uses the {checked['score']} score but names no feature bank; re-run 'yolo-probs calibrate'"
+        )
+    if checked["score"] in SCORE_KINDS:
+        array = checked.get("bank")
+        SCORE_KINDS[checked["score"]].check(checked, array if isinstance(array, np.ndarray) else None)
     if isinstance(checked.get("bank"), str | os.PathLike) and "bank_sha256" not in checked:
         raise ConfigError("decisions.ood.bank has no bank_sha256 beside it; re-run 'yolo-probs calibrate'")
     return checked
@@ -138,6 +175,7 @@ def ood_scores(
     bank: np.ndarray | None = None,
     k: int = DEFAULT_K,
     leave_one_out: bool = False,
+    params: dict[str, Any] | None = None,
 ) -> np.ndarray:
     """Typicality scores (higher = more typical), one per row of ``(N, C)`` logits; float64.
 
@@ -147,6 +185,7 @@ def ood_scores(
         probs: calibrated probabilities (``msp``/``entropy``); default ``softmax(logits / temperature)``.
         temperature: the temperature of ``energy`` (and of the default ``probs``).
         features, bank, k, leave_one_out: for ``knn`` (see :func:`knn_scores`).
+        params: a registered score's parameters (``bank`` is its stored array, if it has one).
     """
     z = check_logits(logits)
     if z.ndim != 2:
@@ -168,6 +207,11 @@ def ood_scores(
         if features is None or bank is None:
             raise ConfigError("the knn score needs features and a feature bank")
         return knn_scores(features, bank, k, leave_one_out=leave_one_out)
+    if score in SCORE_KINDS:
+        if probs is None:
+            probs = softmax(z, temperature)
+        inputs = ScoreInputs(z, np.asarray(probs, dtype=np.float64), features, float(temperature))
+        return np.asarray(SCORE_KINDS[score].score(inputs, params or {}, bank), dtype=np.float64)
     raise ConfigError(f"unknown OOD score {score!r}; choose one of {', '.join(OOD_SCORES)}", option="ood_score")
 
 
@@ -312,6 +356,8 @@ def fit_ood(
     k: int = DEFAULT_K,
     max_bank: int = MAX_BANK,
     seed: int = 0,
+    layer: tuple[np.ndarray, np.ndarray] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> OODFit:
     """Choose the threshold that accepts at least ``tpr`` of new in-distribution images, at ``calibrator``.
 
@@ -319,7 +365,9 @@ def fit_ood(
     they are fewer than :func:`min_id_images`).
 
     For ``knn`` the bank is the calibration images' normalised features (float16, at most ``max_bank``
-    of them) and each bank image is scored leaving itself out.
+    of them) and each bank image is scored leaving itself out. A registered score (``gen``, ``vim``,
+    ``react``) is fitted with ``options`` (its parameters, e.g. ``{"dim": 64}``) and, for ``vim`` and
+    ``react``, the final layer ``layer = (weight (C, D), bias (C,))``; its array is the returned ``bank``.
 
     Example:
         >>> from yolo_probs.calibration import TemperatureScaling
@@ -329,7 +377,7 @@ def fit_ood(
         (181, 200)
     """
     tpr = check_fraction(tpr, "the OOD true-positive rate (ood_tpr)", option="ood_tpr")
-    score = check_choice(score, "score", OOD_SCORES, option="ood_score")
+    score = check_choice(score, "score", score_names(), option="ood_score")
     z = check_logits(logits)
     if z.ndim != 2:
         raise ConfigError(f"logits must be (N, C): one row per calibration image, got shape {z.shape}")
@@ -358,10 +406,80 @@ def fit_ood(
             )
         bank, s = knn_bank(features, k, max_bank, seed)
         entry["k"] = k
+    elif score in SCORE_KINDS:
+        kind = SCORE_KINDS[score]
+        probs = np.asarray(calibrator.probs(z), dtype=np.float64)
+        params, bank, *own = kind.fit(ScoreInputs(z, probs, features, float(t), layer), options or {})
+        entry.update(params)
+        s = own[0] if own else kind.score(ScoreInputs(z, probs, features, float(t)), params, bank)
+        s = np.asarray(s, dtype=np.float64)
     else:
         s = ood_scores(score, z, probs=calibrator.probs(z), temperature=t)
     entry.update(threshold=threshold_at_tpr(s, tpr), n=int(z.shape[0]), calibrator=calibrator.to_dict())
     return OODFit(entry, bank, s)
+
+
+def fit_ood_auto(
+    logits: np.ndarray,
+    calibrator: Calibrator,
+    unknown_logits: np.ndarray,
+    *,
+    tpr: float = 0.95,
+    features: np.ndarray | None = None,
+    unknown_features: np.ndarray | None = None,
+    layer: tuple[np.ndarray, np.ndarray] | None = None,
+    raw_logits: bool = True,
+    folds: int = 5,
+    seed: int = 0,
+) -> tuple[OODFit, AutoChoice]:
+    """The score (and parameters) with the lowest cross-validated FPR at ``tpr`` on example unknowns, fitted on all.
+
+    See :mod:`~yolo_probs.decisions.ood_auto`. Candidates: every built-in and registered score the inputs
+    allow (``knn`` with ``k`` in 1, 5, 10, 50 when ``features`` are given; ``vim``/``react`` also need
+    ``layer``; ``energy``/``maxlogit``/``vim``/``react`` need ``raw_logits``). The entry records the CV
+    table under ``auto``.
+
+    Example:
+        >>> from yolo_probs.calibration import TemperatureScaling
+        >>> rng = np.random.default_rng(0)
+        >>> z, u = rng.normal(size=(100, 3)) * 4, rng.normal(size=(20, 3))
+        >>> fit, choice = fit_ood_auto(z, TemperatureScaling(1.0), u)
+        >>> fit.entry["score"] == choice.best.score, len(choice.rows) >= 4
+        (True, True)
+    """
+    z = check_logits(logits)
+    zu = check_logits(unknown_logits)
+    if z.ndim != 2 or zu.ndim != 2 or zu.shape[1] != z.shape[1]:
+        raise ConfigError(f"logits {z.shape} and unknown_logits {zu.shape} must be (N, C) with the same C")
+    if (features is None) != (unknown_features is None):
+        raise ConfigError("give features for both the calibration images and the unknowns, or for neither")
+    t = float(calibrator.temperature or 1.0)
+    probs_u = np.asarray(calibrator.probs(zu), dtype=np.float64)
+
+    def fit_and_score(cand: Candidate, train: np.ndarray, test: np.ndarray, unknown: np.ndarray) -> Any:
+        f = None if features is None else features[train]
+        found = fit_ood(z[train], calibrator, score=cand.score, tpr=tpr, features=f, k=cand.options.get("k", DEFAULT_K),
+                        layer=layer, options=cand.options)  # fmt: skip
+        bank = None if found.bank is None else found.bank.astype(np.float32)
+        params, k = found.entry, cand.options.get("k", DEFAULT_K)
+
+        def score(zz: np.ndarray, pp: np.ndarray, ff: np.ndarray | None) -> np.ndarray:
+            return ood_scores(cand.score, zz, probs=pp, temperature=t, features=ff, bank=bank, k=k, params=params)
+
+        s_id = score(
+            z[test], np.asarray(calibrator.probs(z[test]), np.float64), None if features is None else features[test]
+        )
+        s_u = score(zu[unknown], probs_u[unknown], None if unknown_features is None else unknown_features[unknown])
+        return found.entry["threshold"], s_id, s_u
+
+    cands = candidates(z.shape[0], features=features is not None, layer=layer is not None, logits=raw_logits,
+                       builtin=BUILTIN_SCORES)  # fmt: skip
+    choice = choose(cands, z.shape[0], zu.shape[0], fit_and_score, folds=folds, seed=seed, min_train=min_id_images(tpr),
+                    tpr=tpr)  # fmt: skip
+    best = choice.best
+    found = fit_ood(z, calibrator, score=best.score, tpr=tpr, features=features, k=best.options.get("k", DEFAULT_K),
+                    layer=layer, options=best.options)  # fmt: skip
+    return OODFit({**found.entry, "auto": choice.record()}, found.bank, found.scores), choice
 
 
 def knn_bank(features: np.ndarray, k: int, max_bank: int = MAX_BANK, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -468,6 +586,9 @@ def _checked_bank(bank: Any, name: str, entry: dict[str, Any]) -> np.ndarray:
         rows = check_finite_array(bank, name, ndim=2)
     except ConfigError as exc:
         raise ConfigError(f"{exc}; re-run 'yolo-probs calibrate'") from None
+    if entry.get("score") in SCORE_KINDS:
+        SCORE_KINDS[entry["score"]].check(entry, rows)
+        return rows.astype(np.float32)
     k = int(entry.get("k", DEFAULT_K))
     if rows.shape[0] < k:
         raise ConfigError(f"{name} holds {rows.shape[0]} images, fewer than decisions.ood.k={k}; lower k")
@@ -496,15 +617,23 @@ class OODRule(CalibratedRule):
         self.calibrator: dict[str, Any] = entry["calibrator"]
         self.temperature = float(self.calibrator.get("temperature") or 1.0)
         self.k: int = entry.get("k", DEFAULT_K)
-        self.needs_features = self.score == "knn"
+        self.params = {key: v for key, v in entry.items() if key not in ("bank", "bank_sha256", "calibrator", "auto")}
+        self.needs_features = self.score in FEATURE_SCORES
         if self.needs_features and bank is None:
-            raise ConfigError("decisions.ood uses knn but no feature bank was given")
+            raise ConfigError(f"decisions.ood uses {self.score} but no feature bank was given")
         self.bank = None if bank is None else _checked_bank(bank, "the feature bank", entry)
 
     def scores(self, logits: np.ndarray, probs: np.ndarray, features: np.ndarray | None) -> np.ndarray:
         """Typicality scores for a batch."""
         return ood_scores(
-            self.score, logits, probs=probs, temperature=self.temperature, features=features, bank=self.bank, k=self.k
+            self.score,
+            logits,
+            probs=probs,
+            temperature=self.temperature,
+            features=features,
+            bank=self.bank,
+            k=self.k,
+            params=self.params,
         )
 
     def decide(self, predictions: list[Prediction], rows: list[int], output: BackendOutput) -> list[dict[str, Any]]:
@@ -517,8 +646,8 @@ class OODRule(CalibratedRule):
             )
         if self.needs_features and output.features is None:
             raise ConfigError(
-                "the knn score needs the features entering the final layer, which this backend does not give; "
-                "use the PyTorch checkpoint or a logit score",
+                f"the {self.score} score needs the features entering the final layer, which this backend does not "
+                "give; use the PyTorch checkpoint or a logit score",
                 option="ood_score",
             )
         logits = np.stack([p.logits for p in predictions])
@@ -535,33 +664,72 @@ def _rule_of(classifier: Any) -> OODRule:
     return rule
 
 
+def _final_layer(classifier: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """The model's final ``nn.Linear`` as ``(weight, bias)``, where the backend can give it (PyTorch ones)."""
+    get = getattr(getattr(classifier, "backend", None), "final_layer", None)
+    return get() if callable(get) else None
+
+
 def fit(options: dict[str, Any], result: Any, classifier: Any) -> dict[str, Any]:
     """The ``decisions.ood`` entry for :func:`yolo_probs.api.workflow.calibrate`.
 
-    ``options``: ``tpr`` (default 0.95), ``score`` (default :data:`DEFAULT_SCORE`), ``k``. For ``knn``
-    the entry's ``bank`` is the feature array; :func:`~yolo_probs.api.profile.save_profile` writes it beside
-    the profile (float16 ``.npy``) and records its sha256.
+    ``options``: ``tpr`` (default 0.95), ``score`` (default :data:`DEFAULT_SCORE`, or ``auto`` with
+    ``ood_data``: a folder of example unknowns), ``k``. For the scores that keep an array (``knn``'s
+    bank, ``vim``'s subspace, ``react``'s final layer) the entry's ``bank`` is that array;
+    :func:`~yolo_probs.api.profile.save_profile` writes it beside the profile (float16 ``.npy``) and
+    records its sha256. With ``auto`` the CV table is the entry's ``auto`` record.
     """
     score = options.get("score") or DEFAULT_SCORE
     collected = result.collected
-    if score == "knn" and collected.features is None:
+    if score in FEATURE_SCORES and collected.features is None:
         raise ConfigError(
-            "the knn score needs the features entering the final layer, which this model's backend does not "
-            f"give (exported models have only their outputs); choose one of {', '.join(OOD_SCORES[1:])}",
+            f"the {score} score needs the features entering the final layer, which this model's backend does not "
+            f"give (exported models have only their outputs); choose one of msp, entropy, gen, energy, maxlogit",
             option="ood_score",
         )
-    found = fit_ood(
-        collected.logits,
-        result.calibrator,
-        score=score,
-        tpr=options.get("tpr", 0.95),
-        features=collected.features,
-        k=int(options.get("k") or DEFAULT_K),
-    )
+    tpr = options.get("tpr", 0.95)
+    layer = _final_layer(classifier) if score in (AUTO, "vim", "react") and collected.features is not None else None
+    if score == AUTO:
+        folder = options.get("ood_data")
+        if folder is None:
+            raise ConfigError("--ood-score auto needs --ood-data DIR: a folder of example unknown images",
+                              option="ood_score")  # fmt: skip
+        z, f, raw = collect_unknowns(folder, classifier, collected.features is not None, result.warnings)
+        found, _ = fit_ood_auto(collected.logits, result.calibrator, z, tpr=tpr, features=collected.features,
+                                unknown_features=f, layer=layer, raw_logits=raw)  # fmt: skip
+    else:
+        found = fit_ood(collected.logits, result.calibrator, score=score, tpr=tpr, features=collected.features,
+                        k=int(options.get("k") or DEFAULT_K), layer=layer)  # fmt: skip
     entry = dict(found.entry)
     if found.bank is not None:
         entry["bank"] = found.bank
     return entry
+
+
+def collect_unknowns(
+    folder: Any, classifier: Any, features: bool, warnings_out: list[str]
+) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    """Logits (and features) of the readable images under ``folder``, and whether the logits are raw ones (not
+    ``log p`` of a probabilities-only export); skipped images are counted in ``warnings_out``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        files = list_unknowns(folder, classifier.names)
+    warnings_out.extend(str(w.message) for w in caught)
+    logits, feats, failures, raw = [], [], 0, True
+    for item in classifier.predict_each(files, features=features):
+        if hasattr(item, "logits"):
+            logits.append(item.logits)
+            feats.append(item.features)
+            raw = raw and getattr(item, "logits_source", None) != "log(prob)"
+        else:
+            failures += 1
+    if failures:
+        warnings_out.append(f"{failures} of {len(files)} unknown images could not be read and were skipped")
+    if not logits:
+        raise ConfigError(f"none of the {len(files)} images under {folder} could be read", option="ood_data")
+    if features and any(x is None for x in feats):
+        raise ConfigError("the backend gave no features for the unknown images", option="ood_score")
+    return np.stack(logits).astype(np.float64), (np.stack(feats) if features else None), raw
 
 
 def evaluate(entry: dict[str, Any], result: Any, classifier: Any, options: dict[str, Any]) -> dict[str, Any]:
@@ -579,24 +747,8 @@ def evaluate(entry: dict[str, Any], result: Any, classifier: Any, options: dict[
     if folder is None:
         return {"score": rule.score, "threshold": rule.threshold, "tpr": float(np.mean(id_scores >= rule.threshold)),
                 "n_id": int(id_scores.size)}  # fmt: skip
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        files = list_unknowns(folder, classifier.names)
-    result.warnings.extend(str(w.message) for w in caught)
-    logits, feats, failures = [], [], 0
-    for item in classifier.predict_each(files, features=rule.needs_features):
-        if hasattr(item, "logits"):
-            logits.append(item.logits)
-            feats.append(item.features)
-        else:
-            failures += 1
-    if failures:
-        result.warnings.append(f"{failures} of {len(files)} unknown images could not be read and were skipped")
-    if not logits:
-        raise ConfigError(f"none of the {len(files)} images under {folder} could be read", option="ood_data")
-    z = np.stack(logits).astype(np.float64)
+    z, f, _ = collect_unknowns(folder, classifier, rule.needs_features, result.warnings)
     p = np.asarray(result.calibrator.probs(z), dtype=np.float64)
-    f = np.stack(feats) if rule.needs_features else None
     unknown = rule.scores(z, p, f)
     base = (ood_scores("msp", c.logits, probs=probs), ood_scores("msp", z, probs=p))
     return evaluate_ood(rule.score, rule.threshold, id_scores, unknown, base).to_dict()
@@ -605,7 +757,7 @@ def evaluate(entry: dict[str, Any], result: Any, classifier: Any, options: dict[
 def build(entry: dict[str, Any], profile: Any, classifier: Any) -> OODRule:
     """The rule a profile's ``decisions.ood`` entry describes (registered under ``"ood"``)."""
     entry = check_entry(entry, "ood", classifier, profile)
-    bank = load_bank(entry) if entry.get("score") == "knn" else None
+    bank = load_bank(entry) if entry.get("score") in FEATURE_SCORES else None
     return OODRule(entry, bank)
 
 

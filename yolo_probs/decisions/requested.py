@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,8 @@ from yolo_probs.core.checks import check_flag, check_number, check_whole
 from yolo_probs.decisions import conformal as _cp
 from yolo_probs.decisions import ood as _ood
 from yolo_probs.decisions._common import check_fraction
-from yolo_probs.errors import ConfigError
+from yolo_probs.errors import ConfigError, SourceError
+from yolo_probs.inputs.labelled import list_unknowns
 
 __all__ = ["DecisionOptions"]
 
@@ -32,7 +34,8 @@ class DecisionOptions:
 
     Attributes:
         ood_tpr: fit an unknown-input detector accepting this fraction of calibration images (None: no).
-        ood_score: its score (:data:`~yolo_probs.decisions.ood.OOD_SCORES`); ``ood_k`` for ``knn``.
+        ood_score: its score (:data:`~yolo_probs.decisions.ood.OOD_SCORES`), or ``auto`` to choose it by
+            cross-validation on the example unknowns in the folder ``ood_data``; ``ood_k`` for ``knn``.
         conformal: fit conformal sets at this alpha (None: no); ``score``, ``randomized``,
             ``class_conditional``, ``penalty``, ``k_reg`` as in :mod:`~yolo_probs.decisions.conformal`;
             ``seed`` fixes randomised sets' draws (None: fresh randomness, stored in the profile otherwise).
@@ -42,6 +45,7 @@ class DecisionOptions:
     ood_tpr: float | None = None
     ood_score: str = _ood.DEFAULT_SCORE
     ood_k: int = _ood.DEFAULT_K
+    ood_data: str | os.PathLike[str] | None = None
     conformal: float | None = None
     score: str = _cp.DEFAULT_SCORE
     randomized: bool = False
@@ -55,10 +59,12 @@ class DecisionOptions:
     def __post_init__(self) -> None:
         if self.ood_tpr is not None:
             check_fraction(self.ood_tpr, "the OOD true-positive rate (ood_tpr)", option="ood_tpr")
-        if self.ood_score not in _ood.OOD_SCORES:
+        if self.ood_score not in (*_ood.score_names(), _ood.AUTO):
             raise ConfigError(
-                f"unknown OOD score {self.ood_score!r}; choose one of {', '.join(_ood.OOD_SCORES)}", option="ood_score"
+                f"unknown OOD score {self.ood_score!r}; choose one of {', '.join(_ood.score_names())} or auto",
+                option="ood_score",
             )
+        self._check_ood_data()
         if isinstance(self.ood_k, bool) or not isinstance(self.ood_k, int) or self.ood_k < 1:
             raise ConfigError(f"k must be a whole number >= 1, got {self.ood_k!r}", option="ood_k")
         if self.conformal is not None:
@@ -78,6 +84,24 @@ class DecisionOptions:
             check_fraction(self.target_accuracy, "the target accuracy", option="target_accuracy")
         check_fraction(self.delta, "delta (the risk of missing the target)", option="delta")
 
+    def _check_ood_data(self) -> None:
+        """``auto`` needs a folder of example unknowns with images in it; the folder is for ``auto`` only."""
+        if self.ood_score == _ood.AUTO and self.ood_data is None:
+            raise ConfigError(
+                "--ood-score auto needs --ood-data DIR, a folder of example images of no trained class to choose "
+                "the score on; pass one or name a score (e.g. --ood-score knn)",
+                option="ood_score",
+            )
+        if self.ood_data is None:
+            return
+        if self.ood_score != _ood.AUTO:
+            raise ConfigError("--ood-data is what --ood-score auto chooses on; add --ood-score auto or drop it",
+                              option="ood_data")  # fmt: skip
+        try:
+            list_unknowns(self.ood_data, ())
+        except SourceError as exc:
+            raise ConfigError(f"--ood-data {exc}", option="ood_data") from None
+
     @property
     def any(self) -> bool:
         """Whether any decision was asked for."""
@@ -86,13 +110,15 @@ class DecisionOptions:
     @property
     def needs_features(self) -> bool:
         """Whether fitting needs the features entering the final layer (the k-NN score)."""
-        return self.ood_tpr is not None and self.ood_score == "knn"
+        return self.ood_tpr is not None and self.ood_score in (*_ood.FEATURE_SCORES, _ood.AUTO)
 
     def to_workflow(self) -> dict[str, dict[str, Any]]:
         """The ``decisions`` argument of :func:`yolo_probs.api.workflow.calibrate`."""
         asked: dict[str, dict[str, Any]] = {}
         if self.ood_tpr is not None:
             asked["ood"] = {"tpr": self.ood_tpr, "score": self.ood_score, "k": self.ood_k}
+            if self.ood_data is not None:
+                asked["ood"]["ood_data"] = self.ood_data
         if self.conformal is not None:
             asked["conformal"] = {"alpha": self.conformal, "score": self.score, "randomized": self.randomized,
                                   "class_conditional": self.class_conditional, "penalty": self.penalty,
