@@ -92,3 +92,8 @@ def test_vim_and_react_profiles_predict_what_their_stored_arrays_give(
             zc = array[:, :-1] @ np.minimum(f, entry["clip"]) + array[:, -1]
             expected = t * np.log(np.exp((zc - zc.max()) / t).sum()) + zc.max()
         assert got[p.source] == pytest.approx(expected, rel=1e-4, abs=1e-4)
+    # The drift monitor's reference holds the scores the threshold was set from (vim's cross-fitted ones):
+    # its share below the threshold is the fitted 5%, not the near 0% of the subspace's own images.
+    monitor = load_profile(out).decisions["monitor"]
+    below = np.mean(np.asarray(monitor["unknown_scores"]) < monitor["unknown_threshold"])
+    assert below == pytest.approx(0.05, abs=0.03)

@@ -172,9 +172,12 @@ class CalibrationResult(_Scored):
         details: what the method reported (e.g. the candidates a selector tried).
         warnings: one-line warnings (too few samples, a bound hit, images skipped...).
         decisions: profile entries of the decisions that were fitted (``{"ood": {...}, ...}``).
+        scores: per decision, the calibration images' scores its threshold was set from (``{"ood": array}``:
+            leave-one-out for ``knn``, cross-fitted for ``vim``), which the drift monitor's reference must match.
     """
 
     decisions: dict[str, Any] = field(default_factory=dict)
+    scores: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def record(self) -> dict[str, Any]:
         """The profile's ``calibration`` provenance: data, split, counts, date, binning, metrics before and after."""

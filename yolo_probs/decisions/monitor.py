@@ -703,13 +703,15 @@ def _unknown_reference(result: Any, classifier: Any, probs: np.ndarray) -> tuple
     ood = result.decisions.get("ood")
     if not ood:
         return None, None
-    c = result.collected
-    if ood.get("score") == "knn":  # each bank image scored leaving itself out, as the threshold was
-        _, scores = _ood.knn_bank(c.features, int(ood.get("k") or _ood.DEFAULT_K))
-    else:
-        bank = ood.get("bank")
-        rule = _ood.OODRule(ood, None if bank is None else np.asarray(bank))
-        scores = rule.scores(c.logits, probs, c.features)
+    scores = getattr(result, "scores", {}).get("ood")  # exactly those the threshold was set from
+    if scores is None:
+        c = result.collected
+        if ood.get("score") == "knn":  # each bank image scored leaving itself out, as the threshold was
+            _, scores = _ood.knn_bank(c.features, int(ood.get("k") or _ood.DEFAULT_K))
+        else:
+            bank = ood.get("bank")
+            rule = _ood.OODRule(ood, None if bank is None else np.asarray(bank))
+            scores = rule.scores(c.logits, probs, c.features)
     return np.asarray(scores, dtype=np.float64), float(ood["threshold"])
 
 

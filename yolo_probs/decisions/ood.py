@@ -703,6 +703,8 @@ def fit(options: dict[str, Any], result: Any, classifier: Any) -> dict[str, Any]
     entry = dict(found.entry)
     if found.bank is not None:
         entry["bank"] = found.bank
+    if isinstance(getattr(result, "scores", None), dict):  # the monitor's reference (decisions.monitor)
+        result.scores["ood"] = found.scores
     return entry
 
 
