@@ -52,12 +52,15 @@ def test_formats(det: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 @pytest.mark.parametrize(
     ("extra", "words"),
-    [(["--smooth", "2"], "--smooth averages one class")],  # --save draws boxes: tests/overlay/test_boxes_drawn.py
+    [
+        (["--smooth", "2"], "--smooth averages one class"),  # --save draws boxes: tests/overlay/test_boxes_drawn.py
+        (["--ray", "local", "-o", "OUT"], "--ray scores classifiers"),  # refused before any cluster starts
+    ],
 )
 def test_classifier_options_on_a_detector(
     det: str, extra: list[str], words: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    extra = [str(tmp_path / "s") if x == "SAVE" else x for x in extra]
+    extra = [str(tmp_path / "s") if x == "SAVE" else str(tmp_path / "o.parquet") if x == "OUT" else x for x in extra]
     code, _, err = run(capsys, "predict", IMAGES[0], "-m", det, "--device", "cpu", *extra)
     assert code == 2 and words in err and len(err.strip().splitlines()) == 1
 

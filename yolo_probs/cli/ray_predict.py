@@ -63,7 +63,13 @@ def predict_on_ray(
     check_address(address)  # before the (slow) model load
     paths, failures = _inputs(sources)
     # Fail fast on a bad model or option, with the local run's messages, before any actor starts.
-    build_classifier(model=model, profile=profile, **options).close()
+    with build_classifier(model=model, profile=profile, **options) as clf:
+        task = clf.task
+    if task != "classify":  # the cluster path writes one class distribution per image
+        raise typer.BadParameter(
+            f"{model or profile} is a {task} model and --ray scores classifiers; leave out --ray for its boxes",
+            param_hint="--ray",
+        )
     if paths:  # nothing to score: no cluster to start
         connect(address)
     factory = functools.partial(

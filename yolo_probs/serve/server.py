@@ -33,7 +33,7 @@ from yolo_probs.api.model import YoloProbs
 from yolo_probs.api.profile import load_profile
 from yolo_probs.backends.ultralytics import DEFAULT_MODEL
 from yolo_probs.core.probs import check_min_prob, check_top_k, ranked
-from yolo_probs.errors import ConfigError, SourceError, YoloProbsError, first_line
+from yolo_probs.errors import ConfigError, ModelError, SourceError, YoloProbsError, first_line
 from yolo_probs.inputs.sources import InputFailure
 from yolo_probs.serve.batcher import Batcher, BusyError, Prepared, Result, ServedModel
 from yolo_probs.serve.metrics import ServeMetrics
@@ -71,9 +71,18 @@ def load_classifier(settings: ServeSettings) -> YoloProbs:
     if settings.profile is not None:
         if "engine" not in options and load_profile(settings.profile, check_model=False).engine is None:
             options["engine"] = "auto"
-        return YoloProbs.from_profile(settings.profile, model=settings.model, **options)
-    options.setdefault("engine", "auto")
-    return YoloProbs(settings.model or DEFAULT_MODEL, **options)
+        clf = YoloProbs.from_profile(settings.profile, model=settings.model, **options)
+    else:
+        options.setdefault("engine", "auto")
+        clf = YoloProbs(settings.model or DEFAULT_MODEL, **options)
+    if clf.task != "classify":
+        clf.close()
+        raise ModelError(
+            f"{settings.profile or settings.model} is a {clf.task} model; serve answers for classifiers (one class "
+            "distribution per image): use 'yolo-probs predict' or the Python API for its boxes",
+            option="model",
+        )
+    return clf
 
 
 def record(result: Result, top_k: int | None = None, min_prob: float | None = None) -> dict[str, Any]:
