@@ -38,7 +38,7 @@ def test_a_busy_port_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> Non
         (["--timeout", "0"], "Invalid value for '--timeout'"),
         (["--port", "70000"], "Invalid value for '--port'"),
         (["-m", "nowhere.pt", "--port", "0"], "nowhere.pt"),
-        (["-m", str(ROOT / "examples/models/digits-yolo26n-det.pt"), "--port", "0"], "is a detect model; serve answers for"),
+        (["-m", str(ROOT / "examples/models/digits-yolo26n-det.pt"), "--port", "0"], "is a detect model; serve"),
     ],
 )
 def test_bad_options_fail_in_one_line(args: list[str], words: str, capsys: pytest.CaptureFixture[str]) -> None:
