@@ -187,6 +187,10 @@ def test_metrics_count_requests_images_batches_errors_and_decisions(served: tupl
     )
     assert 0 <= values["yolo_probs_unknown_rate"] <= 1 and values["yolo_probs_mean_set_size"] >= 1
     assert values["yolo_probs_ready"] == 1
+    # The profile's drift monitor saw every served image (not the warm-up ones) and reports its state.
+    assert values["yolo_probs_monitor_images"] == values['yolo_probs_images_total{outcome="ok"}']
+    assert values["yolo_probs_drift"] in (0, 1) and values["yolo_probs_drift_alarm"] in (0, 1)
+    assert 0 <= values["yolo_probs_estimated_accuracy"] <= 1
 
 
 def test_reload_keeps_the_old_model_when_the_new_one_fails_its_sha256(tmp_path: Path) -> None:

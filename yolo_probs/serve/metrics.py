@@ -6,7 +6,10 @@ Names (all prefixed ``yolo_probs_``): ``requests_total{endpoint,status}``, ``req
 of each JSON error: ``body_too_large``, ``slow_client``, ``bad_image``...), ``unknown_total`` and
 ``unknown_rate`` (images flagged unknown, of those with an unknown-input rule), ``set_size`` and
 ``mean_set_size`` (conformal sets), ``queue_images`` (waiting for the model), ``ready``,
-``model_generation`` and ``reloads_total{outcome}``.
+``model_generation`` and ``reloads_total{outcome}``; with a profile that has a drift monitor
+(:mod:`yolo_probs.decisions.monitor`, fed the served images since the model was loaded):
+``monitor_images``, ``drift`` (1 when its tests find the images unlike the calibration images),
+``drift_alarm`` (1 once its stream alarm rang) and ``estimated_accuracy`` (label-free, ATC).
 
 Example:
     >>> m = ServeMetrics()
@@ -17,10 +20,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Sequence
 
 from yolo_probs.core.prediction import Prediction
+from yolo_probs.decisions.monitor import DriftMonitor
+from yolo_probs.errors import YoloProbsError
 from yolo_probs.inputs.sources import InputFailure
 
 __all__ = ["ServeMetrics"]
@@ -57,8 +63,20 @@ class ServeMetrics:
         queue = Gauge("yolo_probs_queue_images", "Images waiting for the model.", registry=r)
         if queue_images is not None:
             queue.set_function(queue_images)
+        self.monitor_images = Gauge("yolo_probs_monitor_images", "Images the drift monitor has seen.", registry=r)
+        self.drift = Gauge("yolo_probs_drift", "1 when the drift monitor's tests find drift.", registry=r)
+        self.drift_alarm = Gauge("yolo_probs_drift_alarm", "1 once the drift monitor's stream alarm rang.", registry=r)
+        self.estimated_accuracy = Gauge(
+            "yolo_probs_estimated_accuracy", "Label-free accuracy estimate (ATC) of the served images.", registry=r
+        )
         self._lock = threading.Lock()
         self._judged = self._flagged = self._sets = self._members = 0
+        self._monitor: DriftMonitor | None = None
+
+    def watch(self, monitor: DriftMonitor | None) -> None:
+        """Feed the served images to ``monitor`` from now on (a new one after a reload; None: no monitor)."""
+        with self._lock:
+            self._monitor = monitor
 
     def observe_request(self, endpoint: str, status: int, seconds: float) -> None:
         """One request answered."""
@@ -90,6 +108,9 @@ class ServeMetrics:
         if flagged:
             self.unknown.inc(flagged)
         with self._lock:
+            for p in preds if self._monitor is not None else []:
+                with contextlib.suppress(YoloProbsError):  # a prediction the reference does not apply to
+                    self._monitor.update(p)
             self._judged += len(judged)
             self._flagged += flagged
             self._sets += len(sizes)
@@ -103,4 +124,12 @@ class ServeMetrics:
         """The metrics in Prometheus text format, and their content type."""
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+        with self._lock:
+            if self._monitor is not None and self._monitor.images:
+                report = self._monitor.report()
+                self.monitor_images.set(report.images)
+                self.drift.set(int(report.drift))
+                self.drift_alarm.set(int(self._monitor.alarm))
+                if report.estimated_accuracy is not None:
+                    self.estimated_accuracy.set(report.estimated_accuracy)
         return generate_latest(self.registry), str(CONTENT_TYPE_LATEST)

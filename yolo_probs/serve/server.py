@@ -30,9 +30,11 @@ from typing import Any
 from yolo_probs._util.console import error, note
 from yolo_probs._util.threads import engine_threads
 from yolo_probs.api.model import YoloProbs
+from yolo_probs.api.monitor import monitor_of
 from yolo_probs.api.profile import load_profile
 from yolo_probs.backends.ultralytics import DEFAULT_MODEL
 from yolo_probs.core.probs import check_min_prob, check_top_k, ranked
+from yolo_probs.decisions.monitor import DriftMonitor
 from yolo_probs.errors import ConfigError, ModelError, SourceError, YoloProbsError, first_line
 from yolo_probs.inputs.sources import InputFailure
 from yolo_probs.serve.batcher import Batcher, BusyError, Prepared, Result, ServedModel
@@ -83,6 +85,13 @@ def load_classifier(settings: ServeSettings) -> YoloProbs:
             option="model",
         )
     return clf
+
+
+def _fresh_monitor(clf: YoloProbs) -> DriftMonitor | None:
+    """A new drift monitor on the profile's references for the served images (the classifier's own one also
+    saw the warm-up images), None when the profile has none."""
+    monitor = monitor_of(clf)
+    return None if monitor is None else DriftMonitor(monitor.entry, alpha=monitor.alpha)
 
 
 def record(result: Result, top_k: int | None = None, min_prob: float | None = None) -> dict[str, Any]:
@@ -147,6 +156,7 @@ class Server:
                 on_batch=self.metrics.observe_batch,
             ).start()
             self.batcher.warm(timeout=max(60.0, s.timeout_s))
+            self.metrics.watch(_fresh_monitor(clf))
         except Exception as exc:  # a model that cannot load: /ready says why, the process keeps answering
             self.failure = first_line(exc)
             error(f"the model could not be loaded: {self.failure}")
@@ -180,6 +190,7 @@ class Server:
                 error(f"reload of {what} failed, still serving the previous model: {first_line(exc)}")
                 return False
             self.batcher.swap(candidate)
+            self.metrics.watch(_fresh_monitor(candidate.clf))
             self.metrics.reloads.labels("ok").inc()
             self.metrics.generation.set(candidate.generation)
             note(f"reloaded {what} (model generation {candidate.generation})")
