@@ -198,4 +198,4 @@ def test_tailoring_keeps_the_flags_and_the_shared_help() -> None:
 
 def test_every_module_of_the_cli_was_scanned() -> None:
     scanned = {where.split(":")[0] for places in _declarations().values() for where in places}
-    assert {"options.py", "predict.py", "calibrate.py", "overlay.py", "distill.py"} <= scanned
+    assert {"options.py", "serve.py", "calibrate.py", "overlay.py", "distill.py"} <= scanned

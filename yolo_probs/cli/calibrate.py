@@ -29,6 +29,7 @@ from yolo_probs.cli.decisions import fitted_lines, print_auto_table, print_repor
 from yolo_probs.cli.options import (
     FORMAT,
     MIN_PROB,
+    OOD_DATA,
     OUTPUT,
     PLOT,
     PROFILE,
@@ -212,9 +213,7 @@ class DecisionFlags(OptionGroup):
     ] = None
     ood_data: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option(
-            "--ood-data", metavar="DIR", help="Example images of no trained class that --ood-score auto chooses on."
-        ),
+        tailored(OOD_DATA, detail="Examples that --ood-score auto chooses on."),
     ] = None
     conformal: Annotated[
         Optional[float],  # noqa: UP045
@@ -386,7 +385,7 @@ def calibrate(
     if model_path is None:
         raise typer.BadParameter("pass --model PATH (or --profile PROFILE)", param_hint="--model")
     if is_detection_yaml(data):
-        if asked.to_workflow() or plot is not None:
+        if set(asked.to_workflow()) - {"monitor"} or plot is not None:  # the monitor is always asked for
             what = "--plot" if plot is not None else "--ood-tpr, --conformal and --target-accuracy"
             raise typer.BadParameter(f"{what} apply to classifiers; leave them out for a detection data YAML",
                                      param_hint="DATA")  # fmt: skip
@@ -479,7 +478,7 @@ def _plot_risk_coverage(result: CalibrationResult, path: Path) -> None:
 
 _OodData = Annotated[
     Optional[Path],  # noqa: UP045
-    typer.Option("--ood-data", metavar="DIR", help="Images of no trained class: AUROC and FPR95 of the detector."),
+    tailored(OOD_DATA, detail="AUROC and FPR95 of the unknown-input detector."),
 ]
 
 

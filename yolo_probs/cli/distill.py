@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from yolo_probs._util.console import wrote
-from yolo_probs.cli.options import BATCH, DATA, DEVICE, IMGSZ, OUTPUT, SEED, TEMPERATURE, tailored
+from yolo_probs.cli.options import ALPHA, BATCH, DATA, DEVICE, IMGSZ, OUTPUT, SEED, TEMPERATURE, tailored
 from yolo_probs.distill.train import DistillEpoch, DistillResult, distill
 from yolo_probs.errors import ConfigError
 
@@ -50,9 +50,7 @@ _Temperature = Annotated[
     float, tailored(TEMPERATURE, detail="Here: of the soft term, teacher and student alike (2 to 8 is usual).")
 ]
 _Output = Annotated[Path, tailored(OUTPUT, detail="the student checkpoint (.pt).")]
-_Alpha = Annotated[
-    float, typer.Option("--alpha", help="Weight of the soft term in [0, 1]; 1 - alpha weighs the labels.")
-]
+_Alpha = Annotated[float, tailored(ALPHA, help="Weight of the soft term in [0, 1]; 1 - alpha weighs the labels.")]
 _Epochs = Annotated[int, typer.Option("--epochs", help="Training epochs.")]
 _Imgsz = Annotated[
     Optional[int],  # noqa: UP045

@@ -21,9 +21,11 @@ from yolo_probs._util.console import error, set_verbose, warn
 from yolo_probs.api.monitor import Monitor, monitor_entry
 from yolo_probs.api.profile import load_profile
 from yolo_probs.cli.options import (
+    ALPHA,
     FORMAT,
     PROFILE,
     SEED,
+    SPLIT,
     BatchOption,
     DeviceOption,
     SourcesArgument,
@@ -55,7 +57,7 @@ _MonitorProfile = Annotated[
 ]
 _Alpha = Annotated[
     float,
-    typer.Option("--alpha", help="False-alarm level: without drift, drift is reported with at most this probability."),
+    tailored(ALPHA, help="False-alarm level: without drift, drift is reported with at most this probability."),
 ]
 
 
@@ -149,7 +151,7 @@ def monitor(
     profile: _MonitorProfile,
     fmt: Annotated[MonitorFormat, FORMAT] = MonitorFormat.table,
     alpha: _Alpha = DEFAULT_ALPHA,
-    split: Annotated[str, typer.Option("--split", help="Split to use when SOURCE is a dataset root.")] = "test",
+    split: Annotated[str, tailored(SPLIT, help="Split to use when SOURCE is a dataset root.")] = "test",
     seed: Annotated[int, tailored(SEED, help="Seed of the images' random order and the martingale's tie-breaks.")] = 0,
     device: DeviceOption = None,
     batch: BatchOption = 16,

@@ -116,6 +116,15 @@ SAVE = typer.Option("--save", help="Also write what the overlay draws:")
 PLOT = typer.Option("--plot", help="Also write a before/after reliability diagram (.png, .pdf, .svg...).")
 BINS = typer.Option("--bins", help="Equal-width bins for ECE/MCE.", min=1)
 SPLIT = typer.Option("--split", help="Split to use when DATA holds splits.")
+OOD_DATA = typer.Option("--ood-data", metavar="DIR", help="Images of no trained class.")
+ALPHA = typer.Option("--alpha", help="A level in [0, 1].")
+RAY = typer.Option(
+    "--ray",
+    metavar="[ADDRESS]",
+    help="Run on a Ray cluster: HOST:PORT, ray://HOST:PORT, auto (the cluster this node is in), local (a new "
+    "local cluster, $RAY_ADDRESS ignored); bare --ray: $RAY_ADDRESS if set, else a new local cluster. An "
+    "address that does not answer as Ray fails in seconds.",
+)
 SEED = typer.Option("--seed", help="Seed of the random draws, for a reproducible run.", min=0)
 DATA = typer.Argument(
     help="Labelled images: DATA/<class>/*.jpg, or a dataset root holding DATA/<split>/<class>/...", metavar="DATA"

@@ -29,6 +29,7 @@ from yolo_probs.cli.options import (
     LOGITS,
     MIN_PROB,
     OUTPUT,
+    RAY,
     SAVE,
     SMOOTH,
     SOURCES,
@@ -97,13 +98,8 @@ _Save = Annotated[
 ]
 _Ray = Annotated[
     Optional[str],  # noqa: UP045
-    typer.Option(
-        "--ray",
-        metavar="[ADDRESS]",
-        help="Score image files on a Ray cluster and write Parquet to --output: HOST:PORT, ray://HOST:PORT, "
-        "auto (the cluster this node is in), local (a new local cluster, $RAY_ADDRESS ignored); bare --ray: "
-        "$RAY_ADDRESS if set, else a new local cluster. An address that does not answer as Ray fails in seconds. "
-        "Needs 'pip install yolo-probs[ray]'.",
+    tailored(
+        RAY, detail="Scores image files there and writes Parquet to --output. Needs 'pip install yolo-probs[ray]'."
     ),
 ]
 

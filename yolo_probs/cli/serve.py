@@ -18,6 +18,7 @@ from yolo_probs.api.profile import load_profile
 from yolo_probs.cli.options import (
     ENGINE,
     MIN_PROB,
+    RAY,
     TOP_K,
     DeviceOption,
     ImgszOption,
@@ -77,11 +78,9 @@ _Timeout = Annotated[
 ]
 _Ray = Annotated[
     Optional[str],  # noqa: UP045
-    typer.Option(
-        "--ray",
-        metavar="[ADDRESS]",
-        help="Serve on a Ray cluster with Ray Serve (--replicas of the model, Ray's own batching): HOST:PORT, "
-        "ray://HOST:PORT, auto, local; bare --ray: $RAY_ADDRESS if set, else a new local cluster. "
+    tailored(
+        RAY,
+        detail="Serves there with Ray Serve (--replicas of the model, Ray's own batching). "
         "Needs 'pip install yolo-probs[serve,ray]'.",
     ),
 ]
