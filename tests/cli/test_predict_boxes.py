@@ -69,3 +69,12 @@ def test_detection_option_on_a_classifier(capsys: pytest.CaptureFixture[str]) ->
     model = str(ROOT / "examples/models/digits-yolo26n-cls.pt")
     code, _, err = run(capsys, "predict", IMAGES[0], "-m", model, "--conf", "0.3")
     assert code == 2 and "--conf" in err and len(err.strip().splitlines()) == 1
+
+
+def test_soft_labels_refuse_a_detector_in_one_line(
+    det: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "soft.parquet"
+    code, _, err = run(capsys, "soft-labels", IMAGES[0], "-m", det, "-t", "4", "--device", "cpu", "-o", str(out))
+    assert code == 2 and "one class distribution per image" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()

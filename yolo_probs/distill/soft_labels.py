@@ -33,7 +33,7 @@ import numpy as np
 from yolo_probs._util.registry import Registry
 from yolo_probs.core.checks import check_path
 from yolo_probs.core.probs import check_temperature
-from yolo_probs.errors import ConfigError, SourceError, first_line
+from yolo_probs.errors import ConfigError, ModelError, SourceError, first_line
 from yolo_probs.inputs.sources import IMAGE_SUFFIXES, ImageInput, InputFailure, StreamInput, expand
 from yolo_probs.outputs.files import open_output
 
@@ -164,6 +164,13 @@ def _check_model(model: Any) -> None:
         raise ConfigError(
             f"model must be a YoloProbs classifier, got {type(model).__name__}; "
             "pass e.g. YoloProbs('model.pt', temperature=4)",
+            option="model",
+        )
+    task = getattr(model, "task", "classify")
+    if task != "classify":
+        raise ModelError(
+            f"soft labels are one class distribution per image; this is a {task!r} model, which gives boxes: "
+            "use a classifier",
             option="model",
         )
 

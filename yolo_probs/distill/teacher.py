@@ -56,6 +56,13 @@ class Teacher:
         except YoloProbsError as exc:
             kind = ModelError if isinstance(exc, ModelError) else ConfigError
             raise kind(f"teacher: {exc}", option="teacher") from None
+        if self.clf.task != "classify":
+            self.clf.close()
+            raise ModelError(
+                f"teacher: {model} is a {self.clf.task!r} model, not a classifier; distil from a classifier "
+                "(an Ultralytics -cls model or any PyTorch classifier)",
+                option="teacher",
+            )
         self.names: tuple[str, ...] = self.clf.names
         self.imgsz = imgsz or _own_imgsz(self.clf)
         self.preprocess = None if hasattr(self.clf.backend, "yolo") else getattr(self.clf.backend, "preprocess", None)
