@@ -49,7 +49,7 @@ def folded_t2(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_builtin_backends_are_registered_in_order() -> None:
-    assert list(BACKENDS)[-4:] == ["onnx", "torchscript", "torch-module", "ultralytics"]
+    assert list(BACKENDS)[-5:] == ["onnx", "torchscript", "torch-module", "ultralytics-boxes", "ultralytics"]
 
 
 def test_each_kind_of_model_gets_its_backend(tmp_path: Path) -> None:
