@@ -68,7 +68,26 @@ def test_auto_picks_position_where_size_matters_and_reports_candidates() -> None
     f, y = _boxes(5, size_effect=12.0)
     cal, details = fit_box_calibrator("auto", f, y)
     assert details["chosen"] == "position" == cal.method
-    assert set(details["candidates"]) == set(BOX_CALIBRATORS)
+    assert set(details["candidates"]) == {"none", *BOX_CALIBRATORS} == set(details["standard_errors"])
+
+
+def test_auto_keeps_a_calibrated_conf_and_never_does_much_worse_on_new_boxes() -> None:
+    """Where conf is already calibrated, a richer map is noise: auto keeps conf (T = 1) in most splits, and
+    over many splits its log loss on fresh boxes never exceeds the model's own by more than 1%."""
+    kept, worst = 0, 0.0
+    for seed in range(30):
+        rng = np.random.default_rng(seed)
+        z, fresh = rng.normal(1.0, 2.0, 400), rng.normal(1.0, 2.0, 4000)
+        f = BoxFeatures.from_arrays(z, rng.uniform(0.1, 0.9, (400, 2)), rng.uniform(0.02, 0.4, (400, 2)))
+        g = BoxFeatures.from_arrays(fresh, rng.uniform(0.1, 0.9, (4000, 2)), rng.uniform(0.02, 0.4, (4000, 2)))
+        y, fresh_y = rng.uniform(size=400) < f.conf, rng.uniform(size=4000) < g.conf
+        cal, details = fit_box_calibrator("auto", f, y)
+        kept += details["chosen"] == "none"
+        worst = max(worst, log_loss(cal.conf(g), fresh_y) / log_loss(g.conf, fresh_y) - 1)
+    assert kept >= 20 and worst < 0.01, (kept, worst)
+    f, y = _boxes(6)  # over-confident: a fitted map wins by far more than its standard error
+    _, details = fit_box_calibrator("auto", f, y)
+    assert details["chosen"] != "none"
 
 
 @pytest.mark.parametrize("method", ["temperature", "platt"])

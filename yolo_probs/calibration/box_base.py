@@ -15,7 +15,8 @@ Methods (one module each, listed in :data:`BOX_CALIBRATORS`):
 - ``position`` (:mod:`~yolo_probs.calibration.box_position`): logistic regression on the logit and the
   box's centre and size (Küppers et al., CVPR-W 2020); it changes the ranking.
 
-``auto`` (:func:`select_box_calibrator`) picks among them by 5-fold cross-validated log loss.
+``auto`` (:func:`select_box_calibrator`) picks among them, and the model's own ``conf``, by 5-fold
+cross-validated log loss with a one-standard-error rule (the simplest candidate within reach of the best).
 
 Example:
     >>> import numpy as np
@@ -195,31 +196,54 @@ def box_calibrator_from_dict(data: Any) -> BoxCalibrator:
     return BOX_CALIBRATORS[method].from_dict(data)  # type: ignore[no-any-return]
 
 
-def _cv_loss(method: str, features: BoxFeatures, y: np.ndarray, folds: int, seed: int) -> float:
+#: ``auto``'s candidates, simplest first (``none``: the model's own ``conf``, a temperature of 1); other
+#: registered methods follow. The one-standard-error rule takes the first within reach of the best.
+AUTO_ORDER = ("none", "temperature", "platt", "position", "isotonic")
+
+
+def _held_out_losses(method: str, features: BoxFeatures, y: np.ndarray, folds: int, seed: int) -> np.ndarray | None:
+    """Each box's log loss under ``method`` fitted on the other folds (None: the method cannot fit here)."""
     order = np.random.default_rng(seed).permutation(len(y))
-    losses = []
+    losses = np.empty(len(y))
     for k in range(folds):
         test = order[k::folds]
-        train = np.setdiff1d(order, test)
-        try:
-            cal = BOX_CALIBRATORS[method]().fit(features.subset(train), y[train])
-        except ConfigError:
-            return float("inf")
-        losses.append(log_loss(cal.conf(features.subset(test)), y[test]) * len(test))
-    return float(sum(losses) / len(y))
+        if method == "none":
+            q = features.conf[test]
+        else:
+            train = np.setdiff1d(order, test)
+            try:
+                q = BOX_CALIBRATORS[method]().fit(features.subset(train), y[train]).conf(features.subset(test))
+            except ConfigError:
+                return None
+        q = np.clip(np.asarray(q, dtype=np.float64), 1e-7, 1 - 1e-7)
+        losses[test] = -np.where(y[test], np.log(q), np.log1p(-q))
+    return losses
 
 
 def select_box_calibrator(
     features: BoxFeatures, correct: Any, folds: int = 5, seed: int = 0
 ) -> tuple[BoxCalibrator, dict[str, Any]]:
-    """``auto``: the method with the lowest ``folds``-fold cross-validated log loss, refitted on all boxes.
+    """``auto``: by ``folds``-fold cross-validated log loss with a one-standard-error rule, refitted on all boxes.
 
-    Returns the calibrator and ``{"candidates": {method: cv log loss}, "chosen": method}``.
+    The candidates are the model's own ``conf`` (``none``) and every method, simplest first
+    (:data:`AUTO_ORDER`). The choice is the simplest candidate whose held-out loss is within one standard
+    error (of its per-box difference to the best) of the best: a richer map must win by more than the
+    noise of the split, so on a detector whose ``conf`` is already calibrated ``auto`` keeps it
+    (``none`` gives a temperature of 1, ``conf_calibrated == conf``).
+
+    Returns the calibrator and ``{"candidates": {method: cv log loss}, "standard_errors": {method: SE},
+    "chosen": method}``.
     """
     features, y = check_fit_data(features, correct)
-    scores = {m: _cv_loss(m, features, y, folds, seed) for m in BOX_CALIBRATORS}
-    chosen = min(scores, key=lambda m: scores[m])
-    return BOX_CALIBRATORS[chosen]().fit(features, y), {"candidates": scores, "chosen": chosen}
+    methods = [*AUTO_ORDER, *(m for m in BOX_CALIBRATORS if m not in AUTO_ORDER)]
+    held = {m: h for m in methods if (h := _held_out_losses(m, features, y, folds, seed)) is not None}
+    means = {m: float(h.mean()) for m, h in held.items()}
+    best = min(means, key=lambda m: means[m])
+    n = max(len(y), 2)
+    errors = {m: float(np.std(h - held[best], ddof=1) / np.sqrt(n)) if len(y) > 1 else 0.0 for m, h in held.items()}
+    chosen = next(m for m in held if means[m] - means[best] <= errors[m])
+    calibrator = BOX_CALIBRATORS["temperature"](1.0) if chosen == "none" else BOX_CALIBRATORS[chosen]().fit(features, y)
+    return calibrator, {"candidates": means, "standard_errors": errors, "chosen": chosen}
 
 
 def fit_box_calibrator(method: str, features: BoxFeatures, correct: Any) -> tuple[BoxCalibrator, dict[str, Any]]:

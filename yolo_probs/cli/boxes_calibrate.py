@@ -56,8 +56,12 @@ def _report(result: BoxCalibrationResult, title: str) -> None:
                        ("mean confidence", "mean_conf"), ("precision", "precision")):  # fmt: skip
         print(f"{label:<22}{result.before[key]:>10.4f}{result.after[key]:>24.4f}")
     if result.details.get("candidates"):
-        tried = ", ".join(f"{m} {v:.4f}" for m, v in result.details["candidates"].items())
-        note(f"auto chose {result.details['chosen']} by 5-fold cross-validated log loss ({tried})")
+        se = result.details.get("standard_errors", {})
+        tried = ", ".join(f"{m} {v:.4f} ± {se.get(m, 0.0):.4f}" for m, v in result.details["candidates"].items())
+        chosen = result.details["chosen"]
+        kept = " (the model's own conf: T = 1)" if chosen == "none" else ""
+        note(f"auto chose {chosen}{kept}: the simplest within one standard error of the best 5-fold "
+             f"cross-validated log loss ({tried})")  # fmt: skip
 
 
 def calibrate_detector(
