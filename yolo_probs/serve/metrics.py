@@ -108,9 +108,10 @@ class ServeMetrics:
         if flagged:
             self.unknown.inc(flagged)
         with self._lock:
-            for p in preds if self._monitor is not None else []:
-                with contextlib.suppress(YoloProbsError):  # a prediction the reference does not apply to
-                    self._monitor.update(p)
+            if self._monitor is not None:
+                for p in preds:
+                    with contextlib.suppress(YoloProbsError):  # a prediction the reference does not apply to
+                        self._monitor.update(p)
             self._judged += len(judged)
             self._flagged += flagged
             self._sets += len(sizes)
