@@ -41,7 +41,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from yolo_probs._util.hashing import file_sha256
-from yolo_probs.core.checks import check_choice, check_finite_array, check_logits, check_number, check_whole
+from yolo_probs.core.checks import (
+    check_choice,
+    check_finite_array,
+    check_logits,
+    check_mapping,
+    check_number,
+    check_whole,
+    describe,
+)
 from yolo_probs.core.probs import softmax
 from yolo_probs.decisions._common import (
     CalibratedRule,
@@ -392,6 +400,8 @@ def fit_ood(
             raise ConfigError(
                 f"features has {features.shape[0]} rows but logits has {z.shape[0]}: one feature row per image"
             )
+    layer = _checked_layer(layer, z.shape[1], None if features is None else features.shape[1])
+    options = _checked_options(score, check_mapping(options, "options", "{'dim': 64}"))
     t = calibrator.temperature or 1.0
     entry: dict[str, Any] = {"score": score, "tpr": tpr}
     bank = None
@@ -417,6 +427,39 @@ def fit_ood(
         s = ood_scores(score, z, probs=calibrator.probs(z), temperature=t)
     entry.update(threshold=threshold_at_tpr(s, tpr), n=int(z.shape[0]), calibrator=calibrator.to_dict())
     return OODFit(entry, bank, s)
+
+
+def _checked_options(score: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` checked against what ``score`` takes (a registered score's parameter fields; ``k`` for knn)."""
+    fields = SCORE_KINDS[score].fields if score in SCORE_KINDS else {}
+    allowed = set(fields) | ({"k"} if score == "knn" else set())
+    for key, value in options.items():
+        if key not in allowed:
+            takes = ", ".join(sorted(allowed)) or "none"
+            raise ConfigError(f"options: the {score} score has no option {key!r} (it takes: {takes})",
+                              option="options")  # fmt: skip
+        if key in fields:
+            options[key] = fields[key].check(value, f"options[{key!r}] of the {score} score")
+    return options
+
+
+def _checked_layer(layer: Any, classes: int, width: int | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """``layer`` (None, or the final layer's ``(weight (C, D), bias (C,))``) checked against the logits' C
+    and the features' D, else a ConfigError naming it."""
+    if layer is None:
+        return None
+    if not isinstance(layer, tuple | list) or len(layer) != 2:
+        raise ConfigError(f"layer must be the final layer's (weight (C, D), bias (C,)), got {describe(layer)}",
+                          option="layer")  # fmt: skip
+    weight = check_finite_array(layer[0], "layer weight", ndim=2, option="layer")
+    bias = check_finite_array(layer[1], "layer bias", ndim=1, option="layer")
+    if weight.shape[0] != classes or bias.shape != (classes,) or (width is not None and weight.shape[1] != width):
+        raise ConfigError(
+            f"layer weight {weight.shape} and bias {bias.shape} must be ({classes}, D) and ({classes},): C the "
+            f"logits' classes, D the features' width" + (f" ({width})" if width is not None else ""),
+            option="layer",
+        )
+    return weight, bias
 
 
 def fit_ood_auto(
