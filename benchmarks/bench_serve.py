@@ -476,7 +476,7 @@ def main() -> None:
     parser.add_argument("--model", help="checkpoint; default: yolo26n-cls built from its YAML (untrained)")
     parser.add_argument("--n", type=int, default=200, help="number of JPEGs")
     parser.add_argument("--levels", type=int, nargs="+", default=list(LEVELS), help="concurrent clients")
-    parser.add_argument("--passes", type=int, default=1, help="times each image is sent per level")
+    parser.add_argument("--passes", type=int, default=3, help="times each image is sent per level (a steadier p99)")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds of local predict")
     parser.add_argument("--max-batch", type=int, default=32, help="serve's --max-batch")
     parser.add_argument("--client", choices=["raw", "httpx"], default="raw", help="the load generator's HTTP client")
