@@ -50,6 +50,8 @@ def test_calibrate_evaluate_predict_with_a_box_profile(data: Path, tmp_path: Pat
     assert code == 0, err
     boxes = json.loads(out)[0]["boxes"] if out.lstrip().startswith("[") else json.loads(out)["boxes"]
     assert boxes and all(0 <= b["conf_calibrated"] <= 1 for b in boxes)
+    code, out, err = run(["predict", str(image), "--profile", str(profile), "-f", "table", *COMMON[:4]], capsys)
+    assert code == 0 and f"(calibrated {boxes[0]['conf_calibrated']:.3f})" in out, err
 
 
 def test_refusals_are_one_line_exit_2(data: Path, tmp_path: Path, capsys) -> None:

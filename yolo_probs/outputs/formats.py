@@ -234,7 +234,8 @@ class TableWriter:
         for b in detections.boxes:
             x1, y1, x2, y2 = (round(v) for v in b.xyxy)
             top = "  ".join(f"{c.name} {percent(c.prob)}" for c in b.top) or "(none above min-prob)"
-            text = f"#{b.index} [{x1},{y1},{x2},{y2}] {b.name} conf {b.conf:.3f}: {top}"
+            cal = "" if b.conf_calibrated is None else f" (calibrated {b.conf_calibrated:.3f})"
+            text = f"#{b.index} [{x1},{y1},{x2},{y2}] {b.name} conf {b.conf:.3f}{cal}: {top}"
             if b.classifier is not None:  # detect, then classify: the crop's own top classes
                 text += "  crop: " + "  ".join(f"{c.name} {percent(c.prob)}" for c in b.classifier.top)
             logits = " ".join(f"{x:.3g}" for x in b.logits) if self.logits else ""
