@@ -9,7 +9,8 @@ of each JSON error: ``body_too_large``, ``slow_client``, ``bad_image``...), ``un
 ``model_generation`` and ``reloads_total{outcome}``; with a profile that has a drift monitor
 (:mod:`yolo_probs.decisions.monitor`, fed the served images since the model was loaded):
 ``monitor_images``, ``drift`` (1 when its tests find the images unlike the calibration images),
-``drift_alarm`` (1 once its stream alarm rang) and ``estimated_accuracy`` (label-free, ATC).
+``drift_alarm`` (1 once its stream alarm rang) and ``estimated_accuracy`` (label-free, ATC); it starts
+afresh every :data:`MONITOR_WINDOW` images.
 
 Example:
     >>> m = ServeMetrics()
@@ -29,7 +30,10 @@ from yolo_probs.decisions.monitor import DriftMonitor
 from yolo_probs.errors import YoloProbsError
 from yolo_probs.inputs.sources import InputFailure
 
-__all__ = ["ServeMetrics"]
+__all__ = ["MONITOR_WINDOW", "ServeMetrics"]
+
+#: The drift monitor starts afresh after this many served images (its reference ranks grow with each one).
+MONITOR_WINDOW = 100_000
 
 _LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -109,6 +113,8 @@ class ServeMetrics:
             self.unknown.inc(flagged)
         with self._lock:
             if self._monitor is not None:
+                if self._monitor.images >= MONITOR_WINDOW:  # a new window: memory stays bounded for days
+                    self._monitor = DriftMonitor(self._monitor.entry, alpha=self._monitor.alpha)
                 for p in preds:
                     with contextlib.suppress(YoloProbsError):  # a prediction the reference does not apply to
                         self._monitor.update(p)

@@ -34,7 +34,7 @@ from yolo_probs.api.monitor import monitor_of
 from yolo_probs.api.profile import load_profile
 from yolo_probs.backends.ultralytics import DEFAULT_MODEL
 from yolo_probs.core.probs import check_min_prob, check_top_k, ranked
-from yolo_probs.decisions.monitor import DriftMonitor
+from yolo_probs.decisions.monitor import DriftMonitor, MonitorRule
 from yolo_probs.errors import ConfigError, ModelError, SourceError, YoloProbsError, first_line
 from yolo_probs.inputs.sources import InputFailure
 from yolo_probs.serve.batcher import Batcher, BusyError, Prepared, Result, ServedModel
@@ -88,10 +88,18 @@ def load_classifier(settings: ServeSettings) -> YoloProbs:
 
 
 def _fresh_monitor(clf: YoloProbs) -> DriftMonitor | None:
-    """A new drift monitor on the profile's references for the served images (the classifier's own one also
-    saw the warm-up images), None when the profile has none."""
-    monitor = monitor_of(clf)
-    return None if monitor is None else DriftMonitor(monitor.entry, alpha=monitor.alpha)
+    """A new drift monitor on the profile's references for the served images, None when the profile has none.
+
+    The classifier's own monitor (fed by its decision rule, warm-up images included) is switched off: the
+    server feeds its own, in :class:`~yolo_probs.serve.metrics.ServeMetrics`, which bounds its memory.
+    """
+    watched = monitor_of(clf)
+    if watched is None:
+        return None
+    for rule in clf.decisions:
+        if isinstance(rule, MonitorRule):
+            rule.active = False
+    return DriftMonitor(watched.entry, alpha=watched.alpha)
 
 
 def record(result: Result, top_k: int | None = None, min_prob: float | None = None) -> dict[str, Any]:
