@@ -290,6 +290,18 @@ async def hammer_httpx(
     return latencies, errors, first_error, answers
 
 
+def speed_images(tmp: Path, n: int, model: str | None) -> tuple[Path, str, list[tuple[str, bytes]]]:
+    """The speed benchmark's ``n`` JPEGs in ``tmp/images``, the model (an untrained yolo26n-cls unless
+    ``model`` is given, copied into ``tmp``) and each image's name and bytes, for the clients."""
+    from bench_predict import make_images, untrained_checkpoint
+
+    folder = tmp / "images"
+    folder.mkdir()
+    make_images(folder, n)
+    path = str(untrained_checkpoint(tmp)) if model is None else str(shutil.copy(model, tmp))
+    return folder, path, [(p.name, p.read_bytes()) for p in sorted(folder.glob("*.jpg"))]
+
+
 def measure(
     server: Process,
     images: list[tuple[str, bytes]],
@@ -488,17 +500,13 @@ def main() -> None:
     if args.quick:
         args.n, args.levels, args.rounds = min(args.n, 24), [c for c in args.levels if c <= 8], 1
 
-    from bench_predict import logging_off, make_images, untrained_checkpoint
+    from bench_predict import logging_off
 
     logging_off()
     load_before = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        folder = tmp / "images"
-        folder.mkdir()
-        make_images(folder, args.n)
-        model = str(untrained_checkpoint(tmp)) if args.model is None else shutil.copy(args.model, tmp)
-        images = [(p.name, p.read_bytes()) for p in sorted(folder.glob("*.jpg"))]
+        folder, model, images = speed_images(tmp, args.n, args.model)
 
         rates, cpu_ms, local, engine = local_predict(model, folder, args.rounds)
         cli_s = cli_predict(model, folder, tmp / "predict.json")

@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -37,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_serve import IMGSZ, Process, free_port, quantile  # noqa: E402
+from bench_serve import IMGSZ, Process, free_port, quantile, speed_images  # noqa: E402
 
 
 @dataclass
@@ -188,16 +187,12 @@ def main() -> None:
     if args.minutes <= 0 or args.clients < 1 or args.n < 1 or args.every <= 0:
         parser.error("--minutes, --every must be above 0; --clients, --n at least 1")
 
-    from bench_predict import logging_off, make_images, untrained_checkpoint
+    from bench_predict import logging_off
 
     logging_off()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        folder = tmp / "images"
-        folder.mkdir()
-        make_images(folder, args.n)
-        model = str(untrained_checkpoint(tmp)) if args.model is None else shutil.copy(args.model, tmp)
-        images = [(p.name, p.read_bytes()) for p in sorted(folder.glob("*.jpg"))]
+        _, model, images = speed_images(tmp, args.n, args.model)
         port = free_port()
         cmd = [sys.executable, "-m", "yolo_probs", "serve", "-m", model, "--engine", "auto", "--imgsz", str(IMGSZ)]
         cmd += ["--device", "cpu", "--host", "127.0.0.1", "--port", str(port)]

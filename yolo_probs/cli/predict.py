@@ -157,7 +157,7 @@ def predict(
     # The second-stage classifier is loaded (and checked) first: it is the quick one.
     second = load_classifier(classifier, batch=max(batch, 16), device=device) if classifier is not None else None
     clf: YoloProbs | DetectThenClassify = build_classifier(model=model, profile=profile, **options, **box_options)
-    _check_box_options(clf, smooth=smooth, save=save)
+    _check_box_options(clf, smooth=smooth)
     if second is not None:
         try:
             clf = DetectThenClassify(clf, second)
@@ -170,7 +170,7 @@ def predict(
     _report(done, output, copies)
 
 
-def _check_box_options(clf: YoloProbs | DetectThenClassify, *, smooth: float | None, save: Path | None) -> None:
+def _check_box_options(clf: YoloProbs | DetectThenClassify, *, smooth: float | None) -> None:
     """One line (exit 2) for a classifier-only option on a detection or segmentation model."""
     if clf.task == "classify" or smooth is None:
         return
